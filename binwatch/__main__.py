@@ -1,0 +1,5 @@
+import sys
+
+from binwatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,84 @@
+"""`binwatch COMMAND ...`: one console script, each subsystem imported only when its command runs.
+
+A command module exposes `DESCRIPTION`, `configure(parser)` and `run(args) -> int`, and keeps its
+module level light (heavy imports go inside `run`), so `binwatch --help` and the edge commands
+never import torch or fastapi.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Protocol, cast
+
+from binwatch import __version__
+
+# command → (module, one-line help). Order is the order of `binwatch --help`.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "classify": ("vision.cli", "classify images and judge them against a bin"),
+}
+
+EXIT_USAGE = 2  # also every BinwatchError: bad model, bad profile, bad config
+
+
+class CommandModule(Protocol):
+    DESCRIPTION: str
+
+    def configure(self, parser: argparse.ArgumentParser) -> None: ...
+    def run(self, args: argparse.Namespace) -> int: ...
+
+
+def _usage() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = [f"  {name:<{width}}  {text}" for name, (_, text) in COMMANDS.items()]
+    return (
+        "usage: binwatch [--version] COMMAND [ARGS...]\n\n"
+        "Checks household waste sorting at the bin.\n\ncommands:\n"
+        + "\n".join(lines)
+        + "\n\n`binwatch COMMAND --help` describes a command.\n"
+    )
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_usage(), end="")
+        return 0 if args else EXIT_USAGE
+    if args[0] == "--version":
+        print(f"binwatch {__version__}")
+        return 0
+    name = args[0]
+    if name not in COMMANDS:
+        print(f"binwatch: unknown command {name!r}\n\n{_usage()}", end="", file=sys.stderr)
+        return EXIT_USAGE
+    module = cast(CommandModule, importlib.import_module(COMMANDS[name][0]))
+    parser = argparse.ArgumentParser(prog=f"binwatch {name}", description=module.DESCRIPTION)
+    parser.add_argument(
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
+        help="log level for messages on stderr (default: warning)",
+    )
+    module.configure(parser)
+    parsed = parser.parse_args(args[1:])
+    _setup_logging(parsed.log_level)
+    from vision.errors import BinwatchError
+
+    try:
+        return module.run(parsed)
+    except BinwatchError as exc:
+        print(f"binwatch {name}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,172 @@
+"""`binwatch classify` end to end: the real console script, a real ONNX model, real JPEGs."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+from tests.conftest import WASTE_V1
+from tests.tiny_model import PROTOTYPES, solid_image, write_tiny_model
+from vision.shipped import shipped_model_path
+
+
+def binwatch(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "binwatch", *map(str, args)],
+        capture_output=True, text=True, timeout=300, cwd=cwd, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def drawn_images(tmp_path: Path) -> list[Path]:
+    """JPEGs drawn here in prototype colours, a corrupt one and a missing one, in that order."""
+    paths = []
+    for label in ("food_waste", "battery", "plastic"):
+        path = tmp_path / f"{label}.jpg"
+        assert cv2.imwrite(str(path), solid_image(label))
+        paths.append(path)
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(paths[0].read_bytes()[:20])
+    return [*paths, corrupt, tmp_path / "missing.jpg"]
+
+
+def test_table_reports_each_image_and_errors_in_place(
+    tiny_model: Path, drawn_images: list[Path]
+) -> None:
+    result = binwatch("classify", *drawn_images, "--bin", "kitchen", "--model", tiny_model)
+    assert result.returncode == 1, result.stderr  # some files could not be read
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("# bin kitchen (厨余垃圾")
+    assert lines[1].split() == ["PATH", "LABEL", "CATEGORY", "CONF", "VERDICT"]
+    rows = [line.split() for line in lines[2:]]
+    assert rows[0][1:] == ["food_waste", "kitchen", "厨余垃圾", "1.000", "correct"]
+    assert rows[1][1:] == [
+        "battery",
+        "hazardous",
+        "有害垃圾",
+        "1.000",
+        "contaminated",
+        "(hazardous)",
+    ]
+    assert rows[2][1:5] == ["plastic", "recyclable", "可回收物", "1.000"]
+    assert "error: not a readable image" in lines[5]
+    assert "error: no such file" in lines[6]
+    assert len(lines) == 7
+
+
+def test_json_lines_and_local_bin_names(tiny_model: Path, drawn_images: list[Path]) -> None:
+    result = binwatch("classify", *drawn_images[:4], "--bin", "湿垃圾", "--profile", "shanghai",
+                      "--model", tiny_model, "--json")  # fmt: skip
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r.get("verdict") for r in records] == ["correct", "contaminated", "contaminated", None]
+    food, battery = records[0], records[1]
+    assert food["category_name"] == "湿垃圾" and food["bin"] == "kitchen"
+    assert food["profile"] == "shanghai" and food["model_version"] == "tiny-1"
+    assert battery["offending"] == ["hazardous"] and battery["belongs"] < 0.01
+    assert records[3] == {
+        "path": str(drawn_images[3]),
+        "error": "not a readable image (cannot decode it)",
+    }
+
+
+def test_rural_group_bin(tiny_model: Path, drawn_images: list[Path]) -> None:
+    result = binwatch("classify", *drawn_images[:3], "--bin", "不会烂的", "--profile", "rural",
+                      "--model", tiny_model, "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    verdicts = [json.loads(line)["verdict"] for line in result.stdout.splitlines()]
+    assert verdicts == ["contaminated", "correct", "correct"]
+
+
+@pytest.mark.dataset
+def test_hundreds_of_real_photos_in_one_call(
+    tiny_model: Path, waste_v1_rows: list[dict[str, str]], tmp_path: Path
+) -> None:
+    paths = [WASTE_V1 / r["path"] for r in waste_v1_rows if r["split"] == "test"][:300]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\x00" * 100)
+    paths.insert(150, broken)
+    result = binwatch("classify", *paths, "--bin", "recyclable", "--model", tiny_model,
+                      "--json", "--batch-size", "32")  # fmt: skip
+    assert result.returncode == 1
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["path"] for r in records] == [str(p) for p in paths]
+    assert "error" in records[150]
+    good = records[:150] + records[151:]
+    assert all(r["label"] in PROTOTYPES and r["verdict"] in
+               {"correct", "contaminated", "uncertain"} for r in good)  # fmt: skip
+
+
+def test_folders_are_expanded(tiny_model: Path, drawn_images: list[Path]) -> None:
+    folder = drawn_images[0].parent
+    result = binwatch("classify", folder, "--bin", "kitchen", "--model", tiny_model, "--json")
+    paths = [json.loads(line)["path"] for line in result.stdout.splitlines()]
+    assert paths == sorted(str(p) for p in drawn_images[:4])
+
+
+def _bad_model(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / f"{kind}.onnx"
+    if kind == "missing metadata":
+        return write_tiny_model(path, metadata=None)
+    if kind == "label count mismatch":
+        return write_tiny_model(path, outputs=7)
+    write_tiny_model(path)
+    path.write_bytes(path.read_bytes()[:-200])  # truncated
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("missing metadata", "no binwatch metadata"),
+        ("truncated", "not a loadable ONNX model"),
+        ("label count mismatch", r"outputs shape \[1, 7\] but its metadata lists 12 labels"),
+    ],
+)
+def test_bad_models_give_one_line_and_exit_2(
+    tmp_path: Path, drawn_images: list[Path], kind: str, message: str
+) -> None:
+    model = _bad_model(tmp_path, kind)
+    result = binwatch("classify", drawn_images[0], "--bin", "kitchen", "--model", model)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("binwatch classify: error: ")
+    assert re.search(message, lines[0])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--bin", "compost"], "unknown bin 'compost'"),
+        (["--bin", "kitchen", "--profile", "atlantis"], "unknown profile 'atlantis'"),
+        (["--bin", "kitchen", "--threads", "0"], "threads must be in 1..64"),
+    ],
+)
+def test_bad_arguments_exit_2(
+    tiny_model: Path, drawn_images: list[Path], args: list[str], message: str
+) -> None:
+    result = binwatch("classify", drawn_images[0], "--model", tiny_model, *args)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(shipped_model_path() is not None, reason="a trained model ships now")
+def test_without_a_shipped_model_model_is_required(drawn_images: list[Path]) -> None:
+    result = binwatch("classify", drawn_images[0], "--bin", "kitchen")
+    assert result.returncode == 2
+    assert "pass --model PATH" in result.stderr
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "binwatch"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "classify" in result.stdout

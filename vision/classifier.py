@@ -1,0 +1,165 @@
+"""Run a binwatch ONNX model with ONNX Runtime over batches of crops."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from vision.errors import ModelError
+from vision.metadata import ModelMetadata, parse_metadata
+from vision.prediction import Prediction
+from vision.preprocess import ChannelOrder, Image, preprocess
+from vision.taxonomy import Category, Profile, load_profile
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClassifierOptions:
+    threads: int = 1
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.threads <= 64:
+            raise ValueError(f"threads must be in 1..64, got {self.threads}")
+        if not 1 <= self.batch_size <= 1024:
+            raise ValueError(f"batch_size must be in 1..1024, got {self.batch_size}")
+
+
+def _open_session(path: Path, threads: int) -> ort.InferenceSession:
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{path}: not a loadable ONNX model ({reason})") from exc
+
+
+def _softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float32)
+
+
+class Classifier:
+    """A loaded binwatch model: refuses files without valid metadata or with the wrong shape."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        options: ClassifierOptions | None = None,
+        profile: Profile | str | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.options = options or ClassifierOptions()
+        self._session = _open_session(self.path, self.options.threads)
+        meta_map = self._session.get_modelmeta().custom_metadata_map
+        self.metadata: ModelMetadata = parse_metadata(meta_map, str(self.path))
+        chosen = profile if profile is not None else self.metadata.profile
+        self.profile = chosen if isinstance(chosen, Profile) else load_profile(chosen)
+        self._categories = [self.profile.category_of(label) for label in self.metadata.labels]
+        self._input_name, self._fixed_batch = self._check_input()
+        self._check_output()
+        log.info(
+            "loaded model %s (%s, %d labels, profile %s) from %s",
+            self.metadata.model_version,
+            self.metadata.architecture,
+            len(self.metadata.labels),
+            self.profile.name,
+            self.path,
+        )
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.metadata.labels
+
+    def _check_input(self) -> tuple[str, int | None]:
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelError(f"{self.path}: expected one input, the model has {len(inputs)}")
+        shape = list(inputs[0].shape)
+        height, width = self.metadata.preprocess.input_size
+        if inputs[0].type != "tensor(float)":
+            raise ModelError(f"{self.path}: expected a float32 input, got {inputs[0].type}")
+        if len(shape) != 4:
+            raise ModelError(f"{self.path}: expected an N×3×H×W input, got shape {shape}")
+        for axis, want in ((1, 3), (2, height), (3, width)):
+            if isinstance(shape[axis], int) and shape[axis] != want:
+                raise ModelError(
+                    f"{self.path}: input shape {shape} disagrees with the metadata's "
+                    f"3×{height}×{width}"
+                )
+        fixed = shape[0] if isinstance(shape[0], int) and shape[0] > 0 else None
+        return inputs[0].name, fixed
+
+    def _check_output(self) -> None:
+        outputs = self._session.get_outputs()
+        if len(outputs) != 1:
+            raise ModelError(f"{self.path}: expected one output, the model has {len(outputs)}")
+        height, width = self.metadata.preprocess.input_size
+        probe = np.zeros((self._fixed_batch or 1, 3, height, width), dtype=np.float32)
+        try:
+            result = self._session.run(None, {self._input_name: probe})[0]
+        except Exception as exc:
+            raise ModelError(f"{self.path}: the model fails on a blank input ({exc})") from exc
+        result = np.asarray(result)
+        if result.ndim != 2 or result.shape[1] != len(self.labels):
+            raise ModelError(
+                f"{self.path}: the model outputs shape {list(result.shape)} but its metadata "
+                f"lists {len(self.labels)} labels (expected N×{len(self.labels)})"
+            )
+
+    def probabilities(self, tensor: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Class probabilities for a preprocessed N×3×H×W batch."""
+        chunk = self._fixed_batch or self.options.batch_size
+        parts = []
+        for start in range(0, len(tensor), chunk):
+            part = tensor[start : start + chunk]
+            count = len(part)
+            if self._fixed_batch and count < self._fixed_batch:
+                padding = np.zeros((self._fixed_batch - count, *part.shape[1:]), np.float32)
+                part = np.concatenate([part, padding])
+            out = np.asarray(self._session.run(None, {self._input_name: part})[0], np.float32)
+            parts.append(out[:count])
+        scores = np.concatenate(parts)
+        if self.metadata.output == "logits":
+            return _softmax(scores)
+        return scores
+
+    def classify(self, images: Sequence[Image], order: ChannelOrder = "bgr") -> list[Prediction]:
+        """Predictions for uint8 crops (BGR as OpenCV reads them, or RGB), in input order."""
+        predictions: list[Prediction] = []
+        for batch in _chunks(images, self.options.batch_size):
+            tensor = preprocess(batch, self.metadata.preprocess, order)
+            predictions.extend(self._predict(row) for row in self.probabilities(tensor))
+        return predictions
+
+    def _predict(self, probabilities: npt.NDArray[np.float32]) -> Prediction:
+        by_category = dict.fromkeys(Category, 0.0)
+        for category, p in zip(self._categories, probabilities, strict=True):
+            by_category[category] += float(p)
+        top = int(np.argmax(probabilities))
+        return Prediction(
+            label=self.labels[top],
+            category=self._categories[top],
+            confidence=min(1.0, max(0.0, float(probabilities[top]))),
+            category_probabilities=by_category,
+            probabilities=probabilities,
+        )
+
+
+def _chunks(items: Sequence[Image], size: int) -> Iterator[Sequence[Image]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,182 @@
+"""`binwatch classify IMAGE... --bin CATEGORY`: classify image files and judge each as a drop-off
+of one item into the given bin. Unreadable files are reported on their own line; the rest run.
+Exit status: 0 all classified, 1 some files could not be read, 2 bad model, profile or bin."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import unicodedata
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else ""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files or folders of them")
+    parser.add_argument(
+        "--bin",
+        required=True,
+        help="the bin: kitchen, recyclable, hazardous, other, a group of "
+        "the profile (e.g. does_not_rot), or its local name (e.g. 湿垃圾)",
+    )
+    parser.add_argument(
+        "--model", type=Path, help="ONNX model with binwatch metadata (default: the shipped model)"
+    )
+    parser.add_argument(
+        "--profile",
+        help="taxonomy profile: national, shanghai, rural or a YAML file (default: the model's)",
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object per image")
+    parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default 2)")
+    parser.add_argument("--batch-size", type=int, default=32, help="images per batch (default 32)")
+
+
+def _expand(paths: Sequence[str]) -> list[Path]:
+    from vision.imageio import IMAGE_SUFFIXES
+
+    found: list[Path] = []
+    for text in paths:
+        path = Path(text)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES))
+        else:
+            found.append(path)
+    return found
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - _width(text))
+
+
+def run(args: argparse.Namespace) -> int:
+    from vision.classifier import Classifier, ClassifierOptions
+    from vision.errors import BinwatchError, ImageError
+    from vision.imageio import read_image
+    from vision.shipped import shipped_model_path
+    from vision.verdict import judge
+
+    model_path = args.model or shipped_model_path()
+    if model_path is None:
+        raise BinwatchError(
+            "no trained model ships with this install yet: pass --model PATH "
+            "(an ONNX file with binwatch metadata)"
+        )
+    try:
+        options = ClassifierOptions(threads=args.threads, batch_size=args.batch_size)
+    except ValueError as exc:
+        raise BinwatchError(str(exc)) from None
+    classifier = Classifier(model_path, options, profile=args.profile)
+    profile, meta = classifier.profile, classifier.metadata
+    bin_code = profile.resolve_bin(args.bin)
+    accepted = profile.accepted(bin_code)
+    paths = _expand(args.images)
+    if not paths:
+        raise BinwatchError("no image files found in the given folders")
+
+    out = _JsonWriter() if args.json else _TableWriter(paths)
+    bin_names = profile.names(bin_code)
+    out.header(
+        f"bin {bin_code} ({bin_names.zh}, {bin_names.en}) · profile {profile.name} · "
+        f"model {meta.model_version}"
+    )
+    failures = 0
+    for chunk in _chunks(paths, options.batch_size):
+        images, readable = [], []
+        errors: dict[Path, str] = {}
+        for path in chunk:
+            try:
+                images.append(read_image(path))
+                readable.append(path)
+            except ImageError as exc:
+                errors[path] = str(exc)
+        predictions = (
+            dict(zip(readable, classifier.classify(images), strict=True)) if images else {}
+        )
+        for path in chunk:
+            if path in errors:
+                failures += 1
+                out.error(path, errors[path])
+                continue
+            prediction = predictions[path]
+            verdict = judge([prediction], accepted, meta.thresholds)
+            top = sorted(
+                zip(classifier.labels, prediction.probabilities.tolist(), strict=True),
+                key=lambda pair: -pair[1],
+            )[:3]
+            out.row(
+                {
+                    "path": str(path),
+                    "label": prediction.label,
+                    "category": prediction.category.value,
+                    "category_name": profile.names(prediction.category).zh,
+                    "confidence": round(prediction.confidence, 4),
+                    "verdict": verdict.kind.value,
+                    "belongs": round(verdict.score or 0.0, 4),
+                    "offending": [c.value for c in verdict.offending],
+                    "bin": bin_code,
+                    "profile": profile.name,
+                    "model_version": meta.model_version,
+                    "top": [{"label": label, "p": round(p, 4)} for label, p in top],
+                }
+            )
+        sys.stdout.flush()
+    return 1 if failures else 0
+
+
+def _chunks(paths: list[Path], size: int) -> Iterator[list[Path]]:
+    for start in range(0, len(paths), size):
+        yield paths[start : start + size]
+
+
+class _JsonWriter:
+    def header(self, text: str) -> None:
+        pass
+
+    def row(self, record: dict[str, Any]) -> None:
+        print(json.dumps(record, ensure_ascii=False))
+
+    def error(self, path: Path, message: str) -> None:
+        print(json.dumps({"path": str(path), "error": message}, ensure_ascii=False))
+
+
+class _TableWriter:
+    COLUMNS = ("PATH", "LABEL", "CATEGORY", "CONF", "VERDICT")
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        from vision.taxonomy import label_catalog
+
+        self.path_width = max(_width("PATH"), *(_width(str(p)) for p in paths))
+        self.label_width = max(len(label) for label in label_catalog())
+
+    def header(self, text: str) -> None:
+        print(f"# {text}")
+        print(self._line(self.COLUMNS))
+
+    def _line(self, cells: Sequence[str]) -> str:
+        path, label, category, conf, verdict = cells
+        return (
+            f"{_pad(path, self.path_width)}  {_pad(label, self.label_width)}  "
+            f"{_pad(category, 20)}  {conf:>5}  {verdict}"
+        )
+
+    def row(self, record: dict[str, Any]) -> None:
+        category = f"{record['category']} {record['category_name']}"
+        verdict = record["verdict"]
+        if record["offending"]:
+            verdict += f" ({', '.join(record['offending'])})"
+        print(
+            self._line(
+                (record["path"], record["label"], category, f"{record['confidence']:.3f}", verdict)
+            )
+        )
+
+    def error(self, path: Path, message: str) -> None:
+        print(f"{_pad(str(path), self.path_width)}  error: {message}")

@@ -1,0 +1,162 @@
+"""The metadata every binwatch model carries inside its ONNX file.
+
+It is stored as JSON under the `binwatch` key of the model's `metadata_props`, so a model file
+describes itself: labels in output order, taxonomy profile, preprocessing, decision thresholds,
+version, training provenance and metrics. A device refuses a model without it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vision.errors import MetadataError, TaxonomyError, describe_validation_error
+from vision.taxonomy import DEFAULT_PROFILE, Category, check_labels
+
+METADATA_KEY = "binwatch"
+METADATA_SCHEMA_VERSION: Final = 1
+PREPROCESS_VERSION: Final = 1
+
+Probability = Annotated[float, Field(gt=0.5, le=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PreprocessSpec(_Strict):
+    """How an image becomes the network's input (see vision.preprocess)."""
+
+    version: Literal[1] = Field(PREPROCESS_VERSION, description="preprocessing algorithm version")
+    input_size: tuple[
+        Annotated[int, Field(ge=16, le=1024)], Annotated[int, Field(ge=16, le=1024)]
+    ] = Field(description="network input (height, width) in pixels")
+    resize: Literal["letterbox", "stretch", "center_crop"] = Field(
+        "letterbox",
+        description="letterbox keeps the whole image and pads; stretch ignores aspect; "
+        "center_crop fills the input and cuts the longer side",
+    )
+    pad_value: Annotated[int, Field(ge=0, le=255)] = Field(128, description="letterbox padding")
+    channels: Literal["rgb", "bgr"] = Field("rgb", description="channel order the network wants")
+    mean: tuple[float, float, float] = Field(description="per-channel mean on the 0..1 scale")
+    std: tuple[
+        Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)], Annotated[float, Field(gt=0)]
+    ] = Field(description="per-channel standard deviation on the 0..1 scale")
+
+
+class Thresholds(_Strict):
+    """Decision thresholds for verdicts, on the probability that an item belongs in the bin.
+
+    An item is `contaminated` when P(it does not belong) reaches `contaminated` (or the value
+    for the offending category), `correct` when P(it belongs) reaches `correct`, and
+    `uncertain` otherwise. Both are above 0.5, so at most one can hold.
+    """
+
+    correct: Probability = 0.6
+    contaminated: Probability = 0.6
+    contaminated_by_category: dict[Category, Probability] = Field(
+        default_factory=dict,
+        description="stricter or looser contamination thresholds per offending category",
+    )
+
+    def contamination_threshold(self, category: Category) -> float:
+        return self.contaminated_by_category.get(category, self.contaminated)
+
+
+class DatasetRef(_Strict):
+    name: str = Field(min_length=1)
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    rows: int = Field(ge=0)
+
+
+class Provenance(_Strict):
+    """Where the model came from: data, code, recipe."""
+
+    datasets: tuple[DatasetRef, ...] = ()
+    commit: str | None = Field(None, description="git commit of the training code")
+    trained_at: datetime | None = None
+    recipe: dict[str, Any] = Field(default_factory=dict, description="resolved training arguments")
+
+
+class ModelMetadata(_Strict):
+    schema_version: Literal[1] = METADATA_SCHEMA_VERSION
+    model_version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+    architecture: str = Field(min_length=1)
+    labels: tuple[str, ...] = Field(min_length=2, description="fine labels in output order")
+    profile: str = Field(
+        DEFAULT_PROFILE, description="taxonomy profile the thresholds were set for"
+    )
+    output: Literal["logits", "probabilities"] = "logits"
+    preprocess: PreprocessSpec
+    thresholds: Thresholds = Thresholds()
+    provenance: Provenance = Provenance()
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("labels")
+    @classmethod
+    def _known_unique_labels(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise ValueError(f"repeated label(s): {', '.join(repeated)}")
+        try:
+            check_labels(labels)
+        except TaxonomyError as exc:
+            raise ValueError(str(exc)) from None
+        return labels
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_none=True)
+
+
+class _MetadataEntry(Protocol):
+    key: str
+    value: str
+
+
+class _MetadataList(Protocol):
+    def add(self) -> _MetadataEntry: ...
+    def __iter__(self) -> Any: ...
+    def __delitem__(self, index: int) -> None: ...
+
+
+class OnnxModelProto(Protocol):
+    """The part of `onnx.ModelProto` this module touches (so vision never imports onnx)."""
+
+    @property
+    def metadata_props(self) -> _MetadataList: ...
+
+
+def embed_metadata(model: OnnxModelProto, metadata: ModelMetadata) -> None:
+    """Write (or replace) the binwatch metadata in an in-memory ONNX model."""
+    props = model.metadata_props
+    kept = [(e.key, e.value) for e in props if e.key != METADATA_KEY]
+    for index in reversed(range(len(list(props)))):
+        del props[index]
+    for key, value in [*kept, (METADATA_KEY, metadata.to_json())]:
+        entry = props.add()
+        entry.key = key
+        entry.value = value
+
+
+def parse_metadata(props: Mapping[str, str], source: str) -> ModelMetadata:
+    """Read binwatch metadata from a model's metadata map; errors name the source and the field."""
+    raw = props.get(METADATA_KEY)
+    if raw is None:
+        raise MetadataError(
+            f"{source}: no binwatch metadata (metadata_props key {METADATA_KEY!r} is missing); "
+            "export the model with binwatch"
+        )
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise MetadataError(f"{source}: binwatch metadata is not valid JSON ({exc.msg})") from exc
+    try:
+        return ModelMetadata.model_validate(data)
+    except ValidationError as exc:
+        raise MetadataError(
+            f"{source}: invalid binwatch metadata: {describe_validation_error(exc)}"
+        ) from exc
