@@ -19,6 +19,10 @@ from binwatch import __version__
 # command → (module, one-line help). Order is the order of `binwatch --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("vision.cli", "classify images and judge them against a bin"),
+    "datasets": ("train.datasets_cli", "check dataset manifests and count their images"),
+    "train": ("train.cli", "train a classifier on dataset manifests"),
+    "evaluate": ("train.evaluate_cli", "score an ONNX model on a manifest split, write a report"),
+    "export": ("train.export_cli", "turn a checkpoint into a checked, self-describing ONNX model"),
 }
 
 EXIT_USAGE = 2  # also every BinwatchError: bad model, bad profile, bad config

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError, field_validator
 
 from vision.errors import MetadataError, TaxonomyError, describe_validation_error
 from vision.taxonomy import DEFAULT_PROFILE, Category, check_labels
@@ -94,7 +94,7 @@ class ModelMetadata(_Strict):
     preprocess: PreprocessSpec
     thresholds: Thresholds = Thresholds()
     provenance: Provenance = Provenance()
-    metrics: dict[str, float] = Field(default_factory=dict)
+    metrics: dict[str, FiniteFloat] = Field(default_factory=dict)
 
     @field_validator("labels")
     @classmethod

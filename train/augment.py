@@ -1,0 +1,136 @@
+"""Training augmentation: from studio and web photos towards a camera over a bin.
+
+Placement on drawn bin-floor backgrounds (an item is small and off-centre on a tray, bag or
+bin floor), perspective, lighting and colour casts, blur, sensor noise, JPEG artefacts,
+partial occlusion, and greyscale night frames from infrared cameras. Training only: inference
+uses vision.preprocess alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import albumentations as A
+import cv2
+import numpy as np
+
+Image = np.ndarray
+
+
+def draw_background(rng: np.random.Generator, height: int, width: int) -> Image:
+    """A bin floor, bag or tray: a base colour, smooth shading, coarse texture, a few edges."""
+    base = rng.integers(20, 200, 3).astype(np.float32)
+    if rng.random() < 0.5:  # most bins and bags are grey, black, green or blue
+        base = (np.full(3, rng.integers(15, 160)) + rng.normal(0, 12, 3)).astype(np.float32)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = (np.cos(angle) * xx / width + np.sin(angle) * yy / height) * rng.uniform(-60, 60)
+    small = rng.normal(0, rng.uniform(4, 30), (max(2, height // 16), max(2, width // 16), 1))
+    texture = cv2.resize(small.astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+    image = base[None, None, :] + ramp[:, :, None] + texture.reshape(height, width, -1)
+    canvas = np.clip(image, 0, 255).astype(np.uint8)
+    for _ in range(rng.integers(0, 4)):  # bin rims, tray edges, bag folds
+        p1 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        p2 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        shade = int(rng.integers(0, 255))
+        cv2.line(canvas, p1, p2, (shade, shade, shade), int(rng.integers(1, 6)), cv2.LINE_AA)
+    return np.asarray(canvas, np.uint8)
+
+
+def item_mask(image: Image) -> np.ndarray | None:
+    """A soft foreground mask (H×W float 0..1) when the photo has a plain studio background
+    (its border is nearly one colour), else None."""
+    border = np.concatenate(
+        [
+            image[:4].reshape(-1, 3),
+            image[-4:].reshape(-1, 3),
+            image[:, :4].reshape(-1, 3),
+            image[:, -4:].reshape(-1, 3),
+        ]
+    )
+    colour = np.median(border, axis=0)
+    spread = np.median(np.abs(border.astype(np.float32) - colour).sum(axis=1))
+    if spread > 18:
+        return None
+    distance = np.abs(image.astype(np.float32) - colour).sum(axis=2)
+    mask = np.clip((distance - (spread + 12)) / 30.0, 0, 1).astype(np.float32)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, kernel, iterations=2)
+    if mask.mean() < 0.03:  # nothing stands out: keep the whole photo
+        return None
+    return np.asarray(cv2.GaussianBlur(mask, (0, 0), 1.5), np.float32)
+
+
+def place_on_background(image: Image, rng: np.random.Generator, max_margin: float = 0.5) -> Image:
+    """Paste the item, scaled down, at a random place on a drawn background. A plain studio
+    background is cut away; other photos get feathered edges so no hard rectangle shows.
+    The result is roughly square, as crops around a dropped item are."""
+    h, w = image.shape[:2]
+    side = int(max(h, w) * (1 + rng.uniform(0.05, max_margin)))
+    canvas = draw_background(rng, side, side)
+    scale = rng.uniform(0.6, 1.0) * min(side / w, side / h) * 0.95
+    new_w, new_h = max(8, int(w * scale)), max(8, int(h * scale))
+    item = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    top = int(rng.integers(0, side - new_h + 1))
+    left = int(rng.integers(0, side - new_w + 1))
+    mask = item_mask(item)
+    if mask is None:
+        feather = max(1, int(min(new_w, new_h) * rng.uniform(0.03, 0.12)))
+        mask = np.zeros((new_h, new_w), np.float32)
+        mask[feather : -feather or None, feather : -feather or None] = 1.0
+        mask = cv2.GaussianBlur(mask, (0, 0), feather / 2 + 0.1)
+    alpha = mask[:, :, None]
+    region = canvas[top : top + new_h, left : left + new_w].astype(np.float32)
+    blended = alpha * item.astype(np.float32) + (1 - alpha) * region
+    canvas[top : top + new_h, left : left + new_w] = blended.astype(np.uint8)
+    return canvas
+
+
+def field_pipeline(strength: float = 1.0) -> A.Compose:
+    """The albumentations part: geometry, light, colour, blur, noise, JPEG, occlusion, IR."""
+    s = strength
+    return A.Compose([
+        A.RandomRotate90(p=0.5),
+        A.HorizontalFlip(p=0.5),
+        A.Affine(rotate=(-25, 25), scale=(0.85, 1.1), border_mode=cv2.BORDER_REFLECT_101,
+                 p=0.6 * s),
+        A.Perspective(scale=(0.02, 0.08), p=0.4 * s),
+        A.OneOf([
+            A.RandomBrightnessContrast(brightness_limit=0.35, contrast_limit=0.35),
+            A.RandomGamma(gamma_limit=(60, 150)),
+            A.Illumination(intensity_range=(0.05, 0.2)),
+        ], p=0.8 * s),
+        A.OneOf([
+            A.HueSaturationValue(hue_shift_limit=12, sat_shift_limit=40, val_shift_limit=25),
+            A.PlanckianJitter(),
+        ], p=0.5 * s),
+        A.RandomShadow(shadow_roi=(0, 0, 1, 1), p=0.2 * s),
+        A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.1, 0.3),
+                        hole_width_range=(0.1, 0.3), fill="random_uniform", p=0.2 * s),
+        A.OneOf([
+            A.GaussianBlur(sigma_limit=(0.3, 1.8)),
+            A.MotionBlur(blur_limit=(3, 9)),
+            A.Downscale(scale_range=(0.3, 0.7)),
+        ], p=0.4 * s),
+        A.OneOf([
+            A.GaussNoise(std_range=(0.02, 0.1)),
+            A.ISONoise(intensity=(0.1, 0.5)),
+        ], p=0.4 * s),
+        A.ToGray(p=0.12 * s),  # infrared night frames are grey
+        A.ImageCompression(quality_range=(30, 90), p=0.5 * s),
+    ])  # fmt: skip
+
+
+def make_augmenter(seed: int, place_probability: float = 0.7) -> Callable[[Image], Image]:
+    """A function BGR uint8 → augmented BGR uint8 (any size; vision.preprocess resizes)."""
+    rng = np.random.default_rng(seed)
+    pipeline = field_pipeline()
+    pipeline.set_random_seed(seed)
+
+    def augment(image: Image) -> Image:
+        if rng.random() < place_probability:
+            image = place_on_background(image, rng)
+        out: Image = pipeline(image=image)["image"]
+        return out
+
+    return augment

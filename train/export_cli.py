@@ -1,0 +1,136 @@
+"""`binwatch export --checkpoint runs/NAME/checkpoint.pt --manifest ... --out models/binwatch.onnx`:
+a trained checkpoint becomes a self-describing, checked ONNX model (int8 when it keeps its
+accuracy). Prints what it measured and writes the reports beside the run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else ""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--manifest", type=Path, action="append", required=True)
+    parser.add_argument("--out", type=Path, required=True, help="the ONNX file to write")
+    parser.add_argument("--version", required=True, help="model version, e.g. lite0-waste-1.0")
+    parser.add_argument("--calibration-images", type=int, default=240)
+    parser.add_argument(
+        "--max-int8-drop",
+        type=float,
+        default=0.5,
+        help="keep int8 only within this many accuracy points of float32",
+    )
+    parser.add_argument(
+        "--limit", type=int, default=0, help="use at most N images per split (smoke runs only)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from train import export
+    from train.evaluate import predict, score
+    from train.manifest import load_manifests
+    from train.thresholds import choose_thresholds
+    from vision.classifier import Classifier
+    from vision.imageio import read_image
+    from vision.metadata import PreprocessSpec, Thresholds
+    from vision.taxonomy import Category
+
+    checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
+    run_dir = args.checkpoint.parent
+    dataset = load_manifests(args.manifest)
+    val, test, train = dataset.split("val"), dataset.split("test"), dataset.split("train")
+    if args.limit:
+        val, test = val[:: max(1, len(val) // args.limit)], test[:: max(1, len(test) // args.limit)]
+    spec = PreprocessSpec.model_validate(checkpoint["preprocess"])
+    model = export.load_network(checkpoint)
+
+    float_raw = run_dir / "float-raw.onnx"
+    export.export_float(model, spec, float_raw)
+    rng = np.random.default_rng(0)
+    probe = [
+        read_image(s.path) for s in rng.choice(np.array(test, dtype=object), 32, replace=False)
+    ]
+    diff = export.parity(model, float_raw, probe, spec)
+    print(
+        f"parity torch vs onnxruntime on 32 real test images: max |Δp| = {diff:.2e} "
+        f"(tolerance {export.PARITY_TOLERANCE:.0e})"
+    )
+    if diff > export.PARITY_TOLERANCE:
+        raise SystemExit(f"parity check failed: {diff:.2e} > {export.PARITY_TOLERANCE:.0e}")
+
+    # thresholds from the validation split, through the shared classifier
+    draft = run_dir / "float-draft.onnx"
+    export.save_with_metadata(
+        float_raw, draft, export.metadata_for(checkpoint, args.version, Thresholds(), {})
+    )
+    classifier = Classifier(draft)
+    val_probs = predict(classifier, val)
+    val_report = score(classifier, val, val_probs)
+    cats = list(Category)
+    label_cat = [cats.index(classifier.profile.category_of(lb)) for lb in classifier.labels]
+    val_cat = np.zeros((len(val), 4))
+    for j, c in enumerate(label_cat):
+        val_cat[:, c] += val_probs[:, j]
+    truth = np.array([cats.index(s.category) for s in val])
+    thresholds = choose_thresholds(val_cat, truth)
+    print(f"thresholds chosen on val: {thresholds.model_dump_json()}")
+
+    def evaluate(path: Path) -> dict[str, Any]:
+        c = Classifier(path)
+        return score(c, test, predict(c, test))
+
+    float_path = run_dir / "float.onnx"
+    export.save_with_metadata(
+        float_raw, float_path, export.metadata_for(checkpoint, args.version, thresholds, {})
+    )
+    float_report = evaluate(float_path)
+    per_label = max(1, args.calibration_images // len(checkpoint["labels"]))
+    calibration = [s for label in checkpoint["labels"]
+                   for s in [x for x in train if x.label == label][:per_label]]  # fmt: skip
+    int8_raw = run_dir / "int8-raw.onnx"
+    export.quantize(float_path, int8_raw, calibration, spec)
+    int8_path = run_dir / "int8.onnx"
+    export.save_with_metadata(
+        int8_raw, int8_path, export.metadata_for(checkpoint, args.version, thresholds, {})
+    )
+    int8_report = evaluate(int8_path)
+    drop = 100 * (float_report["fine"]["accuracy"] - int8_report["fine"]["accuracy"])
+    keep_int8 = drop <= args.max_int8_drop
+    print(
+        f"test fine-label accuracy: float32 {100 * float_report['fine']['accuracy']:.2f} %, "
+        f"int8 {100 * int8_report['fine']['accuracy']:.2f} % (drop {drop:.2f} points): "
+        f"{'shipping int8' if keep_int8 else 'int8 rejected, shipping float32'}"
+    )
+    chosen, report = (int8_raw, int8_report) if keep_int8 else (float_raw, float_report)
+    metrics = {
+        "test_category_accuracy": report["category"]["accuracy"],
+        "test_category_macro_recall": report["category"]["macro_recall"],
+        "test_fine_accuracy": report["fine"]["accuracy"],
+        "test_fine_macro_recall": report["fine"]["macro_recall"],
+        "test_ece": report["calibration"]["ece"],
+        "val_category_macro_recall": val_report["category"]["macro_recall"],
+        "float32_test_fine_accuracy": float_report["fine"]["accuracy"],
+        "int8_test_fine_accuracy": int8_report["fine"]["accuracy"],
+        "parity_max_abs_diff": diff,
+    }
+    for name, row in report["category"]["per_class"].items():
+        metrics[f"test_recall_{name}"] = row["recall"]
+    hk = report["flags"]["hazardous_and_kitchen_items"]
+    metrics["test_flag_precision_hazardous_kitchen"] = hk["precision"]
+    metrics["test_flag_recall_hazardous_kitchen"] = hk["recall"]
+    metrics = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    export.save_with_metadata(
+        chosen, args.out, export.metadata_for(checkpoint, args.version, thresholds, metrics)
+    )
+    summary = {"metrics": metrics, "int8_kept": keep_int8, "thresholds": thresholds.model_dump()}
+    (run_dir / "export.json").write_text(json.dumps(summary, indent=2))
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.2f} MB)")
+    return 0

@@ -1,0 +1,128 @@
+"""Cache what the frozen part of the network computes, so training on this 2-core CPU only runs
+the part that learns.
+
+The network is cut in two: a frozen `prefix` (ImageNet features: stem and the first stages) and
+a trainable `tail` (the last blocks and the new head). The prefix runs once per training view
+(a plain view and several augmented ones per image) through ONNX Runtime, which is several times
+faster than torch eager on this CPU; the tail trains on the cached activations.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from train.manifest import Sample
+from vision.imageio import read_image
+from vision.metadata import PreprocessSpec
+from vision.preprocess import preprocess
+
+log = logging.getLogger(__name__)
+
+
+class Tail(nn.Module):
+    """The trainable end of EfficientNet-Lite0: last blocks, head conv, pooling, classifier."""
+
+    def __init__(
+        self, blocks: nn.Module, conv_head: nn.Module, bn2: nn.Module, classifier: nn.Linear
+    ):
+        super().__init__()
+        self.blocks, self.conv_head, self.bn2, self.classifier = blocks, conv_head, bn2, classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn2(self.conv_head(self.blocks(x)))
+        return self.classifier(x.mean(dim=(2, 3)))  # type: ignore[no-any-return]
+
+
+class Prefix(nn.Module):
+    def __init__(self, stem: nn.Module, bn1: nn.Module, blocks: nn.Module):
+        super().__init__()
+        self.stem, self.bn1, self.blocks = stem, bn1, blocks
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.blocks(self.bn1(self.stem(x)))  # type: ignore[no-any-return]
+
+
+def split_lite0(model: nn.Module, trainable_blocks: int) -> tuple[Prefix, Tail]:
+    """Cut a timm EfficientNet-Lite0 so that its last `trainable_blocks` blocks train."""
+    flat = [block for stage in model.blocks for block in stage]  # type: ignore[union-attr]
+    if not 0 <= trainable_blocks <= len(flat):
+        raise ValueError(f"trainable_blocks must be in 0..{len(flat)}, got {trainable_blocks}")
+    cut = len(flat) - trainable_blocks
+    prefix = Prefix(model.conv_stem, model.bn1, nn.Sequential(*flat[:cut]))  # type: ignore[arg-type]
+    tail = Tail(nn.Sequential(*flat[cut:]), model.conv_head, model.bn2, model.classifier)  # type: ignore[arg-type]
+    return prefix, tail
+
+
+def export_prefix(prefix: Prefix, size: tuple[int, int], path: Path) -> ort.InferenceSession:
+    prefix.eval()
+    example = torch.zeros(1, 3, *size)
+    torch.onnx.export(prefix, (example,), str(path),
+                      input_names=["image"], output_names=["features"],
+                      dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}},
+                      opset_version=17, dynamo=False)  # fmt: skip
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        want = prefix(example).numpy()
+    got = session.run(None, {"image": example.numpy()})[0]
+    if not np.allclose(want, got, atol=1e-3):
+        raise RuntimeError(f"prefix export differs from torch by {np.abs(want - got).max():.2e}")
+    return session
+
+
+@dataclass(frozen=True)
+class _Job:
+    paths: tuple[str, ...]
+    seeds: tuple[int, ...]  # -1: the plain view
+    spec: PreprocessSpec
+
+
+def _prepare(job: _Job) -> np.ndarray:
+    from train.augment import make_augmenter
+
+    augment = make_augmenter(max(0, *job.seeds))  # one seeded augmenter per job: reproducible
+    images = [read_image(path) for path in job.paths]
+    views = [augment(im) if seed >= 0 else im for im, seed in zip(images, job.seeds, strict=True)]
+    return preprocess(views, job.spec, "bgr")
+
+
+def _jobs(samples: Sequence[Sample], views: int, seed: int, spec: PreprocessSpec,
+          batch: int) -> Iterator[_Job]:  # fmt: skip
+    items = [(str(s.path), -1 if v == 0 else seed * 1_000_003 + i * 97 + v)
+             for v in range(views) for i, s in enumerate(samples)]  # fmt: skip
+    for start in range(0, len(items), batch):
+        chunk = items[start : start + batch]
+        yield _Job(tuple(p for p, _ in chunk), tuple(s for _, s in chunk), spec)
+
+
+def cache_features(
+    session: ort.InferenceSession,
+    samples: Sequence[Sample],
+    spec: PreprocessSpec,
+    views: int = 1,
+    seed: int = 0,
+    workers: int = 2,
+    desc: str = "features",
+) -> np.ndarray:
+    """Prefix activations (float16) for `views` views of each sample: view 0 plain, the rest
+    augmented; rows are ordered view-major (all samples' view 0, then view 1, ...)."""
+    batch = 32
+    parts = []
+    total = len(samples) * views
+    context = mp.get_context("spawn")
+    with context.Pool(workers) as pool, tqdm(total=total, desc=desc, unit="img") as bar:
+        for tensor in pool.imap(_prepare, _jobs(samples, views, seed, spec, batch)):
+            parts.append(session.run(None, {"image": tensor})[0].astype(np.float16))
+            bar.update(len(tensor))
+    return np.concatenate(parts)

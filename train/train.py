@@ -1,0 +1,257 @@
+"""The training recipe: `get_args_parser()`, `train_one_epoch`, `evaluate`, `main(args)`.
+
+EfficientNet-Lite0 from ImageNet weights; the stem and most blocks stay frozen (their features
+are cached per training view, see train.features) and the last blocks plus a new head train on
+class-balanced draws with label smoothing, AdamW and a cosine schedule, stopping early on
+validation category macro recall. The resolved arguments are saved with every checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from train.builders import build
+from train.features import Tail, cache_features, export_prefix, split_lite0
+from train.manifest import Sample, load_manifests
+from train.metrics import fit_temperature, summary
+from vision.metadata import PreprocessSpec
+from vision.taxonomy import Category, label_catalog
+
+log = logging.getLogger(__name__)
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="train a binwatch classifier")
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--manifest",
+        type=Path,
+        action="append",
+        required=True,
+        help="dataset manifest CSV (repeat to combine)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="run folder (runs/NAME)")
+    p.add_argument("--model", default="efficientnet_lite0", help="model builder")
+    p.add_argument("--image-size", type=int, default=224, help="input side in pixels")
+    p.add_argument(
+        "--trainable-blocks",
+        type=int,
+        default=3,
+        help="last network blocks that train (the rest is frozen and cached)",
+    )
+    p.add_argument(
+        "--views",
+        type=int,
+        default=4,
+        help="views per training image: one plain, the rest augmented",
+    )
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--samples-per-epoch", type=int, default=10000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3, help="head learning rate")
+    p.add_argument(
+        "--body-lr-factor",
+        type=float,
+        default=0.3,
+        help="learning rate of the trainable blocks relative to the head",
+    )
+    p.add_argument("--weight-decay", type=float, default=0.02)
+    p.add_argument("--label-smoothing", type=float, default=0.1)
+    p.add_argument(
+        "--balance",
+        choices=["label", "sqrt", "none"],
+        default="label",
+        help="class-balanced draws: each label equally (label), by 1/sqrt(count), or not",
+    )
+    p.add_argument("--patience", type=int, default=4, help="epochs without improvement to stop")
+    p.add_argument("--warmup-steps", type=int, default=150)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--workers", type=int, default=2, help="processes reading and augmenting")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--limit", type=int, default=0, help="use at most N images per split (smoke runs)"
+    )
+
+
+def _labels(samples: list[Sample]) -> list[str]:
+    present = {s.label for s in samples}
+    return [label for label in label_catalog() if label in present]
+
+
+def _draw_weights(targets: np.ndarray, classes: int, balance: str) -> np.ndarray:
+    counts = np.bincount(targets, minlength=classes).astype(np.float64)
+    power = {"label": 1.0, "sqrt": 0.5, "none": 0.0}[balance]
+    weights = 1.0 / np.maximum(counts, 1) ** power
+    w = weights[targets]
+    return np.asarray(w / w.sum())
+
+
+def train_one_epoch(
+    tail: Tail, features: np.ndarray, targets: np.ndarray, draw: np.ndarray,
+    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
+    criterion: nn.Module, args: argparse.Namespace, rng: np.random.Generator, epoch: int,
+) -> float:  # fmt: skip
+    tail.train()
+    order = rng.choice(len(targets), size=args.samples_per_epoch, replace=True, p=draw)
+    total, seen = 0.0, 0
+    steps = range(0, len(order), args.batch_size)
+    bar = tqdm(steps, desc=f"epoch {epoch}", unit="batch", leave=False)
+    for start in bar:
+        index = np.sort(order[start : start + args.batch_size])
+        x = torch.from_numpy(features[index].astype(np.float32))
+        y = torch.from_numpy(targets[index])
+        loss = criterion(tail(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        total += loss.item() * len(index)
+        seen += len(index)
+        bar.set_postfix(loss=f"{total / seen:.3f}")
+    return float(total / max(1, seen))
+
+
+@torch.no_grad()
+def predict_logits(tail: Tail, features: np.ndarray, batch: int = 256) -> np.ndarray:
+    tail.eval()
+    out = [tail(torch.from_numpy(features[i : i + batch].astype(np.float32))).numpy()
+           for i in range(0, len(features), batch)]  # fmt: skip
+    return np.concatenate(out)
+
+
+def evaluate(logits: np.ndarray, targets: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    """Fine-label and category accuracy and macro recall (national profile)."""
+    from vision.taxonomy import load_profile
+
+    national = load_profile("national")
+    to_cat = np.array([list(Category).index(national.category_of(lb)) for lb in labels])
+    predicted = logits.argmax(axis=1)
+    fine = summary(targets, predicted, labels)
+    cats = summary(to_cat[targets], to_cat[predicted], [c.value for c in Category])
+    return {"fine": fine, "category": cats}
+
+
+def _score(metrics: dict[str, Any]) -> tuple[float, float]:
+    return metrics["category"]["macro_recall"], metrics["fine"]["macro_recall"]
+
+
+def main(args: argparse.Namespace) -> Path:
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+
+    dataset = load_manifests(args.manifest)
+    train_set, val_set = dataset.split("train"), dataset.split("val")
+    if args.limit:
+        train_set = list(rng.permutation(np.array(train_set, dtype=object))[: args.limit])
+        val_set = list(rng.permutation(np.array(val_set, dtype=object))[: args.limit])
+    labels = _labels(list(dataset.samples))
+    index = {label: i for i, label in enumerate(labels)}
+    built = build(args.model, len(labels))
+    spec = PreprocessSpec(input_size=(args.image_size, args.image_size), mean=built.mean,
+                          std=built.std)  # fmt: skip
+    prefix, tail = split_lite0(built.model, args.trainable_blocks)
+    session = export_prefix(prefix, spec.input_size, args.out / "prefix.onnx")
+
+    train_x = cache_features(
+        session, train_set, spec, args.views, args.seed, args.workers, "cache train"
+    )
+    train_y = np.tile(np.array([index[s.label] for s in train_set]), args.views)
+    val_x = cache_features(session, val_set, spec, 2, args.seed + 1, args.workers, "cache val")
+    val_y = np.tile(np.array([index[s.label] for s in val_set]), 2)
+    cached = time.time()
+    log.info(
+        "cached %d train and %d val views in %.0f s", len(train_y), len(val_y), cached - started
+    )
+
+    head = list(tail.classifier.parameters())
+    head_ids = {id(p) for p in head}
+    body = [p for p in tail.parameters() if id(p) not in head_ids]
+    optimizer = torch.optim.AdamW(
+        [{"params": body, "lr": args.lr * args.body_lr_factor}, {"params": head, "lr": args.lr}],
+        weight_decay=args.weight_decay,
+    )
+    steps = args.epochs * math.ceil(args.samples_per_epoch / args.batch_size)
+
+    def schedule(step: int) -> float:
+        if step < args.warmup_steps:
+            return float((step + 1) / args.warmup_steps)
+        return 0.5 * (
+            1 + math.cos(math.pi * (step - args.warmup_steps) / max(1, steps - args.warmup_steps))
+        )
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    draw = _draw_weights(train_y, len(labels), args.balance)
+    resolved = json.loads(json.dumps(vars(args), default=str))
+    (args.out / "args.json").write_text(json.dumps(resolved, indent=2))
+
+    best: tuple[float, float] = (-1.0, -1.0)
+    best_state: dict[str, torch.Tensor] = {}
+    best_epoch, history = 0, []
+    for epoch in range(1, args.epochs + 1):
+        loss = train_one_epoch(tail, train_x, train_y, draw, optimizer, scheduler, criterion,
+                               args, rng, epoch)  # fmt: skip
+        n = len(val_set)
+        logits = predict_logits(tail, val_x)
+        plain, augmented = (
+            evaluate(logits[:n], val_y[:n], labels),
+            evaluate(logits[n:], val_y[n:], labels),
+        )
+        score = tuple((a + b) / 2 for a, b in zip(_score(plain), _score(augmented), strict=True))
+        row = {"epoch": epoch, "loss": loss,
+               "val_category_macro_recall": plain["category"]["macro_recall"],
+               "val_fine_macro_recall": plain["fine"]["macro_recall"],
+               "val_aug_category_macro_recall": augmented["category"]["macro_recall"],
+               "score": score[0], "seconds": round(time.time() - started)}  # fmt: skip
+        history.append(row)
+        log.info("epoch %d: %s", epoch, json.dumps(row))
+        with (args.out / "log.jsonl").open("a") as handle:
+            handle.write(json.dumps(row) + "\n")
+        if score > best:
+            best, best_epoch = score, epoch  # type: ignore[assignment]
+            best_state = {k: v.detach().clone() for k, v in built.model.state_dict().items()}
+        elif epoch - best_epoch >= args.patience:
+            log.info("no improvement for %d epochs: stopping", args.patience)
+            break
+
+    built.model.load_state_dict(best_state)
+    logits = predict_logits(tail, val_x)
+    temperature = fit_temperature(logits[: len(val_set)], val_y[: len(val_set)])
+    final = evaluate(logits[: len(val_set)], val_y[: len(val_set)], labels)
+    checkpoint = Path(args.out) / "checkpoint.pt"
+    torch.save({
+        "model": built.model.state_dict(),
+        "architecture": built.architecture,
+        "labels": labels,
+        "preprocess": spec.model_dump(mode="json"),
+        "temperature": temperature,
+        "args": resolved,
+        "epoch": best_epoch,
+        "history": history,
+        "val": {"category": {k: final["category"][k] for k in ("accuracy", "macro_recall")},
+                "fine": {k: final["fine"][k] for k in ("accuracy", "macro_recall")}},
+        "datasets": [r.model_dump() for r in dataset.refs],
+        "training_seconds": round(time.time() - started),
+        "cache_seconds": round(cached - started),
+    }, checkpoint)  # fmt: skip
+    log.info("best epoch %d, temperature %.3f, %.0f s in all; wrote %s",
+             best_epoch, temperature, time.time() - started, checkpoint)  # fmt: skip
+    return checkpoint
