@@ -158,11 +158,24 @@ def test_bad_arguments_exit_2(
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
-@pytest.mark.skipif(shipped_model_path() is not None, reason="a trained model ships now")
-def test_without_a_shipped_model_model_is_required(drawn_images: list[Path]) -> None:
-    result = binwatch("classify", drawn_images[0], "--bin", "kitchen")
-    assert result.returncode == 2
-    assert "pass --model PATH" in result.stderr
+@pytest.mark.dataset
+def test_shipped_model_is_the_default(waste_v1_rows: list[dict[str, str]]) -> None:
+    shipped = shipped_model_path()
+    assert shipped is not None, "models/binwatch.onnx must ship with the package"
+    test = [r for r in waste_v1_rows if r["split"] == "test"]
+    picks = [r for label in ("battery", "food_waste", "glass")
+             for r in [r for r in test if r["fine_label"] == label][:5]]  # fmt: skip
+    result = binwatch("classify", *(WASTE_V1 / r["path"] for r in picks), "--bin", "kitchen",
+                      "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    out = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(out) == 15 and {o["model_version"] for o in out} == {"lite0-waste-1.0"}
+    right = [o["category"] == r["category"] for o, r in zip(out, picks, strict=True)]
+    assert sum(right) >= 13, out
+    verdicts: dict[str, set[str]] = {r["category"]: set() for r in picks}
+    for o, r in zip(out, picks, strict=True):
+        verdicts[r["category"]].add(o["verdict"])
+    assert "contaminated" in verdicts["hazardous"] and "correct" in verdicts["kitchen"]
 
 
 def test_console_script_is_installed() -> None:

@@ -3,15 +3,13 @@
 The temperature fitted on the validation split is folded into the classifier, thresholds are
 chosen on the validation split, the metadata (labels, profile, preprocessing, thresholds,
 dataset hashes, git commit, recipe, metrics) is embedded; then `onnx.checker`, a torch vs
-ONNX Runtime parity check on real images, and an int8 static-quantized variant calibrated on
-real training images, kept only when its test accuracy is within 0.5 points of float32.
+ONNX Runtime parity check on real images. Quantization is in `train/quantize.py`.
 """
 
 from __future__ import annotations
 
 import logging
 import subprocess
-import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,16 +18,8 @@ from typing import Any
 import numpy as np
 import onnx
 import torch
-from onnxruntime.quantization import (
-    CalibrationDataReader,
-    QuantFormat,
-    QuantType,
-    quantize_static,
-)
 
 from train.builders import build
-from train.manifest import Sample
-from vision.imageio import read_image
 from vision.metadata import (
     DatasetRef,
     ModelMetadata,
@@ -75,7 +65,11 @@ def git_commit() -> str | None:
 
 
 def metadata_for(
-    checkpoint: dict[str, Any], version: str, thresholds: Thresholds, metrics: dict[str, float]
+    checkpoint: dict[str, Any],
+    version: str,
+    thresholds: Thresholds,
+    metrics: dict[str, float],
+    quantization: str = "none",
 ) -> ModelMetadata:
     trained = datetime.now(UTC)
     return ModelMetadata(
@@ -84,6 +78,7 @@ def metadata_for(
         labels=tuple(checkpoint["labels"]),
         profile="national",
         output="logits",
+        quantization=quantization,
         preprocess=PreprocessSpec.model_validate(checkpoint["preprocess"]),
         thresholds=thresholds,
         provenance=Provenance(
@@ -121,30 +116,3 @@ def parity(
     got = np.exp(logits - logits.max(axis=1, keepdims=True))
     got /= got.sum(axis=1, keepdims=True)
     return float(np.abs(want - got).max())
-
-
-class _Calibration(CalibrationDataReader):  # type: ignore[misc]
-    def __init__(self, samples: Sequence[Sample], spec: PreprocessSpec, batch: int = 16):
-        self._batches = [samples[i : i + batch] for i in range(0, len(samples), batch)]
-        self._spec = spec
-
-    def get_next(self) -> dict[str, np.ndarray] | None:
-        if not self._batches:
-            return None
-        chunk = self._batches.pop(0)
-        return {"image": preprocess([read_image(s.path) for s in chunk], self._spec, "bgr")}
-
-
-def quantize(
-    source: Path, target: Path, calibration: Sequence[Sample], spec: PreprocessSpec
-) -> None:
-    """Static int8 (QDQ, per-channel weights) calibrated on real training images."""
-    with tempfile.TemporaryDirectory() as tmp:
-        from onnxruntime.quantization.shape_inference import quant_pre_process
-
-        prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(source), str(prepared))
-        quantize_static(str(prepared), str(target), _Calibration(calibration, spec),
-                        quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)  # fmt: skip
-    onnx.checker.check_model(str(target))

@@ -32,10 +32,12 @@ class ClassifierOptions:
             raise ValueError(f"batch_size must be in 1..1024, got {self.batch_size}")
 
 
-def _open_session(path: Path, threads: int) -> ort.InferenceSession:
+def _open_session(path: Path, threads: int, fold_weights: bool = False) -> ort.InferenceSession:
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     options = ort.SessionOptions()
+    if fold_weights:  # dequantize int8 weights once, at load, instead of on every run
+        options.add_session_config_entry("session.disable_quant_qdq", "1")
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -67,6 +69,8 @@ class Classifier:
         self._session = _open_session(self.path, self.options.threads)
         meta_map = self._session.get_modelmeta().custom_metadata_map
         self.metadata: ModelMetadata = parse_metadata(meta_map, str(self.path))
+        if self.metadata.quantization == "int8-weights":
+            self._session = _open_session(self.path, self.options.threads, fold_weights=True)
         chosen = profile if profile is not None else self.metadata.profile
         self.profile = chosen if isinstance(chosen, Profile) else load_profile(chosen)
         self._categories = [self.profile.category_of(label) for label in self.metadata.labels]

@@ -91,6 +91,10 @@ class ModelMetadata(_Strict):
         DEFAULT_PROFILE, description="taxonomy profile the thresholds were set for"
     )
     output: Literal["logits", "probabilities"] = "logits"
+    quantization: Literal["none", "int8-static", "int8-weights"] = Field(
+        "none",
+        description="int8-weights: int8 weight tensors that the runtime dequantizes once at load",
+    )
     preprocess: PreprocessSpec
     thresholds: Thresholds = Thresholds()
     provenance: Provenance = Provenance()

@@ -1,0 +1,77 @@
+"""Contract of the shipped model: its card (the JSON block in models/README.md) matches the file,
+the metadata has what devices and the service rely on, and the model reproduces the card's test
+metrics on ../shared/datasets through the shared classifier."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, WASTE_V1
+from vision.classifier import Classifier
+from vision.shipped import shipped_model_path
+from vision.taxonomy import label_catalog
+
+CARD = REPO / "models" / "README.md"
+MAX_BYTES = 5 * 1024 * 1024
+
+
+def card() -> dict[str, Any]:
+    match = re.search(r"```json\n(.*?)\n```", CARD.read_text(encoding="utf-8"), re.S)
+    assert match, "models/README.md must hold the card as a ```json block"
+    data: dict[str, Any] = json.loads(match.group(1))
+    return data
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Path:
+    path = shipped_model_path()
+    assert path is not None, "no model ships in models/"
+    return path
+
+
+def test_card_matches_the_file(shipped: Path) -> None:
+    data = card()
+    assert data["file"] == shipped.name
+    assert shipped.stat().st_size == data["bytes"] <= MAX_BYTES
+    assert hashlib.sha256(shipped.read_bytes()).hexdigest() == data["sha256"]
+
+
+def test_metadata_has_what_devices_rely_on(shipped: Path) -> None:
+    meta = Classifier(shipped).metadata
+    data = card()
+    assert meta.model_version == data["model_version"]
+    assert set(meta.labels) <= set(label_catalog()) and len(meta.labels) == 12
+    assert meta.profile == "national"
+    assert meta.preprocess.input_size == tuple(data["input_size"])
+    assert 0.5 < meta.thresholds.correct <= 1 and 0.5 < meta.thresholds.contaminated <= 1
+    assert meta.provenance.datasets and meta.provenance.datasets[0].name == "waste-v1"
+    assert meta.provenance.commit and meta.provenance.recipe["args"]
+    for key in ("test_category_accuracy", "test_category_macro_recall", "test_fine_accuracy",
+                "test_fine_macro_recall", "test_ece"):  # fmt: skip
+        assert meta.metrics[key] == pytest.approx(data["evaluation"][key], abs=1e-6)
+
+
+@pytest.mark.dataset
+def test_reproduces_the_card_metrics(shipped: Path, waste_v1_rows: list[dict[str, str]]) -> None:
+    from train.evaluate import predict, score
+    from train.manifest import load_manifests
+
+    classifier = Classifier(shipped)
+    test = load_manifests([WASTE_V1 / "manifest.csv"]).split("test")
+    report = score(classifier, test, predict(classifier, test))
+    expected = card()["evaluation"]
+    got = {
+        "test_category_accuracy": report["category"]["accuracy"],
+        "test_category_macro_recall": report["category"]["macro_recall"],
+        "test_fine_accuracy": report["fine"]["accuracy"],
+        "test_fine_macro_recall": report["fine"]["macro_recall"],
+        "test_ece": report["calibration"]["ece"],
+    }
+    for key, value in got.items():
+        assert value == pytest.approx(expected[key], abs=2e-3), key
