@@ -23,6 +23,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train.cli", "train a classifier on dataset manifests"),
     "evaluate": ("train.evaluate_cli", "score an ONNX model on a manifest split, write a report"),
     "export": ("train.export_cli", "turn a checkpoint into a checked, self-describing ONNX model"),
+    "serve": ("api.serve_cli", "run the central service (migrates the database first)"),
+    "db": ("api.admin_cli", "migrate the service's database (upgrade, current)"),
+    "places": ("api.admin_cli", "import places, bins and households from CSV"),
+    "users": ("api.admin_cli", "create service users (admin, office, supervisor, engineer)"),
+    "devices": ("api.admin_cli", "register a device at a station and print its token"),
 }
 
 EXIT_USAGE = 2  # also every BinwatchError: bad model, bad profile, bad config
@@ -76,6 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     module.configure(parser)
     parsed = parser.parse_args(args[1:])
+    parsed.command = name
     _setup_logging(parsed.log_level)
     from vision.errors import BinwatchError
 

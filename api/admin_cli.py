@@ -1,0 +1,154 @@
+"""`binwatch db|places|users|devices ...`: the service's administration from a shell.
+
+binwatch db upgrade                       migrate the database to the newest schema
+binwatch db current                       print the schema revision
+binwatch places import FILE.csv           import places, bins and households (all or none)
+binwatch users create NAME --role ROLE [--scope CODE ...]   (password from stdin or prompt)
+binwatch devices create CODE --station STATION              (prints the token, once)
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vision.errors import BinwatchError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+DESCRIPTION = "administer the service: database, places, users, devices"
+
+
+class AdminError(BinwatchError):
+    pass
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", nargs="+", help="see `binwatch db --help`")
+    parser.add_argument("--role", choices=["admin", "office", "supervisor", "engineer"])
+    parser.add_argument("--scope", action="append", default=[], help="place code (repeatable)")
+    parser.add_argument("--station", help="the station a device belongs to")
+    parser.add_argument("--password-stdin", action="store_true", help="read the password")
+    parser.epilog = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def _sessions() -> sessionmaker[Session]:
+    from api.db.engine import make_engine, make_sessionmaker
+    from api.db.migrate import upgrade
+    from api.settings_cli import load_settings
+
+    engine = make_engine(load_settings())
+    upgrade(engine)
+    return make_sessionmaker(engine)
+
+
+def run(args: argparse.Namespace) -> int:
+    command = args.command
+    action = args.action
+    handlers = {
+        ("db", "upgrade"): _db_upgrade,
+        ("db", "current"): _db_current,
+        ("places", "import"): _places_import,
+        ("users", "create"): _users_create,
+        ("devices", "create"): _devices_create,
+    }
+    handler = handlers.get((command, action[0]))
+    if handler is None:
+        known = ", ".join(f"{c} {a}" for c, a in handlers if c == command)
+        raise AdminError(f"unknown action {' '.join(action)!r} for {command} (known: {known})")
+    return handler(args, action[1:])
+
+
+def _db_upgrade(args: argparse.Namespace, rest: list[str]) -> int:
+    from api.db.engine import make_engine
+    from api.db.migrate import current, upgrade
+    from api.settings_cli import load_settings
+
+    engine = make_engine(load_settings())
+    upgrade(engine)
+    print(f"database at schema revision {current(engine)}")
+    return 0
+
+
+def _db_current(args: argparse.Namespace, rest: list[str]) -> int:
+    from api.db.engine import make_engine
+    from api.db.migrate import current, head
+    from api.settings_cli import load_settings
+
+    revision = current(make_engine(load_settings()))
+    print(f"{revision} (newest: {head()})")
+    return 0 if revision == head() else 1
+
+
+def _places_import(args: argparse.Namespace, rest: list[str]) -> int:
+    from api.places import import_csv
+
+    if len(rest) != 1:
+        raise AdminError("usage: binwatch places import FILE.csv")
+    path = Path(rest[0])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AdminError(f"cannot read {path}: {exc}") from None
+    sessions = _sessions()
+    with sessions() as session:
+        result = import_csv(session, text)
+        if result.errors:
+            session.rollback()
+            for error in result.errors:
+                print(f"{path}:{error.line}: {error.message}", file=sys.stderr)
+            print(f"{len(result.errors)} bad row(s); nothing imported", file=sys.stderr)
+            return 1
+        session.commit()
+    made = ", ".join(f"{n} {kind}(s)" for kind, n in result.created.items()) or "nothing new"
+    print(f"{result.rows} rows: created {made}; updated {result.updated}")
+    return 0
+
+
+def _users_create(args: argparse.Namespace, rest: list[str]) -> int:
+    from pydantic import ValidationError
+
+    from api.routes.auth import create_user
+    from api.schemas import UserCreate
+
+    if len(rest) != 1 or not args.role:
+        raise AdminError("usage: binwatch users create NAME --role ROLE [--scope CODE ...]")
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {rest[0]}: ")
+    try:
+        body = UserCreate(username=rest[0], password=password, role=args.role, scope=args.scope)
+    except ValidationError as exc:
+        raise AdminError("; ".join(e["msg"] for e in exc.errors())) from None
+    sessions = _sessions()
+    with sessions() as session:
+        try:
+            create_user(session, body)
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None
+        session.commit()
+    print(f"created {args.role} {rest[0]}")
+    return 0
+
+
+def _devices_create(args: argparse.Namespace, rest: list[str]) -> int:
+    from api.routes.devices import register_device
+
+    if len(rest) != 1 or not args.station:
+        raise AdminError("usage: binwatch devices create CODE --station STATION")
+    sessions = _sessions()
+    with sessions() as session:
+        try:
+            _, token = register_device(session, rest[0], args.station)
+        except (ValueError, LookupError) as exc:
+            raise AdminError(str(exc).strip("'\"")) from None
+        session.commit()
+    print(f"device {rest[0]} at station {args.station}; its token (shown once):")
+    print(token)
+    return 0

@@ -1,0 +1,211 @@
+"""Ingest a device's batch: each event stored once (by its id), checked against the device's
+own station and bins, counted into the rollups, and queued for review when it needs a look.
+
+All-or-nothing per event: an event is either stored whole (with its counters and queue item)
+or rejected with a reason, and one bad event never costs the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from api.db.models import Bin, Card, Device, Event, Household, Place, QueueItem
+from api.rollups import HouseholdKey, RollupKey, add_household_days, add_rollups
+from api.settings import Settings
+from api.stats.counters import Dropoff, household_counts, rollup_counts, rollup_weights
+from vision.events import DropoffEvent, EventBatch, EventResult, EventStatus, EvidenceReason
+
+log = logging.getLogger(__name__)
+MAX_CLOCK_SKEW = timedelta(hours=24)
+
+
+def audit_sampled(event_id: UUID, share: float) -> bool:
+    """A reproducible draw: the same event is in or out of the audit sample on every server."""
+    draw = int.from_bytes(hashlib.sha256(event_id.bytes).digest()[:8], "big") / 2**64
+    return draw < share
+
+
+class _Station:
+    def __init__(self, session: Session, device: Device):
+        self.station = session.get(Place, device.station_id)
+        assert self.station is not None
+        self.compound_id = self.station.parent_id or self.station.id
+        self.bins = {
+            b.code: b
+            for b in session.scalars(select(Bin).where(Bin.station_id == device.station_id))
+        }
+
+    def problem(self, event: DropoffEvent, device: Device, now: datetime) -> str | None:
+        if event.station_id != self.station.code:  # type: ignore[union-attr]
+            return f"station {event.station_id!r} is not this device's station"
+        bin_ = self.bins.get(event.bin_id)
+        if bin_ is None:
+            return f"bin {event.bin_id!r} is not a bin of station {event.station_id!r}"
+        if bin_.category != event.bin_category:
+            return f"bin {event.bin_id!r} is a {bin_.category!r} bin, not {event.bin_category!r}"
+        if event.profile != self.station.profile:  # type: ignore[union-attr]
+            return f"station profile is {self.station.profile!r}, not {event.profile!r}"  # type: ignore[union-attr]
+        if event.captured_at > now + MAX_CLOCK_SKEW:
+            return f"captured_at {event.captured_at.isoformat()} is in the future"
+        return None
+
+
+def _insert(session: Session) -> Any:
+    dialect = session.get_bind().dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Event)
+
+
+def ingest(
+    session: Session, device: Device, batch: EventBatch, settings: Settings
+) -> list[EventResult]:
+    """Store a batch; the caller commits. Results are in the batch's order."""
+    now = datetime.now(UTC)
+    station = _Station(session, device)
+    ids = [e.event_id for e in batch.events]
+    known = set(session.scalars(select(Event.event_id).where(Event.event_id.in_(ids))))
+    pseudonyms = {e.household for e in batch.events if e.household}
+    households = (
+        dict(
+            session.execute(
+                select(Card.pseudonym, Household.id)
+                .join(Household, Household.id == Card.household_id)
+                .where(Card.pseudonym.in_(pseudonyms))
+            ).all()
+        )
+        if pseudonyms
+        else {}
+    )
+    results: dict[UUID, EventResult] = {}
+    rows: list[dict[str, Any]] = []
+    for event in batch.events:
+        if event.event_id in known:
+            results[event.event_id] = EventResult(
+                event_id=event.event_id, status=EventStatus.DUPLICATE
+            )
+            continue
+        problem = station.problem(event, device, now)
+        if problem:
+            log.warning("rejected event %s from %s: %s", event.event_id, device.code, problem)
+            results[event.event_id] = EventResult(
+                event_id=event.event_id, status=EventStatus.REJECTED, error=problem
+            )
+            continue
+        rows.append(_row(event, device, station, households, settings, now))
+    stored = _store(session, rows, station.compound_id, settings, now)
+    for row in rows:
+        status = EventStatus.STORED if row["event_id"] in stored else EventStatus.DUPLICATE
+        results[row["event_id"]] = EventResult(event_id=row["event_id"], status=status)
+    device.last_seen = now
+    return [results[i] for i in ids]
+
+
+def _row(
+    event: DropoffEvent,
+    device: Device,
+    station: _Station,
+    households: dict[str, int],
+    settings: Settings,
+    now: datetime,
+) -> dict[str, Any]:
+    local = event.captured_at.astimezone(settings.zone)
+    bin_ = station.bins[event.bin_id]
+    audit = (
+        event.verdict == "correct"
+        and event.evidence is not None
+        and event.evidence.reason is EvidenceReason.AUDIT
+        and audit_sampled(event.event_id, settings.audit_share)
+    )
+    return {
+        "event_id": event.event_id,
+        "appeal_key": event.event_id.hex[:12],
+        "device_id": device.id,
+        "bin_id": bin_.id,
+        "station_id": device.station_id,
+        "compound_id": station.compound_id,
+        "bin_category": event.bin_category,
+        "category": bin_.category,
+        "household_id": households.get(event.household or ""),
+        "pseudonym": event.household,
+        "captured_at": event.captured_at.astimezone(UTC),
+        "day": local.date(),
+        "hour": local.hour,
+        "received_at": now,
+        "model_version": event.model_version,
+        "verdict": event.verdict.value,
+        "final_verdict": event.verdict.value,
+        "offending": [c.value for c in event.offending],
+        "score": event.score,
+        "weight_kg": event.weight_kg,
+        "items": [i.model_dump(mode="json") for i in event.items],
+        "evidence": event.evidence.model_dump(mode="json") if event.evidence else None,
+        "evidence_stored": False,
+        "audit": audit,
+        "reviewed": False,
+    }
+
+
+def _store(
+    session: Session,
+    rows: list[dict[str, Any]],
+    compound_id: int,
+    settings: Settings,
+    now: datetime,
+) -> set[UUID]:
+    if not rows:
+        return set()
+    stmt = _insert(session).values(rows).on_conflict_do_nothing(index_elements=["event_id"])
+    inserted = dict(session.execute(stmt.returning(Event.event_id, Event.id)).all())
+    rollups: dict[RollupKey, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    days: dict[HouseholdKey, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    compounds: dict[int, int] = {}
+    last_seen: dict[HouseholdKey, datetime] = {}
+    station_paths = _paths(session, {r["station_id"] for r in rows})
+    queue = []
+    for row in rows:
+        if row["event_id"] not in inserted:
+            continue
+        dropoff = Dropoff(
+            row["verdict"], row["verdict"], row["household_id"] is not None, row["weight_kg"]
+        )
+        key = (row["day"], row["hour"], row["compound_id"], row["category"])
+        for name, value in [*rollup_counts(dropoff).items(), *rollup_weights(dropoff).items()]:
+            rollups[key][name] += value
+        if row["household_id"] is not None:
+            hkey = (row["day"], row["household_id"])
+            compounds[row["household_id"]] = row["compound_id"]
+            for name, value in household_counts(row["verdict"]).items():
+                days[hkey][name] += value
+            last_seen[hkey] = max(last_seen.get(hkey, row["captured_at"]), row["captured_at"])
+        reason = (
+            "audit"
+            if row["audit"]
+            else {"contaminated": "flagged", "uncertain": "uncertain"}.get(row["verdict"])
+        )
+        if reason:
+            queue.append(
+                QueueItem(
+                    reason=reason,
+                    event_id=inserted[row["event_id"]],
+                    place_path=station_paths[row["station_id"]],
+                    created_at=row["captured_at"],
+                    status="open",
+                )
+            )
+    add_rollups(session, rollups)
+    add_household_days(session, days, compounds, last_seen)
+    session.add_all(queue)
+    log.info("stored %d events (compound %d)", len(inserted), compound_id)
+    return set(inserted)
+
+
+def _paths(session: Session, place_ids: set[int]) -> dict[int, str]:
+    return dict(session.execute(select(Place.id, Place.path).where(Place.id.in_(place_ids))).all())

@@ -1,0 +1,125 @@
+"""What residents and inspectors send without an account: error reports (纠错) with a photo and
+a place, and appeals against a `contaminated` verdict by the code on their feedback slip."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
+from sqlalchemy import select
+
+from api.db.models import Event, Place, QueueItem, Report
+from api.deps import Reviewer, SessionDep, SettingsDep
+from api.schemas import AppealCreate, QueueItemPublic, ReportPublic
+from api.security import normalise_appeal_code
+from api.storage import EvidenceStore, ImageRejectedError, reencode_jpeg, write_atomic
+
+router = APIRouter(tags=["public"])
+
+
+@router.post("/public/reports", response_model=ReportPublic, status_code=201)
+async def report(
+    session: SessionDep,
+    settings: SettingsDep,
+    place: Annotated[str, Form(max_length=64, description="station or compound code")],
+    text: Annotated[str, Form(max_length=2000)] = "",
+    image: Annotated[UploadFile | None, File(description="a JPEG photo")] = None,
+) -> ReportPublic:
+    node = session.scalar(select(Place).where(Place.code == place))
+    if node is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no place {place!r}")
+    jpeg = None
+    if image is not None:
+        data = await image.read(settings.max_evidence_bytes + 1)
+        try:
+            jpeg, _, _ = reencode_jpeg(data, settings.max_evidence_bytes)
+        except ImageRejectedError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    if jpeg is None and not text.strip():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "send a photo or a text")
+    now = datetime.now(UTC)
+    row = Report(place_id=node.id, text=text, created_at=now)
+    session.add(row)
+    session.flush()
+    if jpeg is not None:
+        import hashlib
+
+        write_atomic(EvidenceStore(settings.evidence_dir).report_path(row.id), jpeg)
+        row.image_sha256 = hashlib.sha256(jpeg).hexdigest()
+    session.add(
+        QueueItem(
+            reason="report",
+            report_id=row.id,
+            place_path=node.path,
+            created_at=now,
+            status="open",
+            note=text or None,
+        )
+    )
+    session.commit()
+    return ReportPublic(id=row.id, place=node.code, queued=True)
+
+
+@router.post(
+    "/public/appeals",
+    response_model=QueueItemPublic,
+    status_code=201,
+    response_model_exclude={"event": {"items"}},
+)
+def appeal(body: AppealCreate, session: SessionDep) -> QueueItemPublic:
+    """Send a `contaminated` verdict back for a second review."""
+    key = normalise_appeal_code(body.code)
+    event = session.scalar(select(Event).where(Event.appeal_key == key)) if key else None
+    if event is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no drop-off with this appeal code")
+    if event.final_verdict != "contaminated":
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"this drop-off stands as {event.final_verdict!r}: nothing to appeal",
+        )
+    open_appeal = session.scalar(
+        select(QueueItem.id).where(
+            QueueItem.event_id == event.id, QueueItem.reason == "appeal", QueueItem.status == "open"
+        )
+    )
+    if open_appeal is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, "this drop-off is already under appeal")
+    station = session.get(Place, event.station_id)
+    assert station is not None
+    item = QueueItem(
+        reason="appeal",
+        event_id=event.id,
+        place_path=station.path,
+        created_at=datetime.now(UTC),
+        status="open",
+        note=body.text or None,
+    )
+    session.add(item)
+    session.commit()
+    return QueueItemPublic(
+        id=item.id,
+        reason="appeal",
+        status="open",
+        created_at=item.created_at,
+        claimed_by=None,
+        claimed_until=None,
+        note=item.note,
+        event=None,
+    )
+
+
+@router.get(
+    "/reports/{report_id}/image",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+)
+def report_image(
+    report_id: int, caller: Reviewer, session: SessionDep, settings: SettingsDep
+) -> Response:
+    row = session.get(Report, report_id)
+    place = session.get(Place, row.place_id) if row else None
+    path = EvidenceStore(settings.evidence_dir).report_path(report_id)
+    if row is None or place is None or not caller.covers(place.path) or not path.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such report image for you")
+    return Response(path.read_bytes(), media_type="image/jpeg")

@@ -1,0 +1,245 @@
+"""Request and response bodies (`XCreate` in, `XPublic` out) for the service's routes."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.db.models import PlaceKind, Role
+
+Code = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoginRequest(_In):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class SessionPublic(BaseModel):
+    token: str
+    expires_at: datetime
+    role: Role
+    username: str
+
+
+class UserCreate(_In):
+    username: str = Field(pattern=r"^[A-Za-z0-9._-]{2,64}$")
+    password: str = Field(min_length=10, max_length=200)
+    role: Role
+    scope: list[str] = Field(default_factory=list, description="place codes (office, supervisor)")
+
+
+class UserPublic(BaseModel):
+    username: str
+    role: Role
+    scope: list[str]
+    active: bool
+
+
+class PlaceCreate(_In):
+    kind: PlaceKind
+    code: str = Code
+    name: str = Field(max_length=200)
+    parent: str | None = None
+    profile: str = "national"
+
+
+class PlacePublic(BaseModel):
+    kind: PlaceKind
+    code: str
+    name: str
+    parent: str | None
+    profile: str
+
+
+class BinCreate(_In):
+    code: str = Code
+    station: str
+    category: str = Field(max_length=64)
+
+
+class BinPublic(BaseModel):
+    code: str
+    station: str
+    category: str
+
+
+class RowErrorPublic(BaseModel):
+    line: int
+    message: str
+
+
+class ImportPublic(BaseModel):
+    rows: int
+    created: dict[str, int]
+    updated: int
+    errors: list[RowErrorPublic]
+
+
+class DeviceCreate(_In):
+    code: str = Code
+    station: str
+
+
+class DevicePublic(BaseModel):
+    code: str
+    station: str
+    created_at: datetime
+    last_seen: datetime | None
+    revoked: bool
+
+
+class DeviceCreated(DevicePublic):
+    token: str = Field(description="shown once; only its hash is stored")
+
+
+class EvidencePublic(BaseModel):
+    event_id: str
+    sha256: str
+    bytes: int
+    width: int
+    height: int
+
+
+class CorrectedPublic(BaseModel):
+    """The accuracy rate corrected for the model's errors measured by reviews, with its 95 %
+    interval (see api/stats/correction.py)."""
+
+    accuracy: float | None
+    low: float | None
+    high: float | None
+    miss_rate: float = Field(description="model-correct drop-offs found contaminated (audit)")
+    false_flag_rate: float = Field(description="flagged drop-offs found correct")
+    audited: int
+    flags_reviewed: int
+
+
+class Rates(BaseModel):
+    dropoffs: int
+    identified: int
+    scored: int = Field(description="correct + contaminated (uncertain left out until reviewed)")
+    correct: int
+    contaminated: int
+    uncertain: int
+    empty: int
+    accuracy: float | None = Field(description="correct / scored")
+    contamination: float | None = Field(description="contaminated / scored")
+
+
+class Bucket(Rates):
+    start: datetime
+
+
+class CategoryRates(Rates):
+    category: str
+    purity_by_weight: float | None = None
+    corrected: CorrectedPublic
+
+
+class TotalRates(Rates):
+    corrected: CorrectedPublic
+
+
+class SummaryPublic(BaseModel):
+    place: str
+    kind: PlaceKind
+    start: date
+    end: date
+    registered_households: int
+    participating_households: int
+    participation: float | None
+    totals: TotalRates
+    by_category: list[CategoryRates]
+    kitchen_purity: float | None = Field(description="correct share of scored kitchen drop-offs")
+    buckets: list[Bucket]
+
+
+class HouseholdPublic(BaseModel):
+    household: str
+    compound: str
+    dropoffs: int
+    scored: int
+    correct: int
+    contaminated: int
+    accuracy: float | None
+    points: int
+    last_seen: datetime | None
+
+
+class RankingRow(BaseModel):
+    rank: int
+    place: str
+    name: str
+    accuracy: float | None
+    participation: float | None
+    dropoffs: int
+
+
+class Period(_In):
+    start: date
+    end: date
+    bucket: Literal["day", "hour"] = "day"
+
+
+class QueueEvent(BaseModel):
+    event_id: str
+    station: str
+    bin: str
+    bin_category: str
+    captured_at: datetime
+    verdict: str
+    final_verdict: str
+    offending: list[str]
+    items: list[dict[str, object]]
+    evidence_url: str | None
+    appeal_code: str
+
+
+class QueueItemPublic(BaseModel):
+    id: int
+    reason: Literal["flagged", "uncertain", "audit", "appeal", "report"]
+    status: Literal["open", "decided"]
+    created_at: datetime
+    claimed_by: str | None
+    claimed_until: datetime | None
+    note: str | None
+    event: QueueEvent | None
+    report_image_url: str | None = None
+    place: str | None = None
+
+
+class DecisionCreate(_In):
+    decision: Literal["confirm", "overturn", "unclear"]
+    true_categories: list[Literal["recyclable", "hazardous", "kitchen", "other"]] = Field(
+        default_factory=list, max_length=4
+    )
+    note: str | None = Field(None, max_length=2000)
+
+
+class ReviewPublic(BaseModel):
+    id: int
+    item_id: int
+    decision: str
+    true_categories: list[str]
+    verdict: str
+    note: str | None
+    reviewer: str
+    created_at: datetime
+    superseded_by: int | None
+
+
+class AppealCreate(_In):
+    code: str = Field(min_length=12, max_length=20, description="the code on the feedback slip")
+    text: str = Field("", max_length=2000)
+
+
+class ReportPublic(BaseModel):
+    id: int
+    place: str
+    queued: bool

@@ -1,0 +1,32 @@
+"""`binwatch serve [--host] [--port]`: migrate the database, then run the service (uvicorn).
+
+Settings come from `BINWATCH_` environment variables or `.env`; with none set it runs in
+development mode on SQLite under ./binwatch-data."""
+
+from __future__ import annotations
+
+import argparse
+
+DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else ""
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--workers", type=int, default=1)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from api.db.migrate import upgrade
+    from api.settings_cli import load_settings
+
+    settings = load_settings()
+    app = create_app(settings)
+    upgrade(app.state.engine)
+    print(f"binwatch service ({settings.mode.value}) on http://{args.host}:{args.port}")
+    print(f"database: {app.state.engine.url.render_as_string(hide_password=True)}")
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0

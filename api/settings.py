@@ -1,0 +1,99 @@
+"""The service's one configuration, read once in `main` (or given to `create_app` by a test).
+
+Values come from `BINWATCH_`-prefixed environment variables or a `.env` file in the working
+directory. With nothing set the service runs in development mode on SQLite under `./binwatch-data`;
+outside development it refuses the default secret.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "binwatch-development-secret-change-me"
+
+
+class Mode(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class Points(BaseSettings):
+    """Household points per drop-off, by its (reviewed or model) verdict."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    correct: int = Field(2, ge=-100, le=100, description="points for a correctly sorted drop-off")
+    contaminated: int = Field(-1, ge=-100, le=100, description="points for a contaminated one")
+    uncertain: int = Field(0, ge=-100, le=100, description="points for an unreviewed uncertain one")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BINWATCH_", env_file=".env", env_nested_delimiter="__", extra="ignore"
+    )
+
+    mode: Mode = Field(Mode.DEVELOPMENT, description="development or production")
+    data_dir: Path = Field(Path("binwatch-data"), description="database, evidence and models")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite (WAL) in the data directory"
+    )
+    secret_key: SecretStr = Field(
+        SecretStr(DEV_SECRET), description="keys the appeal codes and session tokens"
+    )
+    timezone: str = Field("Asia/Shanghai", description="the place whose days the statistics use")
+    session_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 12
+    retention_days: Annotated[int, Field(ge=30, le=3650)] = Field(
+        400, description="evidence images older than this are deleted"
+    )
+    audit_share: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.02, description="share of unflagged events with evidence put in the audit queue"
+    )
+    claim_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
+        15, description="a claimed review item returns to the queue after this long"
+    )
+    max_evidence_bytes: Annotated[int, Field(ge=10_000, le=50_000_000)] = 5 * 1024 * 1024
+    max_model_bytes: Annotated[int, Field(ge=10_000, le=500_000_000)] = 64 * 1024 * 1024
+    points: Points = Points()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _no_default_secret_in_production(self) -> Settings:
+        secret = self.secret_key.get_secret_value()
+        if self.mode is not Mode.DEVELOPMENT and (secret == DEV_SECRET or len(secret) < 32):
+            raise ValueError(
+                "BINWATCH_SECRET_KEY must be set to a secret of at least 32 characters "
+                "outside development mode"
+            )
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'binwatch.db').resolve()}"
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.data_dir / "evidence"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
