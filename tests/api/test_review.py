@@ -220,7 +220,7 @@ def test_evidence_upload_is_checked_and_reencoded(world: World) -> None:
     item = queue(world, "super_k1")[0]
     image = world.get(item["event"]["evidence_url"], "super_k1")
     decoded = cv2.imdecode(np.frombuffer(image.content, np.uint8), cv2.IMREAD_COLOR)
-    assert decoded.shape == (48, 64, 3)
+    assert decoded is not None and decoded.shape == (48, 64, 3)
     assert np.abs(decoded.astype(int) - (40, 120, 200)).max() < 12
     assert world.get(item["event"]["evidence_url"], "super_k3").status_code == 404
 
