@@ -10,7 +10,18 @@ from fastapi import FastAPI, Request, Response
 
 from api.db.engine import make_engine, make_sessionmaker
 from api.metrics import Metrics
-from api.routes import auth, devices, health, ingest, places, public, review, stats
+from api.routes import (
+    auth,
+    devices,
+    exports,
+    health,
+    ingest,
+    places,
+    public,
+    registry,
+    review,
+    stats,
+)
 from api.settings import Settings
 from binwatch import __version__
 
@@ -36,7 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = make_sessionmaker(engine)
     app.state.metrics = Metrics()
     app.include_router(health.router)
-    for module in (auth, places, devices, ingest, stats, review, public):
+    for module in (auth, places, devices, ingest, stats, review, public, registry, exports):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.middleware("http")

@@ -8,13 +8,14 @@ or rejected with a reason, and one bad event never costs the others.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import Table, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -59,9 +60,17 @@ class _Station:
         return None
 
 
+EVENTS = cast(Table, Event.__table__)
+
+
 def _insert(session: Session) -> Any:
+    """INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING event_id, id: one compiled
+    statement, run as an executemany (SQLAlchemy batches it into multi-row inserts)."""
     dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Event)
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(EVENTS)
+    return stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(
+        EVENTS.c.event_id, EVENTS.c.id
+    )
 
 
 def ingest(
@@ -153,6 +162,22 @@ def _row(
     }
 
 
+def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> dict[UUID, int]:
+    """The rows not stored before, inserted; returns event id → row id of those inserted."""
+    if session.get_bind().dialect.name == "postgresql":
+        columns = ", ".join(rows[0])
+        # one JSON parameter for the whole batch: PostgreSQL parses it, psycopg only sends it
+        statement = text(
+            f"INSERT INTO events ({columns}) SELECT {columns} "
+            "FROM json_populate_recordset(NULL::events, CAST(:rows AS json)) "
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id, id"
+        )
+        result = session.execute(statement, {"rows": json.dumps(rows, default=str)})
+    else:
+        result = session.execute(_insert(session), rows)
+    return {UUID(str(event_id)): int(row_id) for event_id, row_id in result.all()}
+
+
 def _store(
     session: Session,
     rows: list[dict[str, Any]],
@@ -162,8 +187,7 @@ def _store(
 ) -> set[UUID]:
     if not rows:
         return set()
-    stmt = _insert(session).values(rows).on_conflict_do_nothing(index_elements=["event_id"])
-    inserted = dict(session.execute(stmt.returning(Event.event_id, Event.id)).all())
+    inserted = _insert_rows(session, rows)
     rollups: dict[RollupKey, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     days: dict[HouseholdKey, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     compounds: dict[int, int] = {}

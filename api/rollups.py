@@ -1,4 +1,4 @@
-"""Add counter deltas to `rollups` and `household_days` with one upsert per key."""
+"""Add counter deltas to `rollups` and `household_days`: one batched upsert per table."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -25,19 +25,27 @@ def _greatest(session: Session) -> Any:
     return func.greatest if session.get_bind().dialect.name == "postgresql" else func.max
 
 
+ROLLUP_KEYS = ("day", "hour", "compound_id", "category")
+ROLLUP_COUNTERS = tuple(c.name for c in Rollup.__table__.columns if c.name not in ROLLUP_KEYS)
+DAY_COUNTERS = ("dropoffs", "correct", "contaminated", "uncertain")
+
+
 def add_rollups(session: Session, deltas: Mapping[RollupKey, Mapping[str, float]]) -> None:
+    """One executemany of `INSERT ... ON CONFLICT DO UPDATE SET n = n + excluded.n`."""
+    rows = [
+        dict(zip(ROLLUP_KEYS, key, strict=True)) | {c: delta.get(c, 0) for c in ROLLUP_COUNTERS}
+        for key, delta in sorted(deltas.items())
+        if any(delta.values())
+    ]
+    if not rows:
+        return
     table = Rollup.__table__
-    for (day, hour, compound, category), delta in sorted(deltas.items()):
-        if not delta:
-            continue
-        values = {"day": day, "hour": hour, "compound_id": compound, "category": category}
-        row = {c.name: 0 for c in table.columns if c.name not in values} | dict(delta)
-        stmt = _insert(session, table).values(**values, **row)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["day", "hour", "compound_id", "category"],
-            set_={k: table.c[k] + stmt.excluded[k] for k in delta},
-        )
-        session.execute(stmt)
+    stmt = _insert(session, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(ROLLUP_KEYS),
+        set_={c: table.c[c] + stmt.excluded[c] for c in ROLLUP_COUNTERS},
+    )
+    session.execute(stmt, rows)
 
 
 def add_household_days(
@@ -46,22 +54,64 @@ def add_household_days(
     compounds: Mapping[int, int],
     last_seen: Mapping[HouseholdKey, datetime],
 ) -> None:
+    """Same for the per-household days; `last_seen` only ever moves forward."""
+    rows = [
+        {
+            "day": day,
+            "household_id": household,
+            "compound_id": compounds[household],
+            "last_seen": last_seen.get((day, household)),
+        }
+        | {c: delta.get(c, 0) for c in DAY_COUNTERS}
+        for (day, household), delta in sorted(deltas.items())
+    ]
+    if not rows:
+        return
     table = HouseholdDay.__table__
-    greatest = _greatest(session)
-    for (day, household), delta in sorted(deltas.items()):
-        seen = last_seen.get((day, household))
-        row = {"dropoffs": 0, "correct": 0, "contaminated": 0, "uncertain": 0} | dict(delta)
-        stmt = _insert(session, table).values(
-            day=day, household_id=household, compound_id=compounds[household], last_seen=seen, **row
-        )
-        update: dict[str, Any] = {k: table.c[k] + stmt.excluded[k] for k in delta}
-        if seen is not None:
-            update["last_seen"] = func.coalesce(
-                greatest(table.c.last_seen, stmt.excluded.last_seen), stmt.excluded.last_seen
-            )
-        if update:
-            session.execute(
-                stmt.on_conflict_do_update(index_elements=["day", "household_id"], set_=update)
-            )
-        else:
-            session.execute(stmt.on_conflict_do_nothing())
+    stmt = _insert(session, table)
+    update: dict[str, Any] = {c: table.c[c] + stmt.excluded[c] for c in DAY_COUNTERS}
+    update["last_seen"] = func.coalesce(
+        _greatest(session)(table.c.last_seen, stmt.excluded.last_seen),
+        table.c.last_seen,
+        stmt.excluded.last_seen,
+    )
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=["day", "household_id"], set_=update), rows
+    )
+
+
+_REBUILD_ROLLUPS = """
+INSERT INTO rollups (day, hour, compound_id, category, dropoffs, identified, correct,
+                     contaminated, uncertain, empty, model_correct, model_contaminated,
+                     weight_kg, correct_weight_kg)
+SELECT day, hour, compound_id, category, COUNT(*), COUNT(household_id),
+       SUM(CASE WHEN final_verdict = 'correct' THEN 1 ELSE 0 END),
+       SUM(CASE WHEN final_verdict = 'contaminated' THEN 1 ELSE 0 END),
+       SUM(CASE WHEN final_verdict = 'uncertain' THEN 1 ELSE 0 END),
+       SUM(CASE WHEN final_verdict = 'empty' THEN 1 ELSE 0 END),
+       SUM(CASE WHEN verdict = 'correct' THEN 1 ELSE 0 END),
+       SUM(CASE WHEN verdict = 'contaminated' THEN 1 ELSE 0 END),
+       COALESCE(SUM(CASE WHEN final_verdict IN ('correct', 'contaminated')
+                         THEN weight_kg END), 0),
+       COALESCE(SUM(CASE WHEN final_verdict = 'correct' THEN weight_kg END), 0)
+FROM events GROUP BY day, hour, compound_id, category
+"""
+_REBUILD_HOUSEHOLD_DAYS = """
+INSERT INTO household_days (day, household_id, compound_id, dropoffs, correct, contaminated,
+                            uncertain, last_seen)
+SELECT day, household_id, MIN(compound_id), COUNT(*),
+       SUM(CASE WHEN final_verdict = 'correct' THEN 1 ELSE 0 END),
+       SUM(CASE WHEN final_verdict = 'contaminated' THEN 1 ELSE 0 END),
+       SUM(CASE WHEN final_verdict = 'uncertain' THEN 1 ELSE 0 END),
+       MAX(captured_at)
+FROM events WHERE household_id IS NOT NULL GROUP BY day, household_id
+"""
+
+
+def rebuild(session: Session) -> None:
+    """Recompute every counter from the events (repair, backfill, or a bulk load); ingest and
+    reviews keep the same numbers incrementally."""
+    session.execute(text("DELETE FROM rollups"))
+    session.execute(text("DELETE FROM household_days"))
+    session.execute(text(_REBUILD_ROLLUPS))
+    session.execute(text(_REBUILD_HOUSEHOLD_DAYS))

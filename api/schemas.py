@@ -243,3 +243,26 @@ class ReportPublic(BaseModel):
     id: int
     place: str
     queued: bool
+
+
+class ModelPublic(BaseModel):
+    version: str
+    sha256: str
+    bytes: int
+    state: Literal["candidate", "canary", "active", "retired"]
+    created_at: datetime
+    stations: list[str]
+    labels: list[str]
+    metrics: dict[str, float]
+
+
+class ModelMove(_In):
+    state: Literal["candidate", "canary", "active", "retired"]
+    stations: list[str] = Field(default_factory=list, max_length=10000)
+
+
+class DeviceModelPublic(BaseModel):
+    version: str
+    sha256: str
+    bytes: int
+    url: str

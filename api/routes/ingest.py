@@ -43,7 +43,7 @@ def post_events(
     return BatchResult(received_at=datetime.now(UTC), results=tuple(results))
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
+async def read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPException(
@@ -88,7 +88,7 @@ async def put_evidence(
         )
     if not event.evidence:
         raise HTTPException(status.HTTP_409_CONFLICT, "this event declared no evidence image")
-    data = await _read_limited(request, settings.max_evidence_bytes)
+    data = await read_limited(request, settings.max_evidence_bytes)
     digest = hashlib.sha256(data).hexdigest()
     if digest != event.evidence["sha256"]:
         metrics.evidence.labels("mismatch").inc()

@@ -1,0 +1,123 @@
+"""The model registry: validated uploads, states, canary stations, what a device should run.
+
+States: candidate → canary (on named stations) → active (the fleet) → retired. Promoting one
+model to active retires the one before it; a retired model can come back (rollback).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from api.db.models import CanaryStation, ModelVersion, Place, PlaceKind
+from api.storage import write_atomic
+from vision.classifier import Classifier
+from vision.errors import BinwatchError
+
+log = logging.getLogger(__name__)
+STATES = ("candidate", "canary", "active", "retired")
+MOVES = {
+    "candidate": {"canary", "retired"},
+    "canary": {"active", "candidate", "retired"},
+    "active": {"retired"},
+    "retired": {"canary", "active"},
+}
+
+
+class RegistryError(ValueError):
+    def __init__(self, message: str, conflict: bool = False):
+        super().__init__(message)
+        self.conflict = conflict
+
+
+def model_path(models_dir: Path, sha256: str) -> Path:
+    return models_dir / f"{sha256}.onnx"
+
+
+def register(session: Session, data: bytes, models_dir: Path, user_id: int | None) -> ModelVersion:
+    """Check an uploaded file with the same reader devices use, then store it by its sha256."""
+    digest = hashlib.sha256(data).hexdigest()
+    with tempfile.TemporaryDirectory() as tmp:
+        candidate = Path(tmp) / "upload.onnx"
+        candidate.write_bytes(data)
+        try:
+            metadata = Classifier(candidate).metadata
+        except BinwatchError as exc:
+            raise RegistryError(str(exc).replace(str(candidate), "the upload")) from None
+    if session.scalar(select(ModelVersion.id).where(ModelVersion.sha256 == digest)):
+        raise RegistryError("this file is registered already", conflict=True)
+    if session.scalar(
+        select(ModelVersion.id).where(ModelVersion.version == metadata.model_version)
+    ):
+        raise RegistryError(f"version {metadata.model_version!r} exists", conflict=True)
+    write_atomic(model_path(models_dir, digest), data)
+    row = ModelVersion(
+        version=metadata.model_version,
+        sha256=digest,
+        bytes=len(data),
+        state="candidate",
+        metadata_json=metadata.model_dump(mode="json"),
+        created_at=datetime.now(UTC),
+        created_by=user_id,
+    )
+    session.add(row)
+    session.flush()
+    log.info("registered model %s (%s)", row.version, digest[:12])
+    return row
+
+
+def move(session: Session, model: ModelVersion, state: str, stations: list[str]) -> None:
+    if state not in MOVES.get(model.state, set()):
+        raise RegistryError(f"a {model.state} model cannot become {state}", conflict=True)
+    if state == "canary":
+        if not stations:
+            raise RegistryError("a canary needs the stations that run it")
+        set_stations(session, model, stations)
+    else:
+        session.execute(delete(CanaryStation).where(CanaryStation.model_id == model.id))
+    if state == "active":
+        for other in session.scalars(select(ModelVersion).where(ModelVersion.state == "active")):
+            other.state = "retired"
+    model.state = state
+
+
+def set_stations(session: Session, model: ModelVersion, codes: list[str]) -> None:
+    places = list(
+        session.scalars(
+            select(Place).where(Place.code.in_(codes), Place.kind == PlaceKind.STATION.value)
+        )
+    )
+    missing = sorted(set(codes) - {p.code for p in places})
+    if missing:
+        raise RegistryError(f"no station(s) {', '.join(missing)}")
+    session.execute(delete(CanaryStation).where(CanaryStation.model_id == model.id))
+    session.add_all(CanaryStation(model_id=model.id, station_id=p.id) for p in places)
+
+
+def stations_of(session: Session, model: ModelVersion) -> list[str]:
+    return sorted(
+        session.scalars(
+            select(Place.code)
+            .join(CanaryStation, CanaryStation.station_id == Place.id)
+            .where(CanaryStation.model_id == model.id)
+        )
+    )
+
+
+def for_station(session: Session, station_id: int) -> ModelVersion | None:
+    """The newest canary that names this station, else the active model."""
+    canary = session.scalar(
+        select(ModelVersion)
+        .join(CanaryStation, CanaryStation.model_id == ModelVersion.id)
+        .where(CanaryStation.station_id == station_id, ModelVersion.state == "canary")
+        .order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())
+    )
+    if canary is not None:
+        return canary
+    return session.scalar(select(ModelVersion).where(ModelVersion.state == "active"))
