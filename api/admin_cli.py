@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     handlers = {
         ("db", "upgrade"): _db_upgrade,
         ("db", "current"): _db_current,
+        ("db", "purge-evidence"): _db_purge,
         ("places", "import"): _places_import,
         ("users", "create"): _users_create,
         ("devices", "create"): _devices_create,
@@ -83,6 +84,21 @@ def _db_current(args: argparse.Namespace, rest: list[str]) -> int:
     revision = current(make_engine(load_settings()))
     print(f"{revision} (newest: {head()})")
     return 0 if revision == head() else 1
+
+
+def _db_purge(args: argparse.Namespace, rest: list[str]) -> int:
+    from datetime import UTC, datetime
+
+    from api.db.engine import make_engine, make_sessionmaker
+    from api.retention import purge_evidence
+    from api.settings_cli import load_settings
+
+    settings = load_settings()
+    with make_sessionmaker(make_engine(settings))() as session:
+        purged = purge_evidence(session, settings, datetime.now(UTC))
+        session.commit()
+    print(f"deleted {purged} evidence image(s) older than {settings.retention_days} days")
+    return 0
 
 
 def _places_import(args: argparse.Namespace, rest: list[str]) -> int:

@@ -249,3 +249,39 @@ def test_evidence_that_is_not_a_jpeg_is_refused(world: World) -> None:
         headers={**world.auth("cam-ST1"), "Content-Type": "image/jpeg"},
     )
     assert big.status_code == 413
+
+
+def test_retention_deletes_old_evidence_only(world: World) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from api.retention import purge_evidence
+    from api.storage import EvidenceStore
+
+    photo = jpeg()
+    evidence = {
+        "sha256": hashlib.sha256(photo).hexdigest(),
+        "bytes": len(photo),
+        "width": 64,
+        "height": 48,
+        "reason": "flagged",
+    }
+    old = flagged_event(evidence=evidence)
+    new = flagged_event(evidence=evidence, captured_at=datetime.now(UTC).isoformat())
+    world.send("cam-ST1", [old, new])
+    for made in (old, new):
+        stored = world.client.put(
+            f"/api/v1/ingest/evidence/{made.event_id}",
+            content=photo,
+            headers={**world.auth("cam-ST1"), "Content-Type": "image/jpeg"},
+        )
+        assert stored.status_code == 200
+    store = EvidenceStore(world.settings.evidence_dir)
+    later = datetime(2026, 11, 10, tzinfo=UTC) + timedelta(days=world.settings.retention_days + 1)
+    with world.client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        assert purge_evidence(session, world.settings, later) == 1
+        session.commit()
+    assert store.get(old.event_id) is None and store.get(new.event_id) is not None
+    summary = world.get(
+        "/api/v1/stats/summary", "admin", place="K1", start="2026-11-10", end="2026-11-10"
+    ).json()
+    assert summary["totals"]["contaminated"] == 1  # the event and its counters stay

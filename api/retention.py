@@ -1,0 +1,31 @@
+"""Evidence retention: images older than `retention_days` are deleted; the events and their
+counters stay (statistics do not depend on images)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.db.models import Event
+from api.settings import Settings
+from api.storage import EvidenceStore
+
+log = logging.getLogger(__name__)
+
+
+def purge_evidence(session: Session, settings: Settings, now: datetime) -> int:
+    """Delete the evidence images of events captured before the retention cut-off; returns how
+    many. The caller commits."""
+    cutoff = now - timedelta(days=settings.retention_days)
+    store = EvidenceStore(settings.evidence_dir)
+    purged = 0
+    events = session.scalars(select(Event).where(Event.evidence_stored, Event.captured_at < cutoff))
+    for event in events:
+        store.path(event.event_id).unlink(missing_ok=True)
+        event.evidence_stored = False
+        purged += 1
+    log.info("purged %d evidence images captured before %s", purged, cutoff.isoformat())
+    return purged
