@@ -266,6 +266,10 @@ def main() -> None:
     parser.add_argument("--batched", type=int, default=20_000, help="events sent in batches")
     parser.add_argument("--out", type=Path, default=Path("bench/results/ingest.json"))
     args = parser.parse_args()
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     results: dict[str, Any] = {
         "machine": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),

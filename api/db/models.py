@@ -189,12 +189,15 @@ class Rollup(Base):
     weight_kg: Mapped[float] = mapped_column(Float, default=0.0)
     correct_weight_kg: Mapped[float] = mapped_column(Float, default=0.0)
 
+    __table_args__ = (Index("ix_rollups_compound_day", "compound_id", "day"),)
+
 
 class HouseholdDay(Base):
     __tablename__ = "household_days"
+    __table_args__ = (Index("ix_household_days_compound_day", "compound_id", "day"),)
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     household_id: Mapped[int] = mapped_column(ForeignKey("households.id"), primary_key=True)
-    compound_id: Mapped[int] = mapped_column(ForeignKey("places.id"), index=True)
+    compound_id: Mapped[int] = mapped_column(ForeignKey("places.id"))
     dropoffs: Mapped[int] = mapped_column(Integer, default=0)
     correct: Mapped[int] = mapped_column(Integer, default=0)
     contaminated: Mapped[int] = mapped_column(Integer, default=0)
