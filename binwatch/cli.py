@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("train.cli", "train a classifier on dataset manifests"),
     "evaluate": ("train.evaluate_cli", "score an ONNX model on a manifest split, write a report"),
     "export": ("train.export_cli", "turn a checkpoint into a checked, self-describing ONNX model"),
+    "edge": ("edge.cli", "the device agent: check-config, run, simulate"),
     "serve": ("api.serve_cli", "run the central service (migrates the database first)"),
     "db": ("api.admin_cli", "migrate the service's database (upgrade, current)"),
     "places": ("api.admin_cli", "import places, bins and households from CSV"),

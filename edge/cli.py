@@ -1,0 +1,81 @@
+"""`binwatch edge ACTION`: the device agent.
+
+binwatch edge check-config FILE      print every error of a config with its path
+binwatch edge run CONFIG             run the agent (camera → verdicts → service)
+binwatch edge simulate --out DIR     compose a station video from real photos, with truth
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DESCRIPTION = "the device agent: check-config, run, simulate"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=["check-config", "run", "simulate"])
+    parser.add_argument("config", nargs="?", type=Path, help="the agent's YAML config")
+    parser.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=60.0,
+        help="run: when a file source ends, wait this long for uploads",
+    )
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=Path("../shared/datasets/waste-v1/manifest.csv"),
+        help="simulate: item photos",
+    )
+    parser.add_argument("--split", default="test", help="simulate: manifest split to draw from")
+    parser.add_argument("--out", type=Path, help="simulate: output folder")
+    parser.add_argument("--dropoffs", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.epilog = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge.config import ConfigError
+
+    if args.action == "simulate":
+        from edge.simulate import simulate
+
+        if args.out is None:
+            raise ConfigError("simulate needs --out DIR")
+        args.out.mkdir(parents=True, exist_ok=True)
+        truth = simulate(
+            args.manifest,
+            args.out / "station.mp4",
+            args.out / "truth.json",
+            dropoffs=args.dropoffs,
+            seed=args.seed,
+            split=args.split,
+        )
+        items = sum(len(d["items"]) for d in truth["dropoffs"])
+        print(
+            f"wrote {args.out / 'station.mp4'} ({truth['frames']} frames, "
+            f"{len(truth['dropoffs'])} drop-offs, {items} items) and {args.out / 'truth.json'}"
+        )
+        return 0
+    if args.config is None:
+        raise ConfigError(f"{args.action} needs a config file")
+    if args.action == "check-config":
+        from edge.config import config_errors
+
+        errors = config_errors(args.config)
+        for line in errors:
+            print(f"{args.config}: {line}")
+        if not errors:
+            print(f"{args.config}: ok")
+        return 1 if errors else 0
+    from edge.agent import Agent
+    from edge.config import load_config
+
+    replay = None
+    if args.replay is not None:
+        from edge.simulate import card_signals
+
+        replay = card_signals(args.replay)
+    return Agent(load_config(args.config)).run(drain_timeout=args.drain_timeout, replay=replay)

@@ -1,0 +1,71 @@
+"""Score the agent's drop-offs against a simulation's truth (pure): detection recall, spurious
+events, and how often the verdict and the item categories agree with the truth."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Found:
+    frame: int
+    bin: str
+    verdict: str
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Score:
+    dropoffs: int
+    events: int
+    matched: int
+    spurious: int
+    verdict_agree: int
+    items_true: int
+    items_found: int
+
+    @property
+    def recall(self) -> float:
+        return self.matched / self.dropoffs if self.dropoffs else 1.0
+
+    @property
+    def spurious_rate(self) -> float:
+        return self.spurious / self.dropoffs if self.dropoffs else 0.0
+
+    @property
+    def verdict_accuracy(self) -> float:
+        return self.verdict_agree / self.matched if self.matched else 0.0
+
+
+def score(truth: Sequence[dict[str, Any]], found: Sequence[Found], window: int = 40) -> Score:
+    """Each event matches the earliest unmatched true drop-off in its bin whose hand-in to
+    hand-out span, plus `window` frames to settle, contains the event's frame."""
+    used: set[int] = set()
+    matched = agree = items_found = 0
+    spurious = 0
+    for event in sorted(found, key=lambda f: f.frame):
+        hit = None
+        for n, t in enumerate(truth):
+            if n in used or t["bin"] != event.bin:
+                continue
+            if t["start_frame"] <= event.frame <= t["end_frame"] + window:
+                hit = n
+                break
+        if hit is None:
+            spurious += 1
+            continue
+        used.add(hit)
+        matched += 1
+        agree += truth[hit]["verdict"] == event.verdict
+        items_found += len(event.categories)
+    return Score(
+        dropoffs=len(truth),
+        events=len(found),
+        matched=matched,
+        spurious=spurious,
+        verdict_agree=agree,
+        items_true=sum(len(t["items"]) for t in truth),
+        items_found=items_found,
+    )

@@ -1,0 +1,284 @@
+"""`binwatch edge simulate`: a station video composed from real item photos, with ground truth.
+
+Two bins side by side seen from above (720p, 10 fps). Each drop-off: a hand (a skin-toned arm)
+reaches into a bin, leaves one to three items (photos from a dataset manifest, cut to soft
+ellipses) and withdraws; some reach in and drop nothing. The light drifts slowly and is switched
+once or twice; every frame has sensor noise. The truth JSON lists each drop-off's bin, frames,
+items and the verdict it deserves, and the bins with their regions, so a config can be built.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import random
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from vision.taxonomy import Category, load_profile
+
+log = logging.getLogger(__name__)
+Frame = npt.NDArray[np.uint8]
+WIDTH, HEIGHT, FPS = 1280, 720, 10
+BINS = [  # id, category, region (x, y, w, h)
+    ("SIM-K", "kitchen", (90, 120, 500, 520)),
+    ("SIM-R", "recyclable", (690, 120, 500, 520)),
+]
+SKIN = (120, 160, 215)  # BGR
+
+
+@dataclass
+class TruthItem:
+    label: str
+    category: str
+    path: str
+    box: tuple[int, int, int, int]  # x, y, w, h in the frame
+
+
+@dataclass
+class TruthDropoff:
+    index: int
+    bin: str
+    bin_category: str
+    start_frame: int  # the hand enters
+    release_frame: int  # the items are down
+    end_frame: int  # the hand is gone
+    items: list[TruthItem] = field(default_factory=list)
+    verdict: str = "empty"  # what a perfect classifier would say
+    card: str | None = None
+
+
+def _floor(rng: np.random.Generator, w: int, h: int, tint: tuple[int, int, int]) -> Frame:
+    base = np.zeros((h, w, 3), np.float32)
+    base[:] = tint
+    base += rng.normal(0, 6, (h, w, 1)).astype(np.float32)
+    blotches = cv2.GaussianBlur(
+        rng.normal(0, 18, (h // 8, w // 8, 1)).astype(np.float32), (0, 0), 3
+    )
+    base += cv2.resize(blotches, (w, h))[..., None]
+    return np.clip(base, 0, 255).astype(np.uint8)
+
+
+def _background(rng: np.random.Generator) -> Frame:
+    frame = _floor(rng, WIDTH, HEIGHT, (95, 100, 105))
+    tints = {"kitchen": (60, 110, 70), "recyclable": (120, 90, 50)}
+    for _, category, (x, y, w, h) in BINS:
+        frame[y - 12 : y + h + 12, x - 12 : x + w + 12] = (40, 40, 40)  # the bin's rim
+        frame[y : y + h, x : x + w] = _floor(rng, w, h, tints[category])
+    return frame
+
+
+def _item_sprite(
+    path: Path, size: int, rng: random.Random
+) -> tuple[Frame, npt.NDArray[np.float32]]:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot read {path}")
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    image = cv2.resize(
+        image, (max(8, int(w * scale)), max(8, int(h * scale))), interpolation=cv2.INTER_AREA
+    )
+    h, w = image.shape[:2]
+    alpha = np.zeros((h, w), np.float32)
+    cv2.ellipse(
+        alpha,
+        (w // 2, h // 2),
+        (int(w * 0.47), int(h * 0.47)),
+        rng.uniform(0, 180),
+        0,
+        360,
+        1.0,
+        -1,
+    )
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 2)
+    return np.asarray(image, np.uint8), np.asarray(alpha, np.float32)
+
+
+def _paste(frame: Frame, sprite: Frame, alpha: npt.NDArray[np.float32], x: int, y: int) -> None:
+    h, w = sprite.shape[:2]
+    region = frame[y : y + h, x : x + w].astype(np.float32)
+    a = alpha[..., None]
+    frame[y : y + h, x : x + w] = (region * (1 - a) + sprite.astype(np.float32) * a).astype(
+        np.uint8
+    )
+
+
+def _hand(frame: Frame, tip: tuple[int, int], top: int) -> None:
+    """An arm from above the frame down to `tip`, with a hand at its end."""
+    x, y = tip
+    cv2.line(frame, (x + 40, top - 200), (x, y - 30), SKIN, 70)
+    cv2.ellipse(frame, (x, y), (55, 45), 0, 0, 360, SKIN, -1)
+    cv2.ellipse(frame, (x, y), (55, 45), 0, 0, 360, (90, 120, 170), 2)
+
+
+def _place(
+    bin_box: tuple[int, int, int, int],
+    size: int,
+    taken: list[tuple[int, int, int, int]],
+    rng: random.Random,
+) -> tuple[int, int]:
+    bx, by, bw, bh = bin_box
+    best = (bx + 10, by + 10)
+    best_overlap = math.inf
+    for _ in range(60):
+        x = rng.randint(bx + 10, bx + bw - size - 10)
+        y = rng.randint(by + 10, by + bh - size - 10)
+        overlap = sum(
+            max(0, min(x + size, tx + tw) - max(x, tx))
+            * max(0, min(y + size, ty + th) - max(y, ty))
+            for tx, ty, tw, th in taken
+        )
+        if overlap < best_overlap:
+            best, best_overlap = (x, y), overlap
+        if overlap == 0:
+            break
+    return best
+
+
+def load_items(manifest: Path, split: str) -> list[dict[str, str]]:
+    with manifest.open(newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["split"] == split]
+    if not rows:
+        raise ValueError(f"no {split} images in {manifest}")
+    for row in rows:
+        row["abs_path"] = str(manifest.parent / row["path"])
+    return rows
+
+
+def simulate(
+    manifest: Path,
+    out_video: Path,
+    out_truth: Path,
+    dropoffs: int = 30,
+    seed: int = 0,
+    split: str = "test",
+    wrong_share: float = 0.3,
+    empty_share: float = 0.05,
+    cards: bool = True,
+) -> dict[str, Any]:
+    """Write the video and its truth; returns the truth."""
+    rng = random.Random(seed)
+    nrng = np.random.default_rng(seed)
+    items = load_items(manifest, split)
+    by_category: dict[str, list[dict[str, str]]] = {}
+    for row in items:
+        by_category.setdefault(row["category"], []).append(row)
+    profile = load_profile("national")
+    scene = _background(nrng)
+    writer = cv2.VideoWriter(str(out_video), cv2.VideoWriter.fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
+    if not writer.isOpened():
+        raise OSError(f"cannot write video {out_video}")
+    frame_no = 0
+    taken: dict[str, list[tuple[int, int, int, int]]] = {b[0]: [] for b in BINS}
+    truth: list[TruthDropoff] = []
+    switches = {
+        rng.randint(dropoffs // 3, dropoffs // 2),
+        rng.randint(2 * dropoffs // 3, dropoffs - 1),
+    }
+    light = 1.0
+
+    noise = [nrng.normal(0, 3.0, (HEIGHT, WIDTH, 3)).astype(np.float32) for _ in range(12)]
+
+    def emit(image: Frame, count: int = 1) -> None:
+        nonlocal frame_no
+        for _ in range(count):
+            drift = 1.0 + 0.05 * math.sin(frame_no / (FPS * 40))
+            shown = image.astype(np.float32) * (light * drift) + noise[rng.randrange(len(noise))]
+            writer.write(np.clip(shown, 0, 255).astype(np.uint8))
+            frame_no += 1
+
+    emit(scene, 20)
+    for n in range(dropoffs):
+        if n in switches:
+            light = 1.12 if light == 1.0 else 1.0  # a light switched on or off, nobody there
+            emit(scene, 25)
+        bin_id, bin_category, box = BINS[rng.randrange(len(BINS))]
+        accepted = profile.accepted(bin_category)
+        empty = rng.random() < empty_share
+        record = TruthDropoff(
+            index=n,
+            bin=bin_id,
+            bin_category=bin_category,
+            start_frame=frame_no,
+            release_frame=0,
+            end_frame=0,
+            card=f"CARD-{rng.randint(1, 40):04d}" if cards else None,
+        )
+        sprites = []
+        for _ in range(0 if empty else rng.choice((1, 1, 1, 2, 2, 3))):
+            wrong = rng.random() < wrong_share
+            pool = [c for c in Category if (c in accepted) != wrong]
+            category = rng.choice(pool).value
+            row = rng.choice(by_category[category])
+            size = rng.randint(110, 150)
+            sprite, alpha = _item_sprite(Path(row["abs_path"]), size, rng)
+            x, y = _place(box, max(sprite.shape[:2]), taken[bin_id], rng)
+            sprites.append((sprite, alpha, x, y))
+            h, w = sprite.shape[:2]
+            taken[bin_id].append((x, y, w, h))
+            record.items.append(TruthItem(row["fine_label"], category, row["path"], (x, y, w, h)))
+        bx, by, bw, bh = box
+        target = (
+            (sprites[0][2] + 60, sprites[0][3] + 60) if sprites else (bx + bw // 2, by + bh // 2)
+        )
+        for step in range(6):  # reach in
+            frame = scene.copy()
+            tip = (target[0], by - 60 + int((target[1] - by + 60) * (step + 1) / 6))
+            _hand(frame, tip, by)
+            emit(frame)
+        for sprite, alpha, x, y in sprites:
+            _paste(scene, sprite, alpha, x, y)
+        record.release_frame = frame_no
+        for _ in range(4):  # let go
+            frame = scene.copy()
+            _hand(frame, target, by)
+            emit(frame)
+        for step in range(6):  # withdraw
+            frame = scene.copy()
+            tip = (target[0], target[1] - int((target[1] - by + 120) * (step + 1) / 6))
+            _hand(frame, tip, by)
+            emit(frame)
+        record.end_frame = frame_no
+        if record.items:
+            wrong = any(Category(i.category) not in accepted for i in record.items)
+            record.verdict = "contaminated" if wrong else "correct"
+        truth.append(record)
+        emit(scene, rng.randint(18, 30))  # quiet until the next one
+        if len(taken[bin_id]) > 14:  # the bin is emptied (at night, in the real world)
+            taken[bin_id].clear()
+            scene[by : by + bh, bx : bx + bw] = _background(nrng)[by : by + bh, bx : bx + bw]
+            emit(scene, 40)
+            record_reset = {"emptied_bin": bin_id, "frame": frame_no}
+            log.info("bin emptied: %s", record_reset)
+    writer.release()
+    data = {
+        "video": out_video.name,
+        "fps": FPS,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "frames": frame_no,
+        "seed": seed,
+        "manifest": str(manifest),
+        "split": split,
+        "bins": [
+            {"id": b, "category": c, "roi": [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]}
+            for b, c, (x, y, w, h) in BINS
+        ],
+        "dropoffs": [asdict(t) for t in truth],
+    }
+    out_truth.write_text(json.dumps(data, indent=1))
+    return data
+
+
+def card_signals(truth_file: Path) -> list[tuple[int, dict[str, Any]]]:
+    """The card swipes of a simulation, as (frame, signal) pairs: each at its hand-in frame."""
+    truth = json.loads(truth_file.read_text())
+    return [(d["start_frame"], {"card": d["card"]}) for d in truth["dropoffs"] if d.get("card")]
