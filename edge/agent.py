@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from edge.config import EdgeConfig
+from edge.feedback import Feedback
 from edge.outbox import Outbox
 from edge.pipeline import Pipeline
 from edge.privacy import pseudonym
@@ -60,7 +61,8 @@ class Agent:
         self.classifier: Classifier = load_first(
             self.store.candidates(config.model.path), self.options
         )
-        self.pipeline = Pipeline(config, self.classifier, self.outbox)
+        self.feedback = Feedback(config.feedback)
+        self.pipeline = Pipeline(config, self.classifier, self.outbox, on_event=self.feedback)
         token = config.service.bearer()
         self.uploader = Uploader(
             self.outbox,
@@ -259,6 +261,7 @@ class Agent:
             for thread in self._threads:
                 thread.join(timeout=10)
             self.uploader.close()
+            self.feedback.close()
             self._client.close()
             report = self.health_report()
             self.outbox.close()

@@ -102,7 +102,7 @@ class ModelConfig(_Section):
     path: Path | None = Field(None, description="ONNX model; default: the shipped one")
     update: bool = Field(True, description="ask the service which model to run")
     check_interval_s: float = Field(600, gt=0, le=86400)
-    threads: int = Field(1, ge=1, le=16)
+    threads: int = Field(2, ge=1, le=16, description="ONNX Runtime threads for a decision")
 
 
 class FeedbackConfig(_Section):

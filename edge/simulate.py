@@ -179,10 +179,12 @@ def simulate(
     frame_no = 0
     taken: dict[str, list[tuple[int, int, int, int]]] = {b[0]: [] for b in BINS}
     truth: list[TruthDropoff] = []
-    switches = {
-        rng.randint(dropoffs // 3, dropoffs // 2),
-        rng.randint(2 * dropoffs // 3, dropoffs - 1),
-    }
+    switches = set()
+    if dropoffs >= 3:  # a light switched on, and later off, with nobody at the bins
+        switches = {
+            rng.randint(dropoffs // 3, dropoffs // 2),
+            rng.randint(2 * dropoffs // 3, dropoffs - 1),
+        }
     light = 1.0
 
     noise = [nrng.normal(0, 3.0, (HEIGHT, WIDTH, 3)).astype(np.float32) for _ in range(12)]

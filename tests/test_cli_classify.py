@@ -183,3 +183,12 @@ def test_console_script_is_installed() -> None:
     result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0
     assert "classify" in result.stdout
+
+
+def test_json_logs(tiny_model: Path, drawn_images: list[Path]) -> None:
+    result = binwatch("classify", drawn_images[0], "--bin", "kitchen", "--model", tiny_model,
+                      "--log-level", "info", "--log-format", "json")  # fmt: skip
+    assert result.returncode == 0
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    assert lines and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
+    assert any("loaded model tiny-1" in x["message"] for x in lines)

@@ -81,3 +81,57 @@ def test_station_to_statistics(station_video: Path, tmp_path: Path, service: Ser
     flagged = [i for i in queue if i["reason"] == "flagged"]
     assert len(flagged) == totals["contaminated"]
     assert all(i["event"]["evidence_url"] for i in flagged)  # the images followed the events
+
+
+def test_feedback_metrics_and_signals(
+    station_video: Path, tmp_path: Path, service: Service
+) -> None:
+    import sys
+    import threading
+
+    import httpx
+
+    from tests.edge.conftest import free_port
+
+    truth = json.loads((station_video / "truth.json").read_text())
+    heard = tmp_path / "heard.jsonl"
+    speaker = [
+        sys.executable,
+        "-c",
+        f"import sys; open({str(heard)!r}, 'a').write(sys.stdin.read() + '\\n')",
+    ]
+    port = free_port()
+    config = EdgeConfig.model_validate(
+        agent_config(
+            tmp_path,
+            service.url,
+            service.device_token,
+            station_video / "station.mp4",
+            truth,
+            feedback={"command": speaker},
+            metrics={"port": port},
+            source={"fps": 60},
+        )
+    )
+    agent = Agent(config)
+    seen: dict[str, object] = {}
+
+    def probe() -> None:
+        while agent.health.frames < 50:
+            threading.Event().wait(0.05)
+        base = f"http://127.0.0.1:{port}"
+        seen["metrics"] = httpx.get(f"{base}/metrics").text
+        seen["health"] = httpx.get(f"{base}/health").json()
+        seen["bad"] = httpx.post(f"{base}/signal", json={"bin": "nope", "lid": "open"}).status_code
+        seen["card"] = httpx.post(f"{base}/signal", json={"card": "CARD-0001"}).status_code
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    agent.run(drain_timeout=60)
+    prober.join()
+    assert "binwatch_edge_frames_total" in str(seen["metrics"])
+    assert seen["health"]["model_version"] == "lite0-waste-1.0"  # type: ignore[index]
+    assert (seen["bad"], seen["card"]) == (422, 200)
+    lines = [json.loads(line) for line in heard.read_text().splitlines() if line.strip()]
+    assert len(lines) >= len(truth["dropoffs"]) - 1
+    assert {line["verdict"] for line in lines} <= {"correct", "contaminated", "uncertain", "empty"}
