@@ -3,7 +3,7 @@
 CSV import (`binwatch places import FILE`, `POST /api/v1/places/import`) takes one file whose
 rows are places, bins and households, parents before children:
 
-    kind,code,name,parent,category,profile,registered,cards
+    kind,code,name,parent,category,profile,registered,cards,lat,lon
     district,D1,Pudong,,,,,
     street,S1,Huamu,D1,,,,
     community,C1,Lianyang,S1,,,,
@@ -30,7 +30,18 @@ from api.db.models import PARENT_KIND, Bin, Card, Household, Place, PlaceKind
 from vision.errors import TaxonomyError
 from vision.taxonomy import BUILTIN_PROFILES, load_profile
 
-COLUMNS = ("kind", "code", "name", "parent", "category", "profile", "registered", "cards")
+COLUMNS = (
+    "kind",
+    "code",
+    "name",
+    "parent",
+    "category",
+    "profile",
+    "registered",
+    "cards",
+    "lat",
+    "lon",
+)
 KINDS = (*(k.value for k in PlaceKind), "bin", "household")
 _TRUE, _FALSE = {"yes", "y", "true", "1", ""}, {"no", "n", "false", "0"}
 CODE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
@@ -123,6 +134,15 @@ class _Importer:
         existing = self._existing(kind, code)
         if existing is not None and existing != parent:
             return f"{code!r} exists under {existing!r}; import cannot move it"
+        if row["lat"] or row["lon"]:
+            if kind in ("bin", "household"):
+                return f"a {kind} has no coordinates"
+            try:
+                lat, lon = float(row["lat"]), float(row["lon"])
+            except ValueError:
+                return f"lat and lon must both be numbers, got {row['lat']!r}, {row['lon']!r}"
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                return f"coordinates out of range: {lat}, {lon}"
         if kind == PlaceKind.STATION:
             profile = row["profile"] or "national"
             if profile not in BUILTIN_PROFILES:
@@ -191,6 +211,7 @@ class _Importer:
             self.places[code].name = name or code
             if kind == PlaceKind.STATION:
                 self.places[code].profile = row["profile"] or "national"
+            self._locate(self.places[code], row)
             self.result.updated += 1
             return
         else:
@@ -202,7 +223,13 @@ class _Importer:
                 self.places.get(parent),
                 row["profile"] or "national",
             )
+            self._locate(self.places[code], row)
         created[kind] = created.get(kind, 0) + 1
+
+    @staticmethod
+    def _locate(place: Place, row: dict[str, str]) -> None:
+        if row["lat"] and row["lon"]:
+            place.lat, place.lon = float(row["lat"]), float(row["lon"])
 
 
 def import_csv(session: Session, text: str) -> ImportResult:

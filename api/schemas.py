@@ -56,6 +56,8 @@ class PlacePublic(BaseModel):
     name: str
     parent: str | None
     profile: str
+    lat: float | None = None
+    lon: float | None = None
 
 
 class BinCreate(_In):

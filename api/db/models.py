@@ -72,6 +72,8 @@ class Place(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("places.id"), index=True)
     path: Mapped[str] = mapped_column(String(400), index=True)  # "/1/5/9/" ends with own id
     profile: Mapped[str] = mapped_column(String(64), default="national")  # stations
+    lat: Mapped[float | None] = mapped_column(Float)  # WGS84, for the map (stations, compounds)
+    lon: Mapped[float | None] = mapped_column(Float)
 
 
 class Bin(Base):

@@ -19,6 +19,8 @@ Parent = aliased(Place)
 
 def _public(place: Place, parent: str | None) -> PlacePublic:
     return PlacePublic(
+        lat=place.lat,
+        lon=place.lon,
         kind=PlaceKind(place.kind),
         code=place.code,
         name=place.name,

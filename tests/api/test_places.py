@@ -90,3 +90,29 @@ def test_cli_import_reports_lines(tmp_path: Path) -> None:
     wrong = subprocess.run([*run, str(bad)], capture_output=True, text=True, env=env, check=False)
     assert wrong.returncode == 1
     assert f"{bad}:2: parent 'D9' must be a district" in wrong.stderr
+
+
+def test_coordinates_for_the_map(world: World) -> None:
+    located = (
+        "kind,code,name,parent,lat,lon\n"
+        "station,ST1,K1 gate,K1,31.2304,121.4737\n"
+        "station,ST9,new gate,K1,91,0\n"
+    )
+    bad = world.post(
+        "/api/v1/places/import",
+        "admin",
+        content=located.encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert bad.status_code == 422
+    assert "out of range" in bad.json()["detail"]["errors"][0]["message"]
+    good = located.splitlines()[:2]
+    made = world.post(
+        "/api/v1/places/import",
+        "admin",
+        content="\n".join(good).encode(),
+        headers={"Content-Type": "text/csv"},
+    )
+    assert made.status_code == 200, made.text
+    station = world.get("/api/v1/places/ST1", "super_k1").json()
+    assert (station["lat"], station["lon"]) == (31.2304, 121.4737)
