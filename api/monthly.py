@@ -55,7 +55,12 @@ def rows(session: Session, place: Place, month: str, zone: ZoneInfo) -> list[lis
         session.execute(
             select(Event.compound_id, func.count(Review.id))
             .join(Review, Review.event_id == Event.id)
-            .where(Event.day >= start, Event.day <= end, Review.superseded_by.is_(None))
+            .where(
+                Event.day >= start,
+                Event.day <= end,
+                Review.superseded_by.is_(None),
+                Review.withdrawn.is_(False),
+            )
             .group_by(Event.compound_id)
         ).all()
     )

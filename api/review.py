@@ -128,7 +128,42 @@ def _standing(session: Session, item: QueueItem) -> list[Review]:
         where = Review.event_id == item.event_id
     else:
         where = Review.item_id == item.id
-    return list(session.scalars(select(Review).where(where, Review.superseded_by.is_(None))))
+    return list(
+        session.scalars(
+            select(Review).where(where, Review.superseded_by.is_(None), Review.withdrawn.is_(False))
+        )
+    )
+
+
+def undo(session: Session, item: QueueItem, user_id: int, minutes: int) -> Review:
+    """Withdraw the caller's own standing decision on an item, made in the last `minutes`: the
+    item is open again (claimed by the caller) and the event's verdict goes back to what it was
+    before (an earlier standing review's, else the model's). The decision stays on record."""
+    standing = [r for r in _standing(session, item) if r.item_id == item.id]
+    if not standing or standing[-1].reviewer_id != user_id:
+        raise ReviewError("nothing of yours to undo on this item", conflict=True)
+    review = standing[-1]
+    made = review.created_at if review.created_at.tzinfo else review.created_at.replace(tzinfo=UTC)
+    if datetime.now(UTC) - made > timedelta(minutes=minutes):
+        raise ReviewError(f"a decision can be undone for {minutes} minutes only", conflict=True)
+    review.withdrawn = True
+    item.status = "open"
+    item.claimed_by, item.claimed_until = user_id, datetime.now(UTC) + timedelta(minutes=minutes)
+    event = session.get(Event, item.event_id) if item.event_id else None
+    if event is not None:
+        session.flush()
+        earlier = session.scalars(
+            select(Review)
+            .where(
+                Review.event_id == event.id,
+                Review.superseded_by.is_(None),
+                Review.withdrawn.is_(False),
+            )
+            .order_by(Review.id.desc())
+        ).first()
+        set_final_verdict(session, event, earlier.verdict if earlier else event.verdict)
+        event.reviewed = earlier is not None
+    return review
 
 
 def set_final_verdict(session: Session, event: Event, verdict: str) -> None:

@@ -123,6 +123,7 @@ def reviewed_events(
         .join(Review, Review.event_id == Event.id)
         .where(
             Review.superseded_by.is_(None),
+            Review.withdrawn.is_(False),
             Event.evidence_stored,
             Event.day >= start,
             Event.day <= end,

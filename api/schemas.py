@@ -234,6 +234,7 @@ class ReviewPublic(BaseModel):
     reviewer: str
     created_at: datetime
     superseded_by: int | None
+    withdrawn: bool = False
 
 
 class AppealCreate(_In):

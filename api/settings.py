@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     claim_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
         15, description="a claimed review item returns to the queue after this long"
     )
+    undo_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = Field(
+        10, description="a reviewer can undo their own decision for this long"
+    )
     max_evidence_bytes: Annotated[int, Field(ge=10_000, le=50_000_000)] = 5 * 1024 * 1024
     max_model_bytes: Annotated[int, Field(ge=10_000, le=500_000_000)] = 64 * 1024 * 1024
     points: Points = Points()

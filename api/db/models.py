@@ -238,6 +238,7 @@ class Review(Base):
     note: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     superseded_by: Mapped[int | None] = mapped_column(ForeignKey("reviews.id"))
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # undone
 
 
 class Report(Base):

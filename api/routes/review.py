@@ -10,7 +10,7 @@ from sqlalchemy import and_, or_, select
 
 from api.db.models import Bin, Event, Place, QueueItem, Review, User
 from api.deps import Admin, Reviewer, SessionDep, SettingsDep
-from api.review import ReviewError, claim, decide
+from api.review import ReviewError, claim, decide, undo
 from api.schemas import DecisionCreate, QueueEvent, QueueItemPublic, ReviewPublic
 from api.security import appeal_code
 from api.storage import EvidenceStore
@@ -119,6 +119,7 @@ def _review_public(session: SessionDep, review: Review) -> ReviewPublic:
         reviewer=user.username if user else "",
         created_at=review.created_at,
         superseded_by=review.superseded_by,
+        withdrawn=review.withdrawn,
     )
 
 
@@ -173,6 +174,22 @@ def supersede_item(
 ) -> ReviewPublic:
     item = _scoped_item(session, caller, item_id)
     return _decide(session, item, caller.user.id, body, True, settings.claim_minutes)
+
+
+@router.post("/review/items/{item_id}/undo", response_model=ReviewPublic)
+def undo_item(
+    item_id: int, caller: Reviewer, session: SessionDep, settings: SettingsDep
+) -> ReviewPublic:
+    """Withdraw your own last decision on this item (within `undo_minutes`); it is kept on
+    record as withdrawn, and the item is yours to decide again."""
+    item = _scoped_item(session, caller, item_id)
+    try:
+        review = undo(session, item, caller.user.id, settings.undo_minutes)
+    except ReviewError as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    session.commit()
+    return _review_public(session, review)
 
 
 @router.get("/review/items/{item_id}/reviews", response_model=list[ReviewPublic])

@@ -220,6 +220,12 @@ ROUTES = [
         },
     ),
     Route(
+        "POST",
+        "/api/v1/review/items/{item_id}/undo",
+        {"admin", "super_k1"},
+        lambda c: {"path": f"/api/v1/review/items/{c['item']}/undo"},
+    ),
+    Route(
         "GET",
         "/api/v1/review/items/{item_id}/reviews",
         {"admin", "super_k1"},

@@ -285,3 +285,36 @@ def test_retention_deletes_old_evidence_only(world: World) -> None:
         "/api/v1/stats/summary", "admin", place="K1", start="2026-11-10", end="2026-11-10"
     ).json()
     assert summary["totals"]["contaminated"] == 1  # the event and its counters stay
+
+
+def test_undo_reopens_the_item_and_restores_the_counters(world: World) -> None:
+    world.send("cam-ST1", [flagged_event()])
+    item = queue(world, "super_k1")[0]["id"]
+    made = world.post(
+        f"/api/v1/review/items/{item}/decision", "super_k1", json={"decision": "overturn"}
+    )
+    assert made.json()["verdict"] == "correct"
+
+    def totals() -> tuple[int, int]:
+        t = world.get(
+            "/api/v1/stats/summary", "admin", place="K1", start="2026-11-10", end="2026-11-10"
+        ).json()["totals"]
+        return t["correct"], t["contaminated"]
+
+    assert totals() == (1, 0)
+    assert world.post(f"/api/v1/review/items/{item}/undo", "admin").status_code == 409  # not theirs
+    undone = world.post(f"/api/v1/review/items/{item}/undo", "super_k1")
+    assert undone.status_code == 200 and undone.json()["withdrawn"]
+    assert totals() == (0, 1)  # back to the model's verdict
+    assert queue(world, "super_k1")[0]["id"] == item  # open again
+    again = world.post(
+        f"/api/v1/review/items/{item}/decision", "super_k1", json={"decision": "confirm"}
+    )
+    assert again.status_code == 201 and totals() == (0, 1)
+    history = world.get(f"/api/v1/review/items/{item}/reviews", "super_k1").json()
+    assert [(r["decision"], r["withdrawn"]) for r in history] == [
+        ("overturn", True),
+        ("confirm", False),
+    ]
+    world.settings.undo_minutes = 0
+    assert world.post(f"/api/v1/review/items/{item}/undo", "super_k1").status_code == 409
