@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
+from api import web
 from api.db.engine import make_engine, make_sessionmaker
 from api.metrics import Metrics
 from api.routes import (
@@ -21,6 +22,7 @@ from api.routes import (
     registry,
     review,
     stats,
+    taxonomy,
 )
 from api.settings import Settings
 from binwatch import __version__
@@ -47,8 +49,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = make_sessionmaker(engine)
     app.state.metrics = Metrics()
     app.include_router(health.router)
-    for module in (auth, places, devices, ingest, stats, review, public, registry, exports):
+    for module in (
+        auth,
+        places,
+        devices,
+        ingest,
+        stats,
+        review,
+        public,
+        registry,
+        exports,
+        taxonomy,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
+
+    web.mount(app)
 
     @app.middleware("http")
     async def measure(

@@ -201,6 +201,21 @@ class QueueEvent(BaseModel):
     items: list[dict[str, object]]
     evidence_url: str | None
     appeal_code: str
+    household: str | None = Field(None, description="the household pseudonym, when identified")
+    compound: str | None = None
+
+
+class QueueCount(BaseModel):
+    open: int
+    by_reason: dict[str, int]
+
+
+class CategoryInfo(BaseModel):
+    code: str
+    zh: str
+    en: str
+    colour: str
+    hex: str
 
 
 class QueueItemPublic(BaseModel):

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from sqlalchemy import and_, or_, select
+from sqlalchemy import func, or_, select
 
 from api.db.models import Bin, Event, Place, QueueItem, Review, User
-from api.deps import Admin, Reviewer, SessionDep, SettingsDep
+from api.deps import Admin, Reviewer, SessionDep, SettingsDep, place_in_scope
 from api.review import ReviewError, claim, decide, undo
-from api.schemas import DecisionCreate, QueueEvent, QueueItemPublic, ReviewPublic
+from api.schemas import DecisionCreate, QueueCount, QueueEvent, QueueItemPublic, ReviewPublic
 from api.security import appeal_code
 from api.storage import EvidenceStore
 from vision.taxonomy import Category
@@ -41,6 +41,8 @@ def _item_public(session: SessionDep, item: QueueItem) -> QueueItemPublic:
             if event.evidence_stored
             else None,
             appeal_code=appeal_code(event.event_id),
+            household=event.pseudonym,
+            compound=compound.code if (compound := session.get(Place, event.compound_id)) else None,
         )
     claimer = session.get(User, item.claimed_by) if item.claimed_by else None
     report_url = f"/api/v1/reports/{item.report_id}/image" if item.report_id else None
@@ -64,34 +66,62 @@ def _scoped_item(session: SessionDep, caller: Reviewer, item_id: int) -> QueueIt
     return item
 
 
+def _open_for(caller: Reviewer, place_path: str | None = None) -> list[Any]:
+    """Open items in the caller's jurisdiction (under `place_path` if given) that nobody else
+    holds."""
+    now = datetime.now(UTC)
+    scope = or_(*(QueueItem.place_path.startswith(p) for p in caller.scope_paths))
+    where = [
+        scope,
+        QueueItem.status == "open",
+        or_(
+            QueueItem.claimed_by.is_(None),
+            QueueItem.claimed_by == caller.user.id,
+            QueueItem.claimed_until.is_(None),
+            QueueItem.claimed_until < now,
+        ),
+    ]
+    if place_path:
+        where.append(QueueItem.place_path.startswith(place_path))
+    return where
+
+
 @router.get("/review/queue", response_model=list[QueueItemPublic])
 def queue(
     caller: Reviewer,
     session: SessionDep,
     reason: Reason | None = None,
     state: Literal["open", "decided"] = "open",
+    place: str | None = Query(None, description="only items under this place code"),
     limit: int = Query(50, ge=1, le=500),
 ) -> list[QueueItemPublic]:
     """Items in your jurisdiction, newest first; open items claimed by someone else (and not
     yet expired) are left out so two supervisors never review the same image."""
-    now = datetime.now(UTC)
-    scope = or_(*(QueueItem.place_path.startswith(p) for p in caller.scope_paths))
-    stmt = select(QueueItem).where(scope, QueueItem.status == state)
+    path = place_in_scope(session, caller, place).path if place else None
+    if state == "open":
+        where = _open_for(caller, path)
+    else:
+        scope = or_(*(QueueItem.place_path.startswith(p) for p in caller.scope_paths))
+        where = [scope, QueueItem.status == state]
+        if path:
+            where.append(QueueItem.place_path.startswith(path))
+    stmt = select(QueueItem).where(*where)
     if reason:
         stmt = stmt.where(QueueItem.reason == reason)
-    if state == "open":
-        stmt = stmt.where(
-            or_(
-                QueueItem.claimed_by.is_(None),
-                QueueItem.claimed_by == caller.user.id,
-                QueueItem.claimed_until.is_(None),
-                and_(QueueItem.claimed_until < now),
-            )
-        )
     items = session.scalars(
         stmt.order_by(QueueItem.created_at.desc(), QueueItem.id.desc()).limit(limit)
     )
     return [_item_public(session, i) for i in items]
+
+
+@router.get("/review/count", response_model=QueueCount)
+def count(caller: Reviewer, session: SessionDep) -> QueueCount:
+    """How many open items wait for you, by reason."""
+    rows = session.execute(
+        select(QueueItem.reason, func.count()).where(*_open_for(caller)).group_by(QueueItem.reason)
+    ).all()
+    by_reason = {reason: int(n) for reason, n in rows}
+    return QueueCount(open=sum(by_reason.values()), by_reason=by_reason)
 
 
 @router.post("/review/items/{item_id}/claim", response_model=QueueItemPublic)

@@ -195,6 +195,8 @@ ROUTES = [
         lambda c: {"params": {"place": "S1", **PERIOD}},
     ),
     Route("GET", "/api/v1/review/queue", {"admin", "super_k1", "super_k3"}),
+    Route("GET", "/api/v1/review/count", {"admin", "super_k1", "super_k3"}),
+    Route("GET", "/api/v1/taxonomy", EVERYONE),
     Route(
         "POST",
         "/api/v1/review/items/{item_id}/claim",

@@ -1,0 +1,63 @@
+// Shared by every page: the session token, API calls, the header bar, category names.
+"use strict";
+
+const BW = {
+  token() { return sessionStorage.getItem("bw.token"); },
+  user() { return JSON.parse(sessionStorage.getItem("bw.user") || "null"); },
+  async api(path, options = {}) {
+    const headers = Object.assign({}, options.headers || {});
+    if (BW.token()) headers["Authorization"] = "Bearer " + BW.token();
+    if (options.json !== undefined) {
+      headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(options.json);
+    }
+    const response = await fetch(path, Object.assign({}, options, { headers }));
+    if (response.status === 401 && !path.endsWith("/auth/login")) {
+      sessionStorage.clear();
+      location.href = "/login?next=" + encodeURIComponent(location.pathname);
+      throw new Error("signed out");
+    }
+    return response;
+  },
+  async json(path, options) {
+    const response = await BW.api(path, options);
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.detail ? JSON.stringify(body.detail) : response.statusText);
+    return body;
+  },
+  async blobUrl(path) {
+    const response = await BW.api(path);
+    if (!response.ok) return null;
+    return URL.createObjectURL(await response.blob());
+  },
+  categories: {},
+  async loadCategories() {
+    for (const c of await BW.json("/api/v1/taxonomy")) BW.categories[c.code] = c;
+  },
+  catLabel(code) {
+    const c = BW.categories[code];
+    if (!c) return code;
+    return `<span class="cat"><i style="background:${c.hex}"></i>${c.zh} ${c.en}</span>`;
+  },
+  pages: [["review", "Review 审核", ["admin", "supervisor"]],
+          ["dashboard", "Dashboard 看板", ["admin", "office", "supervisor"]]],
+  header(here) {
+    const user = BW.user();
+    if (!user) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return; }
+    const links = BW.pages.filter(([, , roles]) => roles.includes(user.role))
+      .map(([page, label]) => `<a href="/${page}" class="${page === here ? "here" : ""}">${label}</a>`);
+    const bar = document.createElement("header");
+    bar.className = "bar";
+    bar.innerHTML = `<strong>binwatch</strong>${links.join("")}
+      <span class="who">${user.username} · ${user.role}</span><button id="signout">Sign out</button>`;
+    document.body.prepend(bar);
+    document.getElementById("signout").onclick = async () => {
+      await BW.api("/api/v1/auth/logout", { method: "POST" });
+      sessionStorage.clear();
+      location.href = "/login";
+    };
+  },
+  escape(text) {
+    return String(text ?? "").replace(/[&<>"]/g, ch => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[ch]));
+  },
+};

@@ -1,0 +1,250 @@
+"""The pages in headless Chromium against a real service on loopback with a seeded database:
+a supervisor reviews ten items with the keyboard only and sees the compound's accuracy change;
+another community's supervisor sees none of it. Screenshots (1366×768) go to artifacts/."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import pytest
+
+from api.app import create_app
+from api.db.migrate import upgrade
+from api.places import import_csv
+from api.routes.auth import create_user
+from api.routes.devices import register_device
+from api.schemas import UserCreate
+from api.settings import Settings
+from tests.api.world import PLACES_CSV, pseudonym
+from tests.conftest import REPO, WASTE_V1
+from tests.live import PASSWORD, Service, free_port
+from vision.events import EventBatch
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = REPO / "artifacts" / "screenshots"
+FLAGGED = 12
+
+
+def seed(tmp_path: Path, rows: list[dict[str, str]]) -> Service:
+    settings = Settings(data_dir=tmp_path / "service", audit_share=0.0)
+    app = create_app(settings)
+    upgrade(app.state.engine)
+    cards = {f"h{i}": pseudonym(f"H{i}") for i in range(1, 8)}
+    with app.state.sessions() as session:
+        assert not import_csv(session, PLACES_CSV.format(**cards)).errors
+        for name, role, scope in (
+            ("root", "admin", []),
+            ("super_k1", "supervisor", ["K1"]),
+            ("super_k3", "supervisor", ["K3"]),
+            ("office_s1", "office", ["S1"]),
+        ):
+            create_user(
+                session, UserCreate(username=name, password=PASSWORD, role=role, scope=scope)
+            )
+        _, token = register_device(session, "cam-ST1", "ST1")
+        session.commit()
+    app.state.engine.dispose()
+    port = free_port()
+    service = Service(
+        url=f"http://127.0.0.1:{port}", device_token=token, settings=settings, port=port
+    )
+    service.start()
+    batteries = [r for r in rows if r["split"] == "test" and r["fine_label"] == "battery"]
+    now = datetime.now(UTC)
+    events, photos = [], {}
+    for n in range(FLAGGED + 4):
+        flagged = n < FLAGGED
+        image = cv2.imread(str(WASTE_V1 / batteries[n]["path"]))
+        assert image is not None
+        photo = cv2.imencode(".jpg", image)[1].tobytes()
+        h, w = image.shape[:2]
+        event_id = uuid.uuid4()
+        items = [
+            {
+                "label": "battery" if flagged else "food_waste",
+                "category": "hazardous" if flagged else "kitchen",
+                "confidence": 0.93,
+                "box": {"x": w // 8, "y": h // 8, "w": w * 3 // 4, "h": h * 3 // 4},
+            }
+        ]
+        events.append(
+            {
+                "event_id": str(event_id),
+                "device_id": "cam-ST1",
+                "station_id": "ST1",
+                "bin_id": "B1",
+                "bin_category": "kitchen",
+                "profile": "national",
+                "household": pseudonym(f"H{1 + n % 4}"),
+                "captured_at": (now - timedelta(minutes=5 * n)).isoformat(),
+                "model_version": "lite0-waste-1.0",
+                "items": items,
+                "verdict": "contaminated" if flagged else "correct",
+                "offending": ["hazardous"] if flagged else [],
+                "score": 0.07 if flagged else 0.93,
+                "evidence": {
+                    "sha256": hashlib.sha256(photo).hexdigest(),
+                    "bytes": len(photo),
+                    "width": w,
+                    "height": h,
+                    "reason": "flagged",
+                }
+                if flagged
+                else None,
+            }
+        )
+        photos[event_id] = photo
+    batch = EventBatch.model_validate(
+        {"device_id": "cam-ST1", "sent_at": now.isoformat(), "events": events}
+    )
+    device = {"Authorization": f"Bearer {token}"}
+    stored = httpx.post(
+        f"{service.url}/api/v1/ingest/events",
+        content=batch.model_dump_json(),
+        headers={**device, "Content-Type": "application/json"},
+    )
+    assert stored.status_code == 200
+    for event_id, photo in photos.items():
+        if any(e["event_id"] == str(event_id) and e["evidence"] for e in events):
+            put = httpx.put(
+                f"{service.url}/api/v1/ingest/evidence/{event_id}",
+                content=photo,
+                headers={**device, "Content-Type": "image/jpeg"},
+            )
+            assert put.status_code == 200
+    return service
+
+
+@pytest.fixture
+def service(tmp_path: Path, waste_v1_rows: list[dict[str, str]]) -> Iterator[Service]:
+    made = seed(tmp_path, waste_v1_rows)
+    yield made
+    made.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    missing = None
+    try:
+        import playwright.sync_api as playwright
+    except ImportError:
+        missing = "playwright is not installed (the dev extra has it)"
+    if missing is None and not Path(CHROMIUM).exists():
+        missing = f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium)"
+    if missing:
+        if os.environ.get("BINWATCH_TEST_REQUIRE_BROWSER") == "1":
+            pytest.fail(missing)
+        pytest.skip(missing)
+    with playwright.sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+def sign_in(browser: Any, service: Service, username: str) -> Any:
+    page = browser.new_page(viewport={"width": 1366, "height": 768})
+    page.goto(f"{service.url}/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/review*" if username.startswith("super") else "**/dashboard*")
+    return page
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def accuracy(service: Service) -> float:
+    today = datetime.now(UTC)
+    with service.admin() as admin:
+        totals = admin.get(
+            "/api/v1/stats/summary",
+            params={
+                "place": "K1",
+                "start": str((today - timedelta(days=2)).date()),
+                "end": str((today + timedelta(days=1)).date()),
+            },
+        ).json()["totals"]
+    return float(totals["accuracy"])
+
+
+def test_supervisor_reviews_ten_with_the_keyboard(browser: Any, service: Service) -> None:
+    login = browser.new_page(viewport={"width": 1366, "height": 768})
+    login.goto(f"{service.url}/login")
+    shot(login, "login")
+    login.close()
+    before = accuracy(service)
+    assert before == pytest.approx(4 / 16)
+    page = sign_in(browser, service, "super_k1")
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_selector("#stage svg rect")  # the model's box drawn over the image
+    assert page.inner_text("#left") == str(FLAGGED)
+    assert "厨余垃圾" in page.inner_text("#bin") and "Kitchen" in page.inner_text("#bin")
+    shot(page, "review")
+    for n in range(10):
+        expected_left = str(FLAGGED - n - 1)
+        if n % 2 == 0:  # it was food after all: pick 'kitchen' (3), overturn
+            page.keyboard.press("3")
+            page.keyboard.press("o")
+        else:  # a battery indeed: pick 'hazardous' (2), confirm
+            page.keyboard.press("2")
+            page.keyboard.press("c")
+        page.wait_for_function(f"document.getElementById('left').textContent === '{expected_left}'")
+    # undo the last decision and make it again
+    page.keyboard.press("z")
+    page.wait_for_function(f"document.getElementById('left').textContent === '{FLAGGED - 9}'")
+    page.keyboard.press("c")
+    page.wait_for_function(f"document.getElementById('left').textContent === '{FLAGGED - 10}'")
+    after = accuracy(service)
+    assert after == pytest.approx((4 + 5) / 16)  # five overturned to correct
+    dash = page  # the same tab keeps its session
+    dash.goto(f"{service.url}/dashboard?place=K1")
+    dash.wait_for_selector("body[data-ready='1']")
+    shown = float(dash.get_attribute("#accuracy", "data-value") or "nan")
+    assert shown == pytest.approx(after)
+    assert float(dash.inner_text("#accuracy").rstrip("%")) == pytest.approx(100 * after, abs=0.06)
+    shot(dash, "dashboard")
+
+
+def test_another_community_sees_nothing(browser: Any, service: Service) -> None:
+    page = sign_in(browser, service, "super_k3")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.inner_text("#left") == "0"
+    assert "Nothing left" in page.inner_text("#stage")
+    with service.admin() as admin:
+        item = admin.get("/api/v1/review/queue").json()[0]
+    status = page.evaluate(
+        "url => fetch(url, {headers: {Authorization: 'Bearer ' + "
+        "sessionStorage.getItem('bw.token')}}).then(r => r.status)",
+        item["event"]["evidence_url"],
+    )
+    assert status == 404
+    decided = page.evaluate(
+        "id => fetch('/api/v1/review/items/' + id + '/decision', {method: 'POST', headers: "
+        "{Authorization: 'Bearer ' + sessionStorage.getItem('bw.token'), 'Content-Type': "
+        "'application/json'}, body: JSON.stringify({decision: 'confirm'})}).then(r => r.status)",
+        item["id"],
+    )
+    assert decided == 404
