@@ -41,6 +41,13 @@ def seed(tmp_path: Path, rows: list[dict[str, str]]) -> Service:
     cards = {f"h{i}": pseudonym(f"H{i}") for i in range(1, 8)}
     with app.state.sessions() as session:
         assert not import_csv(session, PLACES_CSV.format(**cards)).errors
+        assert not import_csv(
+            session,
+            "kind,code,name,parent,lat,lon\n"
+            "station,ST1,K1 gate,K1,31.2304,121.4737\n"
+            "station,ST2,K2 gate,K2,31.2361,121.4820\n"
+            "station,ST3,K3 gate,K3,31.2012,121.5901\n",
+        ).errors
         for name, role, scope in (
             ("root", "admin", []),
             ("super_k1", "supervisor", ["K1"]),
@@ -248,3 +255,52 @@ def test_another_community_sees_nothing(browser: Any, service: Service) -> None:
         item["id"],
     )
     assert decided == 404
+
+
+def test_office_ranks_maps_and_downloads(browser: Any, service: Service, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    page = sign_in(browser, service, "office_s1")
+    page.wait_for_selector("body[data-ready='1']")
+    shot(page, "dashboard-office")
+    month = datetime.now(UTC).strftime("%Y-%m")
+    page.goto(f"{service.url}/assessment?place=S1&month={month}")
+    page.wait_for_selector("body[data-ready='1']")
+    ranked = page.eval_on_selector_all("tr[data-place]", "rows => rows.map(r => r.dataset.place)")
+    with service.admin() as admin:
+        start = f"{month}-01"
+        api = admin.get(
+            "/api/v1/stats/rankings",
+            params={"place": "S1", "start": start, "end": str(datetime.now(UTC).date())},
+        )
+    assert ranked == [r["place"] for r in api.json()]  # K2 has no drop-offs: ranked last
+    page.click("th[data-key='dropoffs']")
+    page.click("th[data-key='dropoffs']")  # descending
+    assert page.eval_on_selector("tr[data-place]", "r => r.dataset.place") == "K1"
+    shot(page, "assessment")
+    with page.expect_download() as download:
+        page.click("#xlsx")
+    target = tmp_path / "report.xlsx"
+    download.value.save_as(target)
+    sheet = load_workbook(target).active
+    assert sheet is not None
+    header = [c.value for c in sheet[1]]
+    rows = {
+        row[0]: dict(zip(header, row, strict=True))
+        for row in sheet.iter_rows(min_row=2, values_only=True)
+    }
+    with service.admin() as admin:
+        k1 = admin.get(
+            "/api/v1/stats/summary",
+            params={"place": "K1", "start": start, "end": str(datetime.now(UTC).date())},
+        ).json()
+    assert rows["K1"]["drop-offs"] == k1["totals"]["dropoffs"] == FLAGGED + 4
+    assert rows["K1"]["accuracy"] == pytest.approx(k1["totals"]["accuracy"])
+    assert rows["K1"]["participation"] == pytest.approx(k1["participation"])
+    page.goto(f"{service.url}/map?place=S1&month={month}")
+    page.wait_for_selector("body[data-ready='1']")
+    stations = page.eval_on_selector_all(
+        "a[data-station]", "links => links.map(a => a.dataset.station)"
+    )
+    assert sorted(stations) == ["ST1", "ST2"]  # ST3 is in S2, outside this office
+    shot(page, "map")

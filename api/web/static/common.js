@@ -40,7 +40,9 @@ const BW = {
     return `<span class="cat"><i style="background:${c.hex}"></i>${c.zh} ${c.en}</span>`;
   },
   pages: [["review", "Review 审核", ["admin", "supervisor"]],
-          ["dashboard", "Dashboard 看板", ["admin", "office", "supervisor"]]],
+          ["dashboard", "Dashboard 看板", ["admin", "office", "supervisor"]],
+          ["map", "Map 地图", ["admin", "office"]],
+          ["assessment", "Assessment 考核", ["admin", "office"]]],
   header(here) {
     const user = BW.user();
     if (!user) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return; }
