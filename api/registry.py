@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
-from api.db.models import CanaryStation, ModelVersion, Place, PlaceKind
+from api.db.models import CanaryStation, Event, ModelVersion, Place, PlaceKind
 from api.storage import write_atomic
 from vision.classifier import Classifier
 from vision.errors import BinwatchError
@@ -85,6 +86,62 @@ def move(session: Session, model: ModelVersion, state: str, stations: list[str])
         for other in session.scalars(select(ModelVersion).where(ModelVersion.state == "active")):
             other.state = "retired"
     model.state = state
+    if state in ("canary", "active"):
+        model.state_changed_at = datetime.now(UTC)
+
+
+def drift(session: Session, model: ModelVersion, baseline_days: int = 14) -> list[dict[str, Any]]:
+    """Per station: flag rate and mean verdict score (the probability the least certain item
+    belongs) of the drop-offs this model decided since it became canary or active, beside the
+    same for the `baseline_days` before, whatever model ran then."""
+    since = model.state_changed_at
+    if since is None:
+        return []
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    scored = Event.verdict.in_(("correct", "contaminated"))
+
+    def per_station(*where: Any) -> dict[int, tuple[int, float, float | None]]:
+        rows = session.execute(
+            select(
+                Event.station_id,
+                func.count(),
+                func.avg(case((Event.verdict == "contaminated", 1.0), else_=0.0)),
+                func.avg(Event.score),
+            )
+            .where(scored, *where)
+            .group_by(Event.station_id)
+        ).all()
+        return {
+            sid: (int(n), float(flag or 0), None if s is None else float(s))
+            for sid, n, flag, s in rows
+        }
+
+    after = per_station(Event.model_version == model.version, Event.captured_at >= since)
+    before = per_station(
+        Event.captured_at < since, Event.captured_at >= since - timedelta(days=baseline_days)
+    )
+    codes = dict(
+        session.execute(
+            select(Place.id, Place.code).where(Place.id.in_(set(after) | set(before)))
+        ).all()
+    )
+    out = []
+    for sid in sorted(set(after) | set(before), key=lambda i: codes.get(i, "")):
+        n, flag, score = after.get(sid, (0, 0.0, None))
+        bn, bflag, bscore = before.get(sid, (0, 0.0, None))
+        out.append(
+            {
+                "station": codes.get(sid, "?"),
+                "events": n,
+                "flag_rate": flag if n else None,
+                "mean_score": score,
+                "baseline_events": bn,
+                "baseline_flag_rate": bflag if bn else None,
+                "baseline_mean_score": bscore,
+                "score_drift": None if score is None or bscore is None else score - bscore,
+            }
+        )
+    return out
 
 
 def set_stations(session: Session, model: ModelVersion, codes: list[str]) -> None:

@@ -269,9 +269,21 @@ class ModelPublic(BaseModel):
     bytes: int
     state: Literal["candidate", "canary", "active", "retired"]
     created_at: datetime
+    state_changed_at: datetime | None = None
     stations: list[str]
     labels: list[str]
     metrics: dict[str, float]
+
+
+class StationDrift(BaseModel):
+    station: str
+    events: int
+    flag_rate: float | None
+    mean_score: float | None
+    baseline_events: int
+    baseline_flag_rate: float | None
+    baseline_mean_score: float | None
+    score_drift: float | None
 
 
 class ModelMove(_In):

@@ -262,6 +262,7 @@ class ModelVersion(Base):
     metadata_json: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    state_changed_at: Mapped[datetime | None]  # when it last became canary or active
 
 
 class CanaryStation(Base):

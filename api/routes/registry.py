@@ -19,9 +19,17 @@ from api.deps import (
     current_device,
     current_user,
 )
-from api.registry import RegistryError, for_station, model_path, move, register, stations_of
+from api.registry import (
+    RegistryError,
+    drift,
+    for_station,
+    model_path,
+    move,
+    register,
+    stations_of,
+)
 from api.routes.ingest import read_limited
-from api.schemas import DeviceModelPublic, ModelMove, ModelPublic
+from api.schemas import DeviceModelPublic, ModelMove, ModelPublic, StationDrift
 
 router = APIRouter(tags=["models"])
 
@@ -34,6 +42,7 @@ def _public(session: SessionDep, model: ModelVersion) -> ModelPublic:
         bytes=model.bytes,
         state=model.state,
         created_at=model.created_at,
+        state_changed_at=model.state_changed_at,
         stations=stations_of(session, model),
         labels=list(meta.get("labels", [])),
         metrics=dict(meta.get("metrics", {})),
@@ -91,6 +100,16 @@ def change_state(
         _raise(exc)
     session.commit()
     return _public(session, model)
+
+
+@router.get("/models/{version}/drift", response_model=list[StationDrift])
+def model_drift(version: str, caller: Engineer, session: SessionDep) -> list[StationDrift]:
+    """Per station, since this model became canary or active: flag rate and mean verdict score,
+    beside the two weeks before."""
+    model = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
+    if model is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no model {version!r}")
+    return [StationDrift.model_validate(row) for row in drift(session, model)]
 
 
 @router.get(

@@ -273,6 +273,12 @@ ROUTES = [
             "json": {"state": "canary", "stations": ["ST1", "ST2"]},
         },
     ),
+    Route(
+        "GET",
+        "/api/v1/models/{version}/drift",
+        {"admin", "engineer"},
+        lambda c: {"path": "/api/v1/models/tiny-9/drift"},
+    ),
     Route("GET", "/api/v1/device/model", {"cam-ST1", "cam-ST2"}),
     Route(
         "GET",

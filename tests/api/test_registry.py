@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import onnx
+import pytest
 
 from tests.api.world import World
 from tests.tiny_model import build_tiny_model, tiny_metadata
@@ -76,3 +77,41 @@ def test_canary_then_fleet_then_rollback(world: World, tmp_path: Path) -> None:
     assert retired.status_code == 404  # devices only fetch canary or active models
     assert world.get(f"/api/v1/models/files/{told['sha256']}", "engineer").status_code == 200
     assert world.get(f"/api/v1/models/files/{told['sha256']}", "super_k1").status_code == 403
+
+
+def test_drift_per_station_since_promotion(world: World, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from tests.api.world import event
+
+    upload(world, model_bytes(tmp_path, "tiny-2"))
+    before = [
+        event("B1", "kitchen", at=datetime.now(UTC) - timedelta(days=1), score=0.9)
+        for _ in range(4)
+    ]
+    assert move(world, "tiny-2", "canary", ["ST1"]).status_code == 200
+    after = [
+        event(
+            "B1",
+            "kitchen",
+            "other",
+            verdict="contaminated",
+            model_version="tiny-2",
+            at=datetime.now(UTC) + timedelta(seconds=1),
+            score=0.3,
+        ),
+        event(
+            "B1",
+            "kitchen",
+            model_version="tiny-2",
+            at=datetime.now(UTC) + timedelta(seconds=1),
+            score=0.7,
+        ),
+    ]
+    assert world.send("cam-ST1", before + after).status_code == 200
+    rows = world.get("/api/v1/models/tiny-2/drift", "engineer").json()
+    assert len(rows) == 1 and rows[0]["station"] == "ST1"
+    row = rows[0]
+    assert (row["events"], row["baseline_events"]) == (2, 4)
+    assert row["flag_rate"] == 0.5 and row["baseline_flag_rate"] == 0.0
+    assert row["score_drift"] == pytest.approx(0.5 - 0.9)

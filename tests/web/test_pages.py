@@ -53,6 +53,7 @@ def seed(tmp_path: Path, rows: list[dict[str, str]]) -> Service:
             ("super_k1", "supervisor", ["K1"]),
             ("super_k3", "supervisor", ["K3"]),
             ("office_s1", "office", ["S1"]),
+            ("engineer", "engineer", []),
         ):
             create_user(
                 session, UserCreate(username=name, password=PASSWORD, role=role, scope=scope)
@@ -174,7 +175,8 @@ def sign_in(browser: Any, service: Service, username: str) -> Any:
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
     page.keyboard.press("Enter")
-    page.wait_for_url("**/review*" if username.startswith("super") else "**/dashboard*")
+    home = {"super": "review", "offic": "dashboard", "engin": "models"}[username[:5]]
+    page.wait_for_url(f"**/{home}*")
     return page
 
 
@@ -304,3 +306,32 @@ def test_office_ranks_maps_and_downloads(browser: Any, service: Service, tmp_pat
     )
     assert sorted(stations) == ["ST1", "ST2"]  # ST3 is in S2, outside this office
     shot(page, "map")
+
+
+def test_engineer_promotes_a_canary(browser: Any, service: Service, tmp_path: Path) -> None:
+    import onnx
+
+    from tests.tiny_model import build_tiny_model, tiny_metadata
+
+    model = tmp_path / "tiny-7.onnx"
+    onnx.save(build_tiny_model(metadata=tiny_metadata(model_version="tiny-7")), str(model))
+    with service.admin() as admin:
+        made = admin.post(
+            "/api/v1/models",
+            content=model.read_bytes(),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert made.status_code == 201
+        admin.post("/api/v1/models/tiny-7/state", json={"state": "canary", "stations": ["ST1"]})
+    page = sign_in(browser, service, "engineer")
+    page.wait_for_selector("body[data-ready='1']")
+    assert "canary" in page.inner_text("tr[data-version='tiny-7']")
+    assert page.inner_text("#which") == "tiny-7"
+    shot(page, "models")
+    page.evaluate("document.body.dataset.ready = ''")
+    page.click("tr[data-version='tiny-7'] button[data-act='active']")
+    page.wait_for_selector("body[data-ready='1']")
+    assert "active" in page.inner_text("tr[data-version='tiny-7'] td.state")
+    with service.admin() as admin:
+        states = {m["version"]: m["state"] for m in admin.get("/api/v1/models").json()}
+    assert states["tiny-7"] == "active"

@@ -42,7 +42,8 @@ const BW = {
   pages: [["review", "Review 审核", ["admin", "supervisor"]],
           ["dashboard", "Dashboard 看板", ["admin", "office", "supervisor"]],
           ["map", "Map 地图", ["admin", "office"]],
-          ["assessment", "Assessment 考核", ["admin", "office"]]],
+          ["assessment", "Assessment 考核", ["admin", "office"]],
+          ["models", "Models 模型", ["admin", "engineer"]]],
   header(here) {
     const user = BW.user();
     if (!user) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return; }
