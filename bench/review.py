@@ -1,0 +1,209 @@
+"""How fast the review page answers with 100,000 items waiting, on SQLite and PostgreSQL.
+
+    .venv/bin/python -m bench.review --items 100000 [--postgres URL] --out bench/results/review.json
+
+A supervisor's compound gets `--items` flagged events, each in the queue with evidence. Over
+HTTP against `binwatch serve`, timed: what the page asks when it opens (the queue's first 50,
+the count, the first image) and what one key press costs (a decision, then the count).
+Target: p95 ≤ 300 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+from sqlalchemy import insert, select
+
+from api.db.engine import make_engine, make_sessionmaker
+from api.db.migrate import upgrade
+from api.db.models import Event, Place, QueueItem
+from api.places import import_csv
+from api.routes.auth import create_user
+from api.routes.devices import register_device
+from api.schemas import UserCreate
+from api.settings import Settings
+from api.storage import EvidenceStore
+from bench.ingest import free_port, fresh_postgres, serve
+
+PASSWORD = "benchmark password"
+
+
+def seed(settings: Settings, items: int) -> None:
+    engine = make_engine(settings)
+    upgrade(engine)
+    with make_sessionmaker(engine)() as session:
+        assert not import_csv(
+            session,
+            "kind,code,name,parent,category\n"
+            "district,D1,d,,\nstreet,S1,s,D1,\ncommunity,C1,c,S1,\n"
+            "compound,K1,k,C1,\nstation,ST1,st,K1,\n"
+            "bin,B1,b,ST1,kitchen\n",
+        ).errors
+        create_user(
+            session, UserCreate(username="sup", password=PASSWORD, role="supervisor", scope=["K1"])
+        )
+        device, _ = register_device(session, "cam-1", "ST1")
+        session.commit()
+        station = session.scalar(select(Place).where(Place.code == "ST1"))
+        assert station is not None and station.parent_id is not None
+        bin_id = 1
+        photo = cv2.imencode(".jpg", np.full((240, 320, 3), 90, np.uint8))[1].tobytes()
+        store = EvidenceStore(settings.evidence_dir)
+        now = datetime.now(UTC)
+        for start in range(0, items, 10_000):
+            rows = []
+            for n in range(start, min(items, start + 10_000)):
+                event_id = uuid.uuid4()
+                at = now - timedelta(seconds=30 * n)
+                rows.append(
+                    {
+                        "event_id": event_id,
+                        "appeal_key": event_id.hex[:12],
+                        "device_id": device.id,
+                        "bin_id": bin_id,
+                        "station_id": station.id,
+                        "compound_id": station.parent_id,
+                        "bin_category": "kitchen",
+                        "category": "kitchen",
+                        "household_id": None,
+                        "pseudonym": None,
+                        "captured_at": at,
+                        "day": at.date(),
+                        "hour": at.hour,
+                        "received_at": now,
+                        "model_version": "lite0-waste-1.0",
+                        "verdict": "contaminated",
+                        "final_verdict": "contaminated",
+                        "offending": ["hazardous"],
+                        "score": 0.1,
+                        "weight_kg": None,
+                        "items": [
+                            {
+                                "label": "battery",
+                                "category": "hazardous",
+                                "confidence": 0.9,
+                                "box": {"x": 40, "y": 40, "w": 120, "h": 90},
+                            }
+                        ],
+                        "evidence": {
+                            "sha256": "0" * 64,
+                            "bytes": len(photo),
+                            "width": 320,
+                            "height": 240,
+                            "reason": "flagged",
+                        },
+                        "evidence_stored": n < 200,
+                        "audit": False,
+                        "reviewed": False,
+                    }
+                )
+            ids = session.execute(insert(Event).returning(Event.id, Event.event_id), rows).all()
+            session.execute(
+                insert(QueueItem),
+                [
+                    {
+                        "reason": "flagged",
+                        "event_id": rid,
+                        "place_path": station.path,
+                        "created_at": now - timedelta(seconds=30 * (start + k)),
+                        "status": "open",
+                    }
+                    for k, (rid, _) in enumerate(ids)
+                ],
+            )
+            for rid, event_id in ids:
+                if rid <= 200:
+                    store.put(event_id, photo)
+            session.commit()
+    engine.dispose()
+
+
+def timed(client: httpx.Client, method: str, path: str, **kw: Any) -> tuple[float, Any]:
+    started = time.perf_counter()
+    response = client.request(method, path, **kw)
+    took = 1000 * (time.perf_counter() - started)
+    assert response.status_code < 300, (path, response.status_code, response.text[:200])
+    return took, response
+
+
+def measure(settings: Settings, rounds: int) -> dict[str, Any]:
+    port = free_port()
+    server = serve(settings, port)
+    open_ms, decide_ms = [], []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            token = client.post(
+                "/api/v1/auth/login", json={"username": "sup", "password": PASSWORD}
+            ).json()["token"]
+            client.headers["Authorization"] = f"Bearer {token}"
+            for n in range(rounds + 3):
+                a, queue = timed(client, "GET", "/api/v1/review/queue", params={"limit": 50})
+                b, _ = timed(client, "GET", "/api/v1/review/count")
+                first = queue.json()[0]
+                c, _ = timed(client, "GET", first["event"]["evidence_url"])
+                d, _ = timed(
+                    client,
+                    "POST",
+                    f"/api/v1/review/items/{first['id']}/decision",
+                    json={"decision": "confirm"},
+                )
+                e, _ = timed(client, "GET", "/api/v1/review/count")
+                if n >= 3:  # warm-up
+                    open_ms.append(a + b + c)
+                    decide_ms.append(d + e)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+    def stats(values: list[float]) -> dict[str, float]:
+        ordered = sorted(values)
+        return {
+            "p50_ms": statistics.median(values),
+            "p95_ms": ordered[int(0.95 * (len(ordered) - 1))],
+            "max_ms": ordered[-1],
+        }
+
+    return {"open_page": stats(open_ms), "decision": stats(decide_ms), "rounds": rounds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=100)
+    parser.add_argument("--postgres")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/review.json"))
+    args = parser.parse_args()
+    results: dict[str, Any] = {"items": args.items, "date": str(datetime.now(UTC).date())}
+    with tempfile.TemporaryDirectory(prefix="binwatch-review-") as tmp:
+        databases: list[tuple[str, str | None]] = [("sqlite", None)]
+        if args.postgres:
+            databases.append(("postgresql", fresh_postgres(args.postgres)[0]))
+        for name, url in databases:
+            settings = Settings(data_dir=Path(tmp) / name, database_url=url)
+            seed(settings, args.items)
+            results[name] = measure(settings, args.rounds)
+            r = results[name]
+            print(
+                f"{name}: {args.items:,} open items; opening the page p50 "
+                f"{r['open_page']['p50_ms']:.0f} ms, p95 {r['open_page']['p95_ms']:.0f} ms; "
+                f"a decision p50 {r['decision']['p50_ms']:.0f} ms, "
+                f"p95 {r['decision']['p95_ms']:.0f} ms"
+            )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
