@@ -3,17 +3,48 @@
 
 const pct = v => v === null || v === undefined ? "–" : (100 * v).toFixed(1) + "%";
 
-function trend(buckets) {
+function weeks(start, end) {
+  // consecutive 7-day windows ending on `end`, at most 13, oldest first
+  const out = [];
+  let last = new Date(end + "T00:00:00Z");
+  const first = new Date(start + "T00:00:00Z");
+  while (out.length < 13 && last >= first) {
+    const from = new Date(Math.max(first.getTime(), last.getTime() - 6 * 86400000));
+    out.unshift([from.toISOString().slice(0, 10), last.toISOString().slice(0, 10)]);
+    last = new Date(from.getTime() - 86400000);
+  }
+  return out;
+}
+
+function trend(series) {
+  // participation, raw accuracy and audit-corrected accuracy (with its 95 % band) per week
   const svg = document.getElementById("trend");
-  const days = buckets.filter(b => b.accuracy !== null);
-  if (!days.length) { svg.innerHTML = `<text x="10" y="100">no drop-offs 暂无数据</text>`; return; }
-  const x = i => 40 + (days.length === 1 ? 220 : (i * 460) / (days.length - 1));
+  const points = series.filter(p => p.accuracy !== null || p.participation !== null);
+  if (!points.length) { svg.innerHTML = `<text x="10" y="100">no drop-offs 暂无数据</text>`; return; }
+  const x = i => 40 + (series.length === 1 ? 230 : (i * 460) / (series.length - 1));
   const y = v => 180 - v * 160;
   const grid = [0, 0.5, 1].map(v => `<line x1="40" x2="500" y1="${y(v)}" y2="${y(v)}" stroke="#e3e7eb"/><text x="4" y="${y(v) + 4}">${v * 100}%</text>`).join("");
-  const line = days.map((b, i) => `${i ? "L" : "M"}${x(i)},${y(b.accuracy)}`).join(" ");
-  const dots = days.map((b, i) => `<circle cx="${x(i)}" cy="${y(b.accuracy)}" r="3" fill="#1565c0"><title>${b.start.slice(0, 10)} ${pct(b.accuracy)}</title></circle>`).join("");
-  const labels = [0, days.length - 1].map(i => `<text x="${x(i) - 20}" y="196">${days[i].start.slice(5, 10)}</text>`).join("");
-  svg.innerHTML = grid + `<path d="${line}" fill="none" stroke="#1565c0" stroke-width="2"/>` + dots + labels;
+  const path = key => series.map((p, i) => p[key] === null ? null : [x(i), y(p[key])]).filter(Boolean)
+    .map(([px, py], i) => `${i ? "L" : "M"}${px},${py}`).join(" ");
+  const banded = series.map((p, i) => [i, p]).filter(([, p]) => p.low !== null);
+  const band = banded.length ? `<path d="${banded.map(([i, p], k) => `${k ? "L" : "M"}${x(i)},${y(p.high)}`).join(" ")} ${
+    [...banded].reverse().map(([i, p]) => `L${x(i)},${y(p.low)}`).join(" ")} Z" fill="#1565c0" opacity="0.12"/>` : "";
+  const dots = series.map((p, i) => p.accuracy === null ? "" : `<circle cx="${x(i)}" cy="${y(p.accuracy)}" r="3" fill="#1565c0"><title>${p.start}–${p.end}: accuracy ${pct(p.accuracy)}, corrected ${pct(p.corrected)} (${pct(p.low)}–${pct(p.high)}), participation ${pct(p.participation)}</title></circle>`).join("");
+  const labels = [0, series.length - 1].map(i => `<text x="${x(i) - 16}" y="196">${series[i].end.slice(5)}</text>`).join("");
+  const whiskers = series.map((p, i) => p.low === null ? "" : `<line x1="${x(i) + 5}" x2="${x(i) + 5}" y1="${y(p.low)}" y2="${y(p.high)}" stroke="#0d47a1"/><circle cx="${x(i) + 5}" cy="${y(p.corrected)}" r="3" fill="#fff" stroke="#0d47a1"/>`).join("");
+  const legend = `<text x="44" y="12" fill="#1565c0">● accuracy 准确率</text><text x="190" y="12" fill="#0d47a1">○ corrected 校正 (95%)</text><text x="360" y="12" fill="#2e7d32">— participation 参与率</text>`;
+  svg.innerHTML = grid + band + `<path d="${path("corrected")}" fill="none" stroke="#0d47a1" stroke-dasharray="5 4" stroke-width="1.5"/>` +
+    `<path d="${path("accuracy")}" fill="none" stroke="#1565c0" stroke-width="2"/>` +
+    `<path d="${path("participation")}" fill="none" stroke="#2e7d32" stroke-width="2"/>` + whiskers + dots + labels + legend;
+}
+
+async function weekly(place, start, end) {
+  return Promise.all(weeks(start, end).map(async ([from, to]) => {
+    const s = await BW.json(`/api/v1/stats/summary?place=${encodeURIComponent(place)}&start=${from}&end=${to}`);
+    const c = s.totals.corrected;
+    return { start: from, end: to, accuracy: s.totals.accuracy, participation: s.participation,
+             corrected: c.accuracy, low: c.low, high: c.high };
+  }));
 }
 
 function bars(svgId, rows, fmt) {
@@ -47,7 +78,7 @@ async function load() {
   document.getElementById("corrected-detail").textContent = c.low === null ? "" : `95%: ${pct(c.low)} – ${pct(c.high)} (${c.audited} audited)`;
   document.getElementById("purity").textContent = pct(summary.kitchen_purity);
   document.getElementById("dropoffs").textContent = `${t.dropoffs} drop-offs, ${t.identified} identified`;
-  trend(summary.buckets);
+  trend(await weekly(place, start, end));
   bars("contamination", summary.by_category.map(r => ({ label: (BW.categories[r.category] || {}).zh || r.category,
     value: r.contamination || 0, colour: (BW.categories[r.category] || {}).hex || "#888" })), pct);
   const byHour = Array(24).fill(0);
