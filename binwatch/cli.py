@@ -19,6 +19,7 @@ from binwatch import __version__
 
 # command → (module, one-line help). Order is the order of `binwatch --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("binwatch.demo_cli", "run the whole system here: service, stations, dashboard"),
     "classify": ("vision.cli", "classify images and judge them against a bin"),
     "datasets": ("train.datasets_cli", "check dataset manifests and count their images"),
     "train": ("train.cli", "train a classifier on dataset manifests"),

@@ -17,6 +17,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["check-config", "run", "simulate"])
     parser.add_argument("config", nargs="?", type=Path, help="the agent's YAML config")
     parser.add_argument(
+        "--replay", type=Path, help="run: a simulation's truth.json; its card swipes are replayed"
+    )
+    parser.add_argument(
         "--drain-timeout",
         type=float,
         default=60.0,

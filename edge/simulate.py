@@ -75,12 +75,76 @@ def _background(rng: np.random.Generator) -> Frame:
     return frame
 
 
+DRAWN = {  # label → how to draw it (colours BGR): a stand-in when no photos are at hand
+    "plastic": ((200, 160, 60), "bottle"),
+    "glass": ((90, 150, 60), "bottle"),
+    "metal": ((180, 180, 190), "can"),
+    "paper": ((235, 235, 225), "sheet"),
+    "cardboard": ((90, 140, 190), "sheet"),
+    "battery": ((40, 40, 200), "cell"),
+    "medicine": ((220, 220, 240), "blister"),
+    "food_waste": ((40, 120, 200), "blob"),
+    "cigarette": ((200, 220, 235), "stub"),
+    "residual": ((120, 120, 120), "blob"),
+}
+
+
+def _draw_item(label: str, size: int, rng: random.Random) -> Frame:
+    colour, shape = DRAWN.get(label, ((128, 128, 128), "blob"))
+    image = np.full((size, size, 3), 255, np.uint8)
+    c = size // 2
+    if shape == "bottle":
+        cv2.rectangle(image, (c - size // 6, size // 4), (c + size // 6, size - 8), colour, -1)
+        cv2.rectangle(image, (c - size // 14, 6), (c + size // 14, size // 4), colour, -1)
+    elif shape == "can":
+        cv2.rectangle(
+            image, (c - size // 4, size // 6), (c + size // 4, size - size // 6), colour, -1
+        )
+        cv2.ellipse(image, (c, size // 6), (size // 4, size // 12), 0, 0, 360, (150, 150, 160), -1)
+    elif shape == "sheet":
+        cv2.rectangle(image, (8, size // 5), (size - 8, size - size // 5), colour, -1)
+        for k in range(3):
+            y = size // 3 + k * size // 8
+            cv2.line(image, (size // 5, y), (size - size // 5, y), (120, 120, 120), 2)
+    elif shape == "cell":
+        cv2.rectangle(image, (c - size // 8, 10), (c + size // 8, size - 10), colour, -1)
+        cv2.rectangle(image, (c - size // 8, 10), (c + size // 8, size // 4), (30, 30, 30), -1)
+    elif shape == "blister":
+        cv2.rectangle(image, (10, size // 4), (size - 10, size - size // 4), colour, -1)
+        for k in range(4):
+            cv2.circle(image, (size // 5 + k * size // 5, c), size // 12, (255, 255, 255), -1)
+    elif shape == "stub":
+        cv2.rectangle(
+            image, (c - size // 3, c - size // 14), (c + size // 3, c + size // 14), colour, -1
+        )
+        cv2.rectangle(
+            image,
+            (c - size // 3, c - size // 14),
+            (c - size // 8, c + size // 14),
+            (60, 140, 220),
+            -1,
+        )
+    else:
+        points = [
+            (
+                c + int(rng.uniform(0.25, 0.45) * size * math.cos(a)),
+                c + int(rng.uniform(0.25, 0.45) * size * math.sin(a)),
+            )
+            for a in np.linspace(0, 2 * math.pi, 9)[:-1]
+        ]
+        cv2.fillPoly(image, [np.array(points, np.int32)], colour)
+    return image
+
+
 def _item_sprite(
-    path: Path, size: int, rng: random.Random
+    row: dict[str, str], size: int, rng: random.Random
 ) -> tuple[Frame, npt.NDArray[np.float32]]:
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise ValueError(f"cannot read {path}")
+    if "abs_path" in row:
+        image = cv2.imread(row["abs_path"], cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"cannot read {row['abs_path']}")
+    else:
+        image = _draw_item(row["fine_label"], size, rng)
     h, w = image.shape[:2]
     scale = size / max(h, w)
     image = cv2.resize(
@@ -153,8 +217,48 @@ def load_items(manifest: Path, split: str) -> list[dict[str, str]]:
     return rows
 
 
+def folder_items(directory: Path) -> list[dict[str, str]]:
+    """Photos in `DIR/<fine label>/*.jpg` (the layout of the shared datasets' images)."""
+    from vision.imageio import IMAGE_SUFFIXES
+    from vision.taxonomy import label_catalog
+
+    labels = load_profile("national")
+    rows = []
+    for folder in sorted(p for p in directory.iterdir() if p.is_dir()):
+        if folder.name not in label_catalog():
+            log.warning("skipping %s: not a fine label", folder)
+            continue
+        category = labels.category_of(folder.name).value
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                rows.append(
+                    {
+                        "fine_label": folder.name,
+                        "category": category,
+                        "path": f"{folder.name}/{path.name}",
+                        "abs_path": str(path),
+                    }
+                )
+    if not rows:
+        raise ValueError(f"no images in {directory}/<fine label>/ folders")
+    return rows
+
+
+def drawn_items() -> list[dict[str, str]]:
+    """Items drawn on the fly (bottles, cans, cells, peels...), when no photos are given."""
+    profile = load_profile("national")
+    return [
+        {
+            "fine_label": label,
+            "category": profile.category_of(label).value,
+            "path": f"drawn:{label}",
+        }
+        for label in DRAWN
+    ]
+
+
 def simulate(
-    manifest: Path,
+    manifest: Path | list[dict[str, str]],
     out_video: Path,
     out_truth: Path,
     dropoffs: int = 30,
@@ -163,11 +267,14 @@ def simulate(
     wrong_share: float = 0.3,
     empty_share: float = 0.05,
     cards: bool = True,
+    station: str = "SIM",
 ) -> dict[str, Any]:
-    """Write the video and its truth; returns the truth."""
+    """Write the video and its truth; returns the truth. Bins are `<station>-K` (kitchen) and
+    `<station>-R` (recyclable)."""
+    bins = [(f"{station}-{code[-1]}", category, box) for code, category, box in BINS]
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
-    items = load_items(manifest, split)
+    items = load_items(manifest, split) if isinstance(manifest, Path) else manifest
     by_category: dict[str, list[dict[str, str]]] = {}
     for row in items:
         by_category.setdefault(row["category"], []).append(row)
@@ -177,7 +284,7 @@ def simulate(
     if not writer.isOpened():
         raise OSError(f"cannot write video {out_video}")
     frame_no = 0
-    taken: dict[str, list[tuple[int, int, int, int]]] = {b[0]: [] for b in BINS}
+    taken: dict[str, list[tuple[int, int, int, int]]] = {b[0]: [] for b in bins}
     truth: list[TruthDropoff] = []
     switches = set()
     if dropoffs >= 3:  # a light switched on, and later off, with nobody at the bins
@@ -202,7 +309,7 @@ def simulate(
         if n in switches:
             light = 1.12 if light == 1.0 else 1.0  # a light switched on or off, nobody there
             emit(scene, 25)
-        bin_id, bin_category, box = BINS[rng.randrange(len(BINS))]
+        bin_id, bin_category, box = bins[rng.randrange(len(bins))]
         accepted = profile.accepted(bin_category)
         empty = rng.random() < empty_share
         record = TruthDropoff(
@@ -221,7 +328,7 @@ def simulate(
             category = rng.choice(pool).value
             row = rng.choice(by_category[category])
             size = rng.randint(110, 150)
-            sprite, alpha = _item_sprite(Path(row["abs_path"]), size, rng)
+            sprite, alpha = _item_sprite(row, size, rng)
             x, y = _place(box, max(sprite.shape[:2]), taken[bin_id], rng)
             sprites.append((sprite, alpha, x, y))
             h, w = sprite.shape[:2]
@@ -268,11 +375,11 @@ def simulate(
         "height": HEIGHT,
         "frames": frame_no,
         "seed": seed,
-        "manifest": str(manifest),
+        "manifest": str(manifest) if isinstance(manifest, Path) else "given items",
         "split": split,
         "bins": [
             {"id": b, "category": c, "roi": [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]}
-            for b, c, (x, y, w, h) in BINS
+            for b, c, (x, y, w, h) in bins
         ],
         "dropoffs": [asdict(t) for t in truth],
     }

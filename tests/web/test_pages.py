@@ -5,8 +5,6 @@ another community's supervisor sees none of it. Screenshots (1366×768) go to ar
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,12 +23,11 @@ from api.routes.devices import register_device
 from api.schemas import UserCreate
 from api.settings import Settings
 from tests.api.world import PLACES_CSV, pseudonym
-from tests.conftest import REPO, WASTE_V1
+from tests.conftest import WASTE_V1
 from tests.live import PASSWORD, Service, free_port
+from tests.web.conftest import shot, sign_in
 from vision.events import EventBatch
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = REPO / "artifacts" / "screenshots"
 FLAGGED = 12
 
 
@@ -139,52 +136,6 @@ def service(tmp_path: Path, waste_v1_rows: list[dict[str, str]]) -> Iterator[Ser
     made.stop()
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    missing = None
-    try:
-        import playwright.sync_api as playwright
-    except ImportError:
-        missing = "playwright is not installed (the dev extra has it)"
-    if missing is None and not Path(CHROMIUM).exists():
-        missing = f"no Chromium at {CHROMIUM} (.ci/run installs Debian's chromium)"
-    if missing:
-        if os.environ.get("BINWATCH_TEST_REQUIRE_BROWSER") == "1":
-            pytest.fail(missing)
-        pytest.skip(missing)
-    with playwright.sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
-        yield launched
-        launched.close()
-
-
-def sign_in(browser: Any, service: Service, username: str) -> Any:
-    page = browser.new_page(viewport={"width": 1366, "height": 768})
-    page.goto(f"{service.url}/login")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.keyboard.press("Enter")
-    home = {"super": "review", "offic": "dashboard", "engin": "models"}[username[:5]]
-    page.wait_for_url(f"**/{home}*")
-    return page
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
 def accuracy(service: Service) -> float:
     today = datetime.now(UTC)
     with service.admin() as admin:
@@ -206,7 +157,7 @@ def test_supervisor_reviews_ten_with_the_keyboard(browser: Any, service: Service
     login.close()
     before = accuracy(service)
     assert before == pytest.approx(4 / 16)
-    page = sign_in(browser, service, "super_k1")
+    page = sign_in(browser, service.url, "super_k1")
     page.wait_for_selector("body[data-ready='1']")
     page.wait_for_selector("#stage svg rect")  # the model's box drawn over the image
     assert page.inner_text("#left") == str(FLAGGED)
@@ -238,7 +189,7 @@ def test_supervisor_reviews_ten_with_the_keyboard(browser: Any, service: Service
 
 
 def test_another_community_sees_nothing(browser: Any, service: Service) -> None:
-    page = sign_in(browser, service, "super_k3")
+    page = sign_in(browser, service.url, "super_k3")
     page.wait_for_selector("body[data-ready='1']")
     assert page.inner_text("#left") == "0"
     assert "Nothing left" in page.inner_text("#stage")
@@ -262,7 +213,7 @@ def test_another_community_sees_nothing(browser: Any, service: Service) -> None:
 def test_office_ranks_maps_and_downloads(browser: Any, service: Service, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
-    page = sign_in(browser, service, "office_s1")
+    page = sign_in(browser, service.url, "office_s1")
     page.wait_for_selector("body[data-ready='1']")
     shot(page, "dashboard-office")
     month = datetime.now(UTC).strftime("%Y-%m")
@@ -323,7 +274,7 @@ def test_engineer_promotes_a_canary(browser: Any, service: Service, tmp_path: Pa
         )
         assert made.status_code == 201
         admin.post("/api/v1/models/tiny-7/state", json={"state": "canary", "stations": ["ST1"]})
-    page = sign_in(browser, service, "engineer")
+    page = sign_in(browser, service.url, "engineer")
     page.wait_for_selector("body[data-ready='1']")
     assert "canary" in page.inner_text("tr[data-version='tiny-7']")
     assert page.inner_text("#which") == "tiny-7"

@@ -1,0 +1,281 @@
+"""`binwatch demo`: the whole system on one machine, from the installed package alone.
+
+Starts the service on SQLite, seeds a street of compounds with households and users, composes a
+station video per compound (from `--images DIR/<fine label>/*.jpg` when given, otherwise from
+items it draws itself), runs an edge agent per station with the shipped model against the
+service, and opens the dashboard. It prints what it does and runs until stopped (Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import webbrowser
+from pathlib import Path
+from typing import Any
+
+DESCRIPTION = "run the whole system on this machine: service, stations, dashboard"
+HOUSEHOLDS = 20
+KEY = "demo-station-key-0001"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", type=int, default=8000, help="the service's port")
+    parser.add_argument("--dir", type=Path, default=Path("binwatch-demo"), help="working folder")
+    parser.add_argument("--stations", type=int, default=3, choices=range(1, 9))
+    parser.add_argument("--images", type=Path, help="photos in DIR/<fine label>/*.jpg")
+    parser.add_argument("--dropoffs", type=int, default=10, help="per station video (it loops)")
+    parser.add_argument("--password", help="for the demo users (default: a random one)")
+    parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
+
+
+def _say(text: str) -> None:
+    print(f"[demo] {text}", flush=True)
+
+
+def _binwatch(*args: str, env: dict[str, str], stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "binwatch", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"binwatch {' '.join(args[:2])} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _places(stations: int) -> str:
+    from edge.privacy import pseudonym
+
+    rows = [
+        "kind,code,name,parent,category,profile,registered,cards,lat,lon",
+        "district,D1,Demo district 示范区,,,,,,,",
+        "street,S1,Demo street 示范街道,D1,,,,,,",
+        "community,C1,Demo community 示范社区,S1,,,,,,",
+    ]
+    for n in range(1, stations + 1):
+        rows.append(f"compound,K{n},Compound {n} 小区{n},C1,,,,,,")
+        rows.append(
+            f"station,ST{n},Gate {n},K{n},,national,,,"
+            f"{31.2300 + 0.004 * n:.4f},{121.4700 + 0.006 * (n % 3):.4f}"
+        )
+        rows.append(f"bin,ST{n}-K,kitchen,ST{n},kitchen,,,,,")
+        rows.append(f"bin,ST{n}-R,recyclable,ST{n},recyclable,,,,,")
+        for h in range(1, HOUSEHOLDS + 1):
+            card = pseudonym(f"CARD-{n}-{h:04d}", KEY)
+            rows.append(f"household,H{n}-{h},,K{n},,,yes,{card},,")
+    return "\n".join(rows) + "\n"
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit("the service stopped while starting; see binwatch-demo/service.log")
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.3)
+    raise SystemExit(f"the service did not answer at {url} within {seconds:.0f} s")
+
+
+def _station_config(n: int, url: str, token: str, truth: dict[str, Any], work: Path) -> Path:
+    import yaml
+
+    config = {
+        "device_id": f"cam-ST{n}",
+        "station_id": f"ST{n}",
+        "pseudonym_key": KEY,
+        "service": {"url": url, "token": token, "interval_s": 1.0},
+        "bins": [
+            {"id": b["id"], "category": b["category"], "roi": b["roi"]} for b in truth["bins"]
+        ],
+        "source": {"kind": "file", "uri": str(work / f"ST{n}.mp4"), "fps": 10, "loop": True},
+        "storage": {"dir": str(work / f"edge-ST{n}")},
+        "model": {"update": True, "check_interval_s": 30, "threads": 1},
+        "evidence": {"audit_share": 0.1},
+        "metrics": {"port": 0, "heartbeat_s": 60},
+    }
+    path = work / f"ST{n}.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    return path
+
+
+def run(args: argparse.Namespace) -> int:
+    import httpx
+
+    from edge.simulate import drawn_items, folder_items, simulate
+    from vision.shipped import shipped_model_path
+
+    work = args.dir.resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    if not _free(args.port):
+        raise SystemExit(f"port {args.port} is in use: pass --port")
+    password = args.password or secrets.token_urlsafe(9)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINWATCH_")}
+    env["BINWATCH_DATA_DIR"] = str(work / "service")
+    url = f"http://127.0.0.1:{args.port}"
+    children: list[subprocess.Popen[bytes]] = []
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        fresh = not (work / "service" / "binwatch.db").exists()
+        _binwatch("db", "upgrade", env=env)
+        tokens: dict[int, str] = {}
+        if fresh:
+            _say(
+                "seeding a street with "
+                f"{args.stations} compounds, {args.stations * HOUSEHOLDS} households, users"
+            )
+            places = work / "places.csv"
+            places.write_text(_places(args.stations), encoding="utf-8")
+            _binwatch("places", "import", str(places), env=env)
+            for name, role, scope in (
+                ("admin", "admin", []),
+                ("supervisor", "supervisor", ["C1"]),
+                ("office", "office", ["S1"]),
+                ("engineer", "engineer", []),
+            ):
+                extra = [a for code in scope for a in ("--scope", code)]
+                _binwatch(
+                    "users",
+                    "create",
+                    name,
+                    "--role",
+                    role,
+                    *extra,
+                    "--password-stdin",
+                    env=env,
+                    stdin=password + "\n",
+                )
+            for n in range(1, args.stations + 1):
+                out = _binwatch("devices", "create", f"cam-ST{n}", "--station", f"ST{n}", env=env)
+                tokens[n] = out.strip().splitlines()[-1]
+            (work / "secrets.json").write_text(json.dumps({"password": password, "tokens": tokens}))
+        else:
+            saved = json.loads((work / "secrets.json").read_text())
+            password, tokens = saved["password"], {int(k): v for k, v in saved["tokens"].items()}
+            _say(f"reusing {work} (delete it for a fresh demo)")
+        items = folder_items(args.images) if args.images else drawn_items()
+        for n in range(1, args.stations + 1):
+            video = work / f"ST{n}.mp4"
+            if not video.exists():
+                _say(f"composing the video of station ST{n} ({args.dropoffs} drop-offs)")
+                simulate(
+                    items,
+                    video,
+                    work / f"ST{n}.json",
+                    dropoffs=args.dropoffs,
+                    seed=n,
+                    station=f"ST{n}",
+                    cards=True,
+                )
+        log = (work / "service.log").open("ab")
+        service = subprocess.Popen(
+            [sys.executable, "-m", "binwatch", "serve", "--port", str(args.port)],
+            env=env,
+            stdout=log,
+            stderr=log,
+        )
+        children.append(service)
+        _wait(url, service)
+        _say(f"service running at {url}")
+        model = shipped_model_path()
+        with httpx.Client(base_url=url, timeout=60) as client:
+            token = client.post(
+                "/api/v1/auth/login", json={"username": "admin", "password": password}
+            ).json()["token"]
+            client.headers["Authorization"] = f"Bearer {token}"
+            if model is not None and not client.get("/api/v1/models").json():
+                made = client.post(
+                    "/api/v1/models",
+                    content=model.read_bytes(),
+                    headers={"Content-Type": "application/octet-stream"},
+                )
+                version = made.json()["version"]
+                client.post(
+                    f"/api/v1/models/{version}/state", json={"state": "canary", "stations": ["ST1"]}
+                )
+                client.post(f"/api/v1/models/{version}/state", json={"state": "active"})
+                _say(f"registered the shipped model {version} and made it active")
+            for n in range(1, args.stations + 1):
+                truth = json.loads((work / f"ST{n}.json").read_text())
+                config = _station_config(n, url, tokens[n], truth, work)
+                station_log = (work / f"edge-ST{n}.log").open("ab")
+                children.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "binwatch",
+                            "edge",
+                            "run",
+                            str(config),
+                            "--replay",
+                            str(work / f"ST{n}.json"),
+                            "--log-level",
+                            "info",
+                        ],
+                        env=env,
+                        stdout=station_log,
+                        stderr=station_log,
+                    )
+                )
+            _say(f"{args.stations} stations running (logs in {work})")
+            print(
+                f"\n  dashboard  {url}/dashboard\n  review     {url}/review\n"
+                f"  users      supervisor / office / engineer / admin, password: {password}\n"
+                "  stop       Ctrl-C\n",
+                flush=True,
+            )
+            if not args.no_browser:
+                webbrowser.open(f"{url}/login")
+            today = time.strftime("%Y-%m-%d")
+            while True:
+                time.sleep(15)
+                for child in children:
+                    if child.poll() is not None:
+                        raise SystemExit(
+                            f"a demo process stopped (exit {child.returncode}); "
+                            f"see the logs in {work}"
+                        )
+                summary = client.get(
+                    "/api/v1/stats/summary", params={"place": "D1", "start": today, "end": today}
+                ).json()
+                t = summary.get("totals", {})
+                _say(
+                    f"{t.get('dropoffs', 0)} drop-offs today, {t.get('contaminated', 0)} "
+                    f"flagged, accuracy {100 * (t.get('accuracy') or 0):.0f} %"
+                )
+    except KeyboardInterrupt:
+        _say("stopping")
+    finally:
+        for child in reversed(children):
+            child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0
