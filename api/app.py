@@ -10,10 +10,12 @@ from fastapi import FastAPI, Request, Response
 
 from api import web
 from api.db.engine import make_engine, make_sessionmaker
+from api.drift import DriftCache
 from api.metrics import Metrics
 from api.routes import (
     auth,
     devices,
+    drift,
     exports,
     health,
     ingest,
@@ -48,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = make_sessionmaker(engine)
     app.state.metrics = Metrics()
+    app.state.drift = DriftCache()
     app.include_router(health.router)
     for module in (
         auth,
@@ -60,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         registry,
         exports,
         taxonomy,
+        drift,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -22,6 +22,18 @@ class Metrics:
         )
         self.events = Counter(
             "binwatch_events", "ingested events by outcome", ["status"], registry=self.registry
+        )
+        self.drifting = Gauge(
+            "binwatch_station_drifting",
+            "1 when a station's model confidence or predicted categories moved (see api/drift.py)",
+            ["station"],
+            registry=self.registry,
+        )
+        self.drift_psi = Gauge(
+            "binwatch_station_drift_psi",
+            "population stability index, last days against the weeks before, by measure",
+            ["station", "measure"],
+            registry=self.registry,
         )
         self.evidence = Counter(
             "binwatch_evidence_uploads",

@@ -235,18 +235,23 @@ class _Importer:
 def import_csv(session: Session, text: str) -> ImportResult:
     """Check every row, then write all of them or none. The caller commits."""
     importer = _Importer(session)
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    missing = [c for c in ("kind", "code", "parent") if c not in (reader.fieldnames or [])]
-    if missing:
-        importer.result.errors.append(RowError(1, f"missing column(s): {', '.join(missing)}"))
-        return importer.result
+    # newline="": the csv module sees \r, \n and \r\n line ends (and newlines inside quotes)
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     rows: list[dict[str, str]] = []
-    for line, raw in enumerate(reader, start=2):
-        row = {c: (raw.get(c) or "").strip() for c in COLUMNS}
-        problem = importer.check(line, row)
-        if problem:
-            importer.result.errors.append(RowError(line, problem))
-        rows.append(row)
+    try:
+        missing = [c for c in ("kind", "code", "parent") if c not in (reader.fieldnames or [])]
+        if missing:
+            importer.result.errors.append(RowError(1, f"missing column(s): {', '.join(missing)}"))
+            return importer.result
+        for line, raw in enumerate(reader, start=2):
+            row = {c: (raw.get(c) or "").strip() for c in COLUMNS}
+            problem = importer.check(line, row)
+            if problem:
+                importer.result.errors.append(RowError(line, problem))
+            rows.append(row)
+    except csv.Error as exc:
+        importer.result.errors.append(RowError(reader.line_num, f"not readable as CSV: {exc}"))
+        return importer.result
     importer.result.rows = len(rows)
     if importer.result.errors:
         return importer.result

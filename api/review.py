@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from api.db.models import Bin, Event, Place, QueueItem, Review
 from api.rollups import add_household_days, add_rollups
 from api.stats.counters import Dropoff, difference, household_counts, rollup_counts, rollup_weights
-from vision.taxonomy import Category, load_profile
+from vision.taxonomy import Category, Profile, label_catalog, load_profile
 
 Decision = Literal["confirm", "overturn", "unclear"]
 
@@ -81,6 +81,7 @@ def decide(
     note: str | None,
     supersede: bool = False,
     claim_minutes: int = 15,
+    labels: list[str | None] | None = None,
 ) -> Review:
     """Record a decision; `supersede` (admins) replaces the item's standing decision."""
     if supersede:
@@ -98,8 +99,14 @@ def decide(
         station = session.get(Place, event.station_id)
         bin_ = session.get(Bin, event.bin_id)
         assert station is not None and bin_ is not None
-        accepted = load_profile(station.profile).accepted(bin_.category)
-        verdict = verdict_for(event.verdict, decision, true_categories, accepted)
+        profile = load_profile(station.profile)
+        verdict = verdict_for(
+            event.verdict, decision, true_categories, profile.accepted(bin_.category)
+        )
+        if labels:
+            check_labels_named(labels, len(event.items), true_categories, profile)
+    elif labels:
+        raise ReviewError("item labels need an event with items")
     review = Review(
         item_id=item.id,
         event_id=item.event_id,
@@ -109,6 +116,7 @@ def decide(
         verdict=verdict,
         note=note,
         created_at=datetime.now(UTC),
+        item_labels=list(labels) if labels else None,
     )
     session.add(review)
     session.flush()
@@ -120,6 +128,27 @@ def decide(
     if event is not None:
         set_final_verdict(session, event, verdict)
     return review
+
+
+def check_labels_named(
+    labels: list[str | None], items: int, true_categories: list[Category], profile: Profile
+) -> None:
+    """Per-item fine labels: one per item, known to the taxonomy, and (when the true categories
+    are given) each within them."""
+    if len(labels) != items:
+        raise ReviewError(f"{len(labels)} item label(s) for an event with {items} item(s)")
+    unknown = sorted({lb for lb in labels if lb is not None and lb not in label_catalog()})
+    if unknown:
+        raise ReviewError(f"unknown item label(s): {', '.join(unknown)}")
+    if true_categories:
+        outside = sorted(
+            {lb for lb in labels if lb and profile.category_of(lb) not in true_categories}
+        )
+        if outside:
+            raise ReviewError(
+                f"item label(s) {', '.join(outside)} not among the true categories "
+                f"{', '.join(c.value for c in true_categories)}"
+            )
 
 
 def _standing(session: Session, item: QueueItem) -> list[Review]:

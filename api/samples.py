@@ -1,10 +1,13 @@
 """Reviewed samples for retraining: evidence crops with their reviewed labels, as a manifest in
 the shared format (`../shared/datasets/*/manifest.csv`), streamed as a zip.
 
-An item is exported when the standing review supports its label: the review confirms the model
-(or names true categories that include the item's category). Items whose category a reviewer
-rejected have no known fine label and are counted in `skipped.csv` instead. Crops of one event
-share a `group` (the event id) and one split, drawn from the event id (80/10/10).
+An item is exported with the fine label its reviewer named (`labels` of the decision) or, when
+none was named, with the model's label if the standing review supports it: the review confirms
+the model (or names true categories that include the item's category). Items whose category a
+reviewer rejected without naming the item have no known fine label and are counted in
+`skipped.csv` instead. `source_label` keeps the model's label, so corrections can be counted.
+Crops of one event share a `group` (the event id) and one split, drawn from the event id
+(80/10/10).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from sqlalchemy.orm import Session
 from api.db.models import Event, Place, Review
 from api.stats.queries import compounds_under
 from api.storage import EvidenceStore
+from vision.taxonomy import load_profile
 
 COLUMNS = (
     "path",
@@ -54,6 +58,14 @@ def split_of(event_hex: str) -> str:
     return "test" if draw == 0 else "val" if draw == 1 else "train"
 
 
+def reviewed_label(index: int, item: dict[str, Any], review: Review) -> str | None:
+    """The item's fine label as the review stands, or None when it is not known."""
+    named = review.item_labels or []
+    if index < len(named) and named[index]:
+        return named[index]
+    return str(item["label"]) if supported(item, review) else None
+
+
 def supported(item: dict[str, Any], review: Review) -> bool:
     if review.decision == "unclear":
         return False
@@ -63,9 +75,13 @@ def supported(item: dict[str, Any], review: Review) -> bool:
 
 
 def crops(event: Event, review: Review, image: np.ndarray) -> Iterator[Crop]:
+    """The event's items cut from its evidence image, with their categories under the national
+    profile (as in every manifest)."""
+    national = load_profile("national")
     height, width = image.shape[:2]
     for index, item in enumerate(event.items):
-        if not supported(item, review):
+        label = reviewed_label(index, item, review)
+        if label is None:
             continue
         box = item.get("box")
         part = image
@@ -76,13 +92,13 @@ def crops(event: Event, review: Review, image: np.ndarray) -> Iterator[Crop]:
         if not ok:
             continue
         data = encoded.tobytes()
-        name = f"images/{item['label']}/{event.event_id.hex}-{index}.jpg"
+        name = f"images/{label}/{event.event_id.hex}-{index}.jpg"
         yield Crop(
             row={
                 "path": name,
                 "split": split_of(event.event_id.hex),
-                "category": item["category"],
-                "fine_label": item["label"],
+                "category": national.category_of(label).value,
+                "fine_label": label,
                 "source": "binwatch-review",
                 "source_label": item["label"],
                 "width": part.shape[1],

@@ -237,6 +237,12 @@ class DecisionCreate(_In):
         default_factory=list, max_length=4
     )
     note: str | None = Field(None, max_length=2000)
+    labels: list[str | None] = Field(
+        default_factory=list,
+        max_length=64,
+        description="optional, one per item of the event in order: the item's fine label when the "
+        "reviewer names it (null when not); used for retraining",
+    )
 
 
 class ReviewPublic(BaseModel):
@@ -250,6 +256,7 @@ class ReviewPublic(BaseModel):
     created_at: datetime
     superseded_by: int | None
     withdrawn: bool = False
+    labels: list[str | None] | None = None
 
 
 class AppealCreate(_In):
@@ -284,6 +291,29 @@ class StationDrift(BaseModel):
     baseline_flag_rate: float | None
     baseline_mean_score: float | None
     score_drift: float | None
+
+
+class RolloutSide(BaseModel):
+    version: str
+    events: int
+    scored: int
+    flag_rate: float | None
+    reviewed: int
+    overturn_rate: float | None
+    items: int
+    mean_confidence: float | None
+    confidence_p10: float | None
+    confidence_median: float | None
+    confidence_histogram: list[int]
+
+
+class RolloutPublic(BaseModel):
+    start: datetime
+    end: datetime
+    model: RolloutSide
+    active: RolloutSide
+    difference: dict[str, float | None]
+    histogram_edges: list[float]
 
 
 class ModelMove(_In):

@@ -239,6 +239,7 @@ class Review(Base):
     created_at: Mapped[datetime]
     superseded_by: Mapped[int | None] = mapped_column(ForeignKey("reviews.id"))
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # undone
+    item_labels: Mapped[list[str | None] | None] = mapped_column(JSON)  # per item, when named
 
 
 class Report(Base):

@@ -44,6 +44,8 @@ def health(request: Request, session: SessionDep, response: Response) -> HealthP
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
 )
 def metrics(request: Request) -> Response:
+    with request.app.state.sessions() as session:
+        request.app.state.drift.get(session, request.app.state.metrics)  # cached for minutes
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
     )

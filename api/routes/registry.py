@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, NoReturn
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
@@ -28,8 +28,15 @@ from api.registry import (
     register,
     stations_of,
 )
+from api.rollout import compare_rollout
 from api.routes.ingest import read_limited
-from api.schemas import DeviceModelPublic, ModelMove, ModelPublic, StationDrift
+from api.schemas import (
+    DeviceModelPublic,
+    ModelMove,
+    ModelPublic,
+    RolloutPublic,
+    StationDrift,
+)
 
 router = APIRouter(tags=["models"])
 
@@ -110,6 +117,28 @@ def model_drift(version: str, caller: Engineer, session: SessionDep) -> list[Sta
     if model is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no model {version!r}")
     return [StationDrift.model_validate(row) for row in drift(session, model)]
+
+
+@router.get(
+    "/models/{version}/rollout",
+    response_model=RolloutPublic,
+    responses={409: {"description": "there is no other active model to compare with"}},
+)
+def model_rollout(
+    version: str,
+    caller: Engineer,
+    session: SessionDep,
+    days: int | None = Query(None, ge=1, le=365, description="the last N days, not since canary"),
+) -> RolloutPublic:
+    """This model beside the active one over the same window: flag rate, review overturn rate,
+    item confidence distribution."""
+    model = session.scalar(select(ModelVersion).where(ModelVersion.version == version))
+    if model is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no model {version!r}")
+    compared = compare_rollout(session, model, days)
+    if compared is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, "there is no other active model to compare")
+    return RolloutPublic.model_validate(compared)
 
 
 @router.get(

@@ -150,6 +150,7 @@ def _review_public(session: SessionDep, review: Review) -> ReviewPublic:
         created_at=review.created_at,
         superseded_by=review.superseded_by,
         withdrawn=review.withdrawn,
+        labels=review.item_labels,
     )
 
 
@@ -171,6 +172,7 @@ def _decide(
             body.note,
             supersede,
             minutes,
+            body.labels,
         )
     except ReviewError as exc:
         session.rollback()

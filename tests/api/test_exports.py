@@ -40,8 +40,9 @@ def test_reviewed_samples_zip(world: World) -> None:
     overturned, photo2 = evidence_event(
         "B1", "kitchen", "other", verdict="contaminated", colour=150
     )
-    world.send("cam-ST1", [confirmed, overturned])
-    for made, photo in ((confirmed, photo1), (overturned, photo2)):
+    named, photo3 = evidence_event("B1", "kitchen", "other", verdict="contaminated", colour=200)
+    world.send("cam-ST1", [confirmed, overturned, named])
+    for made, photo in ((confirmed, photo1), (overturned, photo2), (named, photo3)):
         world.client.put(
             f"/api/v1/ingest/evidence/{made.event_id}",
             content=photo,
@@ -61,6 +62,24 @@ def test_reviewed_samples_zip(world: World) -> None:
         "super_k1",
         json={"decision": "overturn", "true_categories": ["kitchen"]},
     )
+    named_item = f"/api/v1/review/items/{items[str(named.event_id)]}/decision"
+    for bad, why in (
+        (["food_waste"], "1 item label(s) for an event with 2"),
+        (["food_waste", "teapot"], "unknown item label(s): teapot"),
+        (["food_waste", "battery"], "battery not among the true categories"),
+    ):
+        refused = world.post(
+            named_item,
+            "super_k1",
+            json={"decision": "overturn", "true_categories": ["kitchen"], "labels": bad},
+        )
+        assert refused.status_code == 422 and why in refused.text, refused.text
+    decided = world.post(
+        named_item,
+        "super_k1",
+        json={"decision": "overturn", "true_categories": ["kitchen"], "labels": [None, "bone"]},
+    )
+    assert decided.status_code == 201 and decided.json()["labels"] == [None, "bone"]
     response = world.get(
         "/api/v1/export/reviewed.zip", "engineer", start="2026-11-01", end="2026-11-30"
     )
@@ -73,8 +92,12 @@ def test_reviewed_samples_zip(world: World) -> None:
             ("food_waste", "kitchen", confirmed.event_id.hex[:8]),
             ("battery", "hazardous", confirmed.event_id.hex[:8]),
             ("food_waste", "kitchen", overturned.event_id.hex[:8]),
+            ("food_waste", "kitchen", named.event_id.hex[:8]),
+            ("bone", "kitchen", named.event_id.hex[:8]),  # named by the reviewer
         ]
     )
+    corrected = [r for r in rows if r["fine_label"] != r["source_label"]]
+    assert [(r["source_label"], r["fine_label"]) for r in corrected] == [("cigarette", "bone")]
     crop = cv2.imdecode(np.frombuffer(archive.read(rows[0]["path"]), np.uint8), cv2.IMREAD_COLOR)
     assert crop is not None and crop.shape == (50, 60, 3)
     assert {r["split"] for r in rows} <= {"train", "val", "test"}

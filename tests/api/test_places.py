@@ -116,3 +116,16 @@ def test_coordinates_for_the_map(world: World) -> None:
     assert made.status_code == 200, made.text
     station = world.get("/api/v1/places/ST1", "super_k1").json()
     assert (station["lat"], station["lon"]) == (31.2304, 121.4737)
+
+
+def test_unreadable_csv_is_a_clear_error(world: World) -> None:
+    """A lone carriage return once made the CSV reader raise (found by the fuzz test)."""
+    for body in ("\r0", 'kind,code,parent\nstation,"ST9\n'):
+        response = world.post(
+            "/api/v1/places/import",
+            "admin",
+            content=body.encode(),
+            headers={"Content-Type": "text/csv"},
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"]["errors"], response.text

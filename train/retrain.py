@@ -1,0 +1,392 @@
+"""Retraining from reviewed field images: fine-tune the active model's head, compare, decide.
+
+1. The reviewed samples (the service's `reviewed.zip`, a manifest in the shared format) are split
+   by event into field-train and a held-back field set (`--field-holdout`, drawn from the event id,
+   so an event's crops never straddle the two). The base manifests keep their own splits; their
+   test split is never trained on.
+2. The active model computes its head's input features (ONNX Runtime) for base train, field-train
+   (several augmented views each), base val, base test and held-back field images.
+3. The head (W, b) starts from the active model's and trains on base train plus field-train, the
+   field images weighted up, with a pull towards the active head so it moves only as far as the
+   data asks. The temperature is refitted and the verdict thresholds re-chosen on base val.
+4. The candidate is the active model with the new head. Both run through the shared classifier on
+   the base test split and the held-back field images; the candidate passes when it is no worse
+   than the active on base test category accuracy (within `--margin`) and better on the field
+   images (lower log loss, category accuracy not lower).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+from tqdm import tqdm
+
+from train.augment import make_augmenter
+from train.evaluate import predict, score
+from train.head import read_head, replace_head, with_features
+from train.manifest import Sample
+from train.metrics import fit_temperature
+from train.thresholds import choose_thresholds
+from vision.classifier import Classifier
+from vision.imageio import read_image
+from vision.metadata import DatasetRef, ModelMetadata, embed_metadata
+from vision.preprocess import preprocess
+from vision.taxonomy import Category
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetrainOptions:
+    field_weight: float = 5.0  # one field image counts as this many base images
+    field_views: int = 4  # views per field-train image: one plain, the rest augmented
+    field_holdout: float = 0.3  # share of reviewed events held back for the comparison
+    steps: int = 300
+    lr: float = 1e-3
+    anchor: float = 1e-2  # pull towards the active head (L2 on the difference)
+    margin: float = 0.01  # allowed drop in base test category accuracy
+    seed: int = 0
+    threads: int = 2
+
+
+def held_back(sample: Sample, share: float) -> bool:
+    """Whether a field sample is held back, drawn from its event (its group)."""
+    digest = hashlib.sha256(sample.group.encode()).hexdigest()
+    return int(digest[:8], 16) / 0xFFFFFFFF < share
+
+
+def features(
+    session: ort.InferenceSession,
+    samples: Sequence[Sample],
+    metadata: ModelMetadata,
+    augment: Callable[[np.ndarray], np.ndarray] | None = None,
+    desc: str = "features",
+    batch: int = 32,
+) -> np.ndarray:
+    """The head's input features of each sample's image (augmented first when given)."""
+    out = []
+    for start in tqdm(range(0, len(samples), batch), desc=desc, unit="batch", leave=False):
+        images = [read_image(s.path) for s in samples[start : start + batch]]
+        if augment is not None:
+            images = [augment(image) for image in images]
+        tensor = preprocess(images, metadata.preprocess, "bgr")
+        out.append(session.run([session.get_outputs()[1].name], {"image": tensor})[0])
+    width = session.get_outputs()[1].shape[-1]
+    return np.concatenate(out) if out else np.zeros((0, width or 0), np.float32)
+
+
+def train_head(
+    x: np.ndarray,
+    y: np.ndarray,
+    weights: np.ndarray,
+    start: tuple[np.ndarray, np.ndarray],
+    options: RetrainOptions,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted cross-entropy with a pull towards `start`; full-batch AdamW, cosine schedule."""
+    torch.manual_seed(options.seed)
+    w0, b0 = (torch.from_numpy(np.asarray(a, np.float32)) for a in start)
+    w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+    xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))
+    wt = torch.from_numpy((weights / weights.sum()).astype(np.float32))
+    optimizer = torch.optim.AdamW([w, b], lr=options.lr, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / options.steps))
+    )
+    for step in range(options.steps):
+        logits = xt @ w.T + b
+        loss = (torch.nn.functional.cross_entropy(logits, yt, reduction="none") * wt).sum()
+        loss = loss + options.anchor * ((w - w0) ** 2).sum()
+        optimizer.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+        schedule.step()
+        if step % 100 == 0 or step == options.steps - 1:
+            log.info("head step %d: loss %.4f", step, loss.item())
+    return w.detach().numpy(), b.detach().numpy()
+
+
+def category_probs(probs: np.ndarray, classifier: Classifier) -> np.ndarray:
+    cats = list(Category)
+    out = np.zeros((len(probs), len(cats)))
+    for j, label in enumerate(classifier.labels):
+        out[:, cats.index(classifier.profile.category_of(label))] += probs[:, j]
+    return out
+
+
+def log_loss(probs: np.ndarray, samples: Sequence[Sample], labels: Sequence[str]) -> float:
+    index = {label: i for i, label in enumerate(labels)}
+    truth = np.array([index[s.label] for s in samples])
+    picked = probs[np.arange(len(truth)), truth]
+    return float(-np.log(np.clip(picked, 1e-7, 1.0)).mean())
+
+
+def compare(path: Path, base_test: Sequence[Sample], field: Sequence[Sample]) -> dict[str, Any]:
+    """A model's scores on the base test split and the held-back field images."""
+    classifier = Classifier(path)
+    out: dict[str, Any] = {"model_version": classifier.metadata.model_version}
+    for name, samples in (("base_test", base_test), ("field_holdout", field)):
+        probs = predict(classifier, samples)
+        scored = score(classifier, samples, probs)
+        out[name] = {
+            "images": len(samples),
+            "category_accuracy": scored["category"]["accuracy"],
+            "category_macro_recall": scored["category"]["macro_recall"],
+            "fine_accuracy": scored["fine"]["accuracy"],
+            "log_loss": log_loss(probs, samples, classifier.labels),
+            "ece": scored["calibration"]["ece"],
+        }
+    return out
+
+
+def verdict(active: dict[str, Any], candidate: dict[str, Any], margin: float) -> dict[str, Any]:
+    """Register the candidate only when it is no worse on base test and better on the field."""
+    base_drop = (
+        active["base_test"]["category_accuracy"] - candidate["base_test"]["category_accuracy"]
+    )
+    field_a, field_c = active["field_holdout"], candidate["field_holdout"]
+    reasons = []
+    if base_drop > margin:
+        reasons.append(
+            f"base test category accuracy drops {100 * base_drop:.2f} points "
+            f"(allowed {100 * margin:.2f})"
+        )
+    if field_c["images"] == 0:
+        reasons.append("no held-back field images to compare on")
+    else:
+        if field_c["category_accuracy"] < field_a["category_accuracy"]:
+            reasons.append("field category accuracy is lower")
+        if field_c["log_loss"] >= field_a["log_loss"]:
+            reasons.append("field log loss is not lower")
+    return {"passed": not reasons, "reasons": reasons, "base_test_drop": base_drop}
+
+
+def write_candidate(
+    active_path: Path,
+    out: Path,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    metadata: ModelMetadata,
+) -> None:
+    model = replace_head(onnx.load(str(active_path)), weight, bias)
+    del model.metadata_props[:]
+    embed_metadata(model, metadata)
+    onnx.save(model, str(out))
+
+
+def fit_and_threshold(
+    val_x: np.ndarray, val_y: np.ndarray, weight: np.ndarray, bias: np.ndarray, labels: list[str]
+) -> tuple[np.ndarray, np.ndarray, float, Any]:
+    """Refit the temperature on base val, fold it into the head, choose thresholds there."""
+    from vision.taxonomy import load_profile
+
+    logits = val_x @ weight.T + bias
+    temperature = fit_temperature(logits, val_y)
+    weight, bias = weight / temperature, bias / temperature
+    scaled = logits / temperature
+    probs = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    national = load_profile("national")
+    cats = list(Category)
+    cat = np.zeros((len(probs), len(cats)))
+    for j, label in enumerate(labels):
+        cat[:, cats.index(national.category_of(label))] += probs[:, j]
+    truth = np.array([cats.index(national.category_of(labels[t])) for t in val_y])
+    return weight, bias, temperature, choose_thresholds(cat, truth)
+
+
+def feature_session(active_path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    model = with_features(onnx.load(str(active_path)))
+    return ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+
+
+def start_head(active_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    head = read_head(onnx.load(str(active_path)))
+    return head.weight, head.bias
+
+
+def field_augmenter(seed: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Field crops are photos of the bin already: colour, blur and geometry, no new background."""
+    return make_augmenter(seed, place_probability=0.0)
+
+
+def _every(samples: list[Sample], limit: int) -> list[Sample]:
+    return samples[:: max(1, len(samples) // limit)] if limit else samples
+
+
+def retrain(
+    active_path: Path,
+    base_manifests: Sequence[Path],
+    field_manifest: Path,
+    out: Path,
+    options: RetrainOptions,
+    version: str | None = None,
+    limit: int = 0,
+) -> dict[str, Any]:
+    """The whole recipe (module docstring); writes candidate.onnx, report.json, report.md."""
+    import json
+    from datetime import UTC, datetime
+
+    from train.export import git_commit
+    from train.manifest import ManifestError, load_manifests
+
+    torch.set_num_threads(options.threads)
+    active = Classifier(active_path)
+    labels = list(active.labels)
+    base = load_manifests(base_manifests)
+    field = load_manifests([field_manifest]) if _has_rows(field_manifest) else None
+    if field is None:
+        raise ManifestError(
+            f"{field_manifest} holds no reviewed samples: review flagged images first"
+        )
+    unknown = sorted({s.label for s in field.samples if s.label not in labels})
+    usable = [s for s in field.samples if s.label in labels]
+    field_test = [s for s in usable if held_back(s, options.field_holdout)]
+    field_train = [s for s in usable if not held_back(s, options.field_holdout)]
+    base_train = _every(base.split("train"), limit)
+    base_val, base_test = _every(base.split("val"), limit), _every(base.split("test"), limit)
+    log.info(
+        "field: %d train, %d held back, %d with labels the model lacks (%s); base: %d/%d/%d",
+        len(field_train), len(field_test), len(field.samples) - len(usable), ", ".join(unknown),
+        len(base_train), len(base_val), len(base_test),
+    )  # fmt: skip
+    if not field_train:
+        raise ManifestError("no reviewed field images left to train on after the hold-out")
+
+    session = feature_session(active_path, options.threads)
+    meta = active.metadata
+    index = {label: i for i, label in enumerate(labels)}
+    parts_x = [features(session, base_train, meta, desc="base train")]
+    parts_y = [np.array([index[s.label] for s in base_train])]
+    parts_w = [np.ones(len(base_train))]
+    for view in range(options.field_views):
+        augment = None if view == 0 else field_augmenter(options.seed + view)
+        parts_x.append(features(session, field_train, meta, augment, desc=f"field view {view}"))
+        parts_y.append(np.array([index[s.label] for s in field_train]))
+        parts_w.append(np.full(len(field_train), options.field_weight / options.field_views))
+    x, y, w = np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_w)
+    weight, bias = train_head(x, y, w, start_head(active_path), options)
+    val_x = features(session, base_val, meta, desc="base val")
+    val_y = np.array([index[s.label] for s in base_val])
+    weight, bias, temperature, thresholds = fit_and_threshold(val_x, val_y, weight, bias, labels)
+
+    version = version or f"{meta.model_version}-r{datetime.now(UTC):%Y%m%d%H%M}"
+    field_ref = {"name": "field-reviewed", "sha256": _sha256(field_manifest),
+                 "rows": len(field.samples)}  # fmt: skip
+    recipe = {
+        "retrained_from": meta.model_version,
+        "method": "head fine-tune on the active model's features",
+        "options": options.__dict__,
+        "field_train_images": len(field_train),
+        "field_holdout_images": len(field_test),
+        "base_train_images": len(base_train),
+        "temperature": temperature,
+    }
+    candidate_meta = meta.model_copy(
+        update={
+            "model_version": version,
+            "thresholds": thresholds,
+            "provenance": meta.provenance.model_copy(
+                update={
+                    "datasets": (*meta.provenance.datasets, DatasetRef(**field_ref)),
+                    "commit": git_commit(),
+                    "trained_at": datetime.now(UTC),
+                    "recipe": recipe,
+                }
+            ),
+        }
+    )
+    candidate_path = out / "candidate.onnx"
+    write_candidate(active_path, candidate_path, weight, bias, candidate_meta)
+    before = compare(active_path, base_test, field_test)
+    after = compare(candidate_path, base_test, field_test)
+    decision = verdict(before, after, options.margin)
+    metrics = {
+        "test_category_accuracy": after["base_test"]["category_accuracy"],
+        "test_category_macro_recall": after["base_test"]["category_macro_recall"],
+        "test_fine_accuracy": after["base_test"]["fine_accuracy"],
+        "test_ece": after["base_test"]["ece"],
+        "field_category_accuracy": after["field_holdout"]["category_accuracy"],
+        "field_log_loss": after["field_holdout"]["log_loss"],
+        "parent_field_category_accuracy": before["field_holdout"]["category_accuracy"],
+        "parent_field_log_loss": before["field_holdout"]["log_loss"],
+    }
+    final = candidate_meta.model_copy(
+        update={
+            "metrics": {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+        }
+    )
+    write_candidate(active_path, candidate_path, weight, bias, final)
+    report = {
+        "active": before,
+        "candidate": after,
+        "decision": decision,
+        "margin": options.margin,
+        "field": {
+            "reviewed_images": len(field.samples),
+            "train": len(field_train),
+            "held_back": len(field_test),
+            "labels_the_model_lacks": unknown,
+        },
+        "thresholds": thresholds.model_dump(),
+        "recipe": recipe,
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    (out / "report.md").write_text(markdown(report))
+    return report
+
+
+def _has_rows(manifest: Path) -> bool:
+    with manifest.open(encoding="utf-8") as handle:
+        return sum(1 for _ in handle) > 1
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def markdown(report: dict[str, Any]) -> str:
+    def pct(v: float | None) -> str:
+        return "–" if v is None else f"{100 * v:.2f} %"
+
+    a, c, d = report["active"], report["candidate"], report["decision"]
+    lines = [
+        f"# Retraining {a['model_version']} → {c['model_version']}",
+        "",
+        f"Field: {report['field']['reviewed_images']} reviewed images, "
+        f"{report['field']['train']} trained on, {report['field']['held_back']} held back "
+        "(by event).",
+        "",
+        "| | active | candidate |",
+        "|---|---|---|",
+    ]
+    for part in ("base_test", "field_holdout"):
+        for key, show in (
+            ("category_accuracy", pct),
+            ("category_macro_recall", pct),
+            ("fine_accuracy", pct),
+            ("log_loss", lambda v: f"{v:.3f}"),
+        ):
+            lines.append(f"| {part} {key} | {show(a[part][key])} | {show(c[part][key])} |")
+    lines += [
+        "",
+        f"Decision: **{'passed' if d['passed'] else 'not passed'}**"
+        + ("" if d["passed"] else ": " + "; ".join(d["reasons"])),
+        f"(base test may drop at most {100 * report['margin']:.2f} points; the field images must "
+        "have a lower log loss and no lower category accuracy)",
+        "",
+    ]
+    return "\n".join(lines)

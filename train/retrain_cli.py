@@ -1,0 +1,175 @@
+"""`binwatch retrain --from SERVICE_URL|reviewed.zip --manifest BASE --out runs/NAME`: fine-tune
+the active model on reviewed field images, compare, and register the candidate if it is better.
+
+From a service it signs in as an engineer (`--user`, password from BINWATCH_PASSWORD or
+`--password-stdin`; or `--token`), downloads the reviewed samples and the active model, and
+uploads the candidate when it passes (state `candidate`; canary and promotion stay a person's
+decision). Writes reviewed.zip, field/, active.onnx, candidate.onnx, report.json and report.md
+into the run folder. Exit status 0: passed (and registered); 3: the candidate did not pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import zipfile
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+DESCRIPTION = "fine-tune the active model on reviewed field images, compare, register if better"
+NOT_PASSED = 3
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="source", required=True,
+                   help="the service's URL, or a reviewed.zip exported from it")  # fmt: skip
+    p.add_argument("--manifest", type=Path, action="append", required=True,
+                   help="base manifest (repeat them); compared on its test split")  # fmt: skip
+    p.add_argument("--out", type=Path, required=True, help="run folder")
+    p.add_argument("--model", type=Path, help="the model to start from (default: the service's "
+                   "active model; with a zip, the shipped model)")  # fmt: skip
+    p.add_argument("--user", default="engineer", help="service user (engineer or admin)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    p.add_argument("--token", help="a bearer token instead of a user and password")
+    p.add_argument("--start", type=date.fromisoformat,
+                   help="reviewed events from (default: 90 days ago)")  # fmt: skip
+    p.add_argument("--end", type=date.fromisoformat, help="reviewed events to (default: today)")
+    p.add_argument("--place", help="only reviewed events under this place code")
+    p.add_argument("--version", help="candidate version (default: <active>-r<UTC time>)")
+    p.add_argument("--limit", type=int, default=0, help="at most about N base images per split")
+    p.add_argument("--field-weight", type=float, default=5.0)
+    p.add_argument("--field-views", type=int, default=4)
+    p.add_argument("--field-holdout", type=float, default=0.3)
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--margin", type=float, default=0.01,
+                   help="allowed drop in base test category accuracy (0.01 = 1 point)")  # fmt: skip
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-register", action="store_true", help="never upload the candidate")
+
+
+def _client(args: argparse.Namespace) -> Any:
+    import httpx
+
+    client = httpx.Client(base_url=args.source.rstrip("/"), timeout=300)
+    token = args.token
+    if token is None:
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = os.environ.get("BINWATCH_PASSWORD", "")
+        if not password:
+            raise SystemExit(
+                "no password: set BINWATCH_PASSWORD, or pass --password-stdin or --token"
+            )
+        made = client.post("/api/v1/auth/login", json={"username": args.user, "password": password})
+        if made.status_code != 200:
+            raise SystemExit(f"cannot sign in as {args.user}: {made.text}")
+        token = made.json()["token"]
+    client.headers["Authorization"] = f"Bearer {token}"
+    return client
+
+
+def _download(client: Any, url: str, target: Path, **params: Any) -> None:
+    with client.stream("GET", url, params=params) as response:
+        if response.status_code != 200:
+            response.read()
+            raise SystemExit(f"GET {url}: {response.status_code} {response.text}")
+        with target.open("wb") as handle:
+            for chunk in response.iter_bytes():
+                handle.write(chunk)
+
+
+def _active(client: Any, target: Path) -> str:
+    models = client.get("/api/v1/models")
+    if models.status_code != 200:
+        raise SystemExit(f"cannot list models: {models.status_code} {models.text}")
+    active = [m for m in models.json() if m["state"] == "active"]
+    if not active:
+        raise SystemExit("the service has no active model: pass --model")
+    _download(client, f"/api/v1/models/files/{active[0]['sha256']}", target)
+    return str(active[0]["version"])
+
+
+def _extract(archive: Path, folder: Path) -> Path:
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            if "manifest.csv" not in zipped.namelist():
+                raise SystemExit(f"{archive} has no manifest.csv: not a reviewed-samples export")
+            zipped.extractall(folder)
+    except zipfile.BadZipFile:
+        raise SystemExit(f"{archive} is not a zip file") from None
+    return folder / "manifest.csv"
+
+
+def run(args: argparse.Namespace) -> int:
+    from train.retrain import RetrainOptions, retrain
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    remote = args.source.startswith(("http://", "https://"))
+    client = _client(args) if remote else None
+    archive = args.out / "reviewed.zip"
+    if client is not None:
+        end = args.end or datetime.now(UTC).date()
+        start = args.start or end - timedelta(days=90)
+        params = {"start": str(start), "end": str(end)} | (
+            {"place": args.place} if args.place else {}
+        )
+        _download(client, "/api/v1/export/reviewed.zip", archive, **params)
+        print(f"downloaded the reviewed samples {start} to {end} ({archive.stat().st_size} bytes)")
+    else:
+        archive = Path(args.source)
+        if not archive.is_file():
+            raise SystemExit(f"{archive}: no such file (pass a service URL or a reviewed.zip)")
+    field_manifest = _extract(archive, args.out / "field")
+
+    active_path = args.out / "active.onnx"
+    if args.model is not None:
+        active_path.write_bytes(args.model.read_bytes())
+    elif client is not None:
+        print(f"starting from the service's active model {_active(client, active_path)}")
+    else:
+        from vision.shipped import shipped_model_path
+
+        shipped = shipped_model_path()
+        if shipped is None:
+            raise SystemExit("no shipped model here: pass --model")
+        active_path.write_bytes(shipped.read_bytes())
+
+    options = RetrainOptions(
+        field_weight=args.field_weight, field_views=args.field_views,
+        field_holdout=args.field_holdout, steps=args.steps, margin=args.margin,
+        seed=args.seed, threads=args.threads,
+    )  # fmt: skip
+    report = retrain(active_path, args.manifest, field_manifest, args.out, options,
+                     args.version, args.limit)  # fmt: skip
+    for name in ("active", "candidate"):
+        row = report[name]
+        print(
+            f"{name:>9} {row['model_version']}: base test category accuracy "
+            f"{100 * row['base_test']['category_accuracy']:.2f} % ({row['base_test']['images']}), "
+            f"field category accuracy {100 * row['field_holdout']['category_accuracy']:.2f} %, "
+            f"field log loss {row['field_holdout']['log_loss']:.3f} "
+            f"({row['field_holdout']['images']} held-back images)"
+        )
+    decision = report["decision"]
+    if not decision["passed"]:
+        print("the candidate did not pass: " + "; ".join(decision["reasons"]))
+        print(f"report: {args.out / 'report.md'}")
+        return NOT_PASSED
+    print(f"the candidate passed; report: {args.out / 'report.md'}")
+    if client is not None and not args.no_register:
+        made = client.post(
+            "/api/v1/models",
+            content=(args.out / "candidate.onnx").read_bytes(),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        if made.status_code != 201:
+            raise SystemExit(f"registering the candidate failed: {made.status_code} {made.text}")
+        print(f"registered {made.json()['version']} as a candidate")
+        report["registered"] = made.json()["version"]
+        (args.out / "report.json").write_text(json.dumps(report, indent=2))
+    return 0
