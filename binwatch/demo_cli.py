@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 DESCRIPTION = "run the whole system on this machine: service, stations, dashboard"
-HOUSEHOLDS = 20
-KEY = "demo-station-key-0001"
+HOUSEHOLDS = 40  # the simulated videos swipe cards CARD-0001 … CARD-0040
+KEY = "demo-station-key"  # each station pseudonymises with its own key: KEY-ST<n>
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +72,7 @@ def _places(stations: int) -> str:
         rows.append(f"bin,ST{n}-K,kitchen,ST{n},kitchen,,,,,")
         rows.append(f"bin,ST{n}-R,recyclable,ST{n},recyclable,,,,,")
         for h in range(1, HOUSEHOLDS + 1):
-            card = pseudonym(f"CARD-{n}-{h:04d}", KEY)
+            card = pseudonym(f"CARD-{h:04d}", f"{KEY}-ST{n}")
             rows.append(f"household,H{n}-{h},,K{n},,,yes,{card},,")
     return "\n".join(rows) + "\n"
 
@@ -103,7 +103,7 @@ def _station_config(n: int, url: str, token: str, truth: dict[str, Any], work: P
     config = {
         "device_id": f"cam-ST{n}",
         "station_id": f"ST{n}",
-        "pseudonym_key": KEY,
+        "pseudonym_key": f"{KEY}-ST{n}",
         "service": {"url": url, "token": token, "interval_s": 1.0},
         "bins": [
             {"id": b["id"], "category": b["category"], "roi": b["roi"]} for b in truth["bins"]

@@ -79,7 +79,8 @@ def _move(client: Any, version: str, state: str, stations: list[str]) -> dict[st
 def run(args: argparse.Namespace) -> int:
     if args.action in ("compare", "canary", "promote") and not args.version:
         raise SystemExit(f"binwatch models {args.action} needs a VERSION")
-    with _client(args) as client:
+    client = _client(args)
+    try:
         if args.action == "list":
             for m in _ok(client.get("/api/v1/models")):
                 accuracy = m["metrics"].get("test_category_accuracy")
@@ -115,4 +116,6 @@ def run(args: argparse.Namespace) -> int:
             back = retired[-1]
             _move(client, back["version"], "active", [])
             print(f"rolled back: {back['version']} is active again, {active[0]['version']} retired")
+    finally:
+        client.close()
     return 0

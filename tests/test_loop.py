@@ -188,13 +188,20 @@ def test_reviews_retrain_canary_active_device(
     assert meta.provenance.recipe["retrained_from"] == "lite0-waste-1.0"
     assert meta.provenance.datasets[-1].name == "field-reviewed"
 
-    # canary on the station, then the fleet, from the command line
-    for args in (("canary", "lite0-waste-1.0-r1", "--station", "SIM"),
-                 ("promote", "lite0-waste-1.0-r1")):  # fmt: skip
-        moved = binwatch("models", *args, "--service", service.url, env=env)
-        assert moved.returncode == 0, moved.stderr
-    listed = binwatch("models", "list", "--service", service.url, env=env)
-    assert "lite0-waste-1.0-r1  active" in listed.stdout, listed.stdout
+    # canary on the station, compared with the active model, then the fleet; a rollback and back
+    def models(*args: str) -> str:
+        done = binwatch("models", *args, "--service", service.url, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert "is canary on SIM" in models("canary", "lite0-waste-1.0-r1", "--station", "SIM")
+    compared = models("compare", "lite0-waste-1.0-r1")
+    assert "flag_rate" in compared and "overturn_rate" in compared, compared
+    models("promote", "lite0-waste-1.0-r1")
+    assert "lite0-waste-1.0-r1  active" in models("list")
+    assert "lite0-waste-1.0 is active again" in models("rollback")
+    assert "lite0-waste-1.0  active" in models("list")
+    models("promote", "lite0-waste-1.0-r1")
 
     # the device asks once and swaps to the new model
     store = ModelStore(tmp_path / "device-models")

@@ -50,8 +50,9 @@ def test_demo_shows_events_on_the_dashboard(browser: Any, tmp_path: Path) -> Non
             "parseInt(document.getElementById('dropoffs').textContent) > 0", timeout=60_000
         )
         waited = time.monotonic() - started
+        page.wait_for_selector("body[data-ready='1']")  # the refresh has drawn its charts
         shown = page.inner_text("#dropoffs")
-        assert re.match(r"[1-9]\d* drop-offs", shown), shown
+        assert re.match(r"[1-9]\d* drop-offs, [1-9]\d* identified", shown), shown
         assert waited < 60, f"first drop-off shown after {waited:.0f} s"
         shot(page, "demo-dashboard")
         assert demo.poll() is None, "the demo stopped while running"

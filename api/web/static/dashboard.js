@@ -114,5 +114,5 @@ async function load() {
   document.getElementById("end").value = new URLSearchParams(location.search).get("end") || today.toISOString().slice(0, 10);
   for (const id of ["place", "start", "end"]) document.getElementById(id).onchange = () => { document.body.dataset.ready = ""; load(); };
   await load();
-  setInterval(() => { if (!document.hidden) load(); }, 20000);  // new drop-offs keep arriving
+  setInterval(() => { if (!document.hidden) { document.body.dataset.ready = ""; load(); } }, 20000);  // new drop-offs keep arriving
 })();

@@ -1,0 +1,99 @@
+"""The classifier head read from and written into an exported model, and the retrain decision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper
+
+from tests.tiny_model import build_tiny_model
+from train.head import read_head, replace_head, with_features
+from train.manifest import Sample
+from train.retrain import held_back, verdict
+from vision.errors import ModelError
+from vision.shipped import shipped_model_path
+from vision.taxonomy import Category
+
+
+def _run(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return [np.asarray(o) for o in session.run(None, {"image": x})]
+
+
+@pytest.mark.parametrize("which", ["tiny", "shipped"])
+def test_features_times_head_is_the_output(which: str) -> None:
+    if which == "tiny":
+        model, size = build_tiny_model(), 32
+    else:
+        path = shipped_model_path()
+        assert path is not None
+        model, size = onnx.load(str(path)), 224  # int8 weights behind a DequantizeLinear
+    head = read_head(model)
+    x = np.random.default_rng(0).normal(size=(3, 3, size, size)).astype(np.float32)
+    logits, feats = _run(with_features(model), x)
+    assert np.abs(feats @ head.weight.T + head.bias - logits).max() < 1e-4
+    doubled = replace_head(model, 2 * head.weight, 2 * head.bias - 1)
+    assert np.abs(_run(doubled, x)[0] - (2 * logits - 1)).max() < 1e-3
+    if which == "shipped":  # the old int8 head and its DequantizeLinear are gone
+        assert (
+            sum(n.op_type == "DequantizeLinear" for n in doubled.graph.node)
+            == sum(n.op_type == "DequantizeLinear" for n in model.graph.node) - 1
+        )
+
+
+def test_a_model_without_a_gemm_head_is_refused() -> None:
+    graph = helper.make_graph(
+        [helper.make_node("Softmax", ["image"], ["logits"], axis=1)],
+        "no_head",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 4])],
+    )
+    with pytest.raises(ModelError, match="not a Gemm classifier"):
+        read_head(helper.make_model(graph))
+
+
+def _scores(base: float, field_acc: float, field_loss: float, images: int = 30) -> Any:
+    return {
+        "base_test": {"category_accuracy": base},
+        "field_holdout": {"category_accuracy": field_acc, "log_loss": field_loss, "images": images},
+    }
+
+
+@pytest.mark.parametrize(
+    ("candidate", "passed", "reason"),
+    [
+        (_scores(0.975, 0.90, 0.40), True, None),  # within the margin, better on the field
+        (_scores(0.960, 0.95, 0.30), False, "drops 2.00 points"),
+        (_scores(0.990, 0.85, 0.30), False, "field category accuracy is lower"),
+        (_scores(0.990, 0.90, 0.50), False, "field log loss is not lower"),
+        (_scores(0.990, 0.90, 0.40, images=0), False, "no held-back field images"),
+    ],
+)
+def test_the_candidate_must_be_no_worse_and_better(
+    candidate: dict[str, Any], passed: bool, reason: str | None
+) -> None:
+    decided = verdict(_scores(0.98, 0.88, 0.50), candidate, margin=0.01)
+    assert decided["passed"] is passed
+    if reason:
+        assert any(reason in r for r in decided["reasons"]), decided
+
+
+def test_hold_out_is_drawn_per_event() -> None:
+    samples = [
+        Sample(
+            Path(f"{g}-{i}.jpg"), "train", Category.KITCHEN, "food_waste", "s", f"field:{g}", "f"
+        )
+        for g in range(400)
+        for i in range(3)
+    ]
+    by_event: dict[str, set[bool]] = {}
+    for s in samples:
+        by_event.setdefault(s.group, set()).add(held_back(s, 0.3))
+    assert all(len(v) == 1 for v in by_event.values())  # an event's crops stay together
+    share = sum(held_back(s, 0.3) for s in samples) / len(samples)
+    assert 0.24 < share < 0.36
