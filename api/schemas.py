@@ -203,11 +203,19 @@ class QueueEvent(BaseModel):
     appeal_code: str
     household: str | None = Field(None, description="the household pseudonym, when identified")
     compound: str | None = None
+    profile: str = Field("national", description="the station's taxonomy profile")
 
 
 class QueueCount(BaseModel):
     open: int
     by_reason: dict[str, int]
+
+
+class LabelPublic(BaseModel):
+    code: str
+    zh: str
+    en: str
+    category: str = Field(description="the label's category under the asked profile")
 
 
 class CategoryInfo(BaseModel):

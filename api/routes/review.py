@@ -43,6 +43,7 @@ def _item_public(session: SessionDep, item: QueueItem) -> QueueItemPublic:
             appeal_code=appeal_code(event.event_id),
             household=event.pseudonym,
             compound=compound.code if (compound := session.get(Place, event.compound_id)) else None,
+            profile=station.profile if station else "national",
         )
     claimer = session.get(User, item.claimed_by) if item.claimed_by else None
     report_url = f"/api/v1/reports/{item.report_id}/image" if item.report_id else None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
 
-from api.schemas import CategoryInfo
+from api.schemas import CategoryInfo, LabelPublic
 from vision.errors import TaxonomyError
-from vision.taxonomy import BUILTIN_PROFILES, Category, load_profile
+from vision.taxonomy import BUILTIN_PROFILES, Category, label_catalog, load_profile
 
 router = APIRouter(tags=["taxonomy"])
 
@@ -32,3 +32,15 @@ def taxonomy(profile: str = "national") -> list[CategoryInfo]:
             )
         )
     return out
+
+
+@router.get("/taxonomy/labels", response_model=list[LabelPublic])
+def labels(profile: str = "national") -> list[LabelPublic]:
+    """The fine labels a reviewer can name, with their category under the profile."""
+    if profile not in BUILTIN_PROFILES:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown profile {profile!r}")
+    chosen = load_profile(profile)
+    return [
+        LabelPublic(code=code, zh=info.zh, en=info.en, category=chosen.category_of(code).value)
+        for code, info in label_catalog().items()
+    ]

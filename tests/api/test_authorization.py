@@ -279,6 +279,13 @@ ROUTES = [
         {"admin", "engineer"},
         lambda c: {"path": "/api/v1/models/tiny-9/drift"},
     ),
+    Route(
+        "GET",
+        "/api/v1/models/{version}/rollout",
+        {"admin", "engineer"},
+        lambda c: {"path": "/api/v1/models/tiny-9/rollout"},
+    ),
+    Route("GET", "/api/v1/stations/drift", {"admin", "engineer"}),
     Route("GET", "/api/v1/device/model", {"cam-ST1", "cam-ST2"}),
     Route(
         "GET",

@@ -4,8 +4,11 @@ another community's supervisor sees none of it. Screenshots (1366×768) go to ar
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import uuid
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -166,7 +169,13 @@ def test_supervisor_reviews_ten_with_the_keyboard(browser: Any, service: Service
     shot(page, "review")
     for n in range(10):
         expected_left = str(FLAGGED - n - 1)
-        if n % 2 == 0:  # it was food after all: pick 'kitchen' (3), overturn
+        if n == 0:  # name the item instead: its category comes with it, then overturn
+            page.select_option("#items select[data-item='0']", "food_waste")
+            assert "on" in (
+                page.get_attribute("#picker button[data-code='kitchen']", "class") or ""
+            )
+            page.keyboard.press("o")
+        elif n % 2 == 0:  # it was food after all: pick 'kitchen' (3), overturn
             page.keyboard.press("3")
             page.keyboard.press("o")
         else:  # a battery indeed: pick 'hazardous' (2), confirm
@@ -180,6 +189,20 @@ def test_supervisor_reviews_ten_with_the_keyboard(browser: Any, service: Service
     page.wait_for_function(f"document.getElementById('left').textContent === '{FLAGGED - 10}'")
     after = accuracy(service)
     assert after == pytest.approx((4 + 5) / 16)  # five overturned to correct
+    with service.admin() as admin:  # the named item is a training sample now
+        zipped = admin.get(
+            "/api/v1/export/reviewed.zip",
+            params={"start": str((datetime.now(UTC) - timedelta(days=2)).date()),
+                    "end": str((datetime.now(UTC) + timedelta(days=1)).date())},
+        )  # fmt: skip
+    rows = list(
+        csv.DictReader(
+            io.StringIO(zipfile.ZipFile(io.BytesIO(zipped.content)).read("manifest.csv").decode())
+        )
+    )
+    assert [
+        (r["source_label"], r["fine_label"]) for r in rows if r["fine_label"] != r["source_label"]
+    ] == [("battery", "food_waste")]
     dash = page  # the same tab keeps its session
     dash.goto(f"{service.url}/dashboard?place=K1")
     dash.wait_for_selector("body[data-ready='1']")

@@ -3,7 +3,13 @@
 
 const ORDER = ["recyclable", "hazardous", "kitchen", "other"];
 const state = { items: [], index: 0, skipped: new Set(), chosen: new Set(), images: new Map(),
-                history: [], busy: false };
+                history: [], busy: false, labels: new Map() };
+
+async function labelsOf(profile) {
+  // the fine labels a reviewer can name, with their category under the station's profile
+  if (!state.labels.has(profile)) state.labels.set(profile, BW.json(`/api/v1/taxonomy/labels?profile=${encodeURIComponent(profile)}`));
+  return state.labels.get(profile);
+}
 
 function current() { return state.items[state.index]; }
 
@@ -75,8 +81,19 @@ async function show() {
   document.getElementById("place").textContent = event ? `${event.compound || ""} · ${event.station}` : (item.place || "");
   document.getElementById("household").textContent = event && event.household ? event.household.slice(0, 12) + "…" : "–";
   document.getElementById("time").textContent = new Date(event ? event.captured_at : item.created_at).toLocaleString();
-  document.getElementById("items").innerHTML = event ? event.items.map(i =>
-    `<div><span>${BW.escape(i.label)} · ${BW.catLabel(i.category)}</span><span class="muted">${(i.confidence * 100).toFixed(0)}%</span></div>`).join("") : "";
+  const named = event ? await labelsOf(event.profile || "national") : [];
+  if (current() !== item) return;
+  const options = `<option value="">is it? 实为…</option>` + named.map(l => `<option value="${l.code}" data-category="${l.category}">${BW.escape(l.zh)} ${BW.escape(l.en)}</option>`).join("");
+  document.getElementById("items").innerHTML = event ? event.items.map((i, k) =>
+    `<div><span>${BW.escape(i.label)} · ${BW.catLabel(i.category)}</span><span class="muted">${(i.confidence * 100).toFixed(0)}%</span>
+     <select data-item="${k}" title="name the item (used for retraining)">${options}</select></div>`).join("") : "";
+  for (const select of document.querySelectorAll("#items select")) {
+    select.onchange = () => {
+      const picked = select.selectedOptions[0];
+      if (picked && picked.dataset.category) { state.chosen.add(picked.dataset.category); renderPicker(); }
+      select.blur();  // the keys go back to the page
+    };
+  }
   document.getElementById("note").textContent = item.note || "";
 }
 
@@ -100,11 +117,13 @@ async function decide(decision) {
   if (!item || state.busy) return;
   state.busy = true;
   try {
-    const response = await BW.api(`/api/v1/review/items/${item.id}/decision`, { method: "POST",
-      json: { decision, true_categories: [...state.chosen] } });
-    const body = await response.json();
-    if (!response.ok) { say(typeof body.detail === "string" ? body.detail : "refused"); return; }
-    say(`${decision} → ${body.verdict}`);
+    const labels = [...document.querySelectorAll("#items select")].map(s => s.value || null);
+    const body = { decision, true_categories: [...state.chosen] };
+    if (labels.some(Boolean)) body.labels = labels;
+    const response = await BW.api(`/api/v1/review/items/${item.id}/decision`, { method: "POST", json: body });
+    const answer = await response.json();
+    if (!response.ok) { say(typeof answer.detail === "string" ? answer.detail : "refused"); return; }
+    say(`${decision} → ${answer.verdict}`);
     state.history.push(item);
     state.items.splice(state.index, 1);
     if (state.index >= state.items.length) await refill();
@@ -136,7 +155,7 @@ async function undo() {
 }
 
 document.addEventListener("keydown", (event) => {
-  if (event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.ctrlKey || event.metaKey || event.altKey || event.target.tagName === "SELECT") return;
   const key = event.key.toLowerCase();
   const actions = { c: () => decide("confirm"), o: () => decide("overturn"), u: () => decide("unclear"),
                     s: skip, z: undo };
