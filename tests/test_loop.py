@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ from edge.agent import Agent
 from edge.config import EdgeConfig
 from edge.simulate import card_signals, simulate
 from edge.updater import ModelStore, Updater
-from tests.conftest import WASTE_V1
+from tests.conftest import REPO, WASTE_V1
 from tests.edge.conftest import PASSWORD, Service, agent_config, prepare_service
 from vision.classifier import Classifier, ClassifierOptions
 from vision.shipped import shipped_model_path
@@ -170,6 +171,9 @@ def test_reviews_retrain_canary_active_device(
     result = binwatch("retrain", "--from", service.url, "--manifest", WASTE_V1 / "manifest.csv",
                       "--out", run, "--limit", "150", "--field-holdout", "0.4",
                       "--version", "lite0-waste-1.0-r1", env=env)  # fmt: skip
+    kept = REPO / "artifacts" / "loop"  # for a full-size retrain by hand (README, bench numbers)
+    kept.mkdir(parents=True, exist_ok=True)
+    shutil.copy(run / "reviewed.zip", kept / "reviewed.zip")
     report = json.loads((run / "report.json").read_text())
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     active, candidate = report["active"], report["candidate"]
