@@ -18,10 +18,13 @@ import subprocess
 import sys
 import time
 import webbrowser
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 DESCRIPTION = "run the whole system on this machine: service, stations, dashboard"
+SERVICE_ZONE = ZoneInfo("Asia/Shanghai")  # the service's default BINWATCH_TIMEZONE
 HOUSEHOLDS = 40  # the simulated videos swipe cards CARD-0001 … CARD-0040
 KEY = "demo-station-key"  # each station pseudonymises with its own key: KEY-ST<n>
 
@@ -203,10 +206,14 @@ def run(args: argparse.Namespace) -> int:
         _say(f"service running at {url}")
         model = shipped_model_path()
         with httpx.Client(base_url=url, timeout=60) as client:
-            token = client.post(
-                "/api/v1/auth/login", json={"username": "admin", "password": password}
-            ).json()["token"]
-            client.headers["Authorization"] = f"Bearer {token}"
+
+            def sign_in() -> None:
+                token = client.post(
+                    "/api/v1/auth/login", json={"username": "admin", "password": password}
+                ).json()["token"]
+                client.headers["Authorization"] = f"Bearer {token}"
+
+            sign_in()
             if model is not None and not client.get("/api/v1/models").json():
                 made = client.post(
                     "/api/v1/models",
@@ -250,20 +257,28 @@ def run(args: argparse.Namespace) -> int:
                 flush=True,
             )
             if not args.no_browser:
-                webbrowser.open(f"{url}/login")
-            today = time.strftime("%Y-%m-%d")
+                webbrowser.open(f"{url}/login?next=/dashboard")
             while True:
                 time.sleep(15)
+                today = str(datetime.now(SERVICE_ZONE).date())  # the service's days
                 for child in children:
                     if child.poll() is not None:
                         raise SystemExit(
                             f"a demo process stopped (exit {child.returncode}); "
                             f"see the logs in {work}"
                         )
-                summary = client.get(
-                    "/api/v1/stats/summary", params={"place": "D1", "start": today, "end": today}
-                ).json()
-                t = summary.get("totals", {})
+                try:
+                    answer = client.get(
+                        "/api/v1/stats/summary",
+                        params={"place": "D1", "start": today, "end": today},
+                    )
+                    if answer.status_code == 401:  # the admin session expired: a new one
+                        sign_in()
+                        continue
+                    t = answer.json().get("totals", {})
+                except (httpx.HTTPError, ValueError) as exc:
+                    _say(f"cannot read the statistics now: {exc}")
+                    continue
                 _say(
                     f"{t.get('dropoffs', 0)} drop-offs today, {t.get('contaminated', 0)} "
                     f"flagged, accuracy {100 * (t.get('accuracy') or 0):.0f} %"

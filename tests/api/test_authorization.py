@@ -286,6 +286,7 @@ ROUTES = [
         lambda c: {"path": "/api/v1/models/tiny-9/rollout"},
     ),
     Route("GET", "/api/v1/stations/drift", {"admin", "engineer"}),
+    Route("GET", "/api/v1/taxonomy/labels", EVERYONE),
     Route("GET", "/api/v1/device/model", {"cam-ST1", "cam-ST2"}),
     Route(
         "GET",

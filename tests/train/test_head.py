@@ -72,7 +72,7 @@ def _scores(
         (_scores(0.975, 0.90, 0.40), True, None),  # within the margin, better on the field
         (_scores(0.960, 0.95, 0.30), False, "accuracy drops 2.00 points"),
         (_scores(0.980, 0.95, 0.30, recall=0.93), False, "macro recall drops 2.00 points"),
-        (_scores(0.990, 0.85, 0.30), False, "field category accuracy is lower"),
+        (_scores(0.990, 0.85, 0.30), True, None),  # accuracy on few crops is reported only
         (_scores(0.990, 0.90, 0.50), False, "field log loss is not lower"),
         (_scores(0.990, 0.90, 0.40, images=0), False, "no held-back field images"),
     ],
@@ -91,7 +91,7 @@ def test_hold_out_is_drawn_per_event() -> None:
         Sample(
             Path(f"{g}-{i}.jpg"), "train", Category.KITCHEN, "food_waste", "s", f"field:{g}", "f"
         )
-        for g in range(400)
+        for g in range(2000)
         for i in range(3)
     ]
     by_event: dict[str, set[bool]] = {}
@@ -99,4 +99,6 @@ def test_hold_out_is_drawn_per_event() -> None:
         by_event.setdefault(s.group, set()).add(held_back(s, 0.3))
     assert all(len(v) == 1 for v in by_event.values())  # an event's crops stay together
     share = sum(held_back(s, 0.3) for s in samples) / len(samples)
-    assert 0.24 < share < 0.36
+    assert 0.27 < share < 0.33
+    moved = Sample(Path("x.jpg"), "train", Category.KITCHEN, "food_waste", "s", "other:7", "o")
+    assert held_back(moved, 0.3) == held_back(samples[21], 0.3)  # the folder's name is no part
