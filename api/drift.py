@@ -12,7 +12,6 @@ items. The result is cached for `CACHE_SECONDS` and exported as Prometheus gauge
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db.models import Event, Place, PlaceKind
+from api.schemas import StationDriftFlag as StationDrift
 from vision.taxonomy import Category
 
 RECENT_DAYS = 3
@@ -31,19 +31,6 @@ SAMPLE = 5_000  # newest events per station and window
 CACHE_SECONDS = 300.0
 EDGES = np.linspace(0.0, 1.0, 11)
 CATEGORIES = [c.value for c in Category]
-
-
-@dataclass(frozen=True)
-class StationDrift:
-    station: str
-    recent_items: int
-    reference_items: int
-    confidence_psi: float | None
-    category_psi: float | None
-    recent_mean_confidence: float | None
-    reference_mean_confidence: float | None
-    drifting: bool
-    reason: str
 
 
 def psi(recent: np.ndarray, reference: np.ndarray, floor: float = 1e-3) -> float:
@@ -137,7 +124,3 @@ class DriftCache:
                         float("nan") if value is None else value
                     )
         return self.rows
-
-
-def as_dicts(rows: list[StationDrift]) -> list[dict[str, Any]]:
-    return [asdict(r) for r in rows]

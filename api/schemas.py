@@ -301,6 +301,20 @@ class StationDrift(BaseModel):
     score_drift: float | None
 
 
+class StationDriftFlag(BaseModel):
+    """A station's drift (api/drift.py): the last days' items against the weeks before."""
+
+    station: str
+    recent_items: int
+    reference_items: int
+    confidence_psi: float | None
+    category_psi: float | None
+    recent_mean_confidence: float | None
+    reference_mean_confidence: float | None
+    drifting: bool
+    reason: str
+
+
 class RolloutSide(BaseModel):
     version: str
     events: int

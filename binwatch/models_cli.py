@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from typing import Any
 
 DESCRIPTION = "list, compare, canary, promote and roll back models on the service"
@@ -34,26 +33,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    import httpx
+    from binwatch.service_client import signed_in
 
-    client = httpx.Client(base_url=args.service.rstrip("/"), timeout=60)
-    token = args.token
-    if token is None:
-        password = (
-            sys.stdin.readline().rstrip("\n")
-            if args.password_stdin
-            else os.environ.get("BINWATCH_PASSWORD", "")
-        )
-        if not password:
-            raise SystemExit(
-                "no password: set BINWATCH_PASSWORD, or pass --password-stdin or --token"
-            )
-        made = client.post("/api/v1/auth/login", json={"username": args.user, "password": password})
-        if made.status_code != 200:
-            raise SystemExit(f"cannot sign in as {args.user}: {made.text}")
-        token = made.json()["token"]
-    client.headers["Authorization"] = f"Bearer {token}"
-    return client
+    return signed_in(args.service, args.user, args.token, args.password_stdin, timeout=60)
 
 
 def _ok(response: Any) -> Any:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import zipfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -52,25 +50,9 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    import httpx
+    from binwatch.service_client import signed_in
 
-    client = httpx.Client(base_url=args.source.rstrip("/"), timeout=300)
-    token = args.token
-    if token is None:
-        if args.password_stdin:
-            password = sys.stdin.readline().rstrip("\n")
-        else:
-            password = os.environ.get("BINWATCH_PASSWORD", "")
-        if not password:
-            raise SystemExit(
-                "no password: set BINWATCH_PASSWORD, or pass --password-stdin or --token"
-            )
-        made = client.post("/api/v1/auth/login", json={"username": args.user, "password": password})
-        if made.status_code != 200:
-            raise SystemExit(f"cannot sign in as {args.user}: {made.text}")
-        token = made.json()["token"]
-    client.headers["Authorization"] = f"Bearer {token}"
-    return client
+    return signed_in(args.source, args.user, args.token, args.password_stdin, timeout=300)
 
 
 def _download(client: Any, url: str, target: Path, **params: Any) -> None:
