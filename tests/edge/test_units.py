@@ -227,3 +227,26 @@ def test_backoff_grows_with_jitter_and_a_ceiling() -> None:
     waits = [backoff(n, 1.0, 60.0, rng) for n in range(12)]
     assert all(0.5 * min(60, 2**n) <= w <= min(60, 2**n) for n, w in enumerate(waits))
     assert max(waits) <= 60
+
+
+def test_demo_items_from_a_folder_or_drawn(tmp_path: Path) -> None:
+    import cv2
+
+    from edge.simulate import drawn_items, folder_items, simulate
+
+    for label in ("battery", "food_waste", "not_a_label"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "photos" / label / "a.jpg"), np.full((60, 40, 3), 90, np.uint8))
+    rows = folder_items(tmp_path / "photos")
+    assert sorted((r["fine_label"], r["category"]) for r in rows) == [
+        ("battery", "hazardous"),
+        ("food_waste", "kitchen"),
+    ]  # the folder that names no label is skipped
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no images"):
+        folder_items(tmp_path / "empty")
+    drawn = drawn_items()
+    assert {r["category"] for r in drawn} == {"recyclable", "hazardous", "kitchen", "other"}
+    truth = simulate(drawn, tmp_path / "v.mp4", tmp_path / "t.json", dropoffs=3, station="ST9")
+    assert {b["id"] for b in truth["bins"]} == {"ST9-K", "ST9-R"}
+    assert (tmp_path / "v.mp4").stat().st_size > 0 and len(truth["dropoffs"]) == 3
