@@ -41,21 +41,26 @@ def psi(recent: np.ndarray, reference: np.ndarray, floor: float = 1e-3) -> float
     return float(((p - q) * np.log(p / q)).sum())
 
 
-def _items(
-    session: Session, station_id: int, start: datetime, end: datetime
-) -> list[dict[str, Any]]:
+def sample_items(session: Session, *where: Any, limit: int = SAMPLE) -> list[dict[str, Any]]:
+    """The items of the newest `limit` events that match `where` (also used by api/rollout.py)."""
     rows = session.scalars(
-        select(Event.items)
-        .where(Event.station_id == station_id, Event.captured_at >= start, Event.captured_at < end)
-        .order_by(Event.captured_at.desc())
-        .limit(SAMPLE)
+        select(Event.items).where(*where).order_by(Event.captured_at.desc()).limit(limit)
     )
     return [item for items in rows for item in items or []]
 
 
+def confidences(items: list[dict[str, Any]]) -> np.ndarray:
+    return np.array([float(i.get("confidence", 0.0)) for i in items], np.float64)
+
+
+def confidence_histogram(values: np.ndarray) -> np.ndarray:
+    """Counts in ten bins of 0.1 (EDGES)."""
+    return np.histogram(values, bins=EDGES)[0]
+
+
 def _histograms(items: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray, float | None]:
-    confidence = np.array([float(i.get("confidence", 0.0)) for i in items], np.float64)
-    by_conf = np.histogram(confidence, bins=EDGES)[0].astype(np.float64)
+    confidence = confidences(items)
+    by_conf = confidence_histogram(confidence).astype(np.float64)
     by_cat = np.array([sum(i.get("category") == c for i in items) for c in CATEGORIES], np.float64)
     return by_conf, by_cat, float(confidence.mean()) if len(confidence) else None
 
@@ -71,9 +76,10 @@ def station_drift(session: Session, now: datetime | None = None) -> list[Station
         .order_by(Place.code)
     ).all()
     for station_id, code in stations:
-        recent, reference = (
-            _items(session, station_id, split, now),
-            _items(session, station_id, start, split),
+        here = Event.station_id == station_id
+        recent = sample_items(session, here, Event.captured_at >= split, Event.captured_at < now)
+        reference = sample_items(
+            session, here, Event.captured_at >= start, Event.captured_at < split
         )
         rc, rk, rmean = _histograms(recent)
         fc, fk, fmean = _histograms(reference)

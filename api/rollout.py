@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.db.models import Event, ModelVersion, Review
+from api.drift import EDGES, confidence_histogram, confidences, sample_items
 
-EDGES = [round(0.1 * k, 1) for k in range(11)]  # confidence histogram: ten bins of 0.1
 SAMPLE = 50_000  # the newest events read per model for the confidence distribution
 
 
@@ -38,15 +38,8 @@ def _side(session: Session, version: str, start: datetime, end: datetime) -> dic
         ).all()
     )
     reviewed = sum(n for d, n in decisions.items() if d in ("confirm", "overturn"))
-    confidences = [
-        float(item.get("confidence", 0.0))
-        for items in session.scalars(
-            select(Event.items).where(*window).order_by(Event.captured_at.desc()).limit(SAMPLE)
-        )
-        for item in items or []
-    ]
-    values = np.array(confidences, dtype=np.float64)
-    histogram = np.histogram(values, bins=EDGES)[0] if len(values) else np.zeros(10, int)
+    values = confidences(sample_items(session, *window, limit=SAMPLE))
+    histogram = confidence_histogram(values)
     return {
         "version": version,
         "events": int(total),
@@ -90,5 +83,5 @@ def compare_rollout(
         "model": mine,
         "active": theirs,
         "difference": {k: diff(k) for k in ("flag_rate", "overturn_rate", "mean_confidence")},
-        "histogram_edges": EDGES,
+        "histogram_edges": [round(float(e), 1) for e in EDGES],
     }

@@ -4,7 +4,7 @@
   compare VERSION [--days N]        a canary beside the active model over the same days
   canary VERSION --station CODE...  run VERSION on these stations (devices follow within a poll)
   promote VERSION                   make VERSION the fleet's model (the active one retires)
-  rollback                          bring back the model that was active before, retire this one
+  rollback VERSION                  make a retired VERSION active again (the active one retires)
 
 Signs in as `--user` (an engineer; password from BINWATCH_PASSWORD or `--password-stdin`) or
 uses `--token`.
@@ -21,7 +21,7 @@ DESCRIPTION = "list, compare, canary, promote and roll back models on the servic
 
 def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=["list", "compare", "canary", "promote", "rollback"])
-    p.add_argument("version", nargs="?", help="the model version (compare, canary, promote)")
+    p.add_argument("version", nargs="?", help="the model version (all but list)")
     p.add_argument("--service", default=os.environ.get("BINWATCH_SERVICE", "http://127.0.0.1:8000"))
     p.add_argument("--station", action="append", default=[], help="canary station code")
     p.add_argument("--days", type=int, help="compare: the last N days, not since canary")
@@ -59,7 +59,7 @@ def _move(client: Any, version: str, state: str, stations: list[str]) -> dict[st
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.action in ("compare", "canary", "promote") and not args.version:
+    if args.action != "list" and not args.version:
         raise SystemExit(f"binwatch models {args.action} needs a VERSION")
     client = _client(args)
     try:
@@ -86,18 +86,13 @@ def run(args: argparse.Namespace) -> int:
         elif args.action == "promote":
             moved = _move(client, args.version, "active", [])
             print(f"{moved['version']} is active; devices follow at their next model check")
-        else:
-            models = _ok(client.get("/api/v1/models"))
-            active = [m for m in models if m["state"] == "active"]
-            retired = sorted(
-                (m for m in models if m["state"] == "retired" and m["state_changed_at"]),
-                key=lambda m: m["state_changed_at"],
-            )
-            if not active or not retired:
-                raise SystemExit("nothing to roll back to: no active model, or none retired")
-            back = retired[-1]
-            _move(client, back["version"], "active", [])
-            print(f"rolled back: {back['version']} is active again, {active[0]['version']} retired")
+        else:  # the registry keeps no history of which retired model was active, so: by name
+            states = {m["version"]: m["state"] for m in _ok(client.get("/api/v1/models"))}
+            if states.get(args.version) != "retired":
+                raise SystemExit(f"{args.version} is {states.get(args.version, 'unknown')}, "
+                                 "not retired (see `binwatch models list`)")  # fmt: skip
+            _move(client, args.version, "active", [])
+            print(f"rolled back: {args.version} is active again")
     finally:
         client.close()
     return 0

@@ -199,7 +199,7 @@ def test_reviews_retrain_canary_active_device(
     assert "flag_rate" in compared and "overturn_rate" in compared, compared
     models("promote", "lite0-waste-1.0-r1")
     assert "lite0-waste-1.0-r1  active" in models("list")
-    assert "lite0-waste-1.0 is active again" in models("rollback")
+    assert "lite0-waste-1.0 is active again" in models("rollback", "lite0-waste-1.0")
     assert "lite0-waste-1.0  active" in models("list")
     models("promote", "lite0-waste-1.0-r1")
 

@@ -38,7 +38,7 @@ from train.augment import make_augmenter
 from train.evaluate import predict, score
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
-from train.metrics import fit_temperature
+from train.metrics import fit_temperature, softmax
 from train.thresholds import choose_thresholds
 from vision.classifier import Classifier
 from vision.imageio import read_image
@@ -58,7 +58,7 @@ class RetrainOptions:
     lr: float = 1e-3
     anchor: float = 3e-2  # pull towards the active head (L2 on the difference)
     label_smoothing: float = 0.0  # 0.1 (as in training) cost 1.3-2.6 points of base macro recall
-    margin: float = 0.01  # allowed drop in base test category accuracy
+    margin: float = 0.01  # allowed drop in base test category accuracy and macro recall
     seed: int = 0
     threads: int = 2
 
@@ -132,14 +132,6 @@ def train_head(
     return w.detach().numpy(), b.detach().numpy()
 
 
-def category_probs(probs: np.ndarray, classifier: Classifier) -> np.ndarray:
-    cats = list(Category)
-    out = np.zeros((len(probs), len(cats)))
-    for j, label in enumerate(classifier.labels):
-        out[:, cats.index(classifier.profile.category_of(label))] += probs[:, j]
-    return out
-
-
 def log_loss(probs: np.ndarray, samples: Sequence[Sample], labels: Sequence[str]) -> float:
     index = {label: i for i, label in enumerate(labels)}
     truth = np.array([index[s.label] for s in samples])
@@ -207,9 +199,7 @@ def fit_and_threshold(
     logits = val_x @ weight.T + bias
     temperature = fit_temperature(logits, val_y)
     weight, bias = weight / temperature, bias / temperature
-    scaled = logits / temperature
-    probs = np.exp(scaled - scaled.max(axis=1, keepdims=True))
-    probs /= probs.sum(axis=1, keepdims=True)
+    probs = softmax(logits, temperature)
     national = load_profile("national")
     cats = list(Category)
     cat = np.zeros((len(probs), len(cats)))
@@ -256,17 +246,16 @@ def retrain(
     from datetime import UTC, datetime
 
     from train.export import git_commit
-    from train.manifest import ManifestError, load_manifests
+    from train.manifest import ManifestError, load_manifests, sha256_of
 
     torch.set_num_threads(options.threads)
     active = Classifier(active_path)
     labels = list(active.labels)
     base = load_manifests(base_manifests)
-    field = load_manifests([field_manifest]) if _has_rows(field_manifest) else None
-    if field is None:
-        raise ManifestError(
-            f"{field_manifest} holds no reviewed samples: review flagged images first"
-        )
+    try:
+        field = load_manifests([field_manifest])
+    except ManifestError as exc:
+        raise ManifestError(f"reviewed samples: {exc} (review flagged images first)") from None
     unknown = sorted({s.label for s in field.samples if s.label not in labels})
     usable = [s for s in field.samples if s.label in labels]
     field_test = [s for s in usable if held_back(s, options.field_holdout)]
@@ -300,7 +289,7 @@ def retrain(
     weight, bias, temperature, thresholds = fit_and_threshold(val_x, val_y, weight, bias, labels)
 
     version = version or f"{meta.model_version}-r{datetime.now(UTC):%Y%m%d%H%M}"
-    field_ref = {"name": "field-reviewed", "sha256": _sha256(field_manifest),
+    field_ref = {"name": "field-reviewed", "sha256": sha256_of(field_manifest),
                  "rows": len(field.samples)}  # fmt: skip
     recipe = {
         "retrained_from": meta.model_version,
@@ -363,15 +352,6 @@ def retrain(
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
     (out / "report.md").write_text(markdown(report))
     return report
-
-
-def _has_rows(manifest: Path) -> bool:
-    with manifest.open(encoding="utf-8") as handle:
-        return sum(1 for _ in handle) > 1
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def markdown(report: dict[str, Any]) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 
 from api.drift import psi
 from tests.api.world import World, event
@@ -53,3 +54,40 @@ def test_a_dirty_lens_is_flagged(world: World) -> None:
     assert 'binwatch_station_drifting{station="ST1"} 1.0' in metrics
     assert 'binwatch_station_drifting{station="ST2"} 0.0' in metrics
     assert 'binwatch_station_drift_psi{measure="confidence",station="ST1"}' in metrics
+
+
+def test_a_canary_beside_the_active_model(world: World) -> None:
+    """The rollout comparison counts each model's own drop-offs, flags and reviews."""
+
+    from tests.tiny_model import build_tiny_model, tiny_metadata
+
+    for version in ("tiny-a", "tiny-b"):
+        model = build_tiny_model(metadata=tiny_metadata(model_version=version))
+        made = world.post(
+            "/api/v1/models",
+            "engineer",
+            content=model.SerializeToString(),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+        assert made.status_code == 201, made.text
+    for move in ({"state": "canary", "stations": ["ST1"]}, {"state": "active"}):
+        assert world.post("/api/v1/models/tiny-a/state", "engineer", json=move).status_code == 200
+    canary = {"state": "canary", "stations": ["ST1"]}
+    assert world.post("/api/v1/models/tiny-b/state", "engineer", json=canary).status_code == 200
+    at = datetime.now(UTC) - timedelta(hours=1)
+    sent = []
+    for version, flagged in (("tiny-a", 4), ("tiny-b", 1)):
+        for k in range(10):
+            bad = k < flagged
+            sent.append(event("B1", "hazardous" if bad else "kitchen",
+                              verdict="contaminated" if bad else "correct",
+                              at=at + timedelta(minutes=k), model_version=version))  # fmt: skip
+    assert world.send("cam-ST1", sent).status_code == 200
+    got = world.get("/api/v1/models/tiny-b/rollout", "engineer", days="1")
+    assert got.status_code == 200, got.text
+    r = got.json()
+    assert (r["model"]["events"], r["active"]["events"]) == (10, 10)
+    assert r["model"]["flag_rate"] == 0.1 and r["active"]["flag_rate"] == 0.4
+    assert r["difference"]["flag_rate"] == pytest.approx(-0.3)
+    assert sum(r["model"]["confidence_histogram"]) == 10 and r["model"]["mean_confidence"] == 0.9
+    assert world.get("/api/v1/models/tiny-a/rollout", "engineer").status_code == 409  # it's active
