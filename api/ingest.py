@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 MAX_CLOCK_SKEW = timedelta(hours=24)
 
 
-def audit_sampled(event_id: UUID, share: float) -> bool:
-    """A reproducible draw: the same event is in or out of the audit sample on every server."""
+def sampled(event_id: UUID, share: float) -> bool:
+    """A reproducible draw: the same event is in or out of a sample on every server."""
     draw = int.from_bytes(hashlib.sha256(event_id.bytes).digest()[:8], "big") / 2**64
     return draw < share
 
@@ -82,17 +82,16 @@ def ingest(
     ids = [e.event_id for e in batch.events]
     known = set(session.scalars(select(Event.event_id).where(Event.event_id.in_(ids))))
     pseudonyms = {e.household for e in batch.events if e.household}
-    households = (
-        dict(
-            session.execute(
-                select(Card.pseudonym, Household.id)
-                .join(Household, Household.id == Card.household_id)
-                .where(Card.pseudonym.in_(pseudonyms))
-            ).all()
-        )
+    cards = (
+        session.execute(
+            select(Card.pseudonym, Household.id)
+            .join(Household, Household.id == Card.household_id)
+            .where(Card.pseudonym.in_(pseudonyms))
+        ).all()
         if pseudonyms
-        else {}
+        else []
     )
+    households = {pseudonym: household for pseudonym, household in cards}
     results: dict[UUID, EventResult] = {}
     rows: list[dict[str, Any]] = []
     for event in batch.events:
@@ -109,7 +108,7 @@ def ingest(
             )
             continue
         rows.append(_row(event, device, station, households, settings, now))
-    stored = _store(session, rows, station.compound_id, settings, now)
+    stored = _store(session, rows, station.compound_id)
     for row in rows:
         status = EventStatus.STORED if row["event_id"] in stored else EventStatus.DUPLICATE
         results[row["event_id"]] = EventResult(event_id=row["event_id"], status=status)
@@ -127,12 +126,16 @@ def _row(
 ) -> dict[str, Any]:
     local = event.captured_at.astimezone(settings.zone)
     bin_ = station.bins[event.bin_id]
+    # the device drew the audit sample at the share it records; the service draws the flag sample
     audit = (
         event.verdict == "correct"
         and event.evidence is not None
         and event.evidence.reason is EvidenceReason.AUDIT
-        and audit_sampled(event.event_id, settings.audit_share)
     )
+    flag_sample = event.verdict == "contaminated" and sampled(
+        event.event_id, settings.flag_sample_share
+    )
+    share = event.audit_share if audit else settings.flag_sample_share if flag_sample else None
     return {
         "event_id": event.event_id,
         "appeal_key": event.event_id.hex[:12],
@@ -158,6 +161,8 @@ def _row(
         "evidence": event.evidence.model_dump(mode="json") if event.evidence else None,
         "evidence_stored": False,
         "audit": audit,
+        "flag_sample": flag_sample,
+        "sample_share": share,
         "reviewed": False,
     }
 
@@ -178,19 +183,14 @@ def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> dict[UUID, int
     return {UUID(str(event_id)): int(row_id) for event_id, row_id in result.all()}
 
 
-def _store(
-    session: Session,
-    rows: list[dict[str, Any]],
-    compound_id: int,
-    settings: Settings,
-    now: datetime,
-) -> set[UUID]:
+def _store(session: Session, rows: list[dict[str, Any]], compound_id: int) -> set[UUID]:
+    """Insert the rows; count the stored ones into the rollups of the station's compound and
+    into the household days (which count for the household's own compound)."""
     if not rows:
         return set()
     inserted = _insert_rows(session, rows)
     rollups: dict[RollupKey, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     days: dict[HouseholdKey, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    compounds: dict[int, int] = {}
     last_seen: dict[HouseholdKey, datetime] = {}
     station_paths = _paths(session, {r["station_id"] for r in rows})
     queue = []
@@ -205,7 +205,6 @@ def _store(
             rollups[key][name] += value
         if row["household_id"] is not None:
             hkey = (row["day"], row["household_id"])
-            compounds[row["household_id"]] = row["compound_id"]
             for name, value in household_counts(row["verdict"]).items():
                 days[hkey][name] += value
             last_seen[hkey] = max(last_seen.get(hkey, row["captured_at"]), row["captured_at"])
@@ -225,7 +224,7 @@ def _store(
                 )
             )
     add_rollups(session, rollups)
-    add_household_days(session, days, compounds, last_seen)
+    add_household_days(session, days, last_seen=last_seen)
     session.add_all(queue)
     log.info("stored %d events (compound %d)", len(inserted), compound_id)
     return set(inserted)

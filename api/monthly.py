@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from api.db.models import Event, Place, PlaceKind, Review
 from api.stats import queries
+from api.stats.correction import Rules
 
 HEADER = (
     "compound",
@@ -44,7 +45,9 @@ def month_bounds(month: str) -> tuple[date, date]:
     return first, date(year, number, calendar.monthrange(year, number)[1])
 
 
-def rows(session: Session, place: Place, month: str, zone: ZoneInfo) -> list[list[Any]]:
+def rows(
+    session: Session, place: Place, month: str, zone: ZoneInfo, rules: Rules | None = None
+) -> list[list[Any]]:
     start, end = month_bounds(month)
     compounds = session.scalars(
         select(Place)
@@ -66,8 +69,10 @@ def rows(session: Session, place: Place, month: str, zone: ZoneInfo) -> list[lis
     )
     out = []
     for compound in compounds:
-        s = queries.summary(session, compound, start, end, "day", zone)
+        s = queries.summary(session, compound, start, end, "day", zone, rules)
         totals, fixed = s["totals"], s["totals"]["corrected"]
+        withheld = f"not enough audits ({fixed['audited']})"
+        shown = fixed["accuracy"] is not None
         out.append(
             [
                 compound.code,
@@ -78,9 +83,9 @@ def rows(session: Session, place: Place, month: str, zone: ZoneInfo) -> list[lis
                 totals["dropoffs"],
                 totals["scored"],
                 totals["accuracy"],
-                fixed["accuracy"],
-                fixed["low"],
-                fixed["high"],
+                fixed["accuracy"] if shown else withheld,
+                fixed["low"] if shown else withheld,
+                fixed["high"] if shown else withheld,
                 totals["contamination"],
                 s["kitchen_purity"],
                 reviews.get(compound.id, 0),

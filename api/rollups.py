@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from api.db.models import HouseholdDay, Rollup
+from api.db.models import Household, HouseholdDay, Rollup
 
 RollupKey = tuple[date, int, int, str]  # day, hour, compound id, bin category
 HouseholdKey = tuple[date, int]  # day, household id
@@ -51,15 +51,26 @@ def add_rollups(session: Session, deltas: Mapping[RollupKey, Mapping[str, float]
 def add_household_days(
     session: Session,
     deltas: Mapping[HouseholdKey, Mapping[str, float]],
-    compounds: Mapping[int, int],
-    last_seen: Mapping[HouseholdKey, datetime],
+    compounds: Mapping[int, int] | None = None,
+    last_seen: Mapping[HouseholdKey, datetime] | None = None,
 ) -> None:
-    """Same for the per-household days; `last_seen` only ever moves forward."""
+    """Same for the per-household days, which count for the household's own compound wherever
+    it dropped off (looked up here; `compounds` is ignored); `last_seen` only moves forward."""
+    if not deltas:
+        return
+    del compounds
+    wanted = {household for _, household in deltas}
+    home = dict(
+        session.execute(
+            select(Household.id, Household.compound_id).where(Household.id.in_(wanted))
+        ).all()
+    )
+    last_seen = last_seen or {}
     rows = [
         {
             "day": day,
             "household_id": household,
-            "compound_id": compounds[household],
+            "compound_id": home[household],
             "last_seen": last_seen.get((day, household)),
         }
         | {c: delta.get(c, 0) for c in DAY_COUNTERS}
@@ -99,7 +110,8 @@ FROM events GROUP BY day, hour, compound_id, category
 _REBUILD_HOUSEHOLD_DAYS = """
 INSERT INTO household_days (day, household_id, compound_id, dropoffs, correct, contaminated,
                             uncertain, last_seen)
-SELECT day, household_id, MIN(compound_id), COUNT(*),
+SELECT day, household_id, (SELECT households.compound_id FROM households
+                           WHERE households.id = events.household_id), COUNT(*),
        SUM(CASE WHEN final_verdict = 'correct' THEN 1 ELSE 0 END),
        SUM(CASE WHEN final_verdict = 'contaminated' THEN 1 ELSE 0 END),
        SUM(CASE WHEN final_verdict = 'uncertain' THEN 1 ELSE 0 END),

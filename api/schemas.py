@@ -116,10 +116,18 @@ class CorrectedPublic(BaseModel):
     accuracy: float | None
     low: float | None
     high: float | None
-    miss_rate: float = Field(description="model-correct drop-offs found contaminated (audit)")
-    false_flag_rate: float = Field(description="flagged drop-offs found correct")
-    audited: int
-    flags_reviewed: int
+    miss_rate: float | None = Field(
+        description="share of model-correct drop-offs found contaminated (weighted audit sample)"
+    )
+    false_flag_rate: float | None = Field(
+        description="share of flagged drop-offs found correct (weighted flag sample)"
+    )
+    audited: int = Field(description="decided audits (random sample of model-correct drop-offs)")
+    flags_reviewed: int = Field(description="decided members of the random flag sample")
+    reason: str | None = Field(
+        None, description="why `accuracy` is null, e.g. 'not enough audits (12)'"
+    )
+    audits_needed: int = Field(0, description="decided audits still needed to show a number")
 
 
 class Rates(BaseModel):

@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.stats.correction import Rules
+
 DEV_SECRET = "binwatch-development-secret-change-me"
 
 
@@ -52,7 +54,27 @@ class Settings(BaseSettings):
         400, description="evidence images older than this are deleted"
     )
     audit_share: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
-        0.02, description="share of unflagged events with evidence put in the audit queue"
+        0.05,
+        description="share of the drop-offs the model judges correct that devices keep for "
+        "audit (every one they keep is queued; the share is recorded on each event)",
+    )
+    flag_sample_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.25,
+        description="share of flagged drop-offs drawn at ingest into the random sample that "
+        "measures the model's false flags",
+    )
+    min_audits: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        30,
+        description="decided audits a place and period need before an audit-corrected "
+        "accuracy is shown (below: 'not enough audits (n)')",
+    )
+    min_flag_samples: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        10, description="decided flag samples needed while unreviewed flags remain"
+    )
+    min_cell_audits: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        30,
+        description="decided samples a model version and bin category need for an error "
+        "rate of their own (fewer: pooled, see api/stats/correction.py)",
     )
     claim_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
         15, description="a claimed review item returns to the queue after this long"
@@ -82,6 +104,10 @@ class Settings(BaseSettings):
                 "outside development mode"
             )
         return self
+
+    @property
+    def correction_rules(self) -> Rules:
+        return Rules(self.min_audits, self.min_flag_samples, self.min_cell_audits)
 
     @property
     def zone(self) -> ZoneInfo:

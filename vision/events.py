@@ -83,6 +83,14 @@ class DropoffEvent(_Contract):
     score: float | None = Field(None, ge=0.0, le=1.0)
     weight_kg: float | None = Field(None, ge=0.0, le=500.0)
     evidence: Evidence | None = None
+    audit_share: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="the audit share in force on the device when it kept this drop-off for "
+        "audit (evidence reason 'audit'); weighs the audit when the service estimates the "
+        "model's misses",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> DropoffEvent:
@@ -95,6 +103,9 @@ class DropoffEvent(_Contract):
             raise ValueError("offending lists a category twice")
         if empty != (self.score is None):
             raise ValueError("score is set for every verdict but 'empty'")
+        audit = self.evidence is not None and self.evidence.reason is EvidenceReason.AUDIT
+        if self.audit_share is not None and not audit:
+            raise ValueError("audit_share goes with evidence kept for audit, and only then")
         return self
 
 

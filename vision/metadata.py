@@ -49,22 +49,35 @@ class PreprocessSpec(_Strict):
 
 
 class Thresholds(_Strict):
-    """Decision thresholds for verdicts, on the probability that an item belongs in the bin.
+    """Decision thresholds for verdicts (see vision.verdict.judge_item for the rule).
 
-    An item is `contaminated` when P(it does not belong) reaches `contaminated` (or the value
-    for the offending category), `correct` when P(it belongs) reaches `correct`, and
-    `uncertain` otherwise. Both are above 0.5, so at most one can hold.
+    An item is `contaminated` when one category outside the bin reaches its own threshold on its
+    own probability (`contaminated_by_category`, else `contaminated`), or, when none does, when
+    the probability outside the bin taken together reaches `contaminated_outside` (default:
+    `contaminated`); it is `correct` when P(it belongs) reaches `correct`, else `uncertain`.
+    `correct`, `contaminated` and `contaminated_outside` are above 0.5, so those cannot both
+    hold; a per-category threshold may be lower (a battery is worth flagging at 0.3), and then
+    contamination is checked first.
     """
 
     correct: Probability = 0.6
     contaminated: Probability = 0.6
-    contaminated_by_category: dict[Category, Probability] = Field(
+    contaminated_by_category: dict[Category, Annotated[float, Field(gt=0.0, le=1.0)]] = Field(
         default_factory=dict,
-        description="stricter or looser contamination thresholds per offending category",
+        description="stricter or looser thresholds on one outside category's own probability",
+    )
+    contaminated_outside: Probability | None = Field(
+        None,
+        description="threshold on the total probability outside the bin, when no single "
+        "category reaches its own (default: `contaminated`)",
     )
 
     def contamination_threshold(self, category: Category) -> float:
         return self.contaminated_by_category.get(category, self.contaminated)
+
+    @property
+    def outside_threshold(self) -> float:
+        return self.contaminated if self.contaminated_outside is None else self.contaminated_outside
 
 
 class DatasetRef(_Strict):

@@ -47,19 +47,40 @@ def judge_item(
     accepted: frozenset[Category],
     thresholds: Thresholds,
 ) -> ItemJudgement:
-    """Contaminated when P(not in an accepted category) reaches the offending category's
-    threshold, correct when P(accepted) reaches `thresholds.correct`, else uncertain."""
+    """The rule, per category:
+
+    1. the categories outside the bin whose own probability reaches their own threshold
+       offend; the item is contaminated by the most likely of them;
+    2. if none does, but the probability outside the bin taken together reaches
+       `thresholds.outside_threshold`, it is contaminated by the most likely outside category;
+    3. otherwise it is correct when P(accepted) reaches `thresholds.correct`, else uncertain.
+
+    So {kitchen 0.45, hazardous 0.30, recyclable 0.25} in a kitchen bin is uncertain under a
+    hazardous threshold of 0.55 (0.30 is below it, and 0.55 outside is below the total's), and
+    {kitchen 0.2, hazardous 0.4, recyclable 0.4} is contaminated by the total. Ties between
+    outside categories go to the one named first in the category order (hazardous before
+    recyclable before other before kitchen: the more harmful mistake is reported).
+    """
     if not accepted:
         raise ValueError("a bin must accept at least one category")
     belongs = sum(p for c, p in category_probabilities.items() if c in accepted)
     outside = {c: p for c, p in category_probabilities.items() if c not in accepted}
-    if outside:
-        worst = max(outside, key=lambda c: (outside[c], c.value))
-        if sum(outside.values()) >= thresholds.contamination_threshold(worst):
-            return ItemJudgement(VerdictKind.CONTAMINATED, belongs, worst)
+
+    def most_likely(candidates: Mapping[Category, float]) -> Category:
+        return max(candidates, key=lambda c: (candidates[c], -SEVERITY.index(c)))
+
+    offending = {c: p for c, p in outside.items() if p >= thresholds.contamination_threshold(c)}
+    if offending:
+        return ItemJudgement(VerdictKind.CONTAMINATED, belongs, most_likely(offending))
+    if outside and sum(outside.values()) >= thresholds.outside_threshold:
+        return ItemJudgement(VerdictKind.CONTAMINATED, belongs, most_likely(outside))
     if belongs >= thresholds.correct:
         return ItemJudgement(VerdictKind.CORRECT, belongs)
     return ItemJudgement(VerdictKind.UNCERTAIN, belongs)
+
+
+# which outside category a tie names: the more harmful mistake first
+SEVERITY = (Category.HAZARDOUS, Category.RECYCLABLE, Category.OTHER, Category.KITCHEN)
 
 
 def judge(

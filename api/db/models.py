@@ -163,6 +163,10 @@ class Event(Base):
     evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     evidence_stored: Mapped[bool] = mapped_column(Boolean, default=False)
     audit: Mapped[bool] = mapped_column(Boolean, default=False)  # in the audit sample
+    # in the random sample of flagged drop-offs that measures the model's false flags
+    flag_sample: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # the share in force when the event was drawn into its sample (audit or flag); None: unknown
+    sample_share: Mapped[float | None] = mapped_column(Float)
     reviewed: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (
@@ -195,6 +199,9 @@ class Rollup(Base):
 
 
 class HouseholdDay(Base):
+    """A household's drop-offs of one day, wherever it dropped off; `compound_id` is the
+    household's own compound (participation and household accounts follow the household)."""
+
     __tablename__ = "household_days"
     __table_args__ = (Index("ix_household_days_compound_day", "compound_id", "day"),)
     day: Mapped[date] = mapped_column(Date, primary_key=True)

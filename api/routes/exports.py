@@ -73,7 +73,7 @@ def monthly(
         month_bounds(month)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    table = rows(session, node, month, settings.zone)
+    table = rows(session, node, month, settings.zone, settings.correction_rules)
     name = f"binwatch-{node.code}-{month}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if format == "xlsx":

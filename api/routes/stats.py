@@ -50,7 +50,7 @@ def summary(
     and kitchen-waste purity, with reviewed verdicts taking precedence, by day or hour."""
     node = _node(session, caller, place, start, end)
     return SummaryPublic.model_validate(
-        queries.summary(session, node, start, end, bucket, settings.zone)
+        queries.summary(session, node, start, end, bucket, settings.zone, settings.correction_rules)
     )
 
 

@@ -7,12 +7,12 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
-from api.db.models import Event, Household, HouseholdDay, Place, PlaceKind, Rollup
+from api.db.models import Event, Household, HouseholdDay, Place, PlaceKind, Review, Rollup
 from api.settings import Points
-from api.stats.correction import ReviewedCounts, corrected_accuracy
+from api.stats.correction import Rules, Sample, Stratum, corrected_accuracy
 from api.stats.rates import participation, points, rates, ratio
 
 SUMMED = ("dropoffs", "identified", "correct", "contaminated", "uncertain", "empty")
@@ -62,72 +62,103 @@ def participating_count(session: Session, place: Place, start: date, end: date) 
     )
 
 
-def reviewed_counts(
-    session: Session, place: Place, start: date, end: date
-) -> dict[str, Counter[tuple[str, str, bool]]]:
-    """Per bin category: reviewed events by (model verdict, final verdict, audit-sampled)."""
+def strata(session: Session, place: Place, start: date, end: date) -> dict[str, list[Stratum]]:
+    """Per bin category, the scored drop-offs by model version as the correction needs them:
+    decided (a standing confirm or overturn) or not, and the decided members of the random audit
+    and flag samples with their weights (api/stats/correction.py)."""
+    standing_decision = (
+        select(Review.id)
+        .where(
+            Review.event_id == Event.id,
+            Review.superseded_by.is_(None),
+            Review.withdrawn.is_(False),
+            Review.decision != "unclear",
+        )
+        .exists()
+    )
+    decided = case((and_(Event.reviewed, standing_decision), 1), else_=0).label("decided")
+    weight = 1.0 / func.coalesce(Event.sample_share, 1.0)
     rows = session.execute(
-        select(Event.category, Event.verdict, Event.final_verdict, Event.audit, func.count())
+        select(
+            Event.model_version,
+            Event.category,
+            Event.verdict,
+            Event.final_verdict,
+            decided,
+            Event.audit,
+            Event.flag_sample,
+            func.count(),
+            func.sum(weight),
+            func.sum(weight * weight),
+        )
         .where(
             Event.compound_id.in_(compounds_under(place)),
             Event.day >= start,
             Event.day <= end,
-            Event.reviewed,
+            Event.final_verdict.in_(("correct", "contaminated")),
         )
-        .group_by(Event.category, Event.verdict, Event.final_verdict, Event.audit)
+        .group_by(
+            Event.model_version,
+            Event.category,
+            Event.verdict,
+            Event.final_verdict,
+            decided,
+            Event.audit,
+            Event.flag_sample,
+        )
     ).all()
-    out: dict[str, Counter[tuple[str, str, bool]]] = {}
-    for category, model, final, audit, n in rows:
-        out.setdefault(category, Counter())[(model, final, bool(audit))] += int(n)
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    for version, category, model, final, is_decided, audit, flag, n, w, w2 in rows:
+        cell = cells.setdefault(
+            (category, version), {"counts": Counter(), "audit": Sample(), "flags": Sample()}
+        )
+        n = int(n)
+        if is_decided:
+            cell["counts"][f"reviewed_{final}"] += n
+        else:
+            cell["counts"][f"unreviewed_{final}"] += n
+        if is_decided and audit and model == "correct":
+            hit = final == "contaminated"
+            cell["audit"] += Sample(n, float(w), float(w2), float(w) if hit else 0.0)
+        if is_decided and flag and model == "contaminated":
+            hit = final == "correct"
+            cell["flags"] += Sample(n, float(w), float(w2), float(w) if hit else 0.0)
+    out: dict[str, list[Stratum]] = {}
+    for (category, version), cell in sorted(cells.items()):
+        out.setdefault(category, []).append(
+            Stratum(version, category, **cell["counts"], audit=cell["audit"], flags=cell["flags"])
+        )
     return out
 
 
-def audit_evidence(reviewed: dict[str, Counter[tuple[str, str, bool]]]) -> ReviewedCounts:
-    """The model's error rates from the reviews in the place and period, pooled over bins: the
-    random audit sample for misses, the reviewed flags for false flags."""
-    pooled: Counter[tuple[str, str, bool]] = sum(reviewed.values(), Counter())
-    audited = {k: n for k, n in pooled.items() if k[0] == "correct" and k[2]}
-    flagged = {k: n for k, n in pooled.items() if k[0] == "contaminated"}
-    return ReviewedCounts(
-        audited=sum(n for (_, f, _), n in audited.items() if f in ("correct", "contaminated")),
-        audited_contaminated=sum(n for (_, f, _), n in audited.items() if f == "contaminated"),
-        flagged_reviewed=sum(
-            n for (_, f, _), n in flagged.items() if f in ("correct", "contaminated")
-        ),
-        flagged_overturned=sum(n for (_, f, _), n in flagged.items() if f == "correct"),
-    )
-
-
-def corrected(
-    counts: dict[str, Any], reviewed: Counter[tuple[str, str, bool]], evidence: ReviewedCounts
-) -> dict[str, Any]:
-    reviewed_correct = sum(n for (_, f, _), n in reviewed.items() if f == "correct")
-    reviewed_bad = sum(n for (_, f, _), n in reviewed.items() if f == "contaminated")
-    result = corrected_accuracy(
-        reviewed_correct,
-        reviewed_bad,
-        max(0, int(counts.get("correct") or 0) - reviewed_correct),
-        max(0, int(counts.get("contaminated") or 0) - reviewed_bad),
-        evidence,
-    )
+def corrected(strata: list[Stratum], rules: Rules) -> dict[str, Any]:
+    result = corrected_accuracy(strata, rules)
     return {
         "accuracy": result.accuracy,
         "low": result.low,
         "high": result.high,
         "miss_rate": result.miss_rate,
         "false_flag_rate": result.false_flag_rate,
-        "audited": evidence.audited,
-        "flags_reviewed": evidence.flagged_reviewed,
+        "audited": result.audited,
+        "flags_reviewed": result.flags_reviewed,
+        "reason": result.reason,
+        "audits_needed": result.audits_needed,
     }
 
 
 def summary(
-    session: Session, place: Place, start: date, end: date, bucket: str, zone: ZoneInfo
+    session: Session,
+    place: Place,
+    start: date,
+    end: date,
+    bucket: str,
+    zone: ZoneInfo,
+    rules: Rules | None = None,
 ) -> dict[str, Any]:
+    rules = rules or Rules()
     where = _in_period(place, start, end)
     totals = session.execute(select(*_sums()).where(where)).one()._asdict()
-    reviewed = reviewed_counts(session, place, start, end)
-    evidence = audit_evidence(reviewed)
+    by_bin = strata(session, place, start, end)
     by_category = []
     kitchen_purity = None
     weight = func.coalesce(func.sum(Rollup.weight_kg), 0.0)
@@ -144,7 +175,7 @@ def summary(
             "category": values["category"],
             **rates(values),
             "purity_by_weight": ratio(values["gw"], values["w"]),
-            "corrected": corrected(values, reviewed.get(values["category"], Counter()), evidence),
+            "corrected": corrected(by_bin.get(values["category"], []), rules),
         }
         by_category.append(entry)
         if values["category"] == "kitchen":
@@ -171,7 +202,7 @@ def summary(
         "participation": participation(active, registered),
         "totals": {
             **rates(totals),
-            "corrected": corrected(totals, sum(reviewed.values(), Counter()), evidence),
+            "corrected": corrected([s for group in by_bin.values() for s in group], rules),
         },
         "by_category": by_category,
         "kitchen_purity": kitchen_purity,

@@ -129,13 +129,16 @@ def test_monthly_report(world: World) -> None:
     k1 = rows[0]
     assert (k1["drop-offs"], k1["scored"], k1["accuracy"]) == ("2", "2", "0.5")
     assert k1["participation"] == "0.5"  # H1, H2 of four registered
-    assert 0 <= float(k1["corrected low 95%"]) <= float(k1["corrected accuracy"]) <= 1
+    # no audits: no corrected number, anywhere
+    withheld = "not enough audits (0)"
+    assert [k1[f"corrected {c}"] for c in ("accuracy", "low 95%", "high 95%")] == [withheld] * 3
     xlsx = world.get(
         "/api/v1/reports/monthly", "office_s1", place="S1", month="2026-11", format="xlsx"
     )
     sheet = load_workbook(io.BytesIO(xlsx.content)).active
     assert sheet is not None
     assert [c.value for c in sheet["A"]][1:] == ["K1", "K2"]
+    assert [c.value for c in sheet["I"]][1:] == [withheld, withheld]
     assert (
         world.get("/api/v1/reports/monthly", "office_s1", place="S2", month="2026-11").status_code
         == 404

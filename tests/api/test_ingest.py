@@ -62,19 +62,35 @@ def test_revoked_device_is_refused(world: World) -> None:
 
 
 def test_flagged_uncertain_and_audit_events_are_queued(world: World) -> None:
+    """Every drop-off the device kept for audit is queued (the device drew the sample, at the
+    share it records); the service draws the flag sample itself and records its share."""
     from sqlalchemy import select
 
-    from api.db.models import QueueItem
-    from api.ingest import audit_sampled
+    from api.db.models import Event, QueueItem
+    from api.ingest import sampled
 
     evidence = {"sha256": "0" * 64, "bytes": 10, "width": 4, "height": 4, "reason": "audit"}
-    audits = [event("B1", "kitchen", evidence=evidence) for _ in range(40)]
-    flagged = event("B1", "kitchen", "hazardous", verdict="contaminated")
+    audits = [event("B1", "kitchen", evidence=evidence, audit_share=0.05) for _ in range(3)]
+    flags = [event("B1", "kitchen", "hazardous", verdict="contaminated") for _ in range(40)]
     unsure = event("B2", "recyclable", verdict="uncertain")
-    response = world.send("cam-ST1", [flagged, unsure, *audits])
+    response = world.send("cam-ST1", [*flags, unsure, *audits])
     assert set(statuses(response)) == {"stored"}
     with world.client.app.state.sessions() as session:  # type: ignore[attr-defined]
         reasons = sorted(session.scalars(select(QueueItem.reason)))
-    expected_audits = sum(audit_sampled(e.event_id, world.settings.audit_share) for e in audits)
-    assert 5 < expected_audits < 35  # share 0.5 in these tests
-    assert reasons == sorted(["flagged", "uncertain"] + ["audit"] * expected_audits)
+        rows = {e.event_id: e for e in session.scalars(select(Event))}
+    assert reasons == sorted(["flagged"] * 40 + ["uncertain"] + ["audit"] * 3)
+    assert all(rows[e.event_id].audit and rows[e.event_id].sample_share == 0.05 for e in audits)
+    share = world.settings.flag_sample_share
+    expected = {e.event_id for e in flags if sampled(e.event_id, share)}
+    assert 2 < len(expected) < 38
+    assert {e.event_id for e in flags if rows[e.event_id].flag_sample} == expected
+    assert {rows[i].sample_share for i in expected} == {share}
+    assert not rows[unsure.event_id].flag_sample and rows[unsure.event_id].sample_share is None
+
+
+def test_audit_share_only_with_audit_evidence() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="audit_share goes with evidence kept for audit"):
+        event("B1", "kitchen", audit_share=0.05)

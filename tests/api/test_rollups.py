@@ -9,7 +9,7 @@ from sqlalchemy import select
 from api.db.models import HouseholdDay, Rollup
 from api.rollups import rebuild
 from tests.api.test_stats import seed
-from tests.api.world import World
+from tests.api.world import World, event, local
 
 
 def snapshot(world: World) -> tuple[list[Any], list[Any]]:
@@ -58,6 +58,8 @@ def snapshot(world: World) -> tuple[list[Any], list[Any]]:
 
 def test_incremental_counters_equal_a_rebuild(world: World) -> None:
     seeded = seed(world)
+    visit = event("B1", "kitchen", household="H6", at=local(11, 9))  # H6 lives in K2
+    assert world.send("cam-ST1", [visit]).json()["results"][0]["status"] == "stored"
     queue = world.get("/api/v1/review/queue", "super_k1").json()
     wanted = {str(seeded["h2_kitchen_bad"].event_id), str(seeded["anon_unsure"].event_id)}
     for item in queue:

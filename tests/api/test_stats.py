@@ -122,7 +122,12 @@ def test_a_review_moves_every_statistic(world: World) -> None:
     assert (totals["correct"], totals["contaminated"]) == (5, 2)
     rows = world.get("/api/v1/stats/households", "admin", place="K1", **PERIOD).json()
     assert {r["household"]: r["points"] for r in rows}["H2"] == 4
-    assert totals["corrected"]["flags_reviewed"] == 1
+    from api.ingest import sampled
+
+    in_sample = sampled(seeded["h2_kitchen_bad"].event_id, world.settings.flag_sample_share)
+    assert totals["corrected"]["flags_reviewed"] == int(in_sample)  # the random flag sample only
+    assert totals["corrected"]["accuracy"] is None  # no audits: no corrected number
+    assert totals["corrected"]["reason"] == "not enough audits (0)"
 
 
 def test_statistics_refuse_bad_periods_and_stations(world: World) -> None:
@@ -134,3 +139,20 @@ def test_statistics_refuse_bad_periods_and_stations(world: World) -> None:
     )
     assert world.get("/api/v1/stats/summary", "admin", place="ST1", **PERIOD).status_code == 422
     assert world.get("/api/v1/stats/summary", "admin", place="NOPE", **PERIOD).status_code == 404
+
+
+def test_a_household_counts_for_its_own_compound(world: World) -> None:
+    """H6 lives in K2 and drops off at K1's station: K2's participant, K1's drop-off."""
+    seed(world)
+    visit = event("B1", "kitchen", "other", verdict="contaminated", household="H6", at=local(11, 9))
+    assert world.send("cam-ST1", [visit]).json()["results"][0]["status"] == "stored"
+    k1, k2 = summary(world, "K1"), summary(world, "K2")
+    assert (k1["participating_households"], k1["registered_households"]) == (3, 4)  # H1-H3
+    assert (k2["participating_households"], k2["registered_households"]) == (1, 1)
+    assert k1["participation"] <= 1 and k2["participation"] == 1.0
+    assert k1["totals"]["contaminated"] == 4  # the bin is K1's responsibility
+    assert k2["totals"]["dropoffs"] == 1
+    accounts = world.get("/api/v1/stats/households", "admin", place="K2", **PERIOD).json()
+    assert [(r["household"], r["compound"], r["dropoffs"]) for r in accounts] == [("H6", "K2", 2)]
+    k1_accounts = world.get("/api/v1/stats/households", "admin", place="K1", **PERIOD).json()
+    assert "H6" not in {r["household"] for r in k1_accounts}

@@ -13,6 +13,8 @@ KITCHEN_BIN = frozenset({K})
 DOES_NOT_ROT = load_profile("rural").accepted("does_not_rot")
 DEFAULT = Thresholds(correct=0.6, contaminated=0.6)
 HAZARD_STRICT = Thresholds(correct=0.6, contaminated=0.8, contaminated_by_category={H: 0.55})
+BATTERY_WATCH = Thresholds(correct=0.6, contaminated=0.6, contaminated_by_category={H: 0.1})
+TOTAL_STRICT = Thresholds(correct=0.6, contaminated=0.6, contaminated_outside=0.75)
 
 
 def probs(r: float = 0.0, h: float = 0.0, k: float = 0.0, o: float = 0.0) -> dict[Category, float]:
@@ -57,6 +59,36 @@ def pred(category_probabilities: dict[Category, float]) -> Prediction:
          ItemJudgement(VerdictKind.CORRECT, 0.95)),
         (probs(k=0.9, o=0.1), DOES_NOT_ROT, DEFAULT,
          ItemJudgement(VerdictKind.CONTAMINATED, 0.1, K)),
+        # per category: each outside category's own probability against its own threshold.
+        # P(hazardous) = 0.30 is below hazardous' 0.55 and the 0.55 outside is below the
+        # total's threshold (0.8 here): uncertain, not "contaminated: hazardous"
+        (probs(k=0.45, h=0.30, r=0.25), KITCHEN_BIN, HAZARD_STRICT,
+         ItemJudgement(VerdictKind.UNCERTAIN, 0.45)),
+        # no single category reaches its own bar, but the total outside does: the most likely
+        # outside category offends (a tie names the more harmful one)
+        (probs(k=0.2, h=0.4, r=0.4), KITCHEN_BIN, DEFAULT,
+         ItemJudgement(VerdictKind.CONTAMINATED, 0.2, H)),
+        (probs(k=0.15, r=0.45, o=0.40), KITCHEN_BIN, DEFAULT,
+         ItemJudgement(VerdictKind.CONTAMINATED, 0.15, R)),
+        # a low per-category bar flags on that category alone, even when another is likelier
+        (probs(k=0.5, r=0.35, h=0.15), KITCHEN_BIN, BATTERY_WATCH,
+         ItemJudgement(VerdictKind.CONTAMINATED, 0.5, H)),
+        # ... and is checked before `correct`
+        (probs(k=0.7, h=0.12, o=0.18), KITCHEN_BIN, BATTERY_WATCH,
+         ItemJudgement(VerdictKind.CONTAMINATED, 0.7, H)),
+        (probs(k=0.7, h=0.08, o=0.22), KITCHEN_BIN, BATTERY_WATCH,
+         ItemJudgement(VerdictKind.CORRECT, 0.7)),
+        # two categories over their own bars: the more likely one is named
+        (probs(k=0.1, h=0.3, r=0.6), KITCHEN_BIN, BATTERY_WATCH,
+         ItemJudgement(VerdictKind.CONTAMINATED, 0.1, R)),
+        # a separate, higher bar for the total keeps spread-out doubt uncertain
+        (probs(k=0.3, r=0.35, o=0.35), KITCHEN_BIN, TOTAL_STRICT,
+         ItemJudgement(VerdictKind.UNCERTAIN, 0.3)),
+        (probs(k=0.2, r=0.4, o=0.4), KITCHEN_BIN, TOTAL_STRICT,
+         ItemJudgement(VerdictKind.CONTAMINATED, 0.2, R)),
+        # in a group bin the group's members never offend, only what is outside the group
+        (probs(r=0.25, o=0.3, k=0.45), DOES_NOT_ROT, DEFAULT,
+         ItemJudgement(VerdictKind.UNCERTAIN, 0.55)),
         # a bin that accepts everything can never be contaminated
         (probs(r=0.25, h=0.25, k=0.25, o=0.25), frozenset(Category), DEFAULT,
          ItemJudgement(VerdictKind.CORRECT, 1.0)),

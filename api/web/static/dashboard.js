@@ -74,8 +74,11 @@ async function load() {
   document.getElementById("accuracy").textContent = pct(t.accuracy);
   document.getElementById("accuracy").dataset.value = t.accuracy ?? "";
   document.getElementById("accuracy-detail").textContent = `${t.correct} of ${t.scored} scored`;
-  document.getElementById("corrected").textContent = pct(c.accuracy);
-  document.getElementById("corrected-detail").textContent = c.low === null ? "" : `95%: ${pct(c.low)} – ${pct(c.high)} (${c.audited} audited)`;
+  // no corrected number without enough audits: say so, and how many the period still needs
+  document.getElementById("corrected").textContent = c.accuracy === null ? `not enough audits (${c.audited}) 审核不足` : pct(c.accuracy);
+  document.getElementById("corrected-detail").textContent = c.accuracy === null
+    ? `${c.audits_needed ? `${c.audits_needed} more audits needed 还需审核 ${c.audits_needed} 条` : (c.reason || "")}`
+    : `95%: ${pct(c.low)} – ${pct(c.high)} (${c.audited} audited 已审核)`;
   document.getElementById("purity").textContent = pct(summary.kitchen_purity);
   document.getElementById("dropoffs").textContent = `${t.dropoffs} drop-offs, ${t.identified} identified`;
   trend(await weekly(place, start, end));
