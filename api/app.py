@@ -14,6 +14,7 @@ from api.drift import DriftCache
 from api.metrics import Metrics
 from api.routes import (
     auth,
+    device_config,
     devices,
     drift,
     exports,
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         auth,
         places,
         devices,
+        device_config,
         ingest,
         stats,
         review,

@@ -156,6 +156,12 @@ class TotalRates(Rates):
     corrected: CorrectedPublic
 
 
+class ServiceDay(BaseModel):
+    timezone: str
+    today: date = Field(description="today in the service's time zone")
+    month: str = Field(description="this month there, YYYY-MM")
+
+
 class SummaryPublic(BaseModel):
     place: str
     kind: PlaceKind
@@ -356,3 +362,24 @@ class DeviceModelPublic(BaseModel):
     sha256: str
     bytes: int
     url: str
+
+
+class AuditPlanPublic(BaseModel):
+    share: float = Field(description="keep this share of model-correct drop-offs for audit")
+    month: str
+    target: int = Field(description="audits the compound should sample this month")
+    sampled: int = Field(description="audits sampled so far this month")
+    correct_per_day: float
+    review_room_per_day: float = Field(description="supervisor reviews a day left for audits")
+    why: str
+
+
+class DeviceConfigPublic(BaseModel):
+    """What a device polls: the service decides its sampling and its model."""
+
+    station: str
+    profile: str = Field(description="the station's taxonomy profile")
+    audit_share: float = Field(description="the share to sample audits at, recorded per event")
+    audit: AuditPlanPublic
+    model: DeviceModelPublic | None = Field(description="null while no model is registered")
+    poll_seconds: int = Field(description="ask again after this long")

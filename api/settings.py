@@ -55,8 +55,23 @@ class Settings(BaseSettings):
     )
     audit_share: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         0.05,
-        description="share of the drop-offs the model judges correct that devices keep for "
-        "audit (every one they keep is queued; the share is recorded on each event)",
+        description="audit share for a station without history; after that it adapts per "
+        "station (api/sampling.py). Devices keep that share of the drop-offs their model judges "
+        "correct; every one is queued, and the share is recorded on the event",
+    )
+    audit_share_floor: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.01, description="the least audit share a station ever samples at"
+    )
+    audit_share_max: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.5, description="the most audit share a station is ever asked for"
+    )
+    audit_target_factor: Annotated[float, Field(ge=1.0, le=10.0)] = Field(
+        1.5,
+        description="audits sampled per compound-month, as a multiple of min_audits (room for "
+        "the backlog and `unclear` decisions)",
+    )
+    review_budget: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        300, description="reviews one supervisor can make a day, shared over their compounds"
     )
     flag_sample_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
         0.25,

@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 
 DESCRIPTION = "run the whole system on this machine: service, stations, dashboard"
 SERVICE_ZONE = ZoneInfo("Asia/Shanghai")  # the service's default BINWATCH_TIMEZONE
-HOUSEHOLDS = 40  # the simulated videos swipe cards CARD-0001 … CARD-0040
-KEY = "demo-station-key"  # each station pseudonymises with its own key: KEY-ST<n>
+HOUSEHOLDS = 40  # the street's households; the simulated videos swipe CARD-0001 … CARD-0040
+KEY = "demo-street-key-S1"  # one pseudonym key per street: one household at every station
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -74,9 +74,11 @@ def _places(stations: int) -> str:
         )
         rows.append(f"bin,ST{n}-K,kitchen,ST{n},kitchen,,,,,")
         rows.append(f"bin,ST{n}-R,recyclable,ST{n},recyclable,,,,,")
-        for h in range(1, HOUSEHOLDS + 1):
-            card = pseudonym(f"CARD-{h:04d}", f"{KEY}-ST{n}")
-            rows.append(f"household,H{n}-{h},,K{n},,,yes,{card},,")
+    # the street's households live in its compounds in turn and drop off at every station; each
+    # counts for its own compound wherever it drops off
+    for h in range(1, HOUSEHOLDS + 1):
+        card = pseudonym(f"CARD-{h:04d}", KEY)
+        rows.append(f"household,H{h},,K{(h - 1) % stations + 1},,,yes,{card},,")
     return "\n".join(rows) + "\n"
 
 
@@ -106,7 +108,7 @@ def _station_config(n: int, url: str, token: str, truth: dict[str, Any], work: P
     config = {
         "device_id": f"cam-ST{n}",
         "station_id": f"ST{n}",
-        "pseudonym_key": f"{KEY}-ST{n}",
+        "pseudonym_key": KEY,
         "service": {"url": url, "token": token, "interval_s": 1.0},
         "bins": [
             {"id": b["id"], "category": b["category"], "roi": b["roi"]} for b in truth["bins"]
@@ -147,10 +149,7 @@ def run(args: argparse.Namespace) -> int:
         _binwatch("db", "upgrade", env=env)
         tokens: dict[int, str] = {}
         if fresh:
-            _say(
-                "seeding a street with "
-                f"{args.stations} compounds, {args.stations * HOUSEHOLDS} households, users"
-            )
+            _say(f"seeding a street with {args.stations} compounds, {HOUSEHOLDS} households, users")
             places = work / "places.csv"
             places.write_text(_places(args.stations), encoding="utf-8")
             _binwatch("places", "import", str(places), env=env)

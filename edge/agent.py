@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 
+from edge.audit import AuditShare
 from edge.config import EdgeConfig
 from edge.feedback import Feedback
 from edge.outbox import Outbox
@@ -28,6 +29,7 @@ from edge.sources import FrameSource, paced
 from edge.updater import ModelStore, Updater, load_first
 from edge.uploader import Uploader
 from vision.classifier import Classifier, ClassifierOptions
+from vision.taxonomy import load_profile
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +59,16 @@ class Agent:
             storage.dir, int(storage.max_evidence_mb * 1e6), int(storage.min_free_mb * 1e6)
         )
         self.options = ClassifierOptions(threads=config.model.threads)
+        self.profile = load_profile(config.profile)  # the one profile on this device
         self.store = ModelStore(storage.dir / "models")
         self.classifier: Classifier = load_first(
-            self.store.candidates(config.model.path), self.options
+            self.store.candidates(config.model.path), self.options, self.profile
         )
-        self.feedback = Feedback(config.feedback)
-        self.pipeline = Pipeline(config, self.classifier, self.outbox, on_event=self.feedback)
+        self.feedback = Feedback(config.feedback, self.profile)
+        self.audit = AuditShare(config.evidence.audit_share, storage.dir / "service_config.json")
+        self.pipeline = Pipeline(
+            config, self.classifier, self.outbox, on_event=self.feedback, audit=self.audit
+        )
         token = config.service.bearer()
         self.uploader = Uploader(
             self.outbox,
@@ -81,7 +87,14 @@ class Agent:
             timeout=config.service.timeout_s * 6,
             headers={"Authorization": f"Bearer {token}"},
         )
-        self.updater = Updater(self._client, self.store, self.options)
+        self.updater = Updater(
+            self._client,
+            self.store,
+            self.options,
+            self.profile,
+            audit=self.audit,
+            models=config.model.update,
+        )
         self._server: ThreadingHTTPServer | None = None
         self._threads: list[threading.Thread] = []
 
@@ -96,8 +109,10 @@ class Agent:
                 "last_error": self.uploader.status.last_error,
                 "failures": self.uploader.status.failures,
             }
+        cards = self.pipeline.cards.counts
         return {
             "device_id": self.config.device_id,
+            "profile": self.profile.name,
             "uptime_s": time.time() - self.health.started,
             "fps": self.health.fps(),
             "frames": self.health.frames,
@@ -110,6 +125,8 @@ class Agent:
             "evidence_dropped": stats.dropped_evidence,
             "disk_free_mb": disk.free / 1e6,
             "upload": upload,
+            "cards": {"swipes": cards.swipes, "bound": cards.bound, "unbound": cards.unbound},
+            "audit_share": {"share": self.audit.share, "from": self.audit.source},
         }
 
     def metrics_text(self) -> str:
@@ -126,6 +143,13 @@ class Agent:
                 h["evidence_dropped"],
                 "counter",
                 "evidence images dropped for space",
+            ),
+            ("binwatch_edge_card_swipes_total", h["cards"]["swipes"], "counter", "card swipes"),
+            (
+                "binwatch_edge_cards_unbound_total",
+                h["cards"]["unbound"],
+                "counter",
+                "card swipes dropped: expired or replaced before a drop-off",
             ),
             (
                 "binwatch_edge_upload_failures_total",
@@ -188,7 +212,8 @@ class Agent:
 
     def signal(self, body: dict[str, Any]) -> None:
         """`{"card": "<raw card id>"}` (hashed here, never stored) and/or
-        `{"bin": "B1", "lid": "open" | "closed"}`."""
+        `{"bin": "B1", "lid": "open" | "closed"}`. A swipe goes to one drop-off: the bin whose
+        lid opens next, or where the next change starts (see edge.cards)."""
         if "card" in body:
             self.pipeline.card(pseudonym(str(body["card"]), self.config.pseudonym_key))
         if "lid" in body:
@@ -222,15 +247,15 @@ class Agent:
         self._serve_http()
         self._spawn("uploader", self.uploader.run, uploads_stop)
         self._spawn("heartbeat", self._heartbeat)
-        if self.config.model.update:
-            self._spawn(
-                "updater",
-                self.updater.run,
-                self.stop,
-                self.config.model.check_interval_s,
-                self.classifier,
-                self.pipeline.swap_model,
-            )
+        # the service's config (audit share) always; models when `model.update`
+        self._spawn(
+            "updater",
+            self.updater.run,
+            self.stop,
+            self.config.model.check_interval_s,
+            self.classifier,
+            self.pipeline.swap_model,
+        )
         source = FrameSource(self.config.source, self.stop)
         try:
             for index, frame in paced(source.frames(), self.config.source.fps):
@@ -260,10 +285,14 @@ class Agent:
                 self._server.shutdown()
             for thread in self._threads:
                 thread.join(timeout=10)
-            self.uploader.close()
-            self.feedback.close()
-            self._client.close()
             report = self.health_report()
-            self.outbox.close()
+            self.close()
             log.info("stopped: %s", json.dumps(report))
         return 0
+
+    def close(self) -> None:
+        """Release the clients, the feedback worker and the outbox (after `run`, or instead)."""
+        self.uploader.close()
+        self.feedback.close()
+        self._client.close()
+        self.outbox.close()

@@ -76,6 +76,15 @@ class TriggerConfig(_Section):
     min_item_area: float = Field(0.003, gt=0, lt=1, description="share of the region per item")
     signal_host: str = "127.0.0.1"
     signal_port: int = Field(8765, ge=1, le=65535, description="lid and card signals (signal mode)")
+    card_timeout_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="a card swipe binds to the bin whose lid opens next or, without a lid "
+        "signal, where the next change starts, and goes to that bin's next drop-off only; a "
+        "swipe no drop-off starts within this many seconds is counted unbound and dropped "
+        "(a second swipe replaces a waiting one)",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> TriggerConfig:
@@ -121,7 +130,11 @@ class EdgeConfig(_Section):
     device_id: Code
     station_id: Code
     profile: str = Field("national", description="taxonomy profile of the station")
-    pseudonym_key: str = Field(min_length=16, description="keys the household card hash")
+    pseudonym_key: str = Field(
+        min_length=16,
+        description="keys the household card hash; one key per street, so a card is the "
+        "same household at every station of the street",
+    )
     service: ServiceConfig
     bins: list[BinConfig] = Field(min_length=1, max_length=16)
     source: SourceConfig

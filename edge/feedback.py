@@ -1,5 +1,8 @@
 """Instant feedback at the bin: a local command (verdict JSON on stdin) or URL (JSON POST) called
-for every drop-off, for a speaker or a screen. Runs beside the pipeline, never blocks it."""
+for every drop-off, for a speaker or a screen. Runs beside the pipeline, never blocks it.
+
+The message speaks the station's profile: the bin's and the categories' local names (湿垃圾 in
+Shanghai, 会烂的 in a village) come from the same profile that made the verdict."""
 
 from __future__ import annotations
 
@@ -13,23 +16,37 @@ import httpx
 
 from edge.config import FeedbackConfig
 from vision.events import DropoffEvent
+from vision.taxonomy import Profile
 
 log = logging.getLogger(__name__)
 
 
-def message(event: DropoffEvent) -> dict[str, object]:
+def message(event: DropoffEvent, profile: Profile) -> dict[str, object]:
+    """The verdict for the bin; `profile` is the station's (the event's `profile`)."""
+
+    def named(code: str) -> dict[str, str]:
+        return profile.names(code).model_dump()
+
     return {
         "event_id": str(event.event_id),
+        "profile": event.profile,
         "bin": event.bin_id,
+        "bin_category": event.bin_category,
+        "bin_name": named(event.bin_category),
         "verdict": event.verdict.value,
         "offending": [c.value for c in event.offending],
-        "items": [{"label": i.label, "category": i.category.value} for i in event.items],
+        "offending_names": [named(c.value) for c in event.offending],
+        "items": [
+            {"label": i.label, "category": i.category.value, "name": named(i.category.value)}
+            for i in event.items
+        ],
     }
 
 
 class Feedback:
-    def __init__(self, config: FeedbackConfig):
+    def __init__(self, config: FeedbackConfig, profile: Profile):
         self.config = config
+        self.profile = profile
         self._queue: queue.Queue[DropoffEvent | None] = queue.Queue(maxsize=100)
         self._thread = threading.Thread(target=self._work, name="feedback", daemon=True)
         if config.command or config.url:
@@ -50,7 +67,7 @@ class Feedback:
 
     def _work(self) -> None:
         while (event := self._queue.get()) is not None:
-            body = json.dumps(message(event))
+            body = json.dumps(message(event, self.profile))
             try:
                 if self.config.command:
                     subprocess.run(

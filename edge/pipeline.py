@@ -1,5 +1,9 @@
 """Frames in, drop-off events out: per bin, motion → trigger → changed regions → crops →
-classifier (one batch) → verdict for the bin → event (+ evidence) → outbox → feedback hook."""
+classifier (one batch) → verdict for the bin → event (+ evidence) → outbox → feedback hook.
+
+One profile, the station's (`config.profile`): the classifier maps labels with it (a model
+handed over with another is loaded again with it), the bins accept what it says, and the
+events name it. A card swipe goes to one drop-off (see edge.cards)."""
 
 from __future__ import annotations
 
@@ -15,10 +19,13 @@ from datetime import UTC, datetime
 import numpy as np
 import numpy.typing as npt
 
+from edge.audit import AuditShare
+from edge.cards import Cards
 from edge.config import BinConfig, EdgeConfig
 from edge.outbox import Outbox
 from edge.privacy import blur_faces, encode_jpeg
-from edge.trigger import Decide, Trigger, TriggerParams
+from edge.trigger import Decide, State, Trigger, TriggerParams
+from edge.updater import with_profile
 from vision.change import (
     ChangeParams,
     changed_regions,
@@ -70,13 +77,18 @@ class Pipeline:
         outbox: Outbox,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_event: Callable[[DropoffEvent], None] | None = None,
+        cards: Cards | None = None,
+        audit: AuditShare | None = None,
     ):
+        """`cards`: where swipes wait for their drop-off (default: `trigger.card_timeout_s`
+        on the monotonic clock); `audit`: the share to keep audit evidence at (default: the
+        config's `evidence.audit_share`)."""
         self.config = config
-        self.classifier = classifier
         self.outbox = outbox
         self.clock = clock
         self.on_event = on_event
         self.profile = load_profile(config.profile)
+        self.classifier = with_profile(classifier, self.profile)
         t = config.trigger
         params = TriggerParams(
             motion_on=t.motion_on,
@@ -89,7 +101,8 @@ class Pipeline:
         ]
         self.change = ChangeParams(min_area=t.min_item_area)
         self._rng = random.Random()
-        self._card: str | None = None  # pseudonym of the last card swiped, for the next decision
+        self.audit = audit if audit is not None else AuditShare(config.evidence.audit_share)
+        self.cards = cards if cards is not None else Cards(t.card_timeout_s)
         self._lock = threading.Lock()
         self._pending_model: Classifier | None = None
         self.frames = 0
@@ -98,16 +111,20 @@ class Pipeline:
 
     def card(self, household_pseudonym: str) -> None:
         with self._lock:
-            self._card = household_pseudonym
+            self.cards.swipe(household_pseudonym)
 
     def lid(self, bin_id: str, is_open: bool) -> None:
         with self._lock:
             for watch in self.bins:
                 if watch.config.id == bin_id:
                     watch.trigger.lid(is_open, self.frames)
+                    if is_open:
+                        self.cards.started(bin_id)
 
     def swap_model(self, classifier: Classifier) -> None:
-        """Use a new model from the next quiet moment (never in the middle of a drop-off)."""
+        """Use a new model from the next quiet moment (never in the middle of a drop-off),
+        its labels mapped with the station's profile."""
+        classifier = with_profile(classifier, self.profile)
         with self._lock:
             self._pending_model = classifier
 
@@ -133,6 +150,7 @@ class Pipeline:
         decisions = []
         signal_mode = self.config.trigger.mode == "signal"
         with self._lock:
+            self.cards.expire()
             if self._pending_model is not None and all(
                 w.trigger.state == "idle" for w in self.bins
             ):
@@ -152,6 +170,7 @@ class Pipeline:
                 present = 0.0
                 if watch.reference is not None and watch.trigger.state == "idle":
                     present = motion(watch.reference, view, mask)
+                was = watch.trigger.state
                 decide = watch.trigger.step(
                     frame[y : y + h, x : x + w],
                     moved,
@@ -159,10 +178,13 @@ class Pipeline:
                     use_motion=not signal_mode,
                     present=present,
                 )
-                if decide is not None:
-                    made = self._decide(watch, decide, mask)
-                    if made is not None:
-                        decisions.append(made)
+                made = None if decide is None else self._decide(watch, decide, mask)
+                if made is not None:
+                    decisions.append(made)
+                elif was is State.IDLE and watch.trigger.state is not State.IDLE:
+                    self.cards.started(watch.config.id)  # a change began here
+                elif watch.trigger.state is State.IDLE and self.cards.bound_to(watch.config.id):
+                    self.cards.release(watch.config.id)  # it ended without a drop-off
         return decisions
 
     def _decide(
@@ -183,8 +205,9 @@ class Pipeline:
         predictions = self.classifier.classify(crops) if crops else []
         verdict = judge(predictions, watch.accepted, self.classifier.metadata.thresholds)
         verdict_seconds = time.perf_counter() - started
-        household, self._card = self._card, None
-        evidence_reason = self._evidence_reason(verdict.kind)
+        household = self.cards.take(watch.config.id)
+        audit_share = self.audit.share
+        evidence_reason = self._evidence_reason(verdict.kind, audit_share)
         jpeg = None
         if evidence_reason is not None:
             jpeg = self._evidence_image(decide.after)
@@ -211,6 +234,7 @@ class Pipeline:
                 height=decide.after.shape[0],
                 reason=evidence_reason,
             ),
+            audit_share=audit_share if evidence_reason is EvidenceReason.AUDIT else None,
         )
         self.outbox.add(event, jpeg)
         seconds = time.perf_counter() - started
@@ -228,13 +252,13 @@ class Pipeline:
             event=event, crops=len(crops), verdict_seconds=verdict_seconds, seconds=seconds
         )
 
-    def _evidence_reason(self, kind: VerdictKind) -> EvidenceReason | None:
+    def _evidence_reason(self, kind: VerdictKind, audit_share: float) -> EvidenceReason | None:
         policy = self.config.evidence
         if kind is VerdictKind.CONTAMINATED and policy.flagged:
             return EvidenceReason.FLAGGED
         if kind is VerdictKind.UNCERTAIN and policy.uncertain:
             return EvidenceReason.UNCERTAIN
-        if kind is VerdictKind.CORRECT and self._rng.random() < policy.audit_share:
+        if kind is VerdictKind.CORRECT and self._rng.random() < audit_share:
             return EvidenceReason.AUDIT
         return None
 

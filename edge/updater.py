@@ -1,6 +1,10 @@
 """Model updates: ask the service which model this station should run, download it, check its
 sha256 and its metadata with the shared reader, and hand it to the pipeline. The previous model
-stays on disk; if the current one ever fails to load, the agent starts with the previous one."""
+stays on disk; if the current one ever fails to load, the agent starts with the previous one.
+
+Every model the device loads maps its fine labels with the station's profile (the config's
+`profile`), never with the profile named in the model's metadata: the verdicts, the events and
+the feedback then use one profile, the one the service checks the station's events against."""
 
 from __future__ import annotations
 
@@ -11,12 +15,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from edge.audit import AuditShare
 from vision.classifier import Classifier, ClassifierOptions
 from vision.errors import BinwatchError
 from vision.shipped import shipped_model_path
+from vision.taxonomy import Profile
 
 log = logging.getLogger(__name__)
 
@@ -64,31 +71,87 @@ class ModelStore:
         return found
 
 
-def load_first(paths: list[Path], options: ClassifierOptions) -> Classifier:
+def load_first(
+    paths: list[Path], options: ClassifierOptions, profile: Profile | None = None
+) -> Classifier:
+    """The first of `paths` that loads, its labels mapped with `profile` (None: the model's)."""
     errors = []
     for path in paths:
         try:
-            return Classifier(path, options)
+            return Classifier(path, options, profile)
         except BinwatchError as exc:
             log.error("cannot use model %s: %s", path, exc)
             errors.append(str(exc))
     raise UpdateError("no usable model: " + "; ".join(errors) if errors else "no model configured")
 
 
+def with_profile(classifier: Classifier, profile: Profile) -> Classifier:
+    """`classifier` mapping its labels with `profile`: itself when it does already, else the
+    same file loaded again with `profile`."""
+    if classifier.profile == profile:
+        return classifier
+    log.info(
+        "model %s maps labels with profile %s; loading it again with the station's, %s",
+        classifier.metadata.model_version,
+        classifier.profile.name,
+        profile.name,
+    )
+    return Classifier(classifier.path, classifier.options, profile)
+
+
 class Updater:
-    def __init__(self, client: httpx.Client, store: ModelStore, options: ClassifierOptions):
+    def __init__(
+        self,
+        client: httpx.Client,
+        store: ModelStore,
+        options: ClassifierOptions,
+        profile: Profile | None = None,
+        audit: AuditShare | None = None,
+        models: bool = True,
+    ):
+        """`profile`: the station's, for every model it loads (None: each model's own);
+        `audit`: told the service's audit share on every poll; `models`: fetch models (the
+        config's `model.update`), else only the share."""
         self.client = client
         self.store = store
         self.options = options
+        self.profile = profile
+        self.audit = audit
+        self.models = models
         self.refused: set[str] = set()  # hashes that failed; not fetched again
+
+    def poll(self) -> dict[str, Any] | None:
+        """Ask the service for this device's config (`/device/config`): take its audit share
+        and return the model it names (None: no model yet). A service from before that route
+        answers 404; then only `/device/model` is asked."""
+        response = self.client.get("/api/v1/device/config")
+        if response.status_code == 404:
+            response = self.client.get("/api/v1/device/model")
+            if response.status_code == 404:
+                return None
+            response.raise_for_status()
+            return dict(response.json())
+        response.raise_for_status()
+        config = response.json()
+        told = config.get("profile")
+        if self.profile is not None and told and told != self.profile.name:
+            log.error(
+                "the service runs station %s with profile %r, this device's config says %r: "
+                "its events will be refused until the config names the station's profile",
+                config.get("station"),
+                told,
+                self.profile.name,
+            )
+        if self.audit is not None and config.get("audit_share") is not None:
+            self.audit.set(float(config["audit_share"]))
+        model = config.get("model")
+        return dict(model) if model else None
 
     def check(self, running_sha: str | None) -> Classifier | None:
         """A new classifier when the service names a different, valid model; else None."""
-        response = self.client.get("/api/v1/device/model")
-        if response.status_code == 404:
+        answer = self.poll()
+        if answer is None or not self.models:
             return None
-        response.raise_for_status()
-        answer = response.json()
         sha, url = str(answer["sha256"]), str(answer["url"])
         if sha == running_sha or sha in self.refused:
             return None
@@ -104,7 +167,7 @@ class Updater:
             tmp.write_bytes(data)
             tmp.replace(target)
         try:
-            classifier = Classifier(target, self.options)
+            classifier = Classifier(target, self.options, self.profile)
         except BinwatchError as exc:
             self.refused.add(sha)
             log.error("model %s refused: %s; the running model stays", answer["version"], exc)
@@ -121,7 +184,9 @@ class Updater:
         swap: Callable[[Classifier], None],
     ) -> None:
         running = _sha256(current.path)
-        while not stop.wait(interval):
+        first = True
+        while first or not stop.wait(interval):
+            first = False
             try:
                 new = self.check(running)
             except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:

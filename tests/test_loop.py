@@ -174,8 +174,8 @@ def test_reviews_retrain_canary_active_device(
     kept = REPO / "artifacts" / "loop"  # for a full-size retrain by hand (README, bench numbers)
     kept.mkdir(parents=True, exist_ok=True)
     shutil.copy(run / "reviewed.zip", kept / "reviewed.zip")
-    report = json.loads((run / "report.json").read_text())
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+    report = json.loads((run / "report.json").read_text())
     active, candidate = report["active"], report["candidate"]
     assert report["field"]["held_back"] >= 30 and report["field"]["train"] >= 50, report["field"]
     assert candidate["field_holdout"]["log_loss"] < active["field_holdout"]["log_loss"]

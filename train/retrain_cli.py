@@ -34,7 +34,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", help="a bearer token instead of a user and password")
     p.add_argument("--start", type=date.fromisoformat,
                    help="reviewed events from (default: 90 days ago)")  # fmt: skip
-    p.add_argument("--end", type=date.fromisoformat, help="reviewed events to (default: today)")
+    p.add_argument(
+        "--end", type=date.fromisoformat, help="reviewed events to (default: the service's today)"
+    )
     p.add_argument("--place", help="only reviewed events under this place code")
     p.add_argument("--version", help="candidate version (default: <active>-r<UTC time>)")
     p.add_argument("--limit", type=int, default=0, help="at most about N base images per split")
@@ -77,6 +79,15 @@ def _active(client: Any, target: Path) -> str:
     return str(active[0]["version"])
 
 
+def _service_today(client: Any) -> date:
+    """Today where the service counts its days (its time zone, not this machine's or UTC);
+    a service from before `/stats/today` gets tomorrow in UTC, which covers every zone's today."""
+    answer = client.get("/api/v1/stats/today")
+    if answer.status_code == 200:
+        return date.fromisoformat(answer.json()["today"])
+    return datetime.now(UTC).date() + timedelta(days=1)
+
+
 def _extract(archive: Path, folder: Path) -> Path:
     try:
         with zipfile.ZipFile(archive) as zipped:
@@ -96,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     client = _client(args) if remote else None
     archive = args.out / "reviewed.zip"
     if client is not None:
-        end = args.end or datetime.now(UTC).date()
+        end = args.end or _service_today(client)
         start = args.start or end - timedelta(days=90)
         params = {"start": str(start), "end": str(end)} | (
             {"place": args.place} if args.place else {}

@@ -133,6 +133,7 @@ def claim_item(
     try:
         claim(session, item, caller.user.id, settings.claim_minutes)
     except ReviewError as exc:
+        session.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     session.commit()
     return _item_public(session, item)
@@ -192,7 +193,8 @@ def decide_item(
     settings: SettingsDep,
 ) -> ReviewPublic:
     """confirm (with the true categories when known), overturn, or unclear. Final: a second
-    decision on the same item is refused (an admin can supersede)."""
+    decision on the same item is refused with 409 (an admin can supersede), also when two
+    arrive at once: one of them counts, the other writes nothing."""
     item = _scoped_item(session, caller, item_id)
     return _decide(session, item, caller.user.id, body, False, settings.claim_minutes)
 
@@ -205,6 +207,8 @@ def supersede_item(
     session: SessionDep,
     settings: SettingsDep,
 ) -> ReviewPublic:
+    """Replace the item's standing decision (admins); 409 when it changed meanwhile. Undo gives
+    the replaced decision back."""
     item = _scoped_item(session, caller, item_id)
     return _decide(session, item, caller.user.id, body, True, settings.claim_minutes)
 
@@ -213,8 +217,10 @@ def supersede_item(
 def undo_item(
     item_id: int, caller: Reviewer, session: SessionDep, settings: SettingsDep
 ) -> ReviewPublic:
-    """Withdraw your own last decision on this item (within `undo_minutes`); it is kept on
-    record as withdrawn, and the item is yours to decide again."""
+    """Withdraw your own standing decision on this item (within `undo_minutes`); it is kept on
+    record as withdrawn, and what it replaced comes back: after a first decision or an appeal's
+    second review the item is open again and yours to decide, after a supersede the decision
+    it superseded stands again. The event's verdict and counters follow."""
     item = _scoped_item(session, caller, item_id)
     try:
         review = undo(session, item, caller.user.id, settings.undo_minutes)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
 from api.db.models import Place, PlaceKind
-from api.deps import Reader, SessionDep, SettingsDep, place_in_scope
-from api.schemas import HouseholdPublic, RankingRow, SummaryPublic
+from api.deps import AnyUser, Reader, SessionDep, SettingsDep, place_in_scope
+from api.schemas import HouseholdPublic, RankingRow, ServiceDay, SummaryPublic
 from api.stats import queries
 
 router = APIRouter(tags=["statistics"])
@@ -34,6 +34,15 @@ def _node(session: SessionDep, caller: Reader, code: str, start: date, end: date
             "statistics are kept per compound and above; ask for the compound",
         )
     return place
+
+
+@router.get("/stats/today", response_model=ServiceDay)
+def today(caller: AnyUser, settings: SettingsDep) -> ServiceDay:
+    """The service's day: statistics count days in its time zone (`BINWATCH_TIMEZONE`), not the
+    browser's or UTC, so pages take their default period from here."""
+    del caller
+    now = datetime.now(UTC).astimezone(settings.zone)
+    return ServiceDay(timezone=settings.timezone, today=now.date(), month=now.strftime("%Y-%m"))
 
 
 @router.get("/stats/summary", response_model=SummaryPublic)

@@ -179,6 +179,7 @@ ROUTES = [
             "headers": {"Content-Type": "image/jpeg"},
         },
     ),
+    Route("GET", "/api/v1/stats/today", USERS),
     Route(
         "GET", "/api/v1/stats/summary", K1_READERS, lambda c: {"params": {"place": "K1", **PERIOD}}
     ),
@@ -288,6 +289,7 @@ ROUTES = [
     Route("GET", "/api/v1/stations/drift", {"admin", "engineer"}),
     Route("GET", "/api/v1/taxonomy/labels", EVERYONE),
     Route("GET", "/api/v1/device/model", {"cam-ST1", "cam-ST2"}),
+    Route("GET", "/api/v1/device/config", {"cam-ST1", "cam-ST2"}),
     Route(
         "GET",
         "/api/v1/models/files/{sha256}",

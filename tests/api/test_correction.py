@@ -41,7 +41,7 @@ def test_a_clean_audit_leaves_the_raw_accuracy() -> None:
     )
     result = corrected_accuracy([s], RULES)
     assert result.accuracy == pytest.approx(180 / 200)
-    assert result.low is not None and result.high is not None
+    assert result.accuracy is not None and result.low is not None and result.high is not None
     assert result.low < result.accuracy <= result.high <= 1.0
     assert result.miss_rate == 0.0
 
@@ -60,6 +60,7 @@ def test_point_estimate_is_the_weighted_proportion() -> None:
         flags=flags,
     )
     result = corrected_accuracy([s], RULES)
+    assert audits.rate is not None
     expected = (50 + 800 * (1 - audits.rate) + 100 * 0.25) / 960
     assert result.accuracy == pytest.approx(expected)
     assert result.false_flag_rate == pytest.approx(0.25)

@@ -8,9 +8,13 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from api.db.models import Event, HouseholdDay, Rollup
+from api.rollups import DAY_COUNTERS, ROLLUP_COUNTERS, ROLLUP_KEYS, rebuild
 from api.security import appeal_code
-from tests.api.world import World, event, local
+from tests.api.world import PASSWORD, World, event, local
 
 
 def jpeg(colour: tuple[int, int, int] = (40, 120, 200)) -> bytes:
@@ -37,6 +41,62 @@ def queue(world: World, who: str, **params: str) -> list[dict[str, Any]]:
     assert response.status_code == 200, response.text
     items: list[dict[str, Any]] = response.json()
     return items
+
+
+def add_user(
+    world: World, name: str, role: str = "supervisor", scope: tuple[str, ...] = ()
+) -> None:
+    body = {"username": name, "password": PASSWORD, "role": role, "scope": list(scope)}
+    assert world.post("/api/v1/users", "admin", json=body).status_code == 201
+    login = world.client.post("/api/v1/auth/login", json={"username": name, "password": PASSWORD})
+    world.tokens[name] = login.json()["token"]
+
+
+State = dict[str, Any]
+
+
+def _counters(session: Session) -> State:
+    """Every counter row (all-zero ones left out) and every event's final verdict."""
+    rollups = {
+        tuple(getattr(r, k) for k in ROLLUP_KEYS): {c: getattr(r, c) for c in ROLLUP_COUNTERS}
+        for r in session.scalars(select(Rollup).execution_options(populate_existing=True))
+    }
+    days = {
+        (d.day, d.household_id, d.compound_id): {c: getattr(d, c) for c in DAY_COUNTERS}
+        for d in session.scalars(select(HouseholdDay).execution_options(populate_existing=True))
+    }
+    return {
+        "rollups": {k: v for k, v in rollups.items() if any(v.values())},
+        "household_days": {k: v for k, v in days.items() if any(v.values())},
+    }
+
+
+def state(world: World) -> State:
+    """The counters as stored, and each event's (final verdict, reviewed)."""
+    with world.client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        events = {
+            str(e.event_id): (e.final_verdict, e.reviewed) for e in session.scalars(select(Event))
+        }
+        return _counters(session) | {"events": events}
+
+
+def recount(world: World) -> State:
+    """The counters recomputed from the events table (the rollup rebuild, rolled back)."""
+    with world.client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        rebuild(session)
+        counted = _counters(session)
+        session.rollback()
+        return counted
+
+
+def assert_counts_match_events(world: World) -> State:
+    now = state(world)
+    assert {k: v for k, v in now.items() if k != "events"} == recount(world)
+    return now
+
+
+def undo(world: World, item: int, who: str) -> Any:
+    return world.post(f"/api/v1/review/items/{item}/undo", who)
 
 
 def test_queue_is_jurisdiction_filtered_and_newest_first(world: World) -> None:
@@ -318,3 +378,117 @@ def test_undo_reopens_the_item_and_restores_the_counters(world: World) -> None:
     ]
     world.settings.undo_minutes = 0
     assert world.post(f"/api/v1/review/items/{item}/undo", "super_k1").status_code == 409
+
+
+def test_undo_of_a_supersede_restores_the_decision_it_replaced(world: World) -> None:
+    flagged = flagged_event(weight=0.5)
+    world.send("cam-ST1", [flagged, flagged_event("H2")])
+    item = next(
+        i["id"] for i in queue(world, "super_k1") if i["event"]["event_id"] == str(flagged.event_id)
+    )
+    first = world.post(
+        f"/api/v1/review/items/{item}/decision", "super_k1", json={"decision": "overturn"}
+    )
+    assert first.status_code == 201 and first.json()["verdict"] == "correct"
+    after_first = assert_counts_match_events(world)
+    assert after_first["events"][str(flagged.event_id)] == ("correct", True)
+    over = world.post(
+        f"/api/v1/review/items/{item}/supersede", "admin", json={"decision": "confirm"}
+    )
+    assert over.status_code == 201 and over.json()["verdict"] == "contaminated"
+    superseded = assert_counts_match_events(world)
+    assert superseded != after_first
+    assert superseded["events"][str(flagged.event_id)] == ("contaminated", True)
+
+    add_user(world, "admin2", "admin")
+    for who in ("super_k1", "admin2"):  # only the admin who superseded may undo it
+        refused = undo(world, item, who)
+        assert refused.status_code == 409 and "only they can undo" in refused.json()["detail"]
+    assert state(world) == superseded
+    undone = undo(world, item, "admin")
+    assert undone.status_code == 200 and undone.json()["withdrawn"]
+    assert assert_counts_match_events(world) == after_first
+    history = world.get(f"/api/v1/review/items/{item}/reviews", "admin").json()
+    assert [(r["decision"], r["superseded_by"], r["withdrawn"]) for r in history] == [
+        ("overturn", None, False),
+        ("confirm", None, True),
+    ]
+    decided = queue(world, "admin", state="decided")
+    assert [i["id"] for i in decided] == [item]  # the first decision stands: still decided
+    assert item not in [i["id"] for i in queue(world, "super_k1")]
+
+    # the restored decision is the supervisor's own again: theirs to undo, back to the model
+    mine = undo(world, item, "super_k1")
+    assert mine.status_code == 200 and mine.json()["decision"] == "overturn"
+    back = assert_counts_match_events(world)
+    assert back["events"][str(flagged.event_id)] == ("contaminated", False)
+    assert item in [i["id"] for i in queue(world, "super_k1")]
+
+
+def test_undo_of_an_appeal_review_restores_the_first_decision(world: World) -> None:
+    flagged = flagged_event(weight=0.5)
+    world.send("cam-ST1", [flagged])
+    original = queue(world, "super_k1")[0]["id"]
+    first = world.post(
+        f"/api/v1/review/items/{original}/decision", "super_k1", json={"decision": "confirm"}
+    )
+    assert first.status_code == 201 and first.json()["verdict"] == "contaminated"
+    after_first = assert_counts_match_events(world)
+    made = world.client.post("/api/v1/public/appeals", json={"code": appeal_code(flagged.event_id)})
+    assert made.status_code == 201, made.text
+    appeal = made.json()["id"]
+    second = world.post(
+        f"/api/v1/review/items/{appeal}/decision", "admin", json={"decision": "overturn"}
+    )
+    assert second.status_code == 201 and second.json()["verdict"] == "correct"
+    overturned = assert_counts_match_events(world)
+    assert overturned["events"][str(flagged.event_id)] == ("correct", True)
+    assert overturned["household_days"] != after_first["household_days"]
+
+    assert undo(world, appeal, "super_k1").status_code == 409  # the second review is not theirs
+    assert undo(world, original, "super_k1").status_code == 409  # theirs no longer stands
+    assert state(world) == overturned
+    undone = undo(world, appeal, "admin")
+    assert undone.status_code == 200 and undone.json()["withdrawn"]
+    assert assert_counts_match_events(world) == after_first
+    history = world.get(f"/api/v1/review/items/{original}/reviews", "admin").json()
+    assert [(r["decision"], r["superseded_by"], r["withdrawn"]) for r in history] == [
+        ("confirm", None, False)
+    ]
+    reopened = queue(world, "admin", reason="appeal")
+    assert [(i["id"], i["claimed_by"]) for i in reopened] == [(appeal, "root")]
+    assert (
+        world.client.post(  # the appeal is open again, not a new one
+            "/api/v1/public/appeals", json={"code": appeal_code(flagged.event_id)}
+        ).status_code
+        == 409
+    )
+    again = world.post(
+        f"/api/v1/review/items/{appeal}/decision", "admin", json={"decision": "confirm"}
+    )
+    assert again.status_code == 201 and again.json()["verdict"] == "contaminated"
+    assert assert_counts_match_events(world) == after_first
+
+
+def test_undo_is_refused_to_others_late_or_twice_and_changes_nothing(world: World) -> None:
+    world.send("cam-ST1", [flagged_event()])
+    item = queue(world, "super_k1")[0]["id"]
+    assert undo(world, item, "super_k1").status_code == 409  # nothing decided yet
+    made = world.post(
+        f"/api/v1/review/items/{item}/decision", "super_k1", json={"decision": "overturn"}
+    )
+    assert made.status_code == 201
+    decided = state(world)
+    add_user(world, "super_k1b", scope=("K1",))
+    for who in ("super_k1b", "admin"):
+        other = undo(world, item, who)
+        assert other.status_code == 409 and "super_k1's" in other.json()["detail"]
+    world.settings.undo_minutes = 0
+    late = undo(world, item, "super_k1")
+    assert late.status_code == 409 and "0 minutes only" in late.json()["detail"]
+    assert state(world) == decided
+    assert queue(world, "super_k1") == []
+    world.settings.undo_minutes = 10
+    assert undo(world, item, "super_k1").status_code == 200
+    twice = undo(world, item, "super_k1")
+    assert twice.status_code == 409 and "open" in twice.json()["detail"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -156,3 +157,15 @@ def test_a_household_counts_for_its_own_compound(world: World) -> None:
     assert [(r["household"], r["compound"], r["dropoffs"]) for r in accounts] == [("H6", "K2", 2)]
     k1_accounts = world.get("/api/v1/stats/households", "admin", place="K1", **PERIOD).json()
     assert "H6" not in {r["household"] for r in k1_accounts}
+
+
+def test_today_is_the_services_day(world: World) -> None:
+    """Pages and `binwatch retrain` take their default period from the service's day: at 22:00
+    UTC it is already tomorrow in Shanghai, and today's drop-offs are counted there."""
+    zone = world.settings.zone
+    before = datetime.now(UTC).astimezone(zone).date()
+    answer = world.get("/api/v1/stats/today", "office_s1").json()
+    after = datetime.now(UTC).astimezone(zone).date()  # a midnight may pass in between
+    assert answer["timezone"] == world.settings.timezone
+    assert answer["today"] in {str(before), str(after)}
+    assert answer["month"] == answer["today"][:7]

@@ -240,7 +240,8 @@ def test_office_ranks_maps_and_downloads(browser: Any, service: Service, tmp_pat
     page = sign_in(browser, service.url, "office_s1")
     page.wait_for_selector("body[data-ready='1']")
     shot(page, "dashboard-office")
-    month = datetime.now(UTC).strftime("%Y-%m")
+    today = datetime.now(service.settings.zone).date()  # the service's day, not UTC's
+    month = today.strftime("%Y-%m")
     page.goto(f"{service.url}/assessment?place=S1&month={month}")
     page.wait_for_selector("body[data-ready='1']")
     ranked = page.eval_on_selector_all("tr[data-place]", "rows => rows.map(r => r.dataset.place)")
@@ -248,7 +249,7 @@ def test_office_ranks_maps_and_downloads(browser: Any, service: Service, tmp_pat
         start = f"{month}-01"
         api = admin.get(
             "/api/v1/stats/rankings",
-            params={"place": "S1", "start": start, "end": str(datetime.now(UTC).date())},
+            params={"place": "S1", "start": start, "end": str(today)},
         )
     assert ranked == [r["place"] for r in api.json()]  # K2 has no drop-offs: ranked last
     page.click("th[data-key='dropoffs']")
@@ -269,7 +270,7 @@ def test_office_ranks_maps_and_downloads(browser: Any, service: Service, tmp_pat
     with service.admin() as admin:
         k1 = admin.get(
             "/api/v1/stats/summary",
-            params={"place": "K1", "start": start, "end": str(datetime.now(UTC).date())},
+            params={"place": "K1", "start": start, "end": str(today)},
         ).json()
     assert rows["K1"]["drop-offs"] == k1["totals"]["dropoffs"] == FLAGGED + 4
     assert rows["K1"]["accuracy"] == pytest.approx(k1["totals"]["accuracy"])

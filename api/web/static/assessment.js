@@ -57,7 +57,7 @@ async function download(format) {
   document.getElementById("place").innerHTML = nodes.map(p => `<option value="${p.code}">${BW.escape(p.name)} (${p.code})</option>`).join("");
   const params = new URLSearchParams(location.search);
   if (params.get("place")) document.getElementById("place").value = params.get("place");
-  document.getElementById("month").value = params.get("month") || new Date().toISOString().slice(0, 7);
+  document.getElementById("month").value = params.get("month") || (await BW.serviceDay()).month;
   for (const id of ["place", "month"]) document.getElementById(id).onchange = () => { document.body.dataset.ready = ""; load(); };
   document.getElementById("csv").onclick = () => download("csv");
   document.getElementById("xlsx").onclick = () => download("xlsx");

@@ -30,6 +30,12 @@ const BW = {
     if (!response.ok) return null;
     return URL.createObjectURL(await response.blob());
   },
+  _day: null,
+  serviceDay() {
+    // {timezone, today, month}: the service counts days in its own zone, not the browser's
+    if (!BW._day) BW._day = BW.json("/api/v1/stats/today");
+    return BW._day;
+  },
   categories: {},
   async loadCategories() {
     for (const c of await BW.json("/api/v1/taxonomy")) BW.categories[c.code] = c;

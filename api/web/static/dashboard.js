@@ -112,7 +112,7 @@ async function load() {
   select.innerHTML = compounds.map(p => `<option value="${p.code}">${BW.escape(p.name)} (${p.code})</option>`).join("");
   const wanted = new URLSearchParams(location.search).get("place");
   if (wanted) select.value = wanted;
-  const today = new Date(), from = new Date(today.getTime() - 29 * 86400000);
+  const today = new Date((await BW.serviceDay()).today + "T00:00:00Z"), from = new Date(today.getTime() - 29 * 86400000);
   document.getElementById("start").value = new URLSearchParams(location.search).get("start") || from.toISOString().slice(0, 10);
   document.getElementById("end").value = new URLSearchParams(location.search).get("end") || today.toISOString().slice(0, 10);
   for (const id of ["place", "start", "end"]) document.getElementById(id).onchange = () => { document.body.dataset.ready = ""; load(); };

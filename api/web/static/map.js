@@ -42,7 +42,7 @@ async function load() {
   document.getElementById("place").innerHTML = nodes.map(p => `<option value="${p.code}">${BW.escape(p.name)} (${p.code})</option>`).join("");
   const params = new URLSearchParams(location.search);
   if (params.get("place")) document.getElementById("place").value = params.get("place");
-  document.getElementById("month").value = params.get("month") || new Date().toISOString().slice(0, 7);
+  document.getElementById("month").value = params.get("month") || (await BW.serviceDay()).month;
   for (const id of ["place", "month"]) document.getElementById(id).onchange = () => { document.body.dataset.ready = ""; load(); };
   await load();
 })();
