@@ -351,7 +351,7 @@ def set_final_verdict(session: Session, event: Event, verdict: str, reviewed: bo
     False) and move its counters with it. Conditional on the event still having the verdict the
     counters move from; a conflict when another decision changed it meanwhile."""
     session.refresh(event)
-    old = event.final_verdict
+    old, was_reviewed = event.final_verdict, event.reviewed
     moved = _rows(
         session,
         _update(Event)
@@ -364,6 +364,17 @@ def set_final_verdict(session: Session, event: Event, verdict: str, reviewed: bo
             conflict=True,
         )
     session.refresh(event)
+    if event.household_id is not None:
+        household = difference(
+            household_counts(verdict, reviewed), household_counts(old, was_reviewed)
+        )
+        if household:
+            add_household_days(
+                session,
+                {(event.day, event.household_id): household},
+                {event.household_id: event.compound_id},
+                {},
+            )
     if old == verdict:
         return
     identified = event.household_id is not None
@@ -375,11 +386,3 @@ def set_final_verdict(session: Session, event: Event, verdict: str, reviewed: bo
     ).items():
         delta[name] = value
     add_rollups(session, {(event.day, event.hour, event.compound_id, event.category): delta})
-    if event.household_id is not None:
-        household = difference(household_counts(verdict), household_counts(old))
-        add_household_days(
-            session,
-            {(event.day, event.household_id): household},
-            {event.household_id: event.compound_id},
-            {},
-        )

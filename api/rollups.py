@@ -27,7 +27,7 @@ def _greatest(session: Session) -> Any:
 
 ROLLUP_KEYS = ("day", "hour", "compound_id", "category")
 ROLLUP_COUNTERS = tuple(c.name for c in Rollup.__table__.columns if c.name not in ROLLUP_KEYS)
-DAY_COUNTERS = ("dropoffs", "correct", "contaminated", "uncertain")
+DAY_COUNTERS = ("dropoffs", "correct", "contaminated", "uncertain", "confirmed")
 
 
 def add_rollups(session: Session, deltas: Mapping[RollupKey, Mapping[str, float]]) -> None:
@@ -109,12 +109,13 @@ FROM events GROUP BY day, hour, compound_id, category
 """
 _REBUILD_HOUSEHOLD_DAYS = """
 INSERT INTO household_days (day, household_id, compound_id, dropoffs, correct, contaminated,
-                            uncertain, last_seen)
+                            uncertain, confirmed, last_seen)
 SELECT day, household_id, (SELECT households.compound_id FROM households
                            WHERE households.id = events.household_id), COUNT(*),
        SUM(CASE WHEN final_verdict = 'correct' THEN 1 ELSE 0 END),
        SUM(CASE WHEN final_verdict = 'contaminated' THEN 1 ELSE 0 END),
        SUM(CASE WHEN final_verdict = 'uncertain' THEN 1 ELSE 0 END),
+       SUM(CASE WHEN reviewed AND final_verdict = 'contaminated' THEN 1 ELSE 0 END),
        MAX(captured_at)
 FROM events WHERE household_id IS NOT NULL GROUP BY day, household_id
 """

@@ -184,7 +184,12 @@ class HouseholdPublic(BaseModel):
     correct: int
     contaminated: int
     accuracy: float | None
-    points: int
+    points: int = Field(description="standing points: deductions count once they stand")
+    deductions: int = Field(0, description="contaminated drop-offs whose deduction stands")
+    pending_deductions: int = Field(
+        0, description="contaminated drop-offs not confirmed yet (or under appeal): no points yet"
+    )
+    pending_points: int = Field(0, description="what the pending deductions would cost")
     last_seen: datetime | None
 
 
@@ -284,6 +289,27 @@ class ReviewPublic(BaseModel):
 class AppealCreate(_In):
     code: str = Field(min_length=12, max_length=20, description="the code on the feedback slip")
     text: str = Field("", max_length=2000)
+
+
+class AppealStatus(BaseModel):
+    """What a resident sees for the code on their feedback slip (nothing about the household)."""
+
+    code: str
+    day: date = Field(description="the drop-off's day (the service's time zone)")
+    station: str
+    bin_category: str
+    verdict: str = Field(description="the standing verdict: a review's, else the model's")
+    reviewed: bool
+    deduction: Literal["none", "pending", "standing"] = Field(
+        description="pending: the model's word alone, or under appeal; it costs no points yet"
+    )
+    points: int = Field(description="what this drop-off costs or earns now")
+    pending_points: int = Field(description="what a pending deduction would cost once it stands")
+    stands_on: date | None = Field(
+        None, description="the day a pending deduction stands if not appealed (street's window)"
+    )
+    appeal: Literal["none", "open", "decided"]
+    can_appeal: bool
 
 
 class ReportPublic(BaseModel):

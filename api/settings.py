@@ -26,13 +26,23 @@ class Mode(StrEnum):
 
 
 class Points(BaseSettings):
-    """Household points per drop-off, by its (reviewed or model) verdict."""
+    """Household points per drop-off, by its (reviewed or model) verdict. A deduction (a
+    contaminated drop-off) stands once a supervisor confirms it or, when the street chooses an
+    appeal window, once that many days pass without an appeal; until then it is pending and
+    costs nothing. A deduction under an open appeal is pending again."""
 
     model_config = SettingsConfigDict(extra="forbid")
 
     correct: int = Field(2, ge=-100, le=100, description="points for a correctly sorted drop-off")
     contaminated: int = Field(-1, ge=-100, le=100, description="points for a contaminated one")
     uncertain: int = Field(0, ge=-100, le=100, description="points for an unreviewed uncertain one")
+    appeal_window_days: int | None = Field(
+        None,
+        ge=1,
+        le=365,
+        description="days after which an unappealed model flag's deduction stands without a "
+        "supervisor (None: only a supervisor's confirmation makes it stand)",
+    )
 
 
 class Settings(BaseSettings):

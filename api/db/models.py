@@ -211,6 +211,10 @@ class HouseholdDay(Base):
     correct: Mapped[int] = mapped_column(Integer, default=0)
     contaminated: Mapped[int] = mapped_column(Integer, default=0)
     uncertain: Mapped[int] = mapped_column(Integer, default=0)
+    # contaminated by a standing review: a deduction that stands (the rest of `contaminated`
+    # is the model's word alone, pending until confirmed or, by the street's choice, until its
+    # appeal window passes)
+    confirmed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_seen: Mapped[datetime | None]
 
 

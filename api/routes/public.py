@@ -3,7 +3,7 @@ a place, and appeals against a `contaminated` verdict by the code on their feedb
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
@@ -11,8 +11,9 @@ from sqlalchemy import select
 
 from api.db.models import Event, Place, QueueItem, Report
 from api.deps import Reviewer, SessionDep, SettingsDep
-from api.schemas import AppealCreate, QueueItemPublic, ReportPublic
-from api.security import normalise_appeal_code
+from api.schemas import AppealCreate, AppealStatus, QueueItemPublic, ReportPublic
+from api.security import appeal_code, normalise_appeal_code
+from api.stats.queries import deduction_state
 from api.storage import EvidenceStore, ImageRejectedError, reencode_jpeg, write_atomic
 
 router = APIRouter(tags=["public"])
@@ -106,6 +107,46 @@ def appeal(body: AppealCreate, session: SessionDep) -> QueueItemPublic:
         claimed_until=None,
         note=item.note,
         event=None,
+    )
+
+
+@router.get("/public/appeals/{code}", response_model=AppealStatus)
+def appeal_status(code: str, session: SessionDep, settings: SettingsDep) -> AppealStatus:
+    """The drop-off behind a feedback slip's code: its verdict, whether its deduction is pending
+    or stands, and whether it can be appealed."""
+    key = normalise_appeal_code(code)
+    event = session.scalar(select(Event).where(Event.appeal_key == key)) if key else None
+    if event is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no drop-off with this appeal code")
+    appeals = list(
+        session.scalars(
+            select(QueueItem.status).where(
+                QueueItem.event_id == event.id, QueueItem.reason == "appeal"
+            )
+        )
+    )
+    state = "open" if "open" in appeals else "decided" if appeals else "none"
+    today = datetime.now(UTC).astimezone(settings.zone).date()
+    rules = settings.points
+    deduction = deduction_state(event, rules, today, under_appeal=state == "open")
+    station = session.get(Place, event.station_id)
+    earns = {"correct": rules.correct, "uncertain": rules.uncertain}.get(event.final_verdict, 0)
+    window = rules.appeal_window_days
+    return AppealStatus(
+        code=appeal_code(event.event_id),
+        day=event.day,
+        station=station.code if station else "",
+        bin_category=event.bin_category,
+        verdict=event.final_verdict,
+        reviewed=event.reviewed,
+        deduction=deduction,
+        points=rules.contaminated if deduction == "standing" else earns,
+        pending_points=rules.contaminated if deduction == "pending" else 0,
+        stands_on=event.day + timedelta(days=window)
+        if deduction == "pending" and not event.reviewed and window is not None
+        else None,
+        appeal=state,
+        can_appeal=event.final_verdict == "contaminated" and state != "open",
     )
 
 

@@ -74,9 +74,14 @@ def households(
     follow_up: bool = Query(False, description="only households to follow up, worst first"),
     limit: int = Query(100, ge=1, le=5000),
 ) -> list[HouseholdPublic]:
-    """Per household: drop-offs, accuracy, points (rules in the settings), last seen."""
+    """Per household: drop-offs, accuracy, points (rules in the settings), last seen. A
+    deduction counts once a supervisor confirms it (or its appeal window passed, where the
+    street chose one); until then it shows as pending."""
     node = _node(session, caller, place, start, end)
-    rows = queries.households(session, node, start, end, settings.points, follow_up, limit)
+    today = datetime.now(UTC).astimezone(settings.zone).date()
+    rows = queries.households(
+        session, node, start, end, settings.points, follow_up, limit, today=today
+    )
     return [HouseholdPublic.model_validate(r) for r in rows]
 
 

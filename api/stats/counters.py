@@ -36,10 +36,14 @@ def rollup_weights(d: Dropoff) -> dict[str, float]:
     return weights
 
 
-def household_counts(verdict: str) -> Counter[str]:
+def household_counts(verdict: str, reviewed: bool = False) -> Counter[str]:
+    """One drop-off's share of its household's day; `confirmed` when a review says
+    contaminated (a deduction that stands)."""
     counts: Counter[str] = Counter(dropoffs=1)
     if verdict in ("correct", "contaminated", "uncertain"):
         counts[verdict] += 1
+    if reviewed and verdict == "contaminated":
+        counts["confirmed"] += 1
     return counts
 
 

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import date, datetime, time
-from typing import Any
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from api.db.models import Event, Household, HouseholdDay, Place, PlaceKind, Review, Rollup
+from api.db.models import (
+    Event,
+    Household,
+    HouseholdDay,
+    Place,
+    PlaceKind,
+    QueueItem,
+    Review,
+    Rollup,
+)
 from api.settings import Points
 from api.stats.correction import Rules, Sample, Stratum, corrected_accuracy
 from api.stats.rates import participation, points, rates, ratio
@@ -218,28 +227,46 @@ def households(
     rules: Points,
     follow_up: bool = False,
     limit: int = 100,
+    today: date | None = None,
 ) -> list[dict[str, Any]]:
     """Per household over the period; with `follow_up`, those to visit first: negative points or
-    the lowest accuracy (at least three scored drop-offs), worst first."""
+    the lowest accuracy (at least three scored drop-offs), worst first.
+
+    Points count a deduction only once it stands (see `Points`): confirmed by a supervisor, or
+    with the street's appeal window set, unreviewed for more than that many days before
+    `today` (the service's day); one under an open appeal is pending again. The rest of the
+    contaminated drop-offs are `pending_deductions`, shown beside the points, costing nothing."""
     h = HouseholdDay
+    cutoff = _appeal_cutoff(rules, today)
+    lapsed = (
+        func.sum(case((h.day <= cutoff, h.contaminated - h.confirmed), else_=0))
+        if cutoff is not None
+        else func.sum(0)
+    )
     stmt = (
         select(
+            Household.id,
             Household.code,
             Place.code.label("compound"),
             func.sum(h.dropoffs).label("d"),
             func.sum(h.correct).label("c"),
             func.sum(h.contaminated).label("x"),
             func.sum(h.uncertain).label("u"),
+            func.sum(h.confirmed).label("k"),
+            func.coalesce(lapsed, 0).label("lapsed"),
             func.max(h.last_seen).label("seen"),
         )
         .join(Household, Household.id == h.household_id)
         .join(Place, Place.id == h.compound_id)
         .where(h.compound_id.in_(compounds_under(place)), h.day >= start, h.day <= end)
-        .group_by(Household.code, Place.code)
+        .group_by(Household.id, Household.code, Place.code)
     )
+    appealed = _standing_under_appeal(session, place, start, end, cutoff)
     out: list[dict[str, Any]] = []
-    for code, compound, d, c, x, u, seen in session.execute(stmt).all():
+    for hid, code, compound, d, c, x, u, k, lapsed_, seen in session.execute(stmt).all():
         scored = int(c) + int(x)
+        standing = int(k) + int(lapsed_) - appealed.get(hid, 0)
+        pending = int(x) - standing
         out.append(
             {
                 "household": code,
@@ -249,7 +276,10 @@ def households(
                 "correct": int(c),
                 "contaminated": int(x),
                 "accuracy": ratio(int(c), scored),
-                "points": points(int(c), int(x), int(u), rules),
+                "points": points(int(c), standing, int(u), rules),
+                "deductions": standing,
+                "pending_deductions": pending,
+                "pending_points": pending * rules.contaminated,
                 "last_seen": seen,
             }
         )
@@ -259,6 +289,57 @@ def households(
     else:
         out.sort(key=lambda r: (-r["points"], r["household"]))
     return out[:limit]
+
+
+def _appeal_cutoff(rules: Points, today: date | None) -> date | None:
+    """The last day whose unappealed model flags stand (None: none stand without review)."""
+    if rules.appeal_window_days is None or today is None:
+        return None
+    return today - timedelta(days=rules.appeal_window_days)
+
+
+def _standing_under_appeal(
+    session: Session, place: Place, start: date, end: date, cutoff: date | None
+) -> dict[int, int]:
+    """Per household: contaminated drop-offs that would stand but are under an open appeal."""
+    open_appeal = (
+        select(QueueItem.id)
+        .where(
+            QueueItem.event_id == Event.id,
+            QueueItem.reason == "appeal",
+            QueueItem.status == "open",
+        )
+        .exists()
+    )
+    would_stand = Event.reviewed if cutoff is None else or_(Event.reviewed, Event.day <= cutoff)
+    rows = session.execute(
+        select(Event.household_id, func.count())
+        .join(Household, Household.id == Event.household_id)
+        .where(
+            Household.compound_id.in_(compounds_under(place)),
+            Event.day >= start,
+            Event.day <= end,
+            Event.final_verdict == "contaminated",
+            would_stand,
+            open_appeal,
+        )
+        .group_by(Event.household_id)
+    ).all()
+    return {int(household): int(count) for household, count in rows if household is not None}
+
+
+def deduction_state(
+    event: Event, rules: Points, today: date, under_appeal: bool
+) -> Literal["none", "pending", "standing"]:
+    """One drop-off's deduction, as `households` counts it (for the public appeal page)."""
+    if event.final_verdict != "contaminated":
+        return "none"
+    if under_appeal:
+        return "pending"
+    cutoff = _appeal_cutoff(rules, today)
+    if event.reviewed or (cutoff is not None and event.day <= cutoff):
+        return "standing"
+    return "pending"
 
 
 def rankings(session: Session, place: Place, start: date, end: date) -> list[dict[str, Any]]:

@@ -254,6 +254,12 @@ ROUTES = [
     ),
     Route(
         "GET",
+        "/api/v1/public/appeals/{code}",
+        EVERYONE,
+        lambda c: {"path": f"/api/v1/public/appeals/{appeal_code(c['event'].event_id)}"},
+    ),
+    Route(
+        "GET",
         "/api/v1/reports/{report_id}/image",
         {"admin", "super_k1"},
         lambda c: {"path": f"/api/v1/reports/{c['report']}/image"},

@@ -99,7 +99,14 @@ def test_households_points_and_follow_up(world: World) -> None:
     seed(world)
     rows = world.get("/api/v1/stats/households", "super_k1", place="K1", **PERIOD).json()
     points = {r["household"]: r["points"] for r in rows}
-    assert points == {"H1": 0, "H2": 1, "H3": 2, "H5": 2}  # correct +2, contaminated -1
+    # correct +2; the model's flags cost nothing until confirmed: pending
+    assert points == {"H1": 2, "H2": 2, "H3": 2, "H5": 2}
+    assert {r["household"]: r["pending_deductions"] for r in rows} == {
+        "H1": 2,
+        "H2": 1,
+        "H3": 0,
+        "H5": 0,
+    }
     h1 = next(r for r in rows if r["household"] == "H1")
     assert (h1["dropoffs"], h1["scored"], h1["correct"]) == (3, 3, 1)
     assert h1["last_seen"].startswith("2026-11-11T15:00")  # 23:00 Shanghai

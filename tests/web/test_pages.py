@@ -327,3 +327,39 @@ def test_engineer_promotes_a_canary(browser: Any, service: Service, tmp_path: Pa
     with service.admin() as admin:
         states = {m["version"]: m["state"] for m in admin.get("/api/v1/models").json()}
     assert states["tiny-7"] == "active"
+
+
+def test_resident_sees_a_pending_deduction_and_appeals(browser: Any, service: Service) -> None:
+    """The public appeal page, no sign-in: the code on the slip shows the drop-off's deduction
+    as pending (the model's word alone), the household list says the same, and an appeal
+    from the page puts it under review."""
+    from api.security import appeal_code
+
+    with service.admin() as admin:
+        item = admin.get("/api/v1/review/queue", params={"reason": "flagged"}).json()[0]
+        code = appeal_code(uuid.UUID(item["event"]["event_id"]))
+        today = datetime.now(service.settings.zone).date()
+        period = {"place": "K1", "start": str(today - timedelta(days=2)), "end": str(today)}
+        households = admin.get("/api/v1/stats/households", params=period).json()
+    # none confirmed yet; H4 has no card, so a quarter of the flags are anonymous
+    assert sum(h["pending_deductions"] for h in households) == FLAGGED * 3 // 4
+    assert all(h["points"] >= 0 for h in households)  # so nobody lost a point yet
+    page = browser.new_page(viewport={"width": 414, "height": 800})  # a phone
+    page.goto(f"{service.url}/appeal")
+    page.wait_for_selector("body[data-ready='1']")
+    page.fill("#code", code.upper())
+    page.evaluate("document.body.dataset.ready = ''")
+    page.click("#find button")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.get_attribute("#deduction", "data-state") == "pending"
+    assert "not deducted yet" in page.inner_text("#points")
+    shot(page, "appeal")
+    page.fill("#text", "it was a peel")
+    page.evaluate("document.body.dataset.ready = ''")
+    page.click("#appeal button")
+    page.wait_for_selector("body[data-ready='1']")
+    assert "under review" in page.inner_text("#appeal-state")
+    assert page.is_hidden("#appeal")
+    with service.admin() as admin:
+        appeals = admin.get("/api/v1/review/queue", params={"reason": "appeal"}).json()
+    assert [a["note"] for a in appeals] == ["it was a peel"]

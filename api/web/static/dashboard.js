@@ -87,9 +87,9 @@ async function load() {
   const byHour = Array(24).fill(0);
   for (const b of hourly.buckets) byHour[Number(b.start.slice(11, 13))] += b.dropoffs;  // the service's local hour
   bars("hours", byHour.map((v, h) => ({ label: String(h), value: v, colour: "#5c7cfa" })), v => String(v));
-  document.getElementById("follow").innerHTML = `<tr><th>Household</th><th>Drop-offs</th><th>Accuracy</th><th>Points</th></tr>` +
-    (follow.map(h => `<tr><td>${BW.escape(h.household)}</td><td>${h.dropoffs}</td><td>${pct(h.accuracy)}</td><td>${h.points}</td></tr>`).join("") ||
-     `<tr><td colspan="4" class="muted">none 无</td></tr>`);
+  document.getElementById("follow").innerHTML = `<tr><th>Household</th><th>Drop-offs</th><th>Accuracy</th><th>Points</th><th title="deductions not confirmed yet: no points taken">Pending 待定</th></tr>` +
+    (follow.map(h => `<tr data-household="${BW.escape(h.household)}"><td>${BW.escape(h.household)}</td><td>${h.dropoffs}</td><td>${pct(h.accuracy)}</td><td>${h.points}</td><td class="pending">${h.pending_deductions ? `${h.pending_deductions} (${h.pending_points})` : ""}</td></tr>`).join("") ||
+     `<tr><td colspan="5" class="muted">none 无</td></tr>`);
   const thumbs = document.getElementById("thumbs");
   thumbs.innerHTML = "";
   if (["admin", "supervisor"].includes(BW.user().role)) {
