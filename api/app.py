@@ -13,6 +13,7 @@ from api.db.engine import make_engine, make_sessionmaker
 from api.drift import DriftCache
 from api.metrics import Metrics
 from api.routes import (
+    assessment,
     auth,
     device_config,
     devices,
@@ -20,6 +21,7 @@ from api.routes import (
     exports,
     health,
     ingest,
+    inspections,
     places,
     public,
     registry,
@@ -56,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         auth,
         places,
+        inspections,
+        assessment,
         devices,
         device_config,
         ingest,

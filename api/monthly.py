@@ -1,20 +1,27 @@
-"""The monthly report of a district or street: one row per compound, as CSV or XLSX."""
+"""The monthly report of a district or street: one row per compound, ranked by the street's
+assessment score (api/assessment), with its counts, rates, every indicator, the score, the grade
+and the change against last month; as CSV or XLSX. A value that lacks data says why ("not
+enough audits (12)"), never a number."""
 
 from __future__ import annotations
 
 import calendar
 import csv
 import io
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.db.models import Event, Place, PlaceKind, Review
+from api.assessment.scheme import INDICATORS
+from api.assessment.score import Scored
+from api.assessment.table import assessment
+from api.db.models import Event, Place, Review
 from api.stats import queries
 from api.stats.correction import Rules
 
@@ -33,6 +40,24 @@ HEADER = (
     "contamination",
     "kitchen purity",
     "reviews",
+    "rank",
+    "score",
+    "grade",
+    "score last month",
+    "change",
+    *(f"indicator: {key}" for key in INDICATORS),
+    "lacking data",
+    "scheme",
+)
+PERCENT_COLUMNS = (
+    4,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    *(i for i, name in enumerate(HEADER) if name.startswith("indicator:")),
 )
 
 
@@ -46,14 +71,16 @@ def month_bounds(month: str) -> tuple[date, date]:
 
 
 def rows(
-    session: Session, place: Place, month: str, zone: ZoneInfo, rules: Rules | None = None
+    session: Session,
+    place: Place,
+    month: str,
+    zone: ZoneInfo,
+    rules: Rules | None = None,
+    now: datetime | None = None,
 ) -> list[list[Any]]:
     start, end = month_bounds(month)
-    compounds = session.scalars(
-        select(Place)
-        .where(Place.kind == PlaceKind.COMPOUND.value, Place.path.startswith(place.path))
-        .order_by(Place.code)
-    )
+    rules = rules or Rules()
+    ranked = assessment(session, place, start, end, zone, rules, now or datetime.now(UTC))
     reviews = dict(
         session.execute(
             select(Event.compound_id, func.count(Review.id))
@@ -68,7 +95,9 @@ def rows(
         ).all()
     )
     out = []
-    for compound in compounds:
+    for row in ranked:
+        compound = row.compound
+        indicators = {i.key: i for i in row.now.indicators}
         s = queries.summary(session, compound, start, end, "day", zone, rules)
         totals, fixed = s["totals"], s["totals"]["corrected"]
         withheld = f"not enough audits ({fixed['audited']})"
@@ -89,9 +118,28 @@ def rows(
                 totals["contamination"],
                 s["kitchen_purity"],
                 reviews.get(compound.id, 0),
+                row.rank,
+                _rounded(row.now.score) if row.now.score is not None else row.now.reason,
+                row.now.grade,
+                _rounded(row.last_month.score),
+                _rounded(row.change),
+                *(_indicator(indicators.get(key)) for key in INDICATORS),
+                ", ".join(row.now.lacking),
+                row.scheme,
             ]
         )
     return out
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
+
+
+def _indicator(scored: Scored | None) -> float | str | None:
+    """The indicator's value, or why it has none; empty when the scheme has no such one."""
+    if scored is None:
+        return None
+    return scored.value if scored.value is not None else scored.lacks
 
 
 def to_csv(table: list[list[Any]]) -> bytes:
@@ -115,8 +163,8 @@ def to_xlsx(table: list[list[Any]], title: str) -> bytes:
         cell.font = Font(bold=True)
     for row in table:
         sheet.append(row)
-    for column in "EHIJKLM":
-        for cell in sheet[column][1:]:
+    for index in PERCENT_COLUMNS:
+        for cell in sheet[get_column_letter(index + 1)][1:]:
             cell.number_format = "0.0%"
     sheet.freeze_panes = "A2"
     out = io.BytesIO()

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from enum import StrEnum
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -194,12 +195,14 @@ class HouseholdPublic(BaseModel):
 
 
 class RankingRow(BaseModel):
-    rank: int
+    rank: int = Field(description="by the assessment score (withheld scores last, by code)")
     place: str
     name: str
-    accuracy: float | None
+    accuracy: float | None = Field(description="raw accuracy, shown beside; not the ranking")
     participation: float | None
     dropoffs: int
+    score: float | None = Field(None, description="the street's assessment score, 0–100")
+    grade: str | None = None
 
 
 class Period(_In):
@@ -409,3 +412,62 @@ class DeviceConfigPublic(BaseModel):
     audit: AuditPlanPublic
     model: DeviceModelPublic | None = Field(description="null while no model is registered")
     poll_seconds: int = Field(description="ask again after this long")
+
+
+class IndicatorPublic(BaseModel):
+    key: str
+    value: float | None = Field(description="a share in [0, 1]; null when it lacks data")
+    n: int | None = Field(description="what it rests on: households, audits, reports, inspections")
+    weight: float
+    colour: str | None = Field(description="the scheme's colour band for the value")
+    lacks: str | None = Field(description="why there is no value, e.g. 'not enough audits (12)'")
+
+
+class AssessmentRow(BaseModel):
+    rank: int | None = Field(description="by the score; null while the score is withheld")
+    place: str
+    name: str
+    scheme: str
+    score: float | None = Field(description="0–100 under the street's scheme")
+    grade: str | None
+    score_last_month: float | None
+    change: float | None = Field(description="score minus last month's (points)")
+    indicators: list[IndicatorPublic]
+    lacking: list[str] = Field(description="indicators without data this month")
+    reason: str | None = Field(description="why the score is withheld")
+
+
+class SchemePublic(BaseModel):
+    street: str
+    source: Literal["street", "default"]
+    text: str = Field(description="the scheme as YAML")
+    scheme: dict[str, Any]
+
+
+class InspectionKind(StrEnum):
+    GUIDANCE = "guidance"
+    UNDERCOVER = "undercover"
+
+
+class InspectionCreate(_In):
+    place: str = Field(max_length=64, description="a compound or station code")
+    day: date
+    inspector: str = Field(min_length=1, max_length=200)
+    kind: InspectionKind
+    findings: str = Field("", max_length=5000)
+    rectified_on: date | None = None
+
+
+class InspectionUpdate(_In):
+    findings: str | None = Field(None, max_length=5000)
+    rectified_on: date | None = None
+
+
+class InspectionPublic(BaseModel):
+    id: int
+    place: str
+    day: date
+    inspector: str
+    kind: InspectionKind
+    findings: str
+    rectified_on: date | None

@@ -281,3 +281,31 @@ class CanaryStation(Base):
     __tablename__ = "canary_stations"
     model_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), primary_key=True)
     station_id: Mapped[int] = mapped_column(ForeignKey("places.id"), primary_key=True)
+
+
+class Inspection(Base):
+    """A sorting office's visit to a place (compound or station): weekly guidance (指导) or a
+    monthly undercover check (暗访), what was found, and when it was put right."""
+
+    __tablename__ = "inspections"
+    __table_args__ = (Index("ix_inspections_place_day", "place_id", "day"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    place_id: Mapped[int] = mapped_column(ForeignKey("places.id"))
+    day: Mapped[date] = mapped_column(Date)
+    inspector: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # guidance|undercover
+    findings: Mapped[str] = mapped_column(Text, default="")
+    rectified_on: Mapped[date | None] = mapped_column(Date)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+
+class AssessmentScheme(Base):
+    """A street's own assessment scheme (YAML, as uploaded); streets without one use the
+    default that ships in the package (api/assessment/default.yaml)."""
+
+    __tablename__ = "assessment_schemes"
+    street_id: Mapped[int] = mapped_column(ForeignKey("places.id"), primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime]

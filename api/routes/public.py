@@ -9,7 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
 from sqlalchemy import select
 
-from api.db.models import Event, Place, QueueItem, Report
+from api.assessment.store import appeal_windows
+from api.db.models import Event, Household, Place, QueueItem, Report
 from api.deps import Reviewer, SessionDep, SettingsDep
 from api.schemas import AppealCreate, AppealStatus, QueueItemPublic, ReportPublic
 from api.security import appeal_code, normalise_appeal_code
@@ -110,6 +111,16 @@ def appeal(body: AppealCreate, session: SessionDep) -> QueueItemPublic:
     )
 
 
+def _appeal_window(session: SessionDep, event: Event, default: int | None) -> int | None:
+    """The appeal window of the street of the household's compound (or the station's, for a
+    drop-off without a known household)."""
+    household = session.get(Household, event.household_id) if event.household_id else None
+    compound = session.get(Place, household.compound_id if household else event.compound_id)
+    if compound is None:
+        return default
+    return appeal_windows(session, compound, default).get(compound.id, default)
+
+
 @router.get("/public/appeals/{code}", response_model=AppealStatus)
 def appeal_status(code: str, session: SessionDep, settings: SettingsDep) -> AppealStatus:
     """The drop-off behind a feedback slip's code: its verdict, whether its deduction is pending
@@ -128,10 +139,10 @@ def appeal_status(code: str, session: SessionDep, settings: SettingsDep) -> Appe
     state = "open" if "open" in appeals else "decided" if appeals else "none"
     today = datetime.now(UTC).astimezone(settings.zone).date()
     rules = settings.points
-    deduction = deduction_state(event, rules, today, under_appeal=state == "open")
+    window = _appeal_window(session, event, rules.appeal_window_days)
+    deduction = deduction_state(event, window, today, under_appeal=state == "open")
     station = session.get(Place, event.station_id)
     earns = {"correct": rules.correct, "uncertain": rules.uncertain}.get(event.final_verdict, 0)
-    window = rules.appeal_window_days
     return AppealStatus(
         code=appeal_code(event.event_id),
         day=event.day,

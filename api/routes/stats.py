@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from api.assessment.store import appeal_windows
+from api.assessment.table import assessment
 from api.db.models import Place, PlaceKind
 from api.deps import AnyUser, Reader, SessionDep, SettingsDep, place_in_scope
 from api.schemas import HouseholdPublic, RankingRow, ServiceDay, SummaryPublic
@@ -79,16 +81,36 @@ def households(
     street chose one); until then it shows as pending."""
     node = _node(session, caller, place, start, end)
     today = datetime.now(UTC).astimezone(settings.zone).date()
+    windows = appeal_windows(session, node, settings.points.appeal_window_days)
     rows = queries.households(
-        session, node, start, end, settings.points, follow_up, limit, today=today
+        session, node, start, end, settings.points, follow_up, limit, today=today, windows=windows
     )
     return [HouseholdPublic.model_validate(r) for r in rows]
 
 
 @router.get("/stats/rankings", response_model=list[RankingRow])
 def rankings(
-    caller: Reader, session: SessionDep, place: PlaceCode, start: Start, end: End
+    caller: Reader,
+    session: SessionDep,
+    settings: SettingsDep,
+    place: PlaceCode,
+    start: Start,
+    end: End,
 ) -> list[RankingRow]:
-    """The compounds under a node, best accuracy first (then participation)."""
+    """The compounds under a node ranked by their street's assessment score over the period
+    (api/assessment; `/assessment` gives every indicator), never by raw accuracy."""
     node = _node(session, caller, place, start, end)
-    return [RankingRow.model_validate(r) for r in queries.rankings(session, node, start, end)]
+    scored = assessment(
+        session,
+        node,
+        start,
+        end,
+        settings.zone,
+        settings.correction_rules,
+        datetime.now(UTC),
+        last_month=False,
+    )
+    scores = {r.compound.code: (r.now.score, r.now.grade) for r in scored}
+    return [
+        RankingRow.model_validate(r) for r in queries.rankings(session, node, start, end, scores)
+    ]

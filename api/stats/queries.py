@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -228,6 +229,7 @@ def households(
     follow_up: bool = False,
     limit: int = 100,
     today: date | None = None,
+    windows: Mapping[int, int | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Per household over the period; with `follow_up`, those to visit first: negative points or
     the lowest accuracy (at least three scored drop-offs), worst first.
@@ -235,12 +237,25 @@ def households(
     Points count a deduction only once it stands (see `Points`): confirmed by a supervisor, or
     with the street's appeal window set, unreviewed for more than that many days before
     `today` (the service's day); one under an open appeal is pending again. The rest of the
-    contaminated drop-offs are `pending_deductions`, shown beside the points, costing nothing."""
+    contaminated drop-offs are `pending_deductions`, shown beside the points, costing nothing.
+    `windows`: compound id → its street's appeal window (api.assessment.store.appeal_windows);
+    without it, `rules.appeal_window_days` everywhere."""
     h = HouseholdDay
-    cutoff = _appeal_cutoff(rules, today)
+    cutoffs = _cutoffs(rules, today, windows)
     lapsed = (
-        func.sum(case((h.day <= cutoff, h.contaminated - h.confirmed), else_=0))
-        if cutoff is not None
+        func.sum(
+            case(
+                *[
+                    (
+                        and_(h.compound_id.in_(ids), h.day <= cutoff) if ids else h.day <= cutoff,
+                        h.contaminated - h.confirmed,
+                    )
+                    for cutoff, ids in cutoffs
+                ],
+                else_=0,
+            )
+        )
+        if cutoffs
         else func.sum(0)
     )
     stmt = (
@@ -261,7 +276,7 @@ def households(
         .where(h.compound_id.in_(compounds_under(place)), h.day >= start, h.day <= end)
         .group_by(Household.id, Household.code, Place.code)
     )
-    appealed = _standing_under_appeal(session, place, start, end, cutoff)
+    appealed = _standing_under_appeal(session, place, start, end, cutoffs)
     out: list[dict[str, Any]] = []
     for hid, code, compound, d, c, x, u, k, lapsed_, seen in session.execute(stmt).all():
         scored = int(c) + int(x)
@@ -291,15 +306,35 @@ def households(
     return out[:limit]
 
 
-def _appeal_cutoff(rules: Points, today: date | None) -> date | None:
+def _appeal_cutoff(window: int | None, today: date | None) -> date | None:
     """The last day whose unappealed model flags stand (None: none stand without review)."""
-    if rules.appeal_window_days is None or today is None:
+    if window is None or today is None:
         return None
-    return today - timedelta(days=rules.appeal_window_days)
+    return today - timedelta(days=window)
+
+
+def _cutoffs(
+    rules: Points, today: date | None, windows: Mapping[int, int | None] | None
+) -> list[tuple[date, list[int]]]:
+    """(cutoff day, compound ids) for the compounds whose unappealed flags can stand; with no
+    `windows`, one cutoff for every compound (an empty id list there means all)."""
+    if windows is None:
+        cutoff = _appeal_cutoff(rules.appeal_window_days, today)
+        return [] if cutoff is None else [(cutoff, [])]
+    grouped: dict[date, list[int]] = {}
+    for compound, window in windows.items():
+        cutoff = _appeal_cutoff(window, today)
+        if cutoff is not None:
+            grouped.setdefault(cutoff, []).append(compound)
+    return sorted(grouped.items())
 
 
 def _standing_under_appeal(
-    session: Session, place: Place, start: date, end: date, cutoff: date | None
+    session: Session,
+    place: Place,
+    start: date,
+    end: date,
+    cutoffs: list[tuple[date, list[int]]],
 ) -> dict[int, int]:
     """Per household: contaminated drop-offs that would stand but are under an open appeal."""
     open_appeal = (
@@ -311,7 +346,11 @@ def _standing_under_appeal(
         )
         .exists()
     )
-    would_stand = Event.reviewed if cutoff is None else or_(Event.reviewed, Event.day <= cutoff)
+    lapsed = [
+        and_(Household.compound_id.in_(ids), Event.day <= cutoff) if ids else Event.day <= cutoff
+        for cutoff, ids in cutoffs
+    ]
+    would_stand = or_(Event.reviewed, *lapsed)
     rows = session.execute(
         select(Event.household_id, func.count())
         .join(Household, Household.id == Event.household_id)
@@ -329,21 +368,31 @@ def _standing_under_appeal(
 
 
 def deduction_state(
-    event: Event, rules: Points, today: date, under_appeal: bool
+    event: Event, window: int | None, today: date, under_appeal: bool
 ) -> Literal["none", "pending", "standing"]:
-    """One drop-off's deduction, as `households` counts it (for the public appeal page)."""
+    """One drop-off's deduction, as `households` counts it (for the public appeal page);
+    `window`: the appeal window of the household's street."""
     if event.final_verdict != "contaminated":
         return "none"
     if under_appeal:
         return "pending"
-    cutoff = _appeal_cutoff(rules, today)
+    cutoff = _appeal_cutoff(window, today)
     if event.reviewed or (cutoff is not None and event.day <= cutoff):
         return "standing"
     return "pending"
 
 
-def rankings(session: Session, place: Place, start: date, end: date) -> list[dict[str, Any]]:
-    """The compounds under a street or district, best accuracy first."""
+def rankings(
+    session: Session,
+    place: Place,
+    start: date,
+    end: date,
+    scores: dict[str, tuple[float | None, str | None]] | None = None,
+) -> list[dict[str, Any]]:
+    """The compounds under a street or district, ranked by their assessment score (`scores`:
+    compound code → (score, grade), from api.assessment), never by raw accuracy; compounds
+    without a score come last, by code. Raw accuracy and participation are shown beside."""
+    scores = scores or {}
     compounds = session.execute(
         select(Place.id, Place.code, Place.name).where(Place.id.in_(compounds_under(place)))
     ).all()
@@ -386,14 +435,9 @@ def rankings(session: Session, place: Place, start: date, end: date) -> list[dic
                 "accuracy": counts["accuracy"],
                 "participation": participation(active.get(pid, 0), registered.get(pid, 0)),
                 "dropoffs": counts["dropoffs"],
+                "score": scores.get(code, (None, None))[0],
+                "grade": scores.get(code, (None, None))[1],
             }
         )
-    rows.sort(
-        key=lambda r: (
-            r["accuracy"] is None,
-            -(r["accuracy"] or 0),
-            -(r["participation"] or 0),
-            r["place"],
-        )
-    )
+    rows.sort(key=lambda r: (r["score"] is None, -(r["score"] or 0.0), r["place"]))
     return [{"rank": i + 1, **r} for i, r in enumerate(rows)]

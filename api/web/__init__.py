@@ -10,7 +10,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 STATIC = Path(__file__).resolve().parent / "static"
-PAGES = ("login", "review", "dashboard", "assessment", "map", "models", "appeal")
+PAGES = ("login", "review", "dashboard", "assessment", "map", "models", "appeal", "inspections")
 
 router = APIRouter(include_in_schema=False)
 

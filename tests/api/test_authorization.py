@@ -16,6 +16,7 @@ import numpy as np
 import onnx
 import pytest
 
+from api.assessment.scheme import default_text
 from api.security import appeal_code
 from tests.api.world import World, event, local
 from tests.tiny_model import build_tiny_model, tiny_metadata
@@ -80,9 +81,15 @@ def setup(world: World, tmp_path: Path) -> dict[str, Any]:
     world.post(
         "/api/v1/models/tiny-9/state", "admin", json={"state": "canary", "stations": ["ST1", "ST2"]}
     )
+    inspection = world.post(
+        "/api/v1/inspections",
+        "admin",
+        json={"place": "ST1", "day": "2026-11-10", "inspector": "Wang", "kind": "guidance"},
+    ).json()["id"]
     return {
         "event": flagged,
         "image": image,
+        "inspection": inspection,
         "item": item,
         "report": report,
         "model": model.read_bytes(),
@@ -180,6 +187,51 @@ ROUTES = [
         },
     ),
     Route("GET", "/api/v1/stats/today", USERS),
+    Route(
+        "POST",
+        "/api/v1/inspections",
+        K1_READERS,
+        lambda c: {
+            "json": {"place": "K1", "day": "2026-11-12", "inspector": "Li", "kind": "undercover"}
+        },
+    ),
+    Route(
+        "GET", "/api/v1/inspections", K1_READERS, lambda c: {"params": {"place": "K1", **PERIOD}}
+    ),
+    Route(
+        "PATCH",
+        "/api/v1/inspections/{inspection_id}",
+        K1_READERS,
+        lambda c: {
+            "path": f"/api/v1/inspections/{c['inspection']}",
+            "json": {"rectified_on": "2026-11-12"},
+        },
+    ),
+    Route(
+        "GET",
+        "/api/v1/assessment",
+        {"admin", "office_s1"},
+        lambda c: {"params": {"place": "S1", "month": "2026-11"}},
+    ),
+    Route(
+        "GET",
+        "/api/v1/assessment/scheme",
+        {"admin", "office_s1"},
+        lambda c: {"params": {"street": "S1"}},
+    ),
+    Route(
+        "PUT",
+        "/api/v1/assessment/scheme",
+        {"admin"},
+        lambda c: {
+            "params": {"street": "S1"},
+            "content": default_text().encode(),
+            "headers": {"Content-Type": "application/yaml"},
+        },
+    ),
+    Route(  # after the PUT above: the admin's removes what it stored
+        "DELETE", "/api/v1/assessment/scheme", {"admin"}, lambda c: {"params": {"street": "S1"}}
+    ),
     Route(
         "GET", "/api/v1/stats/summary", K1_READERS, lambda c: {"params": {"place": "K1", **PERIOD}}
     ),

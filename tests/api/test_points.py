@@ -9,7 +9,7 @@ from typing import Any
 
 from api.security import appeal_code
 from tests.api.test_stats import PERIOD, seed
-from tests.api.world import World
+from tests.api.world import World, event
 
 
 def accounts(world: World) -> dict[str, tuple[int, int, int]]:
@@ -88,3 +88,30 @@ def test_the_streets_appeal_window(world: World) -> None:
 def test_an_unknown_code(world: World) -> None:
     assert world.client.get("/api/v1/public/appeals/0000-0000-0000").status_code == 404
     assert world.client.get("/api/v1/public/appeals/not-a-code").status_code == 404
+
+
+def test_the_window_is_the_streets_choice(world: World) -> None:
+    """S1's own scheme sets a 7-day window; the service-wide setting has none."""
+    from api.assessment.scheme import default_text
+
+    e = seed(world)
+    assert world.settings.points.appeal_window_days is None
+    scheme = default_text().replace("appeal_window_days: null", "appeal_window_days: 7")
+    put = world.client.put(
+        "/api/v1/assessment/scheme",
+        params={"street": "S1"},
+        content=scheme.encode(),
+        headers=world.auth("admin"),
+    )
+    assert put.status_code == 200, put.text
+    assert accounts(world) == {"H1": (0, 2, 0), "H2": (1, 1, 0)}
+    assert status(world, e["h2_kitchen_bad"])["deduction"] == "standing"
+    # S2's households are untouched: K3's flags still wait for a supervisor
+    rural = world.send(
+        "cam-ST3", [event("B7", "kitchen", "other", verdict="contaminated", household="H7")]
+    )
+    assert rural.status_code == 200
+    k3 = world.get("/api/v1/stats/households", "admin", place="K3", **PERIOD).json()
+    assert [(r["household"], r["deductions"], r["pending_deductions"]) for r in k3] == [
+        ("H7", 0, 1)
+    ]

@@ -206,6 +206,9 @@ def test_supervisor_reviews_ten_with_the_keyboard(browser: Any, service: Service
     dash = page  # the same tab keeps its session
     dash.goto(f"{service.url}/dashboard?place=K1")
     dash.wait_for_selector("body[data-ready='1']")
+    # no audits in this month yet: no corrected number, and what the month still needs
+    assert dash.get_attribute("#month-audits", "data-needed") == str(service.settings.min_audits)
+    assert "not enough audits (0)" in dash.inner_text("#corrected")
     shown = float(dash.get_attribute("#accuracy", "data-value") or "nan")
     assert shown == pytest.approx(after)
     assert float(dash.inner_text("#accuracy").rstrip("%")) == pytest.approx(100 * after, abs=0.06)
@@ -234,6 +237,30 @@ def test_another_community_sees_nothing(browser: Any, service: Service) -> None:
     assert decided == 404
 
 
+SCHEME = """
+name: S1 2026
+indicators:
+  participation: {weight: 1, bands: [{at_least: 0.7, colour: green}, {at_least: 0, colour: red}]}
+  inspections:
+    weight: 1
+    per_month: {guidance: 2, undercover: 1}
+    bands: [{at_least: 1, colour: green}, {at_least: 0, colour: red}]
+grades: [{at_least: 70, name: A}, {at_least: 0, name: B}]
+min_weight_with_data: 0.5
+"""
+
+
+def record_inspection(page: Any, place: str, kind: str, findings: str) -> None:
+    page.select_option("#place", place)
+    page.wait_for_selector("body[data-ready='1']")
+    page.select_option("#kind", kind)
+    page.fill("#inspector", "Zhou Min")
+    page.fill("#findings", findings)
+    page.evaluate("document.body.dataset.ready = ''")
+    page.click("#new button[type='submit']")
+    page.wait_for_selector("body[data-ready='1']")
+
+
 def test_office_ranks_maps_and_downloads(browser: Any, service: Service, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
@@ -242,39 +269,91 @@ def test_office_ranks_maps_and_downloads(browser: Any, service: Service, tmp_pat
     shot(page, "dashboard-office")
     today = datetime.now(service.settings.zone).date()  # the service's day, not UTC's
     month = today.strftime("%Y-%m")
+    start = f"{month}-01"
+
+    # the street's inspectors record their visits through the form
+    page.goto(f"{service.url}/inspections?place=K1")
+    page.wait_for_selector("body[data-ready='1']")
+    record_inspection(page, "K1", "guidance", "lids left open")
+    record_inspection(page, "ST1", "guidance", "")
+    record_inspection(page, "K1", "undercover", "tissues in the kitchen bin")
+    assert page.eval_on_selector_all("#list tr[data-id]", "rows => rows.length") == 3
+    page.evaluate("document.body.dataset.ready = ''")
+    page.click("#list button[data-fix]")
+    page.wait_for_selector("body[data-ready='1']")
+    assert "2 open" in page.inner_text("#count")
+    shot(page, "inspections")
+
+    # the default scheme: no audits yet, so no score; the page says what lacks data
     page.goto(f"{service.url}/assessment?place=S1&month={month}")
     page.wait_for_selector("body[data-ready='1']")
-    ranked = page.eval_on_selector_all("tr[data-place]", "rows => rows.map(r => r.dataset.place)")
+    k1 = "tr[data-place='K1']"
+    assert "not enough audits (0)" in page.inner_text(f"{k1} td[data-key='corrected_accuracy']")
+    assert "not enough data" in page.inner_text(f"{k1} td.lacks:not([data-key])")
+    # the default expects 4 guidance visits and 1 undercover check a month: (2/4 + 1) / 2
+    assert page.inner_text(f"{k1} td[data-key='inspections']") == "75.0%"
+
+    # the street's own scheme: participation and inspections
     with service.admin() as admin:
-        start = f"{month}-01"
-        api = admin.get(
-            "/api/v1/stats/rankings",
-            params={"place": "S1", "start": start, "end": str(today)},
+        put = admin.put(
+            "/api/v1/assessment/scheme",
+            params={"street": "S1"},
+            content=SCHEME.encode(),
+            headers={"Content-Type": "application/yaml"},
         )
-    assert ranked == [r["place"] for r in api.json()]  # K2 has no drop-offs: ranked last
-    page.click("th[data-key='dropoffs']")
-    page.click("th[data-key='dropoffs']")  # descending
+        assert put.status_code == 200, put.text
+        api = admin.get("/api/v1/assessment", params={"place": "S1", "month": month}).json()
+    page.reload()
+    page.wait_for_selector("body[data-ready='1']")
+    ranked = page.eval_on_selector_all("tr[data-place]", "rows => rows.map(r => r.dataset.place)")
+    assert ranked == [r["place"] for r in api] == ["K1", "K2"]  # by the score
+    by_place = {r["place"]: r for r in api}
+    assert by_place["K1"]["score"] == pytest.approx(100 * (0.75 + 1.0) / 2)  # H1-H3 of four
+    assert by_place["K2"]["score"] == 0.0 and by_place["K2"]["grade"] == "B"
+    assert page.inner_text(f"{k1} td.score") == "87.5" and page.inner_text(f"{k1} td.grade") == "A"
+    assert page.inner_text(f"{k1} td.change") == "▲ +87.5"  # nothing last month: 0
+    assert "band-green" in (page.get_attribute(f"{k1} td[data-key='participation']", "class") or "")
+    assert "S1 2026 (street)" in page.inner_text("#scheme")
+    page.click("th[data-key='score']")
+    page.click("th[data-key='score']")  # descending
     assert page.eval_on_selector("tr[data-place]", "r => r.dataset.place") == "K1"
     shot(page, "assessment")
-    with page.expect_download() as download:
-        page.click("#xlsx")
-    target = tmp_path / "report.xlsx"
-    download.value.save_as(target)
-    sheet = load_workbook(target).active
+
+    downloads = {}
+    for format in ("xlsx", "csv"):
+        with page.expect_download() as download:
+            page.click(f"#{format}")
+        target = tmp_path / f"report.{format}"
+        download.value.save_as(target)
+        downloads[format] = target
+    sheet = load_workbook(downloads["xlsx"]).active
     assert sheet is not None
     header = [c.value for c in sheet[1]]
-    rows = {
+    rows: dict[Any, dict[Any, Any]] = {
         row[0]: dict(zip(header, row, strict=True))
         for row in sheet.iter_rows(min_row=2, values_only=True)
     }
+    table: dict[Any, dict[Any, Any]] = {
+        r["compound"]: r
+        for r in csv.DictReader(io.StringIO(downloads["csv"].read_text("utf-8-sig")))
+    }
     with service.admin() as admin:
-        k1 = admin.get(
+        k1_summary = admin.get(
             "/api/v1/stats/summary",
             params={"place": "K1", "start": start, "end": str(today)},
         ).json()
-    assert rows["K1"]["drop-offs"] == k1["totals"]["dropoffs"] == FLAGGED + 4
-    assert rows["K1"]["accuracy"] == pytest.approx(k1["totals"]["accuracy"])
-    assert rows["K1"]["participation"] == pytest.approx(k1["participation"])
+    assert rows["K1"]["drop-offs"] == k1_summary["totals"]["dropoffs"] == FLAGGED + 4
+    assert rows["K1"]["accuracy"] == pytest.approx(k1_summary["totals"]["accuracy"])
+    assert rows["K1"]["participation"] == pytest.approx(k1_summary["participation"])
+    for compound, expected in by_place.items():
+        for got in (rows[compound], table[compound]):
+            assert float(got["score"]) == pytest.approx(round(expected["score"], 1))
+            assert got["grade"] == expected["grade"]
+            assert float(got["change"]) == pytest.approx(round(expected["change"], 1))
+            assert int(got["rank"]) == expected["rank"]
+    assert rows["K1"]["indicator: inspections"] == 1.0
+    assert table["K1"]["indicator: kitchen_purity"] == ""  # not in this street's scheme
+
     page.goto(f"{service.url}/map?place=S1&month={month}")
     page.wait_for_selector("body[data-ready='1']")
     stations = page.eval_on_selector_all(

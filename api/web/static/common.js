@@ -49,6 +49,7 @@ const BW = {
           ["dashboard", "Dashboard 看板", ["admin", "office", "supervisor"]],
           ["map", "Map 地图", ["admin", "office"]],
           ["assessment", "Assessment 考核", ["admin", "office"]],
+          ["inspections", "Inspections 检查", ["admin", "office", "supervisor"]],
           ["models", "Models 模型", ["admin", "engineer"]]],
   header(here) {
     const user = BW.user();

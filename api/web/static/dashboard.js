@@ -69,6 +69,16 @@ async function load() {
     BW.json(`/api/v1/stats/summary?${q}`), BW.json(`/api/v1/stats/summary?${q}&bucket=hour`),
     BW.json(`/api/v1/stats/households?${q}&follow_up=true&limit=10`)]);
   const t = summary.totals, c = t.corrected;
+  // the month is what an office signs: how many decided audits it still needs for a number
+  const day = await BW.serviceDay();
+  const monthStart = `${day.month}-01`;
+  const month = await BW.json(`/api/v1/stats/summary?place=${encodeURIComponent(place)}&start=${monthStart}&end=${day.today}`);
+  const m = month.totals.corrected;
+  const audits = document.getElementById("month-audits");
+  audits.dataset.needed = m.audits_needed;
+  audits.textContent = m.audits_needed
+    ? `${day.month}: ${m.audited} audits decided, ${m.audits_needed} more needed 本月还需审核 ${m.audits_needed} 条`
+    : `${day.month}: ${m.audited} audits decided 本月已审核`;
   document.getElementById("participation").textContent = pct(summary.participation);
   document.getElementById("participation-detail").textContent = `${summary.participating_households} / ${summary.registered_households} households`;
   document.getElementById("accuracy").textContent = pct(t.accuracy);
