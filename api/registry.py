@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import case, delete, func, select
 from sqlalchemy.orm import Session
 
+from api.clock import aware
 from api.db.models import CanaryStation, Event, ModelVersion, Place, PlaceKind
 from api.storage import write_atomic
 from vision.classifier import Classifier
@@ -97,7 +98,7 @@ def drift(session: Session, model: ModelVersion, baseline_days: int = 14) -> lis
     since = model.state_changed_at
     if since is None:
         return []
-    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    since = aware(since)
     scored = Event.verdict.in_(("correct", "contaminated"))
 
     def per_station(*where: Any) -> dict[int, tuple[int, float, float | None]]:

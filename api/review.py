@@ -36,6 +36,7 @@ from typing import Any, Literal, cast
 from sqlalchemy import ColumnElement, CursorResult, Executable, and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from api.clock import aware
 from api.db.models import Bin, Event, Place, QueueItem, Review, User
 from api.rollups import add_household_days, add_rollups
 from api.stats.counters import Dropoff, difference, household_counts, rollup_counts, rollup_weights
@@ -148,10 +149,6 @@ def claim(session: Session, item: QueueItem, user_id: int, minutes: int) -> None
     session.refresh(item)
     if not claimed:
         raise _not_free(session, item)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def decide(
@@ -309,7 +306,7 @@ def undo(session: Session, item: QueueItem, user_id: int, minutes: int) -> Revie
             conflict=True,
         )
     now = datetime.now(UTC)
-    if now - _aware(review.created_at) > timedelta(minutes=minutes):
+    if now - aware(review.created_at) > timedelta(minutes=minutes):
         raise ReviewError(f"a decision can be undone for {minutes} minutes only", conflict=True)
     withdrawn = _rows(
         session,

@@ -14,6 +14,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.clock import aware
 from api.db.models import Event, ModelVersion, Review
 from api.drift import EDGES, confidence_histogram, confidences, sample_items
 
@@ -66,7 +67,7 @@ def compare_rollout(
         return None
     end = datetime.now(UTC)
     since = model.state_changed_at or model.created_at
-    since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    since = aware(since)
     start = end - timedelta(days=days) if days else since
     mine, theirs = (
         _side(session, model.version, start, end),

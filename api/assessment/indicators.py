@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from api.assessment.scheme import InspectionKind, Scheme
 from api.assessment.score import Value
+from api.clock import aware
 from api.db.models import Inspection, Place, QueueItem, Report, Review
 from api.stats import queries
 from api.stats.correction import Rules
@@ -76,10 +77,6 @@ def _bounds(start: date, end: date, zone: ZoneInfo) -> tuple[datetime, datetime]
     return first, after
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _reports(
     session: Session,
     compound: Place,
@@ -109,10 +106,8 @@ def _reports(
     window = timedelta(days=within_days)
     due = handled = 0
     for created, status, decided in rows:
-        created = _aware(created)
-        in_time = (
-            status == "decided" and decided is not None and _aware(decided) - created <= window
-        )
+        created = aware(created)
+        in_time = status == "decided" and decided is not None and aware(decided) - created <= window
         if in_time or now - created >= window:
             due += 1
             handled += in_time

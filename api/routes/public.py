@@ -10,6 +10,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, 
 from sqlalchemy import select
 
 from api.assessment.store import appeal_windows
+from api.clock import today
 from api.db.models import Event, Household, Place, QueueItem, Report
 from api.deps import Reviewer, SessionDep, SettingsDep
 from api.schemas import AppealCreate, AppealStatus, QueueItemPublic, ReportPublic
@@ -137,10 +138,10 @@ def appeal_status(code: str, session: SessionDep, settings: SettingsDep) -> Appe
         )
     )
     state = "open" if "open" in appeals else "decided" if appeals else "none"
-    today = datetime.now(UTC).astimezone(settings.zone).date()
+    day = today(settings.zone)
     rules = settings.points
     window = _appeal_window(session, event, rules.appeal_window_days)
-    deduction = deduction_state(event, window, today, under_appeal=state == "open")
+    deduction = deduction_state(event, window, day, under_appeal=state == "open")
     station = session.get(Place, event.station_id)
     earns = {"correct": rules.correct, "uncertain": rules.uncertain}.get(event.final_verdict, 0)
     return AppealStatus(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from api.assessment.store import appeal_windows
 from api.assessment.table import assessment
+from api.clock import today
 from api.db.models import Place, PlaceKind
 from api.deps import AnyUser, Reader, SessionDep, SettingsDep, place_in_scope
 from api.schemas import HouseholdPublic, RankingRow, ServiceDay, SummaryPublic
@@ -39,7 +40,7 @@ def _node(session: SessionDep, caller: Reader, code: str, start: date, end: date
 
 
 @router.get("/stats/today", response_model=ServiceDay)
-def today(caller: AnyUser, settings: SettingsDep) -> ServiceDay:
+def service_day(caller: AnyUser, settings: SettingsDep) -> ServiceDay:
     """The service's day: statistics count days in its time zone (`BINWATCH_TIMEZONE`), not the
     browser's or UTC, so pages take their default period from here."""
     del caller
@@ -80,10 +81,10 @@ def households(
     deduction counts once a supervisor confirms it (or its appeal window passed, where the
     street chose one); until then it shows as pending."""
     node = _node(session, caller, place, start, end)
-    today = datetime.now(UTC).astimezone(settings.zone).date()
+    day = today(settings.zone)
     windows = appeal_windows(session, node, settings.points.appeal_window_days)
     rows = queries.households(
-        session, node, start, end, settings.points, follow_up, limit, today=today, windows=windows
+        session, node, start, end, settings.points, follow_up, limit, today=day, windows=windows
     )
     return [HouseholdPublic.model_validate(r) for r in rows]
 
