@@ -22,7 +22,6 @@ from api.assessment.scheme import INDICATORS
 from api.assessment.score import Scored
 from api.assessment.table import assessment
 from api.db.models import Event, Place, Review
-from api.stats import queries
 from api.stats.correction import Rules
 
 HEADER = (
@@ -98,7 +97,7 @@ def rows(
     for row in ranked:
         compound = row.compound
         indicators = {i.key: i for i in row.now.indicators}
-        s = queries.summary(session, compound, start, end, "day", zone, rules)
+        s = row.summary
         totals, fixed = s["totals"], s["totals"]["corrected"]
         withheld = f"not enough audits ({fixed['audited']})"
         shown = fixed["accuracy"] is not None

@@ -159,14 +159,11 @@ def decide(
     true_categories: list[Category],
     note: str | None,
     supersede: bool = False,
-    claim_minutes: int = 15,
     labels: list[str | None] | None = None,
 ) -> Review:
-    """Record a decision; `supersede` (admins) replaces the item's standing decision. On
-    `ReviewError` the caller rolls back: the item may already be marked decided.
-
-    `claim_minutes` is kept for callers: deciding takes the item and ends any claim at once."""
-    del claim_minutes
+    """Record a decision; `supersede` (admins) replaces the item's standing decision. Deciding
+    takes the item and ends any claim at once. On `ReviewError` the caller rolls back: the item
+    may already be marked decided."""
     if supersede:
         if not _lock_decided(session, item):
             raise ReviewError("nothing to supersede: the item has no decision yet", conflict=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
@@ -25,21 +26,18 @@ from api.assessment.scheme import InspectionKind, Scheme
 from api.assessment.score import Value
 from api.clock import aware
 from api.db.models import Inspection, Place, QueueItem, Report, Review
-from api.stats import queries
-from api.stats.correction import Rules
 
 
 def measure(
     session: Session,
     compound: Place,
-    start: date,
-    end: date,
+    summary: dict[str, Any],
     scheme: Scheme,
     zone: ZoneInfo,
-    rules: Rules,
     now: datetime,
 ) -> dict[str, Value]:
-    summary = queries.summary(session, compound, start, end, "day", zone, rules)
+    """The indicators for the period of `summary` (api.stats.queries.summary of the compound)."""
+    start, end = summary["start"], summary["end"]
     values: dict[str, Value] = {}
     registered = summary["registered_households"]
     values["participation"] = Value(
@@ -63,12 +61,11 @@ def measure(
     return values
 
 
-def _corrected(fixed: dict[str, object]) -> Value:
-    audited = int(fixed["audited"])  # type: ignore[call-overload]
-    accuracy = fixed["accuracy"]
-    if accuracy is None:
+def _corrected(fixed: dict[str, Any]) -> Value:
+    audited = int(fixed["audited"])
+    if fixed["accuracy"] is None:
         return Value(None, audited, str(fixed["reason"] or f"not enough audits ({audited})"))
-    return Value(float(accuracy), audited)  # type: ignore[arg-type]
+    return Value(float(fixed["accuracy"]), audited)
 
 
 def _bounds(start: date, end: date, zone: ZoneInfo) -> tuple[datetime, datetime]:

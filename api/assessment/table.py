@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -15,6 +16,7 @@ from api.assessment.scheme import Scheme
 from api.assessment.score import Assessment, assess
 from api.assessment.store import scheme_for, street_of
 from api.db.models import Place, PlaceKind
+from api.stats import queries
 from api.stats.correction import Rules
 
 
@@ -25,6 +27,7 @@ class Row:
     scheme: str
     now: Assessment
     last_month: Assessment
+    summary: dict[str, Any]  # api.stats.queries.summary of the compound for the period
 
     @property
     def change(self) -> float | None:
@@ -72,16 +75,16 @@ def assessment(
             schemes[key] = scheme
             names[key] = f"{scheme.name} ({source})"
         scheme = schemes[key]
-        this = assess(measure(session, compound, start, end, scheme, zone, rules, now), scheme)
-        last = (
-            assess(measure(session, compound, *before, scheme, zone, rules, now), scheme)
-            if last_month
-            else NOT_COMPARED
-        )
-        scored.append((compound, names[key], this, last))
+        summary = queries.summary(session, compound, start, end, "day", zone, rules)
+        this = assess(measure(session, compound, summary, scheme, zone, now), scheme)
+        last = NOT_COMPARED
+        if last_month:
+            earlier = queries.summary(session, compound, *before, "day", zone, rules)
+            last = assess(measure(session, compound, earlier, scheme, zone, now), scheme)
+        scored.append((compound, names[key], this, last, summary))
     scored.sort(key=lambda r: (r[2].score is None, -(r[2].score or 0.0), r[0].code))
     rows = []
-    for position, (compound, scheme_name, this, last) in enumerate(scored, start=1):
+    for position, (compound, scheme_name, this, last, summary) in enumerate(scored, start=1):
         rank = position if this.score is not None else None
-        rows.append(Row(rank, compound, scheme_name, this, last))
+        rows.append(Row(rank, compound, scheme_name, this, last, summary))
     return rows

@@ -162,7 +162,6 @@ def _decide(
     user_id: int,
     body: DecisionCreate,
     supersede: bool,
-    minutes: int,
 ) -> ReviewPublic:
     try:
         review = decide(
@@ -173,7 +172,6 @@ def _decide(
             [Category(c) for c in body.true_categories],
             body.note,
             supersede,
-            minutes,
             body.labels,
         )
     except ReviewError as exc:
@@ -190,13 +188,12 @@ def decide_item(
     body: DecisionCreate,
     caller: Reviewer,
     session: SessionDep,
-    settings: SettingsDep,
 ) -> ReviewPublic:
     """confirm (with the true categories when known), overturn, or unclear. Final: a second
     decision on the same item is refused with 409 (an admin can supersede), also when two
     arrive at once: one of them counts, the other writes nothing."""
     item = _scoped_item(session, caller, item_id)
-    return _decide(session, item, caller.user.id, body, False, settings.claim_minutes)
+    return _decide(session, item, caller.user.id, body, False)
 
 
 @router.post("/review/items/{item_id}/supersede", response_model=ReviewPublic, status_code=201)
@@ -205,12 +202,11 @@ def supersede_item(
     body: DecisionCreate,
     caller: Admin,
     session: SessionDep,
-    settings: SettingsDep,
 ) -> ReviewPublic:
     """Replace the item's standing decision (admins); 409 when it changed meanwhile. Undo gives
     the replaced decision back."""
     item = _scoped_item(session, caller, item_id)
-    return _decide(session, item, caller.user.id, body, True, settings.claim_minutes)
+    return _decide(session, item, caller.user.id, body, True)
 
 
 @router.post("/review/items/{item_id}/undo", response_model=ReviewPublic)

@@ -84,7 +84,7 @@ def households(
     day = today(settings.zone)
     windows = appeal_windows(session, node, settings.points.appeal_window_days)
     rows = queries.households(
-        session, node, start, end, settings.points, follow_up, limit, today=day, windows=windows
+        session, node, start, end, settings.points, day, windows, follow_up, limit
     )
     return [HouseholdPublic.model_validate(r) for r in rows]
 

@@ -226,10 +226,10 @@ def households(
     start: date,
     end: date,
     rules: Points,
+    today: date,
+    windows: Mapping[int, int | None],
     follow_up: bool = False,
     limit: int = 100,
-    today: date | None = None,
-    windows: Mapping[int, int | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Per household over the period; with `follow_up`, those to visit first: negative points or
     the lowest accuracy (at least three scored drop-offs), worst first.
@@ -238,16 +238,15 @@ def households(
     with the street's appeal window set, unreviewed for more than that many days before
     `today` (the service's day); one under an open appeal is pending again. The rest of the
     contaminated drop-offs are `pending_deductions`, shown beside the points, costing nothing.
-    `windows`: compound id → its street's appeal window (api.assessment.store.appeal_windows);
-    without it, `rules.appeal_window_days` everywhere."""
+    `windows`: compound id → its street's appeal window (api.assessment.store.appeal_windows)."""
     h = HouseholdDay
-    cutoffs = _cutoffs(rules, today, windows)
+    cutoffs = _cutoffs(today, windows)
     lapsed = (
         func.sum(
             case(
                 *[
                     (
-                        and_(h.compound_id.in_(ids), h.day <= cutoff) if ids else h.day <= cutoff,
+                        and_(h.compound_id.in_(ids), h.day <= cutoff),
                         h.contaminated - h.confirmed,
                     )
                     for cutoff, ids in cutoffs
@@ -306,21 +305,15 @@ def households(
     return out[:limit]
 
 
-def _appeal_cutoff(window: int | None, today: date | None) -> date | None:
+def _appeal_cutoff(window: int | None, today: date) -> date | None:
     """The last day whose unappealed model flags stand (None: none stand without review)."""
-    if window is None or today is None:
+    if window is None:
         return None
     return today - timedelta(days=window)
 
 
-def _cutoffs(
-    rules: Points, today: date | None, windows: Mapping[int, int | None] | None
-) -> list[tuple[date, list[int]]]:
-    """(cutoff day, compound ids) for the compounds whose unappealed flags can stand; with no
-    `windows`, one cutoff for every compound (an empty id list there means all)."""
-    if windows is None:
-        cutoff = _appeal_cutoff(rules.appeal_window_days, today)
-        return [] if cutoff is None else [(cutoff, [])]
+def _cutoffs(today: date, windows: Mapping[int, int | None]) -> list[tuple[date, list[int]]]:
+    """(cutoff day, compound ids) for the compounds whose unappealed flags can stand."""
     grouped: dict[date, list[int]] = {}
     for compound, window in windows.items():
         cutoff = _appeal_cutoff(window, today)
@@ -346,10 +339,7 @@ def _standing_under_appeal(
         )
         .exists()
     )
-    lapsed = [
-        and_(Household.compound_id.in_(ids), Event.day <= cutoff) if ids else Event.day <= cutoff
-        for cutoff, ids in cutoffs
-    ]
+    lapsed = [and_(Household.compound_id.in_(ids), Event.day <= cutoff) for cutoff, ids in cutoffs]
     would_stand = or_(Event.reviewed, *lapsed)
     rows = session.execute(
         select(Event.household_id, func.count())
