@@ -64,13 +64,15 @@ def main() -> None:
     parser.add_argument("--manifest", type=Path, default=DATA)
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
     parser.add_argument("--out", type=Path, default=Path("bench/results/edge.json"))
+    parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
     args = parser.parse_args()
-    model = shipped_model_path()
+    model = args.model or shipped_model_path()
     assert model is not None, "no shipped model"
     classifier = Classifier(model, ClassifierOptions(threads=args.threads))
     latency: dict[int, list[float]] = {}
     totals = {"dropoffs": 0, "events": 0, "matched": 0, "spurious": 0, "verdict_agree": 0}
     frames = seconds = 0.0
+    background_crops = 0
     with tempfile.TemporaryDirectory(prefix="binwatch-edge-bench-") as tmp:
         work = Path(tmp)
         for v in range(args.videos):
@@ -95,6 +97,7 @@ def main() -> None:
                     )
                     latency.setdefault(decision.crops, []).append(1000 * decision.verdict_seconds)
             seconds += time.perf_counter() - started
+            background_crops += pipeline.background_crops
             frames += count
             result = score(truth["dropoffs"], found)
             for key in totals:
@@ -130,6 +133,7 @@ def main() -> None:
             "spurious_rate": totals["spurious"] / max(1, totals["dropoffs"]),
             "verdict_agreement": totals["verdict_agree"] / max(1, totals["matched"]),
         },
+        "background_crops_dropped": background_crops,
         "decide_latency_by_items": rows,
         "sustained_fps_720p": frames / seconds,
         "idle_cpu_share_of_one_core_720p_10fps": idle_share,
@@ -143,6 +147,7 @@ def main() -> None:
         f"{d['spurious']} spurious ({100 * d['spurious_rate']:.1f} %), verdict agrees with the "
         f"truth on {100 * d['verdict_agreement']:.1f} % of found drop-offs"
     )
+    print(f"crops read as no item and dropped: {background_crops}")
     for items, row in rows.items():
         print(
             f"decide latency, {items} item(s): p50 {row['p50_ms']:.1f} ms, "

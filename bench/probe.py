@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from train.builders import build
-from train.evaluate import predict
+from train.evaluate import predict, split_outputs
 from train.manifest import Sample, load_manifests
 from train.metrics import summary
 from vision.classifier import Classifier
@@ -74,11 +74,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=shipped_model_path())
     parser.add_argument("--out", type=Path, default=Path("bench/results/probe.json"))
+    parser.add_argument(
+        "--manifest", type=Path, action="append", help="dataset manifests (default: waste-v1)"
+    )
     args = parser.parse_args()
     classifier = Classifier(args.model)
-    labels = list(classifier.labels)
+    labels = list(classifier.metadata.item_labels)
     spec = classifier.metadata.preprocess
-    dataset = load_manifests([MANIFEST])
+    dataset = load_manifests(args.manifest or [MANIFEST])
     splits = {name: dataset.split(name) for name in ("train", "val", "test")}
     index = {label: i for i, label in enumerate(labels)}
     ys = {k: np.array([index[s.label] for s in v]) for k, v in splits.items()}
@@ -106,7 +109,8 @@ def main() -> None:
     with torch.no_grad():
         test_pred = best[2](torch.from_numpy(xs["test"]).float()).argmax(1).numpy()
     probe_scores = category_scores(ys["test"], test_pred, labels)
-    ours = category_scores(ys["test"], predict(classifier, splits["test"]).argmax(1), labels)
+    items, _ = split_outputs(predict(classifier, splits["test"]), list(classifier.labels))
+    ours = category_scores(ys["test"], items.argmax(1), labels)
     rows = {
         f"probe (frozen ImageNet features, l2={best[1]:g})": probe_scores,
         f"binwatch {classifier.metadata.model_version}": ours,

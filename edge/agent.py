@@ -117,6 +117,7 @@ class Agent:
             "fps": self.health.fps(),
             "frames": self.health.frames,
             "decisions": self.health.decisions,
+            "background_crops": self.pipeline.background_crops,
             "model_version": self.pipeline.classifier.metadata.model_version,
             "queue": stats.pending_events,
             "sent": stats.sent_events,
@@ -135,6 +136,12 @@ class Agent:
         for name, value, kind, text in (
             ("binwatch_edge_frames_total", h["frames"], "counter", "frames processed"),
             ("binwatch_edge_dropoffs_total", h["decisions"], "counter", "drop-offs decided"),
+            (
+                "binwatch_edge_background_crops_total",
+                h["background_crops"],
+                "counter",
+                "crops the model read as no item, dropped from events",
+            ),
             ("binwatch_edge_fps", h["fps"], "gauge", "frames per second"),
             ("binwatch_edge_queue_events", h["queue"], "gauge", "events not yet acknowledged"),
             ("binwatch_edge_sent_events_total", h["sent"], "counter", "events acknowledged"),

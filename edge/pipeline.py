@@ -64,7 +64,7 @@ class BinWatch:
 @dataclass(frozen=True)
 class Decision:
     event: DropoffEvent
-    crops: int
+    crops: int  # crops classified (background crops included)
     verdict_seconds: float  # settled → verdict
     seconds: float  # settled → event stored in the outbox (evidence included)
 
@@ -106,6 +106,7 @@ class Pipeline:
         self._lock = threading.Lock()
         self._pending_model: Classifier | None = None
         self.frames = 0
+        self.background_crops = 0  # crops the model read as no item, dropped from events
 
     # signals from a smart bin and the model updater -----------------------------------------
 
@@ -203,6 +204,17 @@ class Pipeline:
             return None
         crops = [crop(decide.after, box) for box in boxes]
         predictions = self.classifier.classify(crops) if crops else []
+        # a crop the model reads as no item (a hand, a shadow, the floor) is not an item
+        kept = [(p, box) for p, box in zip(predictions, boxes, strict=True) if not p.is_background]
+        if len(kept) < len(predictions):
+            self.background_crops += len(predictions) - len(kept)
+            log.info(
+                "bin %s: %d of %d crops hold no item; dropped",
+                watch.config.id,
+                len(predictions) - len(kept),
+                len(predictions),
+            )
+        predictions, boxes = [p for p, _ in kept], [b for _, b in kept]
         verdict = judge(predictions, watch.accepted, self.classifier.metadata.thresholds)
         verdict_seconds = time.perf_counter() - started
         household = self.cards.take(watch.config.id)

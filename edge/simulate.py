@@ -75,6 +75,11 @@ def _background(rng: np.random.Generator) -> Frame:
     return frame
 
 
+def empty_scene(seed: int) -> Frame:
+    """The station with nothing in its bins, as the simulator draws it (1280×720)."""
+    return _background(np.random.default_rng(seed))
+
+
 DRAWN = {  # label → how to draw it (colours BGR): a stand-in when no photos are at hand
     "plastic": ((200, 160, 60), "bottle"),
     "glass": ((90, 150, 60), "bottle"),

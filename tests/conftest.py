@@ -10,6 +10,20 @@ from tests.tiny_model import write_tiny_model
 REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"
 WASTE_V1 = DATASETS / "waste-v1"
+WASTE_EXTRA = DATASETS / "waste-extra-v1"
+
+
+def shipped_version() -> str:
+    """The model version of the shipped model (models/binwatch.onnx)."""
+    import onnxruntime as ort
+
+    from vision.metadata import parse_metadata
+    from vision.shipped import shipped_model_path
+
+    path = shipped_model_path()
+    assert path is not None, "models/binwatch.onnx must ship with the package"
+    props = ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
+    return parse_metadata(props, str(path)).model_version
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from tests.conftest import WASTE_V1
+from tests.conftest import WASTE_V1, shipped_version
 from tests.tiny_model import PROTOTYPES, solid_image, write_tiny_model
 from vision.shipped import shipped_model_path
 
@@ -169,7 +169,7 @@ def test_shipped_model_is_the_default(waste_v1_rows: list[dict[str, str]]) -> No
                       "--json")  # fmt: skip
     assert result.returncode == 0, result.stderr
     out = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(out) == 15 and {o["model_version"] for o in out} == {"lite0-waste-1.0"}
+    assert len(out) == 15 and {o["model_version"] for o in out} == {shipped_version()}
     right = [o["category"] == r["category"] for o, r in zip(out, picks, strict=True)]
     assert sum(right) >= 13, out
     verdicts: dict[str, set[str]] = {r["category"]: set() for r in picks}

@@ -170,7 +170,7 @@ def test_reviews_retrain_canary_active_device(
     run = tmp_path / "retrain"
     result = binwatch("retrain", "--from", service.url, "--manifest", WASTE_V1 / "manifest.csv",
                       "--out", run, "--limit", "150", "--field-holdout", "0.4",
-                      "--version", "lite0-waste-1.0-r1", env=env)  # fmt: skip
+                      "--version", f"{base}-r1", env=env)  # fmt: skip
     kept = REPO / "artifacts" / "loop"  # for a full-size retrain by hand (README, bench numbers)
     kept.mkdir(parents=True, exist_ok=True)
     shutil.copy(run / "reviewed.zip", kept / "reviewed.zip")
@@ -183,9 +183,9 @@ def test_reviews_retrain_canary_active_device(
         active["base_test"]["category_accuracy"] - candidate["base_test"]["category_accuracy"]
     )
     assert base_drop <= 0.01
-    assert report["registered"] == "lite0-waste-1.0-r1"
+    assert report["registered"] == f"{base}-r1"
     meta = Classifier(run / "candidate.onnx").metadata
-    assert meta.provenance.recipe["retrained_from"] == "lite0-waste-1.0"
+    assert meta.provenance.recipe["retrained_from"] == base
     assert meta.provenance.datasets[-1].name == "field-reviewed"
 
     # canary on the station, compared with the active model, then the fleet; a rollback and back
@@ -194,14 +194,14 @@ def test_reviews_retrain_canary_active_device(
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    assert "is canary on SIM" in models("canary", "lite0-waste-1.0-r1", "--station", "SIM")
-    compared = models("compare", "lite0-waste-1.0-r1")
+    assert "is canary on SIM" in models("canary", f"{base}-r1", "--station", "SIM")
+    compared = models("compare", f"{base}-r1")
     assert "flag_rate" in compared and "overturn_rate" in compared, compared
-    models("promote", "lite0-waste-1.0-r1")
-    assert "lite0-waste-1.0-r1  active" in models("list")
-    assert "lite0-waste-1.0 is active again" in models("rollback", "lite0-waste-1.0")
-    assert "lite0-waste-1.0  active" in models("list")
-    models("promote", "lite0-waste-1.0-r1")
+    models("promote", f"{base}-r1")
+    assert f"{base}-r1  active" in models("list")
+    assert f"{base} is active again" in models("rollback", base)
+    assert f"{base}  active" in models("list")
+    models("promote", f"{base}-r1")
 
     # the device asks once and swaps to the new model
     store = ModelStore(tmp_path / "device-models")
@@ -209,4 +209,4 @@ def test_reviews_retrain_canary_active_device(
         base_url=service.url, headers={"Authorization": f"Bearer {service.device_token}"}
     )
     picked = Updater(device, store, ClassifierOptions()).check(None)
-    assert picked is not None and picked.metadata.model_version == "lite0-waste-1.0-r1"
+    assert picked is not None and picked.metadata.model_version == f"{base}-r1"

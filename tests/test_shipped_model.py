@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, WASTE_V1
+from tests.conftest import REPO, WASTE_EXTRA, WASTE_V1
 from vision.classifier import Classifier
+from vision.metadata import BACKGROUND
 from vision.shipped import shipped_model_path
 from vision.taxonomy import label_catalog
 
@@ -46,14 +47,19 @@ def test_metadata_has_what_devices_rely_on(shipped: Path) -> None:
     meta = Classifier(shipped).metadata
     data = card()
     assert meta.model_version == data["model_version"]
-    assert set(meta.labels) <= set(label_catalog()) and len(meta.labels) == 12
+    assert set(meta.item_labels) <= set(label_catalog()) and len(meta.item_labels) == 13
+    assert "tissue" in meta.item_labels  # waste-extra-v1's used napkins
+    assert meta.schema_version == 2 and meta.reserved == (BACKGROUND,)
+    assert meta.labels[-1] == BACKGROUND and 0.5 <= meta.thresholds.background < 1
     assert meta.profile == "national"
     assert meta.preprocess.input_size == tuple(data["input_size"])
     assert 0.5 < meta.thresholds.correct <= 1 and 0.5 < meta.thresholds.contaminated <= 1
-    assert meta.provenance.datasets and meta.provenance.datasets[0].name == "waste-v1"
+    names = [d.name for d in meta.provenance.datasets]
+    assert names == ["waste-v1", "waste-extra-v1"]
     assert meta.provenance.commit and meta.provenance.recipe["args"]
     for key in ("test_category_accuracy", "test_category_macro_recall", "test_fine_accuracy",
-                "test_fine_macro_recall", "test_ece"):  # fmt: skip
+                "test_fine_macro_recall", "test_ece", "test_empty_rejected",
+                "test_items_dropped"):  # fmt: skip
         assert meta.metrics[key] == pytest.approx(data["evaluation"][key], abs=1e-6)
 
 
@@ -63,10 +69,15 @@ def test_reproduces_the_card_metrics(shipped: Path, waste_v1_rows: list[dict[str
     from train.manifest import load_manifests
 
     classifier = Classifier(shipped)
-    test = load_manifests([WASTE_V1 / "manifest.csv"]).split("test")
+    manifests = [WASTE_V1 / "manifest.csv", WASTE_EXTRA / "manifest.csv"]
+    if not manifests[1].is_file():
+        pytest.skip(f"shared dataset not found at {manifests[1]}")
+    dataset = load_manifests(manifests)
+    test = dataset.split("test")
     report = score(classifier, test, predict(classifier, test))
     expected = card()["evaluation"]
     got = {
+        "test_items_dropped": report["no_item"]["items_dropped_share"],
         "test_category_accuracy": report["category"]["accuracy"],
         "test_category_macro_recall": report["category"]["macro_recall"],
         "test_fine_accuracy": report["fine"]["accuracy"],
@@ -75,3 +86,24 @@ def test_reproduces_the_card_metrics(shipped: Path, waste_v1_rows: list[dict[str
     }
     for key, value in got.items():
         assert value == pytest.approx(expected[key], abs=2e-3), key
+
+
+@pytest.mark.dataset
+def test_answers_no_item_on_the_held_out_empty_crops(
+    shipped: Path, tmp_path: Path, waste_v1_rows: list[dict[str, str]]
+) -> None:
+    from train.background import make_backgrounds
+    from train.evaluate import empty_rejection
+    from train.manifest import load_manifests
+
+    manifests = [WASTE_V1 / "manifest.csv", WASTE_EXTRA / "manifest.csv"]
+    if not manifests[1].is_file():
+        pytest.skip(f"shared dataset not found at {manifests[1]}")
+    classifier = Classifier(shipped)
+    seed = int(classifier.metadata.provenance.recipe["args"]["seed"])
+    samples = load_manifests(manifests).samples
+    empty = make_backgrounds(samples, "test", tmp_path / "empty", seed)
+    result = empty_rejection(classifier, empty)
+    assert result["rejected"] == pytest.approx(
+        card()["evaluation"]["test_empty_rejected"], abs=2e-3
+    )

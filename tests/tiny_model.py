@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from vision.metadata import ModelMetadata, PreprocessSpec, Thresholds, embed_metadata
+from vision.metadata import BACKGROUND, ModelMetadata, PreprocessSpec, Thresholds, embed_metadata
 
 # label → RGB prototype colour (0..255); the twelve labels of ../shared/datasets/waste-v1.
 PROTOTYPES: dict[str, tuple[int, int, int]] = {
@@ -35,6 +35,8 @@ PROTOTYPES: dict[str, tuple[int, int, int]] = {
     "cigarette": (230, 230, 40),
     "residual": (50, 50, 50),
 }
+# the colour the tiny model calls `background` (no item) when its labels include that output
+BACKGROUND_RGB = (128, 128, 128)
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.5, 0.5, 0.5)
 
@@ -51,6 +53,7 @@ def tiny_metadata(
         "preprocess": PreprocessSpec(input_size=(input_size, input_size), mean=MEAN, std=STD),
         "thresholds": Thresholds(correct=0.6, contaminated=0.6),
         "metrics": {"note_not_trained": 0.0},
+        "reserved": tuple(label for label in labels if label == BACKGROUND),
     }
     data.update(overrides)
     return ModelMetadata.model_validate(data)
@@ -73,7 +76,8 @@ def build_tiny_model(
     count = outputs if outputs is not None else len(labels)
     protos = np.zeros((count, 3), dtype=np.float32)
     for index, label in enumerate(labels[:count]):
-        rgb = np.asarray(PROTOTYPES[label], dtype=np.float32) / 255.0
+        colour = BACKGROUND_RGB if label == BACKGROUND else PROTOTYPES[label]
+        rgb = np.asarray(colour, dtype=np.float32) / 255.0
         protos[index] = (rgb - np.asarray(MEAN)) / np.asarray(STD)
     # -s‖x-p‖² = 2s·x·p - s‖p‖² - s‖x‖²; the last term is the same for every label.
     weight = (2 * sharpness * protos.T).astype(np.float32)  # 3×K
@@ -114,7 +118,7 @@ def write_tiny_model(path: Path, **kwargs: object) -> Path:
 
 def solid_image(label: str, size: tuple[int, int] = (48, 64)) -> np.ndarray:
     """A BGR uint8 image of a label's prototype colour (what the tiny model calls `label`)."""
-    r, g, b = PROTOTYPES[label]
+    r, g, b = BACKGROUND_RGB if label == BACKGROUND else PROTOTYPES[label]
     return np.full((*size, 3), (b, g, r), dtype=np.uint8)
 
 

@@ -17,7 +17,38 @@ import numpy as np
 Image = np.ndarray
 
 
+def textured_ground(rng: np.random.Generator, height: int, width: int) -> Image:
+    """Grass, pavement or gravel: fine high-contrast texture that must not read as an item
+    (a green textured ground is not food waste)."""
+    kind = rng.integers(3)
+    if kind == 0:  # grass: greens with short blades
+        base = np.array([rng.uniform(20, 70), rng.uniform(80, 170), rng.uniform(30, 90)])
+    else:  # pavement or gravel: greys and browns
+        grey = rng.uniform(70, 190)
+        base = grey + rng.normal(0, 10, 3)
+    fine = rng.normal(0, rng.uniform(12, 35), (height, width, 1))
+    image = (base[None, None, :] + fine).astype(np.float32)
+    canvas = np.clip(image, 0, 255).astype(np.uint8)
+    strokes = int(height * width / rng.uniform(60, 200))
+    for _ in range(strokes if kind == 0 else strokes // 3):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        length = rng.uniform(3, 14) if kind == 0 else rng.uniform(1, 3)
+        angle = rng.uniform(0, np.pi)
+        end = (int(x + length * np.cos(angle)), int(y + length * np.sin(angle)))
+        tone = np.clip(base * rng.uniform(0.5, 1.5), 0, 255)
+        cv2.line(canvas, (x, y), end, tuple(int(t) for t in tone), 1, cv2.LINE_AA)
+    return np.asarray(cv2.GaussianBlur(canvas, (0, 0), rng.uniform(0.3, 1.0)), np.uint8)
+
+
 def draw_background(rng: np.random.Generator, height: int, width: int) -> Image:
+    """A bin floor, bag or tray (draw_floor); one in four is a textured ground (grass,
+    pavement, gravel) instead."""
+    if rng.random() < 0.25:
+        return textured_ground(rng, height, width)
+    return draw_floor(rng, height, width)
+
+
+def draw_floor(rng: np.random.Generator, height: int, width: int) -> Image:
     """A bin floor, bag or tray: a base colour, smooth shading, coarse texture, a few edges."""
     base = rng.integers(20, 200, 3).astype(np.float32)
     if rng.random() < 0.5:  # most bins and bags are grey, black, green or blue
@@ -61,13 +92,19 @@ def item_mask(image: Image) -> np.ndarray | None:
     return np.asarray(cv2.GaussianBlur(mask, (0, 0), 1.5), np.float32)
 
 
-def place_on_background(image: Image, rng: np.random.Generator, max_margin: float = 0.5) -> Image:
-    """Paste the item, scaled down, at a random place on a drawn background. A plain studio
-    background is cut away; other photos get feathered edges so no hard rectangle shows.
-    The result is roughly square, as crops around a dropped item are."""
+def place_on_background(
+    image: Image,
+    rng: np.random.Generator,
+    max_margin: float = 0.5,
+    ground: Callable[[np.random.Generator, int, int], Image] | None = None,
+) -> Image:
+    """Paste the item, scaled down, at a random place on a drawn background (`ground`, default
+    draw_background). A plain studio background is cut away; other photos get feathered edges
+    so no hard rectangle shows. The result is roughly square, as crops around a dropped item
+    are."""
     h, w = image.shape[:2]
     side = int(max(h, w) * (1 + rng.uniform(0.05, max_margin)))
-    canvas = draw_background(rng, side, side)
+    canvas = (ground or draw_background)(rng, side, side)
     scale = rng.uniform(0.6, 1.0) * min(side / w, side / h) * 0.95
     new_w, new_h = max(8, int(w * scale)), max(8, int(h * scale))
     item = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
@@ -84,6 +121,25 @@ def place_on_background(image: Image, rng: np.random.Generator, max_margin: floa
     blended = alpha * item.astype(np.float32) + (1 - alpha) * region
     canvas[top : top + new_h, left : left + new_w] = blended.astype(np.uint8)
     return canvas
+
+
+def night_check(image: Image) -> Image:
+    """The night check's fixed transform: grey, contrast 0.7, brightness +30 (what a night/IR
+    camera makes of a daylight photo, roughly; real IR differs)."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    flat = cv2.convertScaleAbs(grey, alpha=0.7, beta=30)
+    return np.asarray(cv2.cvtColor(flat, cv2.COLOR_GRAY2BGR), np.uint8)
+
+
+def night_frame(image: Image, **_: object) -> Image:
+    """An infrared camera at night: grey, contrast 0.5-0.9, brightness lifted by 10-50
+    (the night check's own transform is grey, contrast 0.7, brightness +30)."""
+    rng = np.random.default_rng(int(image[::7, ::7].sum()) % (2**32))
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    flat = cv2.convertScaleAbs(
+        grey, alpha=float(rng.uniform(0.5, 0.9)), beta=float(rng.uniform(10, 50))
+    )
+    return np.asarray(cv2.cvtColor(flat, cv2.COLOR_GRAY2BGR), np.uint8)
 
 
 def field_pipeline(strength: float = 1.0) -> A.Compose:
@@ -117,6 +173,7 @@ def field_pipeline(strength: float = 1.0) -> A.Compose:
             A.ISONoise(intensity=(0.1, 0.5)),
         ], p=0.4 * s),
         A.ToGray(p=0.12 * s),  # infrared night frames are grey
+        A.Lambda(image=night_frame, p=0.15 * s),  # ... and flat: grey, low contrast, lifted
         A.ImageCompression(quality_range=(30, 90), p=0.5 * s),
     ])  # fmt: skip
 

@@ -9,7 +9,7 @@ item dropped into each of the four bins.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,44 +19,107 @@ from train.manifest import Sample
 from train.metrics import expected_calibration_error, flag_scores, summary
 from vision.classifier import Classifier
 from vision.imageio import read_image
-from vision.taxonomy import Category
+from vision.metadata import BACKGROUND
+from vision.taxonomy import Category, Profile
 from vision.verdict import VerdictKind, judge_item
 
 log = logging.getLogger(__name__)
 CATEGORIES = list(Category)
 
 
-def predict(classifier: Classifier, samples: Sequence[Sample], batch: int = 64) -> np.ndarray:
-    """Probabilities (N×labels) for the samples' images, through vision's preprocessing."""
+def predict(
+    classifier: Classifier,
+    samples: Sequence[Sample],
+    batch: int = 64,
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """Probabilities (N×labels) for the samples' images (each through `transform` first when
+    given), through vision's preprocessing."""
     out = []
     for start in tqdm(range(0, len(samples), batch), desc="evaluate", unit="batch", leave=False):
         images = [read_image(s.path) for s in samples[start : start + batch]]
+        if transform is not None:
+            images = [transform(image) for image in images]
         out.append(np.stack([p.probabilities for p in classifier.classify(images)]))
     return np.concatenate(out)
 
 
+def split_outputs(probs: np.ndarray, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(item probabilities renormalised over the item outputs, P(background) per row; zeros
+    when the model has no `background` output). The item columns keep their order."""
+    items = [j for j, label in enumerate(labels) if label != BACKGROUND]
+    background = (
+        probs[:, labels.index(BACKGROUND)] if BACKGROUND in labels else np.zeros(len(probs))
+    )
+    kept = probs[:, items].astype(np.float64)
+    return kept / np.maximum(kept.sum(axis=1, keepdims=True), 1e-12), np.asarray(background)
+
+
+def category_probs(probs: np.ndarray, labels: Sequence[str], profile: Profile) -> np.ndarray:
+    """N×4: each category's probability, the item outputs renormalised (what verdicts use)."""
+    items, _ = split_outputs(probs, labels)
+    item_labels = [label for label in labels if label != BACKGROUND]
+    out = np.zeros((len(probs), len(CATEGORIES)))
+    for j, label in enumerate(item_labels):
+        out[:, CATEGORIES.index(profile.category_of(label))] += items[:, j]
+    return out
+
+
 def score(classifier: Classifier, samples: Sequence[Sample], probs: np.ndarray) -> dict[str, Any]:
+    """Scores on item photos; each is answered by its most likely item label (for a model with
+    a `background` output, `no_item` says how many items it would have dropped as empty)."""
     labels = list(classifier.labels)
+    item_labels = [label for label in labels if label != BACKGROUND]
     profile = classifier.profile
-    label_index = {label: i for i, label in enumerate(labels)}
+    label_index = {label: i for i, label in enumerate(item_labels)}
     truth = np.array([label_index[s.label] for s in samples])
-    predicted = probs.argmax(axis=1)
-    label_cat = np.array([CATEGORIES.index(profile.category_of(lb)) for lb in labels])
+    items, background = split_outputs(probs, labels)
+    predicted = items.argmax(axis=1)
     truth_cat = np.array([CATEGORIES.index(profile.category_of(s.label)) for s in samples])
-    cat_probs = np.zeros((len(samples), len(CATEGORIES)))
-    for j, c in enumerate(label_cat):
-        cat_probs[:, c] += probs[:, j]
-    fine = summary(truth, predicted, labels)
+    cat_probs = category_probs(probs, labels, profile)
+    fine = summary(truth, predicted, item_labels)
     cats = summary(truth_cat, cat_probs.argmax(axis=1), [c.value for c in CATEGORIES])
-    ece, reliability = expected_calibration_error(probs, truth)
+    ece, reliability = expected_calibration_error(items, truth)
     cat_ece, _ = expected_calibration_error(cat_probs, truth_cat)
-    return {
+    result = {
         "images": len(samples),
         "fine": fine,
         "category": cats,
         "calibration": {"ece": ece, "category_ece": cat_ece, "reliability": reliability},
         "flags": contamination_flags(cat_probs, truth_cat, classifier),
     }
+    if BACKGROUND in labels:
+        dropped = background >= classifier.metadata.thresholds.background
+        result["no_item"] = {
+            "items_dropped": int(dropped.sum()),
+            "items_dropped_share": float(dropped.mean()) if len(dropped) else float("nan"),
+            "threshold": classifier.metadata.thresholds.background,
+        }
+    return result
+
+
+def empty_rejection(classifier: Classifier, samples: Sequence[Sample]) -> dict[str, Any]:
+    """How many crops without an item the model answers "no item", overall and per source."""
+    if classifier.metadata.background_index is None:
+        raise ValueError(f"{classifier.path}: the model has no background output")
+    rejected = np.array([p.is_background for p in _classify(classifier, samples)])
+    sources = sorted({s.source for s in samples})
+    per_source = {}
+    for source in sources:
+        mask = np.array([s.source == source for s in samples])
+        per_source[source] = {"crops": int(mask.sum()), "rejected": float(rejected[mask].mean())}
+    return {
+        "crops": len(samples),
+        "rejected": float(rejected.mean()) if len(rejected) else float("nan"),
+        "by_source": per_source,
+    }
+
+
+def _classify(classifier: Classifier, samples: Sequence[Sample], batch: int = 64) -> list[Any]:
+    out = []
+    for start in range(0, len(samples), batch):
+        out += classifier.classify([read_image(s.path) for s in samples[start : start + batch]])
+    return out
 
 
 def contamination_flags(

@@ -21,6 +21,7 @@ import torch
 
 from train.builders import build
 from vision.metadata import (
+    RESERVED_OUTPUTS,
     DatasetRef,
     ModelMetadata,
     PreprocessSpec,
@@ -76,6 +77,7 @@ def metadata_for(
         model_version=version,
         architecture=checkpoint["architecture"],
         labels=tuple(checkpoint["labels"]),
+        reserved=tuple(lb for lb in checkpoint["labels"] if lb in RESERVED_OUTPUTS),
         profile="national",
         output="logits",
         quantization=quantization,

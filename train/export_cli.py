@@ -26,6 +26,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(fine labels and categories)",
     )
     parser.add_argument(
+        "--flag-precision",
+        type=float,
+        default=0.97,
+        help="contamination flags must reach this precision on the field-like val views",
+    )
+    parser.add_argument(
+        "--correct-precision",
+        type=float,
+        default=0.98,
+        help="`correct` calls must reach this precision on the field-like val views; "
+        "what reaches neither is `uncertain` (a supervisor's queue)",
+    )
+    parser.add_argument(
         "--limit", type=int, default=0, help="use at most N images per split (smoke runs only)"
     )
 
@@ -35,13 +48,15 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from train import export
-    from train.evaluate import predict, score
+    from train.augment import make_augmenter, night_check
+    from train.background import make_backgrounds
+    from train.evaluate import category_probs, empty_rejection, predict, score
     from train.manifest import load_manifests
     from train.quantize import quantize_static_int8, quantize_weights_int8
-    from train.thresholds import choose_thresholds
+    from train.thresholds import choose_background_threshold, choose_thresholds
     from vision.classifier import Classifier
     from vision.imageio import read_image
-    from vision.metadata import PreprocessSpec, Thresholds
+    from vision.metadata import BACKGROUND, PreprocessSpec, Thresholds
     from vision.taxonomy import Category
 
     checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
@@ -74,13 +89,27 @@ def run(args: argparse.Namespace) -> int:
     classifier = Classifier(draft)
     val_probs = predict(classifier, val)
     val_report = score(classifier, val, val_probs)
+    # the verdict thresholds are chosen for the field, not the studio: on the val photos as
+    # they are, as a night/IR camera sees them, and placed on drawn bin floors (augmented)
     cats = list(Category)
-    label_cat = [cats.index(classifier.profile.category_of(lb)) for lb in classifier.labels]
-    val_cat = np.zeros((len(val), 4))
-    for j, c in enumerate(label_cat):
-        val_cat[:, c] += val_probs[:, j]
-    truth = np.array([cats.index(s.category) for s in val])
-    thresholds = choose_thresholds(val_cat, truth)
+    field_views = [val_probs, predict(classifier, val, transform=night_check),
+                   predict(classifier, val, transform=make_augmenter(1))]  # fmt: skip
+    val_cat = np.concatenate(
+        [category_probs(p, list(classifier.labels), classifier.profile) for p in field_views]
+    )
+    truth = np.tile([cats.index(s.category) for s in val if s.category is not None], 3)
+    thresholds = choose_thresholds(val_cat, truth, args.flag_precision, args.correct_precision)
+    if BACKGROUND in classifier.labels:
+        seed = int(checkpoint["args"].get("seed", 0))
+        empty = make_backgrounds(dataset.samples, "val", run_dir / "background" / "val", seed)
+        empty_p = predict(classifier, empty)[:, classifier.labels.index(BACKGROUND)]
+        items_p = val_probs[:, classifier.labels.index(BACKGROUND)]
+        cut, effect = choose_background_threshold(items_p, empty_p)
+        thresholds = thresholds.model_copy(update={"background": cut})
+        print(
+            f"background threshold {cut:.2f} on val: drops {100 * effect['items_dropped']:.2f} % "
+            f"of items, rejects {100 * effect['empty_rejected']:.2f} % of {len(empty)} empty crops"
+        )
     print(f"thresholds chosen on val: {thresholds.model_dump_json()}")
 
     def evaluate(path: Path) -> dict[str, Any]:
@@ -133,6 +162,23 @@ def run(args: argparse.Namespace) -> int:
         "int8_weights_test_fine_accuracy": weights_report["fine"]["accuracy"],
         "parity_max_abs_diff": diff,
     }
+    if "no_item" in report:  # the held-out empty set: the test split's own background crops
+        seed = int(checkpoint["args"].get("seed", 0))
+        empty = make_backgrounds(dataset.samples, "test", run_dir / "background" / "test", seed)
+        shipped = run_dir / "shipped-draft.onnx"
+        export.save_with_metadata(
+            chosen,
+            shipped,
+            export.metadata_for(checkpoint, args.version, thresholds, {}, quantization),
+        )
+        rejection = empty_rejection(Classifier(shipped), empty)
+        metrics["test_empty_rejected"] = rejection["rejected"]
+        metrics["test_items_dropped"] = report["no_item"]["items_dropped_share"]
+        print(
+            f"held-out empty crops rejected: {100 * rejection['rejected']:.2f} % of "
+            f"{rejection['crops']}; test items dropped as empty: "
+            f"{100 * report['no_item']['items_dropped_share']:.2f} %"
+        )
     for name, row in report["category"]["per_class"].items():
         metrics[f"test_recall_{name}"] = row["recall"]
     hk = report["flags"]["hazardous_and_kitchen_items"]

@@ -29,7 +29,7 @@ class ManifestError(BinwatchError):
 class Sample:
     path: Path
     split: str
-    category: Category
+    category: Category | None  # None: a crop with no item (label `background`)
     label: str
     source: str
     group: str
@@ -100,7 +100,7 @@ def load_manifests(paths: Iterable[str | Path]) -> Dataset:
 def summary_table(samples: Sequence[Sample]) -> str:
     """Counts per fine label and split, per category, and per source, as plain text."""
     by_label = Counter((s.label, s.split) for s in samples)
-    by_category = Counter((s.category.value, s.split) for s in samples)
+    by_category = Counter((s.category.value if s.category else s.label, s.split) for s in samples)
     by_source = Counter((s.source, s.split) for s in samples)
     lines: list[str] = []
     for title, counts in (("label", by_label), ("category", by_category), ("source", by_source)):

@@ -45,6 +45,16 @@ def markdown(report: dict[str, Any]) -> str:
         f"| macro recall | {_pct(fine['macro_recall'])} | {_pct(cat['macro_recall'])} |",
         f"| ECE (top-1) | {_pct(cal['ece'])} | {_pct(cal['category_ece'])} |",
         "",
+    ]
+    if "no_item" in report:  # a model with a background output: the items it would drop
+        drop = report["no_item"]
+        lines += [
+            f'Items answered "no item" (background ≥ {drop["threshold"]:.2f}): '
+            f"{drop['items_dropped']} ({_pct(drop['items_dropped_share'])}); the scores above "
+            "answer every image with its most likely item label.",
+            "",
+        ]
+    lines += [
         "## Per class",
         "| class | precision | recall | images |",
         "|---|---|---|---|",

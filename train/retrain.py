@@ -35,14 +35,15 @@ import torch
 from tqdm import tqdm
 
 from train.augment import make_augmenter
-from train.evaluate import predict, score
+from train.background import make_backgrounds
+from train.evaluate import category_probs, predict, score
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
 from train.metrics import fit_temperature, softmax
 from train.thresholds import choose_thresholds
 from vision.classifier import Classifier
 from vision.imageio import read_image
-from vision.metadata import DatasetRef, ModelMetadata, embed_metadata
+from vision.metadata import BACKGROUND, DatasetRef, ModelMetadata, embed_metadata
 from vision.preprocess import preprocess
 from vision.taxonomy import Category
 
@@ -202,11 +203,11 @@ def fit_and_threshold(
     probs = softmax(logits, temperature)
     national = load_profile("national")
     cats = list(Category)
-    cat = np.zeros((len(probs), len(cats)))
-    for j, label in enumerate(labels):
-        cat[:, cats.index(national.category_of(label))] += probs[:, j]
-    truth = np.array([cats.index(national.category_of(labels[t])) for t in val_y])
-    return weight, bias, temperature, choose_thresholds(cat, truth)
+    items = np.array([labels[t] != BACKGROUND for t in val_y], dtype=bool)
+    cat = category_probs(probs[items], labels, national)
+    truth = np.array([cats.index(national.category_of(labels[t])) for t in val_y[items]])
+    thresholds = choose_thresholds(cat, truth)
+    return weight, bias, temperature, thresholds
 
 
 def feature_session(active_path: Path, threads: int) -> ort.InferenceSession:
@@ -262,6 +263,10 @@ def retrain(
     field_train = [s for s in usable if not held_back(s, options.field_holdout)]
     base_train = _every(base.split("train"), limit)
     base_val, base_test = _every(base.split("val"), limit), _every(base.split("test"), limit)
+    if BACKGROUND in labels:  # keep teaching "no item" as the head moves
+        for name, into in (("train", base_train), ("val", base_val)):
+            made = make_backgrounds(base.samples, name, out / "background" / name, options.seed)
+            into += _every(made, limit // 10 if limit else 0)
     log.info(
         "field: %d train, %d held back, %d with labels the model lacks (%s); base: %d/%d/%d",
         len(field_train), len(field_test), len(field.samples) - len(usable), ", ".join(unknown),
@@ -287,6 +292,7 @@ def retrain(
     val_x = features(session, base_val, meta, desc="base val")
     val_y = np.array([index[s.label] for s in base_val])
     weight, bias, temperature, thresholds = fit_and_threshold(val_x, val_y, weight, bias, labels)
+    thresholds = thresholds.model_copy(update={"background": meta.thresholds.background})
 
     version = version or f"{meta.model_version}-r{datetime.now(UTC):%Y%m%d%H%M}"
     field_ref = {"name": "field-reviewed", "sha256": sha256_of(field_manifest),

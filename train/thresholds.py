@@ -33,3 +33,21 @@ def _lowest(score: np.ndarray, positive: np.ndarray, precision: float) -> float:
         if called.any() and (positive & called).sum() / called.sum() >= precision:
             return float(t)
     return float(GRID[-1])
+
+
+def choose_background_threshold(
+    items: np.ndarray, empty: np.ndarray, max_item_drop: float = 0.01
+) -> tuple[float, dict[str, float]]:
+    """P(background) threshold: the lowest on the grid (0.5 and up) that drops at most
+    `max_item_drop` of the real items (`items`: their P(background)); lower thresholds reject
+    more empty crops (`empty`), so the lowest that spares the items is the one that rejects most.
+    Returns the threshold and what it does on these crops."""
+    chosen = float(GRID[-1])
+    for t in np.round(np.arange(0.5, 0.991, 0.01), 2):
+        if (items >= t).mean() <= max_item_drop:
+            chosen = float(t)
+            break
+    return chosen, {
+        "items_dropped": float((items >= chosen).mean()) if len(items) else float("nan"),
+        "empty_rejected": float((empty >= chosen).mean()) if len(empty) else float("nan"),
+    }

@@ -21,11 +21,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from train.background import make_backgrounds
 from train.builders import build
 from train.features import Tail, cache_features, export_prefix, split_lite0
 from train.manifest import Sample, load_manifests
 from train.metrics import fit_temperature, summary
-from vision.metadata import PreprocessSpec
+from vision.metadata import BACKGROUND, PreprocessSpec
 from vision.taxonomy import Category, label_catalog
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="label",
         help="class-balanced draws: each label equally (label), by 1/sqrt(count), or not",
     )
+    p.add_argument(
+        "--background",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="add a `background` (no item) output trained on empty crops (train.background)",
+    )
     p.add_argument("--patience", type=int, default=4, help="epochs without improvement to stop")
     p.add_argument("--warmup-steps", type=int, default=150)
     p.add_argument("--threads", type=int, default=2)
@@ -88,9 +95,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _labels(samples: list[Sample]) -> list[str]:
+def _labels(samples: list[Sample], background: bool) -> list[str]:
     present = {s.label for s in samples}
-    return [label for label in label_catalog() if label in present]
+    labels = [label for label in label_catalog() if label in present]
+    return [*labels, BACKGROUND] if background else labels
 
 
 def _draw_weights(targets: np.ndarray, classes: int, balance: str) -> np.ndarray:
@@ -135,19 +143,38 @@ def predict_logits(tail: Tail, features: np.ndarray, batch: int = 256) -> np.nda
 
 
 def evaluate(logits: np.ndarray, targets: np.ndarray, labels: list[str]) -> dict[str, Any]:
-    """Fine-label and category accuracy and macro recall (national profile)."""
+    """Fine-label and category accuracy and macro recall (national profile) on the item rows,
+    each answered by its most likely item label; with a `background` output also the share of
+    empty crops it rejects (`background.recall`) and of items it rejects (`item_rejection`)."""
     from vision.taxonomy import load_profile
 
     national = load_profile("national")
-    to_cat = np.array([list(Category).index(national.category_of(lb)) for lb in labels])
-    predicted = logits.argmax(axis=1)
-    fine = summary(targets, predicted, labels)
-    cats = summary(to_cat[targets], to_cat[predicted], [c.value for c in Category])
-    return {"fine": fine, "category": cats}
+    items = [lb for lb in labels if lb != BACKGROUND]
+    to_cat = np.array([list(Category).index(national.category_of(lb)) for lb in items])
+    is_item = targets < len(items)
+    predicted = logits[:, : len(items)].argmax(axis=1)
+    fine = summary(targets[is_item], predicted[is_item], items)
+    cats = summary(
+        to_cat[targets[is_item]], to_cat[predicted[is_item]], [c.value for c in Category]
+    )
+    result: dict[str, Any] = {"fine": fine, "category": cats}
+    if len(items) < len(labels):
+        rejected = logits.argmax(axis=1) == len(items)
+        result["background"] = {
+            "recall": float(rejected[~is_item].mean()) if (~is_item).any() else float("nan"),
+            "item_rejection": float(rejected[is_item].mean()),
+        }
+    return result
 
 
 def _score(metrics: dict[str, Any]) -> tuple[float, float]:
-    return metrics["category"]["macro_recall"], metrics["fine"]["macro_recall"]
+    """Category macro recall, with "no item" as a fifth class when the model has it (an empty
+    crop rejected, an item not rejected), then fine macro recall."""
+    category = metrics["category"]["macro_recall"]
+    if "background" in metrics:
+        kept = 1 - metrics["background"]["item_rejection"]
+        category = (4 * category * kept + metrics["background"]["recall"]) / 5
+    return category, metrics["fine"]["macro_recall"]
 
 
 def main(args: argparse.Namespace) -> Path:
@@ -162,7 +189,12 @@ def main(args: argparse.Namespace) -> Path:
     if args.limit:
         train_set = list(rng.permutation(np.array(train_set, dtype=object))[: args.limit])
         val_set = list(rng.permutation(np.array(val_set, dtype=object))[: args.limit])
-    labels = _labels(list(dataset.samples))
+    labels = _labels(list(dataset.samples), args.background)
+    if args.background:
+        every = list(dataset.samples)
+        for name, into in (("train", train_set), ("val", val_set)):
+            made = make_backgrounds(every, name, args.out / "background" / name, args.seed)
+            into += made[:: max(1, len(made) // args.limit)] if args.limit else made
     index = {label: i for i, label in enumerate(labels)}
     built = build(args.model, len(labels))
     spec = PreprocessSpec(input_size=(args.image_size, args.image_size), mean=built.mean,
@@ -220,6 +252,7 @@ def main(args: argparse.Namespace) -> Path:
                "val_category_macro_recall": plain["category"]["macro_recall"],
                "val_fine_macro_recall": plain["fine"]["macro_recall"],
                "val_aug_category_macro_recall": augmented["category"]["macro_recall"],
+               "val_background": plain.get("background"),
                "score": score[0], "seconds": round(time.time() - started)}  # fmt: skip
         history.append(row)
         log.info("epoch %d: %s", epoch, json.dumps(row))

@@ -73,7 +73,9 @@ class Classifier:
             self._session = _open_session(self.path, self.options.threads, fold_weights=True)
         chosen = profile if profile is not None else self.metadata.profile
         self.profile = chosen if isinstance(chosen, Profile) else load_profile(chosen)
-        self._categories = [self.profile.category_of(label) for label in self.metadata.labels]
+        self._items = [i for i, lb in enumerate(self.labels) if lb not in self.metadata.reserved]
+        self._categories = [self.profile.category_of(self.labels[i]) for i in self._items]
+        self._background = self.metadata.background_index
         self._input_name, self._fixed_batch = self._check_input()
         self._check_output()
         log.info(
@@ -151,16 +153,22 @@ class Classifier:
         return predictions
 
     def _predict(self, probabilities: npt.NDArray[np.float32]) -> Prediction:
+        background = 0.0 if self._background is None else float(probabilities[self._background])
+        items = probabilities[self._items].astype(np.float64)
+        items = items / max(float(items.sum()), 1e-12)  # what it is, if it is an item
         by_category = dict.fromkeys(Category, 0.0)
-        for category, p in zip(self._categories, probabilities, strict=True):
+        for category, p in zip(self._categories, items, strict=True):
             by_category[category] += float(p)
-        top = int(np.argmax(probabilities))
+        top = int(np.argmax(items))
         return Prediction(
-            label=self.labels[top],
+            label=self.labels[self._items[top]],
             category=self._categories[top],
-            confidence=min(1.0, max(0.0, float(probabilities[top]))),
+            confidence=min(1.0, max(0.0, float(items[top]))),
             category_probabilities=by_category,
             probabilities=probabilities,
+            background=min(1.0, max(0.0, background)),
+            is_background=self._background is not None
+            and background >= self.metadata.thresholds.background,
         )
 
 

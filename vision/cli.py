@@ -1,6 +1,8 @@
 """`binwatch classify IMAGE... --bin CATEGORY`: classify image files and judge each as a drop-off
 of one item into the given bin. Unreadable files are reported on their own line; the rest run.
-Exit status: 0 all classified, 1 some files could not be read, 2 bad model, profile or bin."""
+An image with no item in it (a model with a `background` output says so) gets verdict `empty`
+and `category` null. Exit status: 0 all classified, 1 some files could not be read, 2 bad model,
+profile or bin."""
 
 from __future__ import annotations
 
@@ -60,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from vision.classifier import Classifier, ClassifierOptions
     from vision.errors import BinwatchError, ImageError
     from vision.imageio import read_image
+    from vision.prediction import items_only
     from vision.shipped import shipped_model_path
     from vision.verdict import judge
 
@@ -106,20 +109,26 @@ def run(args: argparse.Namespace) -> int:
                 out.error(path, errors[path])
                 continue
             prediction = predictions[path]
-            verdict = judge([prediction], accepted, meta.thresholds)
+            verdict = judge(items_only([prediction]), accepted, meta.thresholds)
             top = sorted(
                 zip(classifier.labels, prediction.probabilities.tolist(), strict=True),
                 key=lambda pair: -pair[1],
             )[:3]
+            empty = prediction.is_background
             out.row(
                 {
                     "path": str(path),
-                    "label": prediction.label,
-                    "category": prediction.category.value,
-                    "category_name": profile.names(prediction.category).zh,
-                    "confidence": round(prediction.confidence, 4),
+                    # no item in the image: verdict `empty`, no label, no category
+                    "label": None if empty else prediction.label,
+                    "category": None if empty else prediction.category.value,
+                    "category_name": None if empty else profile.names(prediction.category).zh,
+                    # the probability of the answer given: the item's label, or "no item"
+                    "confidence": round(
+                        prediction.background if empty else prediction.confidence, 4
+                    ),
+                    "background": round(prediction.background, 4),
                     "verdict": verdict.kind.value,
-                    "belongs": round(verdict.score or 0.0, 4),
+                    "belongs": None if verdict.score is None else round(verdict.score, 4),
                     "offending": [c.value for c in verdict.offending],
                     "bin": bin_code,
                     "profile": profile.name,
@@ -169,6 +178,8 @@ class _TableWriter:
 
     def row(self, record: dict[str, Any]) -> None:
         category = f"{record['category']} {record['category_name']}"
+        if record["category"] is None:
+            category, record = "no item 无物品", {**record, "label": "-"}
         verdict = record["verdict"]
         if record["offending"]:
             verdict += f" ({', '.join(record['offending'])})"

@@ -12,13 +12,27 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from vision.errors import MetadataError, TaxonomyError, describe_validation_error
 from vision.taxonomy import DEFAULT_PROFILE, Category, check_labels
 
 METADATA_KEY = "binwatch"
-METADATA_SCHEMA_VERSION: Final = 1
+# 2: `reserved` outputs (a `background` "no item" output) and the `background` threshold. A
+# binwatch that knows only schema 1 refuses a schema-2 model instead of mapping its outputs wrong.
+METADATA_SCHEMA_VERSION: Final = 2
+KNOWN_SCHEMA_VERSIONS: Final = (1, 2)
+# Outputs that are not taxonomy labels: no profile maps them, and they never become a category.
+BACKGROUND: Final = "background"
+RESERVED_OUTPUTS: Final = (BACKGROUND,)
 PREPROCESS_VERSION: Final = 1
 
 Probability = Annotated[float, Field(gt=0.5, le=1.0)]
@@ -71,6 +85,11 @@ class Thresholds(_Strict):
         description="threshold on the total probability outside the bin, when no single "
         "category reaches its own (default: `contaminated`)",
     )
+    background: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.5,
+        description="a crop whose `background` output reaches this holds no item (models "
+        "with a background output only)",
+    )
 
     def contamination_threshold(self, category: Category) -> float:
         return self.contaminated_by_category.get(category, self.contaminated)
@@ -96,10 +115,17 @@ class Provenance(_Strict):
 
 
 class ModelMetadata(_Strict):
-    schema_version: Literal[1] = METADATA_SCHEMA_VERSION
+    schema_version: Literal[1, 2] = METADATA_SCHEMA_VERSION
     model_version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
     architecture: str = Field(min_length=1)
-    labels: tuple[str, ...] = Field(min_length=2, description="fine labels in output order")
+    labels: tuple[str, ...] = Field(
+        min_length=2, description="the outputs in order: fine labels, and any reserved output"
+    )
+    reserved: tuple[Literal["background"], ...] = Field(
+        (),
+        description="outputs in `labels` that are not taxonomy labels (`background`: the crop "
+        "holds no item); schema 2",
+    )
     profile: str = Field(
         DEFAULT_PROFILE, description="taxonomy profile the thresholds were set for"
     )
@@ -115,15 +141,46 @@ class ModelMetadata(_Strict):
 
     @field_validator("labels")
     @classmethod
-    def _known_unique_labels(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
+    def _unique_labels(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
         repeated = sorted({label for label in labels if labels.count(label) > 1})
         if repeated:
             raise ValueError(f"repeated label(s): {', '.join(repeated)}")
         try:
-            check_labels(labels)
+            check_labels(label for label in labels if label not in RESERVED_OUTPUTS)
         except TaxonomyError as exc:
             raise ValueError(str(exc)) from None
         return labels
+
+    @model_validator(mode="after")
+    def _reserved_outputs(self) -> ModelMetadata:
+        if self.reserved and self.schema_version < 2:
+            raise ValueError("reserved outputs need schema_version 2")
+        missing = [r for r in self.reserved if r not in self.labels]
+        if missing:
+            raise ValueError(f"reserved output(s) {', '.join(missing)} not among the labels")
+        if len(set(self.reserved)) != len(self.reserved):
+            raise ValueError("a reserved output is named twice")
+        undeclared = [
+            lb for lb in self.labels if lb in RESERVED_OUTPUTS and lb not in self.reserved
+        ]
+        if undeclared:
+            raise ValueError(
+                f"{', '.join(undeclared)} is a reserved output, not a fine label: list it in "
+                "`reserved` (schema 2)"
+            )
+        if len(self.item_labels) < 2:
+            raise ValueError("a model needs at least two item labels besides reserved outputs")
+        return self
+
+    @property
+    def item_labels(self) -> tuple[str, ...]:
+        """The outputs that are taxonomy labels, in output order."""
+        return tuple(label for label in self.labels if label not in self.reserved)
+
+    @property
+    def background_index(self) -> int | None:
+        """The output index of `background`, or None when the model has none."""
+        return self.labels.index(BACKGROUND) if BACKGROUND in self.reserved else None
 
     def to_json(self) -> str:
         return self.model_dump_json(exclude_none=True)
@@ -171,6 +228,12 @@ def parse_metadata(props: Mapping[str, str], source: str) -> ModelMetadata:
         data = json.loads(raw)
     except json.JSONDecodeError as exc:
         raise MetadataError(f"{source}: binwatch metadata is not valid JSON ({exc.msg})") from exc
+    version = data.get("schema_version", 1) if isinstance(data, dict) else None
+    if isinstance(version, int) and version not in KNOWN_SCHEMA_VERSIONS:
+        raise MetadataError(
+            f"{source}: binwatch metadata schema version {version} is unknown to this binwatch "
+            f"(it reads {', '.join(map(str, KNOWN_SCHEMA_VERSIONS))}); update binwatch first"
+        )
     try:
         return ModelMetadata.model_validate(data)
     except ValidationError as exc:

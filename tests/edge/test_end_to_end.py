@@ -13,6 +13,7 @@ from edge.pipeline import Pipeline
 from edge.scoring import Found, score
 from edge.simulate import card_signals
 from edge.sources import FrameSource
+from tests.conftest import shipped_version
 from tests.edge.conftest import Service, agent_config
 from vision.classifier import Classifier
 from vision.shipped import shipped_model_path
@@ -130,7 +131,7 @@ def test_feedback_metrics_and_signals(
     agent.run(drain_timeout=60)
     prober.join()
     assert "binwatch_edge_frames_total" in str(seen["metrics"])
-    assert seen["health"]["model_version"] == "lite0-waste-1.0"  # type: ignore[index]
+    assert seen["health"]["model_version"] == shipped_version()  # type: ignore[index]
     assert (seen["bad"], seen["card"]) == (422, 200)
     lines = [json.loads(line) for line in heard.read_text().splitlines() if line.strip()]
     assert len(lines) >= len(truth["dropoffs"]) - 1

@@ -44,7 +44,9 @@ def test_train_export_evaluate_classify(
     onnx.checker.check_model(str(model))
     classifier = Classifier(model)
     meta = classifier.metadata
-    assert meta.model_version == "test-0.1" and len(meta.labels) == 12
+    assert meta.model_version == "test-0.1" and len(meta.item_labels) == 12
+    assert meta.labels[-1] == "background" and meta.reserved == ("background",)
+    assert meta.schema_version == 2 and "test_empty_rejected" in meta.metrics
     assert meta.preprocess.input_size == (96, 96)
     assert meta.provenance.datasets[0].name == "waste-v1"
     assert meta.provenance.recipe["args"]["epochs"] == 2
