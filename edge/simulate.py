@@ -171,6 +171,22 @@ def _item_sprite(
     return np.asarray(image, np.uint8), np.asarray(alpha, np.float32)
 
 
+def item_crop(path: Path, seed: int, margin: int = 12) -> Frame:
+    """One photo dropped on an empty bin floor as the simulator draws it (soft ellipse, 110-150
+    px), cut out with a margin as the pipeline's change regions cut an item."""
+    rng = random.Random(seed)
+    sprite, alpha = _item_sprite({"abs_path": str(path)}, rng.randint(110, 150), rng)
+    scene = empty_scene(seed)
+    _, _, (bx, by, bw, bh) = BINS[seed % len(BINS)]
+    h, w = sprite.shape[:2]
+    x, y = (
+        rng.randint(bx + margin, bx + bw - w - margin),
+        rng.randint(by + margin, by + bh - h - margin),
+    )
+    _paste(scene, sprite, alpha, x, y)
+    return np.ascontiguousarray(scene[y - margin : y + h + margin, x - margin : x + w + margin])
+
+
 def _paste(frame: Frame, sprite: Frame, alpha: npt.NDArray[np.float32], x: int, y: int) -> None:
     h, w = sprite.shape[:2]
     region = frame[y : y + h, x : x + w].astype(np.float32)

@@ -39,6 +39,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "what reaches neither is `uncertain` (a supervisor's queue)",
     )
     parser.add_argument(
+        "--max-item-drop",
+        type=float,
+        default=0.001,
+        help="the `background` threshold may drop at most this share of real items as "
+        '"no item" on the field-like val views',
+    )
+    parser.add_argument(
         "--limit", type=int, default=0, help="use at most N images per split (smoke runs only)"
     )
 
@@ -102,13 +109,15 @@ def run(args: argparse.Namespace) -> int:
     if BACKGROUND in classifier.labels:
         seed = int(checkpoint["args"].get("seed", 0))
         empty = make_backgrounds(dataset.samples, "val", run_dir / "background" / "val", seed)
-        empty_p = predict(classifier, empty)[:, classifier.labels.index(BACKGROUND)]
-        items_p = val_probs[:, classifier.labels.index(BACKGROUND)]
-        cut, effect = choose_background_threshold(items_p, empty_p)
+        column = classifier.labels.index(BACKGROUND)
+        empty_p = predict(classifier, empty)[:, column]
+        items_p = np.concatenate([view[:, column] for view in field_views])
+        cut, effect = choose_background_threshold(items_p, empty_p, args.max_item_drop)
         thresholds = thresholds.model_copy(update={"background": cut})
         print(
-            f"background threshold {cut:.2f} on val: drops {100 * effect['items_dropped']:.2f} % "
-            f"of items, rejects {100 * effect['empty_rejected']:.2f} % of {len(empty)} empty crops"
+            f"background threshold {cut:.2f} on the field-like val views: drops "
+            f"{100 * effect['items_dropped']:.2f} % of items, rejects "
+            f"{100 * effect['empty_rejected']:.2f} % of {len(empty)} empty crops"
         )
     print(f"thresholds chosen on val: {thresholds.model_dump_json()}")
 

@@ -37,6 +37,7 @@ from tqdm import tqdm
 from train.augment import make_augmenter
 from train.background import make_backgrounds
 from train.evaluate import category_probs, predict, score
+from train.feature_cache import FeatureCache
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
 from train.metrics import fit_temperature, softmax
@@ -145,6 +146,9 @@ def compare(path: Path, base_test: Sequence[Sample], field: Sequence[Sample]) ->
     classifier = Classifier(path)
     out: dict[str, Any] = {"model_version": classifier.metadata.model_version}
     for name, samples in (("base_test", base_test), ("field_holdout", field)):
+        if not samples:
+            out[name] = {"images": 0}
+            continue
         probs = predict(classifier, samples)
         scored = score(classifier, samples, probs)
         out[name] = {
@@ -241,8 +245,10 @@ def retrain(
     options: RetrainOptions,
     version: str | None = None,
     limit: int = 0,
+    cache_dir: Path | None = None,
 ) -> dict[str, Any]:
-    """The whole recipe (module docstring); writes candidate.onnx, report.json, report.md."""
+    """The whole recipe (module docstring); writes candidate.onnx, report.json, report.md.
+    `cache_dir`: keep the base photos' features there per model (train.feature_cache)."""
     import json
     from datetime import UTC, datetime
 
@@ -278,7 +284,15 @@ def retrain(
     session = feature_session(active_path, options.threads)
     meta = active.metadata
     index = {label: i for i, label in enumerate(labels)}
-    parts_x = [features(session, base_train, meta, desc="base train")]
+    cache = FeatureCache(cache_dir, sha256_of(active_path)) if cache_dir is not None else None
+
+    def plain(samples: Sequence[Sample], desc: str) -> np.ndarray:
+        def compute(part: Sequence[Sample]) -> np.ndarray:
+            return features(session, part, meta, desc=desc)
+
+        return compute(samples) if cache is None else cache.features(samples, compute)
+
+    parts_x = [plain(base_train, "base train")]
     base_y = np.array([index[s.label] for s in base_train])
     parts_y = [base_y]
     parts_w = [balanced_weights(base_y, len(labels))]
@@ -289,7 +303,10 @@ def retrain(
         parts_w.append(np.full(len(field_train), options.field_weight / options.field_views))
     x, y, w = np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_w)
     weight, bias = train_head(x, y, w, start_head(active_path), options)
-    val_x = features(session, base_val, meta, desc="base val")
+    val_x = plain(base_val, "base val")
+    if cache is not None:
+        log.info("feature cache %s: %d photos found, %d computed", cache.path, cache.hits,
+                 cache.misses)  # fmt: skip
     val_y = np.array([index[s.label] for s in base_val])
     weight, bias, temperature, thresholds = fit_and_threshold(val_x, val_y, weight, bias, labels)
     thresholds = thresholds.model_copy(update={"background": meta.thresholds.background})
@@ -330,10 +347,10 @@ def retrain(
         "test_category_macro_recall": after["base_test"]["category_macro_recall"],
         "test_fine_accuracy": after["base_test"]["fine_accuracy"],
         "test_ece": after["base_test"]["ece"],
-        "field_category_accuracy": after["field_holdout"]["category_accuracy"],
-        "field_log_loss": after["field_holdout"]["log_loss"],
-        "parent_field_category_accuracy": before["field_holdout"]["category_accuracy"],
-        "parent_field_log_loss": before["field_holdout"]["log_loss"],
+        "field_category_accuracy": after["field_holdout"].get("category_accuracy"),
+        "field_log_loss": after["field_holdout"].get("log_loss"),
+        "parent_field_category_accuracy": before["field_holdout"].get("category_accuracy"),
+        "parent_field_log_loss": before["field_holdout"].get("log_loss"),
     }
     final = candidate_meta.model_copy(
         update={
@@ -380,9 +397,9 @@ def markdown(report: dict[str, Any]) -> str:
             ("category_accuracy", pct),
             ("category_macro_recall", pct),
             ("fine_accuracy", pct),
-            ("log_loss", lambda v: f"{v:.3f}"),
+            ("log_loss", lambda v: "–" if v is None else f"{v:.3f}"),
         ):
-            lines.append(f"| {part} {key} | {show(a[part][key])} | {show(c[part][key])} |")
+            lines.append(f"| {part} {key} | {show(a[part].get(key))} | {show(c[part].get(key))} |")
     lines += [
         "",
         f"Decision: **{'passed' if d['passed'] else 'not passed'}**"

@@ -50,6 +50,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-register", action="store_true", help="never upload the candidate")
+    p.add_argument("--cache", type=Path, help="where base photos' features are kept per model "
+                   "(default: ~/.cache/binwatch/features)")  # fmt: skip
+    p.add_argument("--no-cache", action="store_true", help="compute every feature afresh")
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -100,6 +103,7 @@ def _extract(archive: Path, folder: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from train.feature_cache import default_folder
     from train.retrain import RetrainOptions, retrain
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -138,8 +142,9 @@ def run(args: argparse.Namespace) -> int:
         field_holdout=args.field_holdout, steps=args.steps, margin=args.margin,
         seed=args.seed, threads=args.threads,
     )  # fmt: skip
+    cache = None if args.no_cache else (args.cache or default_folder())
     report = retrain(active_path, args.manifest, field_manifest, args.out, options,
-                     args.version, args.limit)  # fmt: skip
+                     args.version, args.limit, cache)  # fmt: skip
     for name in ("active", "candidate"):
         row = report[name]
         print(

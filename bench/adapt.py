@@ -1,0 +1,180 @@
+"""How fast reviewed field images fix the model: the adaptation curve.
+
+    .venv/bin/python -m bench.adapt --model models/binwatch.onnx \\
+        --manifest ../shared/datasets/waste-v1/manifest.csv \\
+        --manifest ../shared/datasets/waste-extra-v1/manifest.csv \\
+        --field ../shared/datasets/waste-extra-v1/manifest.csv --night \\
+        --simulator 400 --out bench/results/adapt.json
+
+A field set is photos of one site: a manifest's test split (`--field`, optionally as a night/IR
+camera sees it: `--night`), or crops of the simulator's bins with test-split photos dropped on
+them (`--simulator N`, photos from the base manifests' test splits only). For each K (reviewed
+photos per category, as far as the set allows: at most half of a category's groups) and seed,
+K photos per category are drawn by group; `binwatch retrain`'s recipe (train.retrain.retrain, no
+hold-out, base features cached) trains on them, and the candidate and the model it started from
+are scored on the rest of the set (never a group on both sides) and the base test split. Prints
+the curve (macro recall on the rest, by K) and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from bench.field import classify, item_scores
+from edge.simulate import item_crop
+from train.augment import night_check
+from train.feature_cache import default_folder
+from train.manifest import Sample, load_manifests
+from train.retrain import RetrainOptions, retrain
+from vision.classifier import Classifier
+from vision.imageio import read_image
+
+log = logging.getLogger(__name__)
+FIELDS = ("path", "split", "category", "fine_label", "source", "group")
+
+
+def write_manifest(rows: Sequence[Sample], path: Path) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(FIELDS)
+        for s in rows:
+            category = s.category.value if s.category is not None else ""
+            writer.writerow([s.path, "train", category, s.label, s.source, s.group])
+    return path
+
+
+def field_set(args: argparse.Namespace, folder: Path) -> tuple[str, list[Sample]]:
+    """The site's photos, written into `folder` when they are made (night, simulator)."""
+    if args.simulator:
+        base = [s for s in load_manifests(args.manifest).split("test")]
+        random.Random(args.seed).shuffle(base)
+        made = []
+        for n, s in enumerate(base[: args.simulator]):
+            path = folder / f"sim-{n:04d}.jpg"
+            cv2.imwrite(str(path), item_crop(s.path, args.seed * 100_000 + n))
+            made.append(Sample(path, "test", s.category, s.label, "simulator", s.group, "sim"))
+        return f"simulator crops of {len(made)} base test photos", made
+    samples = load_manifests([args.field]).split(args.split)
+    name = f"{args.field.parent.name} {args.split}"
+    if not args.night:
+        return name, samples
+    made = []
+    for n, s in enumerate(samples):
+        path = folder / f"night-{n:04d}.jpg"
+        cv2.imwrite(str(path), night_check(read_image(s.path)))
+        made.append(Sample(path, s.split, s.category, s.label, s.source, s.group, s.manifest))
+    return f"{name}, night/IR", made
+
+
+def draw(samples: Sequence[Sample], k: int, seed: int) -> tuple[list[Sample], list[Sample]]:
+    """K photos per category by whole groups (at most half of a category's groups), the rest."""
+    rng = random.Random(seed)
+    reviewed: list[Sample] = []
+    for category in sorted({s.category for s in samples}, key=str):
+        groups: dict[str, list[Sample]] = {}
+        for s in samples:
+            if s.category == category:
+                groups.setdefault(s.group, []).append(s)
+        order = sorted(groups)
+        rng.shuffle(order)
+        taken: list[Sample] = []
+        for group in order[: len(order) // 2]:
+            if len(taken) >= k:
+                break
+            taken += groups[group]
+        reviewed += taken[:k]
+    chosen_groups = {s.group for s in reviewed}
+    return reviewed, [s for s in samples if s.group not in chosen_groups]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=Path("models/binwatch.onnx"))
+    parser.add_argument("--manifest", type=Path, action="append", required=True, help="base")
+    parser.add_argument("--field", type=Path, help="the site's manifest")
+    parser.add_argument("--split", default="test", help="the field manifest's split")
+    parser.add_argument("--night", action="store_true", help="the site's camera is night/IR")
+    parser.add_argument("--simulator", type=int, default=0, help="N simulator crops instead")
+    parser.add_argument("--k", type=int, nargs="+", default=[10, 25, 50, 100])
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if not args.simulator and args.field is None:
+        parser.error("give --field MANIFEST or --simulator N")
+    logging.basicConfig(level=logging.WARNING)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        name, samples = field_set(args, work)
+        start = Classifier(args.model)
+        print(f"{name}: {len(samples)} photos; model {start.metadata.model_version}")
+        last: dict[int, dict[str, int]] = {}
+        for k in args.k:
+            for seed in range(args.seeds):
+                reviewed, rest = draw(samples, k, args.seed + seed)
+                cats = sorted({s.category for s in samples if s.category}, key=str)
+                counts = {c.value: sum(s.category == c for s in reviewed) for c in cats}
+                if last.get(seed) == counts:
+                    continue  # the set allows no more than the last K did
+                last[seed] = counts
+                run = work / f"k{k}-s{seed}"
+                run.mkdir()
+                manifest = write_manifest(reviewed, run / "reviewed.csv")
+                began = time.perf_counter()
+                report = retrain(args.model, args.manifest, manifest, run,
+                                 RetrainOptions(field_holdout=0.0, seed=seed),
+                                 cache_dir=default_folder())  # fmt: skip
+                seconds = time.perf_counter() - began
+                paths = [s.path for s in rest]
+                before = item_scores(classify(start, paths), rest)
+                after = item_scores(classify(Classifier(run / "candidate.onnx"), paths), rest)
+                base_before, base_after = (report[m]["base_test"] for m in ("active", "candidate"))
+                row = {
+                    "k": k, "seed": seed, "counts": counts, "reviewed": len(reviewed),
+                    "scored": len(rest), "seconds": seconds,
+                    "macro_recall_before": before["macro_recall"],
+                    "macro_recall_after": after["macro_recall"],
+                    "recall_after": after["recall"],
+                    "base_test_accuracy_before": base_before["category_accuracy"],
+                    "base_test_accuracy_after": base_after["category_accuracy"],
+                }  # fmt: skip
+                rows.append(row)
+                print(
+                    f"K={k:>3} seed {seed}: {len(reviewed)} reviewed {counts}, {len(rest)} scored: "
+                    f"macro recall {100 * row['macro_recall_before']:.1f} → "
+                    f"{100 * row['macro_recall_after']:.1f} %, base test accuracy "
+                    f"{100 * row['base_test_accuracy_before']:.2f} → "
+                    f"{100 * row['base_test_accuracy_after']:.2f} % ({seconds:.0f} s)"
+                )
+    print("\n| K per category | reviewed | macro recall before → after (median of seeds) | "
+          "base test accuracy after | retrain s |\n|---|---|---|---|---|")  # fmt: skip
+    for k in sorted({r["k"] for r in rows}):
+        mine = [r for r in rows if r["k"] == k]
+        med = {key: statistics.median(r[key] for r in mine)
+               for key in ("reviewed", "macro_recall_before", "macro_recall_after",
+                           "base_test_accuracy_after", "seconds")}  # fmt: skip
+        print(f"| {k} | {med['reviewed']:.0f} | {100 * med['macro_recall_before']:.1f} → "
+              f"{100 * med['macro_recall_after']:.1f} % | "
+              f"{100 * med['base_test_accuracy_after']:.2f} % | "
+              f"{med['seconds']:.0f} |")  # fmt: skip
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"set": name, "model": str(args.model), "runs": rows},
+                                       indent=1))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
