@@ -51,7 +51,7 @@ def write_manifest(rows: Sequence[Sample], path: Path) -> Path:
         writer.writerow(FIELDS)
         for s in rows:
             category = s.category.value if s.category is not None else ""
-            writer.writerow([s.path, "train", category, s.label, s.source, s.group])
+            writer.writerow([s.path.resolve(), "train", category, s.label, s.source, s.group])
     return path
 
 

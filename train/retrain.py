@@ -5,17 +5,19 @@
    so an event's crops never straddle the two). The base manifests keep their own splits; their
    test split is never trained on.
 2. The active model computes its head's input features (ONNX Runtime) for base train, field-train
-   (several augmented views each), base val, base test and held-back field images.
+   (several augmented views each), base val and base test; the base photos' features are kept on
+   disk per model file (train.feature_cache), so the next retrain from it skips that work.
 3. The head (W, b) starts from the active model's and trains on base train plus field-train, the
    field images weighted up, with a pull towards the active head so it moves only as far as the
    data asks; base labels weigh equally, as in training. The temperature is refitted and the
    verdict thresholds re-chosen on base val.
-4. The candidate is the active model with the new head. Both run through the shared classifier on
-   the base test split and the held-back field images; the candidate passes when it is no worse
-   than the active on base test category accuracy and macro recall (each within `--margin`) and
-   better on the field images: a lower log loss (a proper score that uses every image's
-   probabilities; on tens of held-back crops one image moves accuracy by several points, so
-   accuracy is reported but does not decide).
+4. The candidate is the active model with the new head. Both are scored on the held-back field
+   images through the shared classifier and on the base test split from its cached features and
+   each model's head (the same numbers: the candidate shares the active body). The candidate
+   passes when it is no worse than the active on base test category accuracy and macro recall
+   (each within `--margin`) and better on the field images: a lower log loss (a proper score
+   that uses every image's probabilities; on tens of held-back crops one image moves accuracy by
+   several points, so accuracy is reported but does not decide).
 """
 
 from __future__ import annotations
@@ -141,15 +143,28 @@ def log_loss(probs: np.ndarray, samples: Sequence[Sample], labels: Sequence[str]
     return float(-np.log(np.clip(picked, 1e-7, 1.0)).mean())
 
 
-def compare(path: Path, base_test: Sequence[Sample], field: Sequence[Sample]) -> dict[str, Any]:
-    """A model's scores on the base test split and the held-back field images."""
+def compare(
+    path: Path,
+    base_test: Sequence[Sample],
+    field: Sequence[Sample],
+    base_features: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """A model's scores on the base test split and the held-back field images. The field images
+    run through the shared classifier; the base test split too, unless `base_features` (its
+    head features from the body every candidate shares, cached) are given: then its
+    probabilities are the model's own head on them (features × head = the model's output, to
+    1e-4: tests/train/test_head.py), which saves running the whole network twice per retrain."""
     classifier = Classifier(path)
     out: dict[str, Any] = {"model_version": classifier.metadata.model_version}
     for name, samples in (("base_test", base_test), ("field_holdout", field)):
         if not samples:
             out[name] = {"images": 0}
             continue
-        probs = predict(classifier, samples)
+        if name == "base_test" and base_features is not None:
+            head = read_head(onnx.load(str(path)))
+            probs = softmax(base_features @ head.weight.T + head.bias)
+        else:
+            probs = predict(classifier, samples)
         scored = score(classifier, samples, probs)
         out[name] = {
             "images": len(samples),
@@ -339,8 +354,9 @@ def retrain(
     )
     candidate_path = out / "candidate.onnx"
     write_candidate(active_path, candidate_path, weight, bias, candidate_meta)
-    before = compare(active_path, base_test, field_test)
-    after = compare(candidate_path, base_test, field_test)
+    test_x = plain(base_test, "base test")
+    before = compare(active_path, base_test, field_test, test_x)
+    after = compare(candidate_path, base_test, field_test, test_x)
     decision = verdict(before, after, options.margin)
     metrics = {
         "test_category_accuracy": after["base_test"]["category_accuracy"],

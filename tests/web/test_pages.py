@@ -26,7 +26,7 @@ from api.routes.devices import register_device
 from api.schemas import UserCreate
 from api.settings import Settings
 from tests.api.world import PLACES_CSV, pseudonym
-from tests.conftest import WASTE_V1
+from tests.conftest import WASTE_V1, shipped_version
 from tests.live import PASSWORD, Service, free_port
 from tests.web.conftest import shot, sign_in
 from vision.events import EventBatch
@@ -388,14 +388,14 @@ def test_engineer_promotes_a_canary(browser: Any, service: Service, tmp_path: Pa
             == 201
         )
         for move in ({"state": "canary", "stations": ["ST2"]}, {"state": "active"}):
-            admin.post("/api/v1/models/lite0-waste-1.0/state", json=move)
+            admin.post(f"/api/v1/models/{shipped_version()}/state", json=move)
         admin.post("/api/v1/models/tiny-7/state", json={"state": "canary", "stations": ["ST1"]})
     page = sign_in(browser, service.url, "engineer")
     page.wait_for_selector("body[data-ready='1']")
     assert "canary" in page.inner_text("tr[data-version='tiny-7']")
     assert page.inner_text("#which") == "tiny-7"
     compared = page.inner_text("#rollout")
-    assert "tiny-7" in compared and "lite0-waste-1.0 (active)" in compared, compared
+    assert "tiny-7" in compared and f"{shipped_version()} (active)" in compared, compared
     assert "Flag rate" in compared and "Overturned" in compared
     assert "too few items" in page.inner_text("#stations tr[data-station='ST1']")
     shot(page, "models")
