@@ -32,9 +32,10 @@ from typing import Any
 
 import cv2
 
-from bench.field import classify, item_scores
+from bench.field import item_scores
 from edge.simulate import item_crop
 from train.augment import night_check
+from train.evaluate import classify_samples
 from train.feature_cache import default_folder
 from train.manifest import Sample, load_manifests
 from train.retrain import RetrainOptions, retrain
@@ -138,9 +139,10 @@ def main() -> None:
                                  RetrainOptions(field_holdout=0.0, seed=seed),
                                  cache_dir=default_folder())  # fmt: skip
                 seconds = time.perf_counter() - began
-                paths = [s.path for s in rest]
-                before = item_scores(classify(start, paths), rest)
-                after = item_scores(classify(Classifier(run / "candidate.onnx"), paths), rest)
+                before = item_scores(classify_samples(start, rest), rest)
+                after = item_scores(
+                    classify_samples(Classifier(run / "candidate.onnx"), rest), rest
+                )
                 base_before, base_after = (report[m]["base_test"] for m in ("active", "candidate"))
                 row = {
                     "k": k, "seed": seed, "counts": counts, "reviewed": len(reviewed),

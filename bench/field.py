@@ -34,10 +34,9 @@ import numpy as np
 from edge.simulate import BINS, empty_scene
 from train.augment import draw_floor, night_check, place_on_background, textured_ground
 from train.background import make_backgrounds
-from train.evaluate import contamination_flags
+from train.evaluate import classify_samples, contamination_flags, empty_rejection
 from train.manifest import Sample, load_manifests
 from vision.classifier import Classifier, ClassifierOptions
-from vision.imageio import read_image
 from vision.prediction import Prediction
 from vision.taxonomy import Category
 
@@ -45,18 +44,6 @@ log = logging.getLogger(__name__)
 CATEGORIES = list(Category)
 COVERAGES = (1.0, 0.9, 0.8, 0.7, 0.5)
 Transform = Callable[[np.ndarray], np.ndarray]
-
-
-def classify(
-    classifier: Classifier, paths: Sequence[Path], transform: Transform | None = None
-) -> list[Prediction]:
-    out: list[Prediction] = []
-    for start in range(0, len(paths), 32):
-        images = [read_image(p) for p in paths[start : start + 32]]
-        if transform is not None:
-            images = [transform(im) for im in images]
-        out += classifier.classify(images)
-    return out
 
 
 def item_scores(predictions: Sequence[Prediction], samples: Sequence[Sample]) -> dict[str, Any]:
@@ -134,14 +121,6 @@ def simulator_crops(folder: Path, count: int, seed: int) -> list[Sample]:
     return made
 
 
-def empty_scores(classifier: Classifier, samples: Sequence[Sample]) -> dict[str, Any]:
-    predictions = classify(classifier, [s.path for s in samples])
-    rejected = np.array([p.is_background for p in predictions])
-    by_source = {source: float(rejected[[s.source == source for s in samples]].mean())
-                 for source in sorted({s.source for s in samples})}  # fmt: skip
-    return {"crops": len(samples), "rejected": float(rejected.mean()), "by_source": by_source}
-
-
 VARIANTS: dict[str, Transform | None] = {
     "day": None,
     "night": night_check,
@@ -157,8 +136,7 @@ def evaluate(
     result: dict[str, Any] = {"model_version": classifier.metadata.model_version, "sets": {}}
     made: dict[str, dict[str, list[Prediction]]] = {}
     for name, samples in sets.items():
-        paths = [s.path for s in samples]
-        made[name] = {v: classify(classifier, paths, t) for v, t in VARIANTS.items()}
+        made[name] = {v: classify_samples(classifier, samples, t) for v, t in VARIANTS.items()}
     if len(sets) > 1:
         sets = {**sets, "pooled": [s for part in sets.values() for s in part]}
         made["pooled"] = {v: [p for part in list(made.values()) for p in part[v]] for v in VARIANTS}
@@ -170,7 +148,7 @@ def evaluate(
             "flags": flags(classifier, got["day"], samples),
             "ground_swap": swap_scores(got["floor"], got["textured"], samples),
         }
-    result["empty"] = empty_scores(classifier, empty)
+    result["empty"] = empty_rejection(classifier, empty)
     return result
 
 
@@ -197,7 +175,7 @@ def table(results: list[dict[str, Any]]) -> str:
     lines.append("")
     for r in results:
         e = r["empty"]
-        parts = ", ".join(f"{k} {100 * v:.1f} %" for k, v in e["by_source"].items())
+        parts = ", ".join(f"{k} {100 * v['rejected']:.1f} %" for k, v in e["by_source"].items())
         lines.append(f"- {r['model_version']}: empty crops answered \"no item\": "
                      f"{100 * e['rejected']:.1f} % of {e['crops']} ({parts})")  # fmt: skip
     return "\n".join(lines)

@@ -123,23 +123,23 @@ def place_on_background(
     return canvas
 
 
+def flat_grey(image: Image, contrast: float, brightness: float) -> Image:
+    """Grey, contrast scaled and brightness lifted: what an infrared camera at night sees."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    flat = cv2.convertScaleAbs(grey, alpha=contrast, beta=brightness)
+    return np.asarray(cv2.cvtColor(flat, cv2.COLOR_GRAY2BGR), np.uint8)
+
+
 def night_check(image: Image) -> Image:
     """The night check's fixed transform: grey, contrast 0.7, brightness +30 (what a night/IR
     camera makes of a daylight photo, roughly; real IR differs)."""
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    flat = cv2.convertScaleAbs(grey, alpha=0.7, beta=30)
-    return np.asarray(cv2.cvtColor(flat, cv2.COLOR_GRAY2BGR), np.uint8)
+    return flat_grey(image, 0.7, 30)
 
 
 def night_frame(image: Image, **_: object) -> Image:
-    """An infrared camera at night: grey, contrast 0.5-0.9, brightness lifted by 10-50
-    (the night check's own transform is grey, contrast 0.7, brightness +30)."""
+    """An infrared camera at night, for training: grey, contrast 0.5-0.9, brightness +10-50."""
     rng = np.random.default_rng(int(image[::7, ::7].sum()) % (2**32))
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    flat = cv2.convertScaleAbs(
-        grey, alpha=float(rng.uniform(0.5, 0.9)), beta=float(rng.uniform(10, 50))
-    )
-    return np.asarray(cv2.cvtColor(flat, cv2.COLOR_GRAY2BGR), np.uint8)
+    return flat_grey(image, float(rng.uniform(0.5, 0.9)), float(rng.uniform(10, 50)))
 
 
 def field_pipeline(strength: float = 1.0) -> A.Compose:

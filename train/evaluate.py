@@ -20,11 +20,29 @@ from train.metrics import expected_calibration_error, flag_scores, summary
 from vision.classifier import Classifier
 from vision.imageio import read_image
 from vision.metadata import BACKGROUND
+from vision.prediction import Prediction
 from vision.taxonomy import Category, Profile
 from vision.verdict import VerdictKind, judge_item
 
 log = logging.getLogger(__name__)
 CATEGORIES = list(Category)
+
+
+def classify_samples(
+    classifier: Classifier,
+    samples: Sequence[Sample],
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    batch: int = 64,
+) -> list[Prediction]:
+    """The classifier's predictions for the samples' images (each through `transform` first
+    when given), in batches, through vision's preprocessing."""
+    out: list[Prediction] = []
+    for start in tqdm(range(0, len(samples), batch), desc="evaluate", unit="batch", leave=False):
+        images = [read_image(s.path) for s in samples[start : start + batch]]
+        if transform is not None:
+            images = [transform(image) for image in images]
+        out += classifier.classify(images)
+    return out
 
 
 def predict(
@@ -33,15 +51,10 @@ def predict(
     batch: int = 64,
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Probabilities (N×labels) for the samples' images (each through `transform` first when
-    given), through vision's preprocessing."""
-    out = []
-    for start in tqdm(range(0, len(samples), batch), desc="evaluate", unit="batch", leave=False):
-        images = [read_image(s.path) for s in samples[start : start + batch]]
-        if transform is not None:
-            images = [transform(image) for image in images]
-        out.append(np.stack([p.probabilities for p in classifier.classify(images)]))
-    return np.concatenate(out)
+    """Probabilities (N×outputs) for the samples' images (see classify_samples)."""
+    return np.stack(
+        [p.probabilities for p in classify_samples(classifier, samples, transform, batch)]
+    )
 
 
 def split_outputs(probs: np.ndarray, labels: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -99,13 +112,11 @@ def score(classifier: Classifier, samples: Sequence[Sample], probs: np.ndarray) 
 
 
 def empty_rejection(classifier: Classifier, samples: Sequence[Sample]) -> dict[str, Any]:
-    """How many crops without an item the model answers "no item", overall and per source."""
-    if classifier.metadata.background_index is None:
-        raise ValueError(f"{classifier.path}: the model has no background output")
-    rejected = np.array([p.is_background for p in _classify(classifier, samples)])
-    sources = sorted({s.source for s in samples})
+    """How many crops without an item the model answers "no item", overall and per source
+    (none, for a model without a `background` output)."""
+    rejected = np.array([p.is_background for p in classify_samples(classifier, samples)])
     per_source = {}
-    for source in sources:
+    for source in sorted({s.source for s in samples}):
         mask = np.array([s.source == source for s in samples])
         per_source[source] = {"crops": int(mask.sum()), "rejected": float(rejected[mask].mean())}
     return {
@@ -113,13 +124,6 @@ def empty_rejection(classifier: Classifier, samples: Sequence[Sample]) -> dict[s
         "rejected": float(rejected.mean()) if len(rejected) else float("nan"),
         "by_source": per_source,
     }
-
-
-def _classify(classifier: Classifier, samples: Sequence[Sample], batch: int = 64) -> list[Any]:
-    out = []
-    for start in range(0, len(samples), batch):
-        out += classifier.classify([read_image(s.path) for s in samples[start : start + batch]])
-    return out
 
 
 def contamination_flags(
