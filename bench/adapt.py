@@ -100,6 +100,49 @@ def draw(samples: Sequence[Sample], k: int, seed: int) -> tuple[list[Sample], li
     return reviewed, [s for s in samples if s.group not in chosen_groups]
 
 
+def one_run(
+    args: argparse.Namespace,
+    work: Path,
+    reviewed: list[Sample],
+    rest: list[Sample],
+    counts: dict[str, int],
+    k: int,
+    seed: int,
+    tune: int,
+    before: dict[str, Any],
+) -> dict[str, Any]:
+    """One retrain on `reviewed` (tuning `tune` blocks), scored on `rest` and base test."""
+    run = work / f"k{k}-s{seed}-b{tune}"
+    run.mkdir()
+    manifest = write_manifest(reviewed, run / "reviewed.csv")
+    began = time.perf_counter()
+    report = retrain(args.model, args.manifest, manifest, run,
+                     RetrainOptions(field_holdout=0.0, seed=seed, tune_blocks=tune),
+                     cache_dir=default_folder())  # fmt: skip
+    seconds = time.perf_counter() - began
+    after = item_scores(classify_samples(Classifier(run / "candidate.onnx"), rest), rest)
+    base_before, base_after = (report[m]["base_test"] for m in ("active", "candidate"))
+    row = {
+        "k": k, "seed": seed, "tune_blocks": tune,
+        "tuned_blocks": report["recipe"]["tuned_blocks"], "counts": counts,
+        "reviewed": len(reviewed), "scored": len(rest), "seconds": seconds,
+        "macro_recall_before": before["macro_recall"],
+        "macro_recall_after": after["macro_recall"],
+        "recall_after": after["recall"],
+        "base_test_accuracy_before": base_before["category_accuracy"],
+        "base_test_accuracy_after": base_after["category_accuracy"],
+    }  # fmt: skip
+    print(
+        f"K={k:>3} seed {seed} blocks {row['tuned_blocks']}: {len(reviewed)} reviewed {counts}, "
+        f"{len(rest)} scored: macro recall {100 * row['macro_recall_before']:.1f} → "
+        f"{100 * row['macro_recall_after']:.1f} %, base test accuracy "
+        f"{100 * row['base_test_accuracy_before']:.2f} → "
+        f"{100 * row['base_test_accuracy_after']:.2f} % ({seconds:.0f} s)",
+        flush=True,
+    )
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=Path("models/binwatch.onnx"))
@@ -111,6 +154,9 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[10, 25, 50, 100])
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tune-blocks", type=int, nargs="+", default=[-1],
+                        help="blocks retrain tunes before the head (-1: its default, by the "
+                        "number of reviews); several values: each on the same draws")  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if not args.simulator and args.field is None:
@@ -131,44 +177,20 @@ def main() -> None:
                 if last.get(seed) == counts:
                     continue  # the set allows no more than the last K did
                 last[seed] = counts
-                run = work / f"k{k}-s{seed}"
-                run.mkdir()
-                manifest = write_manifest(reviewed, run / "reviewed.csv")
-                began = time.perf_counter()
-                report = retrain(args.model, args.manifest, manifest, run,
-                                 RetrainOptions(field_holdout=0.0, seed=seed),
-                                 cache_dir=default_folder())  # fmt: skip
-                seconds = time.perf_counter() - began
                 before = item_scores(classify_samples(start, rest), rest)
-                after = item_scores(
-                    classify_samples(Classifier(run / "candidate.onnx"), rest), rest
-                )
-                base_before, base_after = (report[m]["base_test"] for m in ("active", "candidate"))
-                row = {
-                    "k": k, "seed": seed, "counts": counts, "reviewed": len(reviewed),
-                    "scored": len(rest), "seconds": seconds,
-                    "macro_recall_before": before["macro_recall"],
-                    "macro_recall_after": after["macro_recall"],
-                    "recall_after": after["recall"],
-                    "base_test_accuracy_before": base_before["category_accuracy"],
-                    "base_test_accuracy_after": base_after["category_accuracy"],
-                }  # fmt: skip
-                rows.append(row)
-                print(
-                    f"K={k:>3} seed {seed}: {len(reviewed)} reviewed {counts}, {len(rest)} scored: "
-                    f"macro recall {100 * row['macro_recall_before']:.1f} → "
-                    f"{100 * row['macro_recall_after']:.1f} %, base test accuracy "
-                    f"{100 * row['base_test_accuracy_before']:.2f} → "
-                    f"{100 * row['base_test_accuracy_after']:.2f} % ({seconds:.0f} s)"
-                )
-    print("\n| K per category | reviewed | macro recall before → after (median of seeds) | "
-          "base test accuracy after | retrain s |\n|---|---|---|---|---|")  # fmt: skip
-    for k in sorted({r["k"] for r in rows}):
-        mine = [r for r in rows if r["k"] == k]
+                for tune in args.tune_blocks:
+                    rows.append(one_run(args, work, reviewed, rest, counts, k, seed, tune, before))
+    print("\n| K per category | blocks tuned | reviewed | macro recall before → after "
+          "(median of seeds) | base test accuracy after | retrain s |\n"
+          "|---|---|---|---|---|---|")  # fmt: skip
+    for k, tune in sorted({(r["k"], r["tune_blocks"]) for r in rows}):
+        mine = [r for r in rows if r["k"] == k and r["tune_blocks"] == tune]
         med = {key: statistics.median(r[key] for r in mine)
                for key in ("reviewed", "macro_recall_before", "macro_recall_after",
                            "base_test_accuracy_after", "seconds")}  # fmt: skip
-        print(f"| {k} | {med['reviewed']:.0f} | {100 * med['macro_recall_before']:.1f} → "
+        tuned = "/".join(str(b) for b in sorted({r["tuned_blocks"] for r in mine}))
+        print(f"| {k} | {tuned} | {med['reviewed']:.0f} | "
+              f"{100 * med['macro_recall_before']:.1f} → "
               f"{100 * med['macro_recall_after']:.1f} % | "
               f"{100 * med['base_test_accuracy_after']:.2f} % | "
               f"{med['seconds']:.0f} |")  # fmt: skip

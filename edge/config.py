@@ -72,6 +72,9 @@ class TriggerConfig(_Section):
     motion_on: float = Field(0.02, gt=0, lt=1, description="moving share that starts activity")
     motion_off: float = Field(0.004, gt=0, lt=1, description="moving share that counts as still")
     settle_frames: int = Field(6, ge=1, le=600)
+    combine_frames: int = Field(
+        1, ge=1, le=30, description="settled frames whose predictions are averaged per item"
+    )
     max_activity_frames: int = Field(600, ge=10, le=100_000)
     min_item_area: float = Field(0.003, gt=0, lt=1, description="share of the region per item")
     signal_host: str = "127.0.0.1"
@@ -112,6 +115,7 @@ class ModelConfig(_Section):
     update: bool = Field(True, description="ask the service which model to run")
     check_interval_s: float = Field(600, gt=0, le=86400)
     threads: int = Field(2, ge=1, le=16, description="ONNX Runtime threads for a decision")
+    flip: bool = Field(False, description="also classify each crop mirrored and average")
 
 
 class FeedbackConfig(_Section):

@@ -95,6 +95,7 @@ class Pipeline:
             motion_off=t.motion_off,
             settle_frames=t.settle_frames,
             max_activity_frames=t.max_activity_frames,
+            combine_frames=t.combine_frames,
         )
         self.bins = [
             BinWatch(b, self.profile.accepted(b.category), Trigger(params)) for b in config.bins
@@ -203,7 +204,7 @@ class Pipeline:
             )
             return None
         crops = [crop(decide.after, box) for box in boxes]
-        predictions = self.classifier.classify(crops) if crops else []
+        predictions = self.classifier.classify_views(self._views(decide, boxes)) if crops else []
         # a crop the model reads as no item (a hand, a shadow, the floor) is not an item
         kept = [(p, box) for p, box in zip(predictions, boxes, strict=True) if not p.is_background]
         if len(kept) < len(predictions):
@@ -263,6 +264,18 @@ class Pipeline:
         return Decision(
             event=event, crops=len(crops), verdict_seconds=verdict_seconds, seconds=seconds
         )
+
+    def _views(self, decide: Decide, boxes: list[Box]) -> list[list[Frame]]:
+        """Each item's images: its crop from every settled frame handed over, each also mirrored
+        when `model.flip` is on (the decision's own frame first)."""
+        frames = (decide.after, *(f for f in decide.settled if f is not decide.after))
+        views = []
+        for box in boxes:
+            crops = [crop(f, box) for f in frames]
+            if self.config.model.flip:
+                crops += [np.ascontiguousarray(c[:, ::-1]) for c in crops]
+            views.append(crops)
+        return views
 
     def _evidence_reason(self, kind: VerdictKind, audit_share: float) -> EvidenceReason | None:
         policy = self.config.evidence

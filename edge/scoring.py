@@ -3,6 +3,7 @@ events, and how often the verdict and the item categories agree with the truth."
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ class Score:
     verdict_agree: int
     items_true: int
     items_found: int
+    items_agree: int = 0  # found items whose category matches a true item's (as multisets)
 
     @property
     def recall(self) -> float:
@@ -43,7 +45,7 @@ def score(truth: Sequence[dict[str, Any]], found: Sequence[Found], window: int =
     """Each event matches the earliest unmatched true drop-off in its bin whose hand-in to
     hand-out span, plus `window` frames to settle, contains the event's frame."""
     used: set[int] = set()
-    matched = agree = items_found = 0
+    matched = agree = items_found = items_agree = 0
     spurious = 0
     for event in sorted(found, key=lambda f: f.frame):
         hit = None
@@ -60,6 +62,8 @@ def score(truth: Sequence[dict[str, Any]], found: Sequence[Found], window: int =
         matched += 1
         agree += truth[hit]["verdict"] == event.verdict
         items_found += len(event.categories)
+        true_categories = Counter(item["category"] for item in truth[hit]["items"])
+        items_agree += sum((true_categories & Counter(event.categories)).values())
     return Score(
         dropoffs=len(truth),
         events=len(found),
@@ -68,4 +72,5 @@ def score(truth: Sequence[dict[str, Any]], found: Sequence[Found], window: int =
         verdict_agree=agree,
         items_true=sum(len(t["items"]) for t in truth),
         items_found=items_found,
+        items_agree=items_agree,
     )

@@ -31,6 +31,7 @@ class TriggerParams:
     max_activity_frames: int = 600  # decide anyway after this long (someone left a bag on top)
     refresh_frames: int = 30  # still frames after which the idle reference is renewed
     min_moving_frames: int = 3  # fewer moving frames is a flicker or a light switch, not a hand
+    combine_frames: int = 1  # settled frames handed to the decision (the last one included)
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Decide:
     frame: int  # frame index of the decision
     peak_motion: float  # largest motion share seen during the activity
     signalled: bool  # started by a lid signal rather than motion
+    settled: tuple[Frame, ...] = ()  # the last still frames, oldest first, `after` last
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Trigger:
     _moving: int = 0
     _lid_open: bool = False
     _signalled: bool = False
+    _settled: list[Frame] = field(default_factory=list)
 
     def lid(self, is_open: bool, frame_index: int) -> None:
         """A smart bin's lid signal: opening starts an activity, closing lets it settle."""
@@ -92,6 +95,7 @@ class Trigger:
             lid_closed = self._signalled and not self._lid_open
             if (use_motion and not self._signalled and still) or lid_closed:
                 self.state, self._still = State.SETTLING, 1 if still else 0
+                self._settled = [frame] if still else []
             elif index - self._started >= self.params.max_activity_frames:
                 return self._decide(frame, index)
             return None
@@ -100,6 +104,7 @@ class Trigger:
             self.state = State.ACTIVITY
             return None
         self._still = self._still + 1 if still else 0
+        self._settled = [*self._settled, frame][-self.params.combine_frames :] if still else []
         if self._still >= self.params.settle_frames:
             if not self._signalled and self._moving < self.params.min_moving_frames:
                 self.reference, self.state, self._still = frame, State.IDLE, 0  # a flicker
@@ -110,6 +115,13 @@ class Trigger:
     def _begin(self, index: int, signalled: bool) -> None:
         self.state, self._started, self._signalled = State.ACTIVITY, index, signalled
         self._peak, self._still, self._moving = 0.0, 0, 1
+        self._settled = []
+
+    def _last_still(self, frame: Frame) -> tuple[Frame, ...]:
+        """Up to `combine_frames` still frames ending with the decision's own."""
+        earlier = [f for f in self._settled if f is not frame]
+        keep = self.params.combine_frames - 1
+        return (*(earlier[-keep:] if keep > 0 else []), frame)
 
     def _decide(self, frame: Frame, index: int) -> Decide:
         assert self.reference is not None
@@ -120,7 +132,9 @@ class Trigger:
             frame=index,
             peak_motion=self._peak,
             signalled=self._signalled,
+            settled=self._last_still(frame),
         )
         self.reference, self.state, self._still = frame, State.IDLE, 0
+        self._settled = []
         self._signalled = False
         return decision

@@ -1,4 +1,5 @@
-"""Retraining from reviewed field images: fine-tune the active model's head, compare, decide.
+"""Retraining from reviewed field images: fine-tune the active model's head (and its last blocks),
+compare, decide.
 
 1. The reviewed samples (the service's `reviewed.zip`, a manifest in the shared format) are split
    by event into field-train and a held-back field set (`--field-holdout`, drawn from the event id,
@@ -9,11 +10,18 @@
    disk per model file (train.feature_cache), so the next retrain from it skips that work.
 3. The head (W, b) starts from the active model's and trains on base train plus field-train, the
    field images weighted up, with a pull towards the active head so it moves only as far as the
-   data asks; base labels weigh equally, as in training. The temperature is refitted and the
-   verdict thresholds re-chosen on base val.
-4. The candidate is the active model with the new head. Both are scored on the held-back field
-   images through the shared classifier and on the base test split from its cached features and
-   each model's head (the same numbers: the candidate shares the active body). The candidate
+   data asks; base labels weigh equally, as in training. From `tune_from` reviewed images on
+   (or `tune_blocks` given), the model's last blocks train with it: rebuilt as torch from the
+   ONNX file's own weights (train.tail; int8 dequantized, no other file needed), fed the
+   activations where they begin (cached like the features), pulled harder towards where they
+   started (train.tail_fit), and written back int8. The temperature is refitted on base val and
+   the verdict thresholds chosen as `binwatch export` chooses them (base val as it is, at night
+   and on drawn floors; flags at 97 % precision, `correct` at 98 %); the background threshold
+   stays the active model's.
+4. The candidate is the active model with the new head (and blocks). Both are scored on the
+   held-back field images through the shared classifier and on the base test split from its
+   cached features (through the candidate's own tail when it has one) and each model's head
+   (the same numbers as running the file: tests/train/test_tail.py). The candidate
    passes when it is no worse than the active on base test category accuracy and macro recall
    (each within `--margin`) and better on the field images: a lower log loss (a proper score
    that uses every image's probabilities; on tens of held-back crops one image moves accuracy by
@@ -25,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,13 +45,15 @@ import onnxruntime as ort
 import torch
 from tqdm import tqdm
 
-from train.augment import make_augmenter
+from train.augment import make_augmenter, night_check
 from train.background import make_backgrounds
 from train.evaluate import category_probs, predict, score
 from train.feature_cache import FeatureCache
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
 from train.metrics import fit_temperature, softmax
+from train.tail import TailModule, cut_for, with_outputs, write_tail
+from train.tail_fit import TailOptions, tail_features, train_tail
 from train.thresholds import choose_thresholds
 from vision.classifier import Classifier
 from vision.imageio import read_image
@@ -65,6 +76,21 @@ class RetrainOptions:
     margin: float = 0.01  # allowed drop in base test category accuracy and macro recall
     seed: int = 0
     threads: int = 2
+    tune_blocks: int = -1  # last blocks trained with the head; -1: AUTO_BLOCKS from tune_from on
+    tune_from: int = 40  # field-train images (before views) it takes to tune blocks (auto)
+    tail_steps: int = 300
+    tail_lr: float = 2e-4
+    tail_anchor: float = 1e-1
+    flag_precision: float = 0.97  # as `binwatch export`
+    correct_precision: float = 0.98
+
+    def blocks_for(self, field_train: int) -> int:
+        if self.tune_blocks >= 0:
+            return self.tune_blocks
+        return AUTO_BLOCKS if field_train >= self.tune_from else 0
+
+
+AUTO_BLOCKS = 2  # EfficientNet-Lite0: its last inverted-residual block and the final convolution
 
 
 def held_back(sample: Sample, share: float) -> bool:
@@ -82,15 +108,18 @@ def features(
     augment: Callable[[np.ndarray], np.ndarray] | None = None,
     desc: str = "features",
     batch: int = 32,
+    output: str | None = None,
 ) -> np.ndarray:
-    """The head's input features of each sample's image (augmented first when given)."""
+    """The head's input features (or the tensor `output`) of each sample's image (augmented
+    first when given)."""
+    name = output or session.get_outputs()[1].name
     out = []
     for start in tqdm(range(0, len(samples), batch), desc=desc, unit="batch", leave=False):
         images = [read_image(s.path) for s in samples[start : start + batch]]
         if augment is not None:
             images = [augment(image) for image in images]
         tensor = preprocess(images, metadata.preprocess, "bgr")
-        out.append(session.run([session.get_outputs()[1].name], {"image": tensor})[0])
+        out.append(session.run([name], {"image": tensor})[0])
     width = session.get_outputs()[1].shape[-1]
     return np.concatenate(out) if out else np.zeros((0, width or 0), np.float32)
 
@@ -198,41 +227,55 @@ def verdict(active: dict[str, Any], candidate: dict[str, Any], margin: float) ->
 
 
 def write_candidate(
-    active_path: Path,
+    body: onnx.ModelProto,
     out: Path,
     weight: np.ndarray,
     bias: np.ndarray,
     metadata: ModelMetadata,
 ) -> None:
-    model = replace_head(onnx.load(str(active_path)), weight, bias)
+    model = replace_head(body, weight, bias)
     del model.metadata_props[:]
     embed_metadata(model, metadata)
     onnx.save(model, str(out))
 
 
 def fit_and_threshold(
-    val_x: np.ndarray, val_y: np.ndarray, weight: np.ndarray, bias: np.ndarray, labels: list[str]
+    views: list[np.ndarray],
+    val_y: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray,
+    labels: list[str],
+    options: RetrainOptions,
 ) -> tuple[np.ndarray, np.ndarray, float, Any]:
-    """Refit the temperature on base val, fold it into the head, choose thresholds there."""
+    """Refit the temperature on base val as it is and fold it into the head; choose the
+    thresholds as `binwatch export` does, for the field: on base val as it is, as a night/IR
+    camera sees it and placed on drawn floors (VIEWS, features in that order), together."""
     from vision.taxonomy import load_profile
 
-    logits = val_x @ weight.T + bias
+    logits = views[0] @ weight.T + bias
     temperature = fit_temperature(logits, val_y)
     weight, bias = weight / temperature, bias / temperature
-    probs = softmax(logits, temperature)
     national = load_profile("national")
     cats = list(Category)
     items = np.array([labels[t] != BACKGROUND for t in val_y], dtype=bool)
-    cat = category_probs(probs[items], labels, national)
-    truth = np.array([cats.index(national.category_of(labels[t])) for t in val_y[items]])
-    thresholds = choose_thresholds(cat, truth)
+    cat = np.concatenate(
+        [category_probs(softmax(x @ weight.T + bias)[items], labels, national) for x in views]
+    )
+    truth = np.tile([cats.index(national.category_of(labels[t])) for t in val_y[items]],
+                    len(views))  # fmt: skip
+    thresholds = choose_thresholds(cat, truth, options.flag_precision, options.correct_precision)
     return weight, bias, temperature, thresholds
 
 
-def feature_session(active_path: Path, threads: int) -> ort.InferenceSession:
+def feature_session(
+    active_path: Path, threads: int, cut: str | None = None
+) -> ort.InferenceSession:
+    """A session whose outputs are the logits, the head's features and (given) `cut`."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     model = with_features(onnx.load(str(active_path)))
+    if cut is not None:
+        model = with_outputs(model, [cut])
     return ort.InferenceSession(
         model.SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
@@ -246,6 +289,26 @@ def start_head(active_path: Path) -> tuple[np.ndarray, np.ndarray]:
 def field_augmenter(seed: int) -> Callable[[np.ndarray], np.ndarray]:
     """Field crops are photos of the bin already: colour, blur and geometry, no new background."""
     return make_augmenter(seed, place_probability=0.0)
+
+
+def field_view(image: np.ndarray) -> np.ndarray:
+    """The val photo placed on a drawn floor and augmented as the export's threshold view does,
+    seeded by the photo itself, so the view (and its cached features) is the same every run."""
+    seed = zlib.crc32(np.ascontiguousarray(image[::4, ::4]).tobytes())
+    return make_augmenter(seed)(image)
+
+
+# the views thresholds are chosen on: as they are, as a night/IR camera sees them, placed
+VIEWS: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {
+    "": None,
+    "night": night_check,
+    "placed": field_view,
+}
+
+
+def _tag(cut: str | None) -> str:
+    """A file-name-safe name for the cut tensor (feature cache)."""
+    return "cut-" + hashlib.sha1(str(cut).encode()).hexdigest()[:12]
 
 
 def _every(samples: list[Sample], limit: int) -> list[Sample]:
@@ -296,34 +359,67 @@ def retrain(
     if not field_train:
         raise ManifestError("no reviewed field images left to train on after the hold-out")
 
-    session = feature_session(active_path, options.threads)
+    blocks = options.blocks_for(len(field_train))
+    model = onnx.load(str(active_path))
+    cut = cut_for(model, blocks) if blocks else None
+    session = feature_session(active_path, options.threads, cut)
     meta = active.metadata
     index = {label: i for i, label in enumerate(labels)}
-    cache = FeatureCache(cache_dir, sha256_of(active_path)) if cache_dir is not None else None
+    sha = sha256_of(active_path)
+    caches: dict[tuple[str, bool], FeatureCache | None] = {}
 
-    def plain(samples: Sequence[Sample], desc: str) -> np.ndarray:
+    def plain(
+        samples: Sequence[Sample], desc: str, at_cut: bool = False, view: str = ""
+    ) -> np.ndarray:
+        """The head's features (or the activations at the cut) of the photos as they are, or
+        as a `view` sees them (VIEWS), kept in the feature cache per model, view and tensor."""
+
         def compute(part: Sequence[Sample]) -> np.ndarray:
-            return features(session, part, meta, desc=desc)
+            rows = features(session, part, meta, VIEWS[view], f"{desc} {view}".strip(),
+                            output=cut if at_cut else None)  # fmt: skip
+            return rows.astype(np.float16) if at_cut else rows
 
-        return compute(samples) if cache is None else cache.features(samples, compute)
+        if cache_dir is not None and (view, at_cut) not in caches:
+            tag = "-".join(t for t in (view, _tag(cut) if at_cut else "") if t)
+            caches[view, at_cut] = FeatureCache(cache_dir, sha, tag, np.float16 if at_cut
+                                                else np.float32)  # fmt: skip
+        store = caches.get((view, at_cut))
+        return compute(samples) if store is None else store.features(samples, compute)
 
-    parts_x = [plain(base_train, "base train")]
     base_y = np.array([index[s.label] for s in base_train])
+    parts_x = [plain(base_train, "base train", bool(blocks))]
     parts_y = [base_y]
     parts_w = [balanced_weights(base_y, len(labels))]
     for view in range(options.field_views):
         augment = None if view == 0 else field_augmenter(options.seed + view)
-        parts_x.append(features(session, field_train, meta, augment, desc=f"field view {view}"))
+        rows = features(session, field_train, meta, augment, desc=f"field view {view}",
+                        output=cut)  # fmt: skip
+        parts_x.append(rows.astype(np.float16) if blocks else rows)
         parts_y.append(np.array([index[s.label] for s in field_train]))
         parts_w.append(np.full(len(field_train), options.field_weight / options.field_views))
     x, y, w = np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_w)
-    weight, bias = train_head(x, y, w, start_head(active_path), options)
-    val_x = plain(base_val, "base val")
-    if cache is not None:
-        log.info("feature cache %s: %d photos found, %d computed", cache.path, cache.hits,
-                 cache.misses)  # fmt: skip
+    candidate_test_x: np.ndarray | None = None
+    if cut is not None:
+        tail = TailModule(model, cut)
+        tail_options = TailOptions(steps=options.tail_steps, lr=options.lr,
+                                   tail_lr=options.tail_lr, anchor=options.anchor,
+                                   tail_anchor=options.tail_anchor, seed=options.seed)  # fmt: skip
+        weight, bias = train_tail(tail, start_head(active_path), x, y, w, tail_options)
+        body = write_tail(model, tail)  # the tail now holds what the file holds (int8 again)
+        val_x = [tail_features(tail, plain(base_val, "base val", True, v)) for v in VIEWS]
+        candidate_test_x = tail_features(tail, plain(base_test, "base test", True))
+    else:
+        weight, bias = train_head(x, y, w, start_head(active_path), options)
+        body = model
+        val_x = [plain(base_val, "base val", False, v) for v in VIEWS]
+    for store in caches.values():
+        if store is not None:
+            log.info("feature cache %s: %d photos found, %d computed", store.path, store.hits,
+                     store.misses)  # fmt: skip
     val_y = np.array([index[s.label] for s in base_val])
-    weight, bias, temperature, thresholds = fit_and_threshold(val_x, val_y, weight, bias, labels)
+    weight, bias, temperature, thresholds = fit_and_threshold(
+        val_x, val_y, weight, bias, labels, options
+    )
     thresholds = thresholds.model_copy(update={"background": meta.thresholds.background})
 
     version = version or f"{meta.model_version}-r{datetime.now(UTC):%Y%m%d%H%M}"
@@ -331,7 +427,13 @@ def retrain(
                  "rows": len(field.samples)}  # fmt: skip
     recipe = {
         "retrained_from": meta.model_version,
-        "method": "head fine-tune on the active model's features",
+        "method": (
+            f"the last {blocks} blocks (rebuilt from the ONNX file) and the head"
+            if blocks
+            else "head fine-tune on the active model's features"
+        ),
+        "tuned_blocks": blocks,
+        "cut": cut,
         "options": options.__dict__,
         "field_train_images": len(field_train),
         "field_holdout_images": len(field_test),
@@ -353,10 +455,11 @@ def retrain(
         }
     )
     candidate_path = out / "candidate.onnx"
-    write_candidate(active_path, candidate_path, weight, bias, candidate_meta)
+    write_candidate(body, candidate_path, weight, bias, candidate_meta)
     test_x = plain(base_test, "base test")
     before = compare(active_path, base_test, field_test, test_x)
-    after = compare(candidate_path, base_test, field_test, test_x)
+    after = compare(candidate_path, base_test, field_test,
+                    test_x if candidate_test_x is None else candidate_test_x)  # fmt: skip
     decision = verdict(before, after, options.margin)
     metrics = {
         "test_category_accuracy": after["base_test"]["category_accuracy"],
@@ -373,7 +476,7 @@ def retrain(
             "metrics": {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
         }
     )
-    write_candidate(active_path, candidate_path, weight, bias, final)
+    write_candidate(body, candidate_path, weight, bias, final)
     report = {
         "active": before,
         "candidate": after,
@@ -404,6 +507,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Field: {report['field']['reviewed_images']} reviewed images, "
         f"{report['field']['train']} trained on, {report['field']['held_back']} held back "
         "(by event).",
+        "",
+        f"Method: {report['recipe']['method']}.",
         "",
         "| | active | candidate |",
         "|---|---|---|",

@@ -47,6 +47,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--margin", type=float, default=0.01,
                    help="allowed drop in base test category accuracy and macro recall "
                    "(0.01 = 1 point)")  # fmt: skip
+    p.add_argument("--tune-blocks", type=int, default=-1,
+                   help="also tune the model's last N blocks, rebuilt from the ONNX file "
+                   "(0: the head only; default: 2 from --tune-from reviewed images on)",
+                   )  # fmt: skip
+    p.add_argument("--tune-from", type=int, default=40,
+                   help="reviewed images trained on (after the hold-out) it takes to tune blocks "
+                   "by default")  # fmt: skip
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-register", action="store_true", help="never upload the candidate")
@@ -140,11 +147,13 @@ def run(args: argparse.Namespace) -> int:
     options = RetrainOptions(
         field_weight=args.field_weight, field_views=args.field_views,
         field_holdout=args.field_holdout, steps=args.steps, margin=args.margin,
-        seed=args.seed, threads=args.threads,
+        seed=args.seed, threads=args.threads, tune_blocks=args.tune_blocks,
+        tune_from=args.tune_from,
     )  # fmt: skip
     cache = None if args.no_cache else (args.cache or default_folder())
     report = retrain(active_path, args.manifest, field_manifest, args.out, options,
                      args.version, args.limit, cache)  # fmt: skip
+    print(f"method: {report['recipe']['method']}")
     for name in ("active", "candidate"):
         row = report[name]
         print(

@@ -152,6 +152,24 @@ class Classifier:
             predictions.extend(self._predict(row) for row in self.probabilities(tensor))
         return predictions
 
+    def classify_views(
+        self, views: Sequence[Sequence[Image]], order: ChannelOrder = "bgr"
+    ) -> list[Prediction]:
+        """One prediction per item from several images of it (settled frames, a mirror image):
+        the mean of their probabilities, then the same rules as `classify`."""
+        flat = [image for item in views for image in item]
+        if any(not item for item in views):
+            raise ValueError("every item needs at least one image")
+        probs = []
+        for batch in _chunks(flat, self.options.batch_size):
+            probs.append(self.probabilities(preprocess(batch, self.metadata.preprocess, order)))
+        rows = np.concatenate(probs) if probs else np.zeros((0, len(self.labels)), np.float32)
+        out, start = [], 0
+        for item in views:
+            out.append(self._predict(rows[start : start + len(item)].mean(axis=0)))
+            start += len(item)
+        return out
+
     def _predict(self, probabilities: npt.NDArray[np.float32]) -> Prediction:
         background = 0.0 if self._background is None else float(probabilities[self._background])
         items = probabilities[self._items].astype(np.float64)

@@ -6,6 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from edge.agent import Agent
 from edge.config import EdgeConfig
 from edge.outbox import Outbox
@@ -19,11 +21,16 @@ from vision.classifier import Classifier
 from vision.shipped import shipped_model_path
 
 
-def test_pipeline_finds_the_dropoffs(station_video: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("frames", "flip"), [(1, False), (3, True)])
+def test_pipeline_finds_the_dropoffs(
+    station_video: Path, tmp_path: Path, frames: int, flip: bool
+) -> None:
+    """Also with each item read from three settled frames and their mirror images, averaged."""
     truth = json.loads((station_video / "truth.json").read_text())
-    config = EdgeConfig.model_validate(
-        agent_config(tmp_path, "http://127.0.0.1:9", "t", station_video / "station.mp4", truth)
-    )
+    data = agent_config(tmp_path, "http://127.0.0.1:9", "t", station_video / "station.mp4", truth)
+    data.setdefault("trigger", {})["combine_frames"] = frames
+    data.setdefault("model", {})["flip"] = flip
+    config = EdgeConfig.model_validate(data)
     model = shipped_model_path()
     assert model is not None
     pipeline = Pipeline(config, Classifier(model), Outbox(tmp_path / "box", 10**9))
@@ -43,6 +50,7 @@ def test_pipeline_finds_the_dropoffs(station_video: Path, tmp_path: Path) -> Non
     assert result.recall >= 11 / 12, result
     assert result.spurious <= 1, result
     assert result.verdict_accuracy >= 0.7, result
+    assert result.items_agree >= 0.7 * result.items_true, result
 
 
 def test_station_to_statistics(station_video: Path, tmp_path: Path, service: Service) -> None:

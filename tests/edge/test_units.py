@@ -250,3 +250,18 @@ def test_demo_items_from_a_folder_or_drawn(tmp_path: Path) -> None:
     truth = simulate(drawn, tmp_path / "v.mp4", tmp_path / "t.json", dropoffs=3, station="ST9")
     assert {b["id"] for b in truth["bins"]} == {"ST9-K", "ST9-R"}
     assert (tmp_path / "v.mp4").stat().st_size > 0 and len(truth["dropoffs"]) == 3
+
+
+@pytest.mark.parametrize(("combine", "expected"), [(1, [9]), (3, [7, 8, 9]), (6, [6, 7, 8, 9])])
+def test_the_decision_carries_the_last_still_frames(combine: int, expected: list[int]) -> None:
+    """A hand in frames 1-3; frame 4 is still, frame 5 stirs (the count starts again), 6-9 are
+    still: the decision at frame 9 carries the still frames since the stir."""
+    trigger = Trigger(TriggerParams(settle_frames=4, combine_frames=combine))
+    frames = [np.full((4, 4, 3), i, np.uint8) for i in range(10)]
+    trigger.step(frames[0], 0.0, 0)
+    made = None
+    for i, moved in enumerate([0.3, 0.3, 0.3, 0.0, 0.01, 0.0, 0.0, 0.0, 0.0], start=1):
+        made = trigger.step(frames[i], moved, i) or made
+    assert made is not None and made.after is frames[9]
+    assert [int(f[0, 0, 0]) for f in made.settled] == expected
+    assert made.settled[-1] is made.after

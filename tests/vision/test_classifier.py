@@ -48,6 +48,22 @@ def test_batching_matches_one_at_a_time(tiny_model: Path) -> None:
         np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-6)
 
 
+def test_several_views_of_an_item_average_their_probabilities(tiny_model: Path) -> None:
+    classifier = Classifier(tiny_model, ClassifierOptions(batch_size=3))
+    rng = np.random.default_rng(2)
+    views = [[rng.integers(0, 256, (30, 40, 3), np.uint8) for _ in range(n)] for n in (1, 4, 2)]
+    views[2] = [solid_image("battery"), solid_image("plastic")]  # one each: a coin toss
+    combined = classifier.classify_views(views)
+    for item, prediction in zip(views, combined, strict=True):
+        alone = np.mean([p.probabilities for p in classifier.classify(item)], axis=0)
+        np.testing.assert_allclose(prediction.probabilities, alone, atol=1e-6)
+    assert combined[0].label == classifier.classify(views[0])[0].label
+    assert combined[2].confidence < 0.6  # two confident views that disagree: not confident
+    assert classifier.classify_views([]) == []
+    with pytest.raises(ValueError, match="at least one image"):
+        classifier.classify_views([[solid_image("battery")], []])
+
+
 def test_fixed_batch_model_pads_the_last_chunk(tmp_path: Path) -> None:
     path = write_tiny_model(tmp_path / "fixed.onnx", batch=4)
     images = [solid_image(label) for label in ("paper", "glass", "metal", "plastic", "battery")]

@@ -1,0 +1,184 @@
+"""The last blocks rebuilt as torch from an ONNX file's own weights (train.tail): the same numbers
+as ONNX Runtime, written back in the form they came in, and retraining through them."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from tests.conftest import WASTE_EXTRA, WASTE_V1
+from tests.tiny_model import build_tiny_model
+from train.head import read_head
+from train.manifest import load_manifests
+from train.retrain import RetrainOptions, compare, retrain
+from train.tail import TailModule, boundaries, cut_for, with_outputs, write_tail
+from vision.errors import ModelError
+from vision.shipped import shipped_model_path
+
+
+def _session(model: onnx.ModelProto) -> ort.InferenceSession:
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def _dequantizers(model: onnx.ModelProto) -> int:
+    return sum(n.op_type == "DequantizeLinear" for n in model.graph.node)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> onnx.ModelProto:
+    path = shipped_model_path()
+    assert path is not None
+    return onnx.load(str(path))
+
+
+def test_the_blocks_before_the_head_are_found(shipped: onnx.ModelProto) -> None:
+    found = boundaries(shipped)
+    # EfficientNet-Lite0: the final convolution's input, then one boundary per block backwards
+    assert found[0].endswith("blocks.6.0/conv_pwl/Conv_output_0")
+    assert found[1].endswith("blocks.5.3/Add_output_0")
+    assert len(found) >= 10
+    with pytest.raises(ModelError, match="block boundaries"):
+        cut_for(shipped, len(found) + 1)
+    with pytest.raises(ModelError, match="0 block boundaries"):
+        cut_for(build_tiny_model(), 1)  # pooling straight into the head: nothing to tune
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 3])
+def test_torch_tail_is_the_onnx_graph(shipped: onnx.ModelProto, blocks: int) -> None:
+    cut = cut_for(shipped, blocks)
+    tail = TailModule(shipped, cut)
+    x = np.random.default_rng(blocks).normal(size=(3, 3, 224, 224)).astype(np.float32)
+    logits, at_cut, feats = _session(with_outputs(shipped, [cut, tail.features])).run(
+        None, {"image": x}
+    )
+    with torch.no_grad():
+        mine = tail(torch.from_numpy(at_cut)).numpy()
+    assert np.abs(mine - feats).max() < 1e-4
+    head = read_head(shipped)
+    assert np.abs(mine @ head.weight.T + head.bias - logits).max() < 1e-3
+
+    # moved weights go back as int8 (same tensors, same size), and torch follows the file
+    with torch.no_grad():
+        for param in tail.params.values():
+            param.mul_(1.05).add_(0.001)
+    written = write_tail(shipped, tail)
+    assert _dequantizers(written) == _dequantizers(shipped)
+    assert abs(len(written.SerializeToString()) - len(shipped.SerializeToString())) < 1024
+    (again,) = _session(with_outputs(written, [tail.features])).run([tail.features], {"image": x})
+    with torch.no_grad():
+        now = tail(torch.from_numpy(at_cut)).numpy()
+    assert np.abs(now - again).max() < 1e-3
+    assert np.abs(again - feats).max() > 1e-2  # the weights did move
+
+
+def _float_model() -> onnx.ModelProto:
+    """Two float convolutions (asymmetric padding, stride 2, ReLU) and a residual add."""
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32) * 0.3, "w1"),
+        numpy_helper.from_array(rng.normal(size=4).astype(np.float32) * 0.1, "b1"),
+        numpy_helper.from_array(rng.normal(size=(4, 4, 1, 1)).astype(np.float32) * 0.3, "w2"),
+        numpy_helper.from_array(rng.normal(size=(4, 4, 1, 1)).astype(np.float32) * 0.3, "w3"),
+        numpy_helper.from_array(rng.normal(size=(2, 4)).astype(np.float32), "hw"),
+        numpy_helper.from_array(np.zeros(2, np.float32), "hb"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["image", "w1", "b1"], ["c1"], pads=[0, 0, 1, 1], strides=[2, 2]),
+        helper.make_node("Conv", ["c1", "w2"], ["c2"]),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("Conv", ["r2", "w3"], ["c3"]),
+        helper.make_node("Add", ["c3", "c1"], ["sum"]),
+        helper.make_node("GlobalAveragePool", ["sum"], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("Gemm", ["flat", "hw", "hb"], ["logits"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, 9, 9])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["n", 2])], inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_float_weights_and_other_ops() -> None:
+    model = _float_model()
+    assert boundaries(model) == ["sum", "c1"]  # c2 is read by an activation: not a boundary
+    x = np.random.default_rng(1).normal(size=(2, 3, 9, 9)).astype(np.float32)
+    tail = TailModule(model, cut_for(model, 2))
+    c1, feats = _session(with_outputs(model, ["c1", "flat"])).run(["c1", "flat"], {"image": x})
+    with torch.no_grad():
+        assert np.abs(tail(torch.from_numpy(c1)).numpy() - feats).max() < 1e-5
+        for param in tail.params.values():
+            param.add_(0.5)
+    written = write_tail(model, tail)
+    (again,) = _session(with_outputs(written, ["flat"])).run(["flat"], {"image": x})
+    with torch.no_grad():
+        assert np.abs(tail(torch.from_numpy(c1)).numpy() - again).max() < 1e-5
+
+
+def test_an_op_torch_cannot_rebuild_is_refused() -> None:
+    model = _float_model()
+    relu = next(n for n in model.graph.node if n.op_type == "Relu")
+    relu.op_type = "Softsign"
+    with pytest.raises(ModelError, match="cannot rebuild Softsign"):
+        TailModule(model, "c1")
+
+
+def _field_manifest(path: Path, per_category: int) -> Path:
+    """Reviewed samples as the service exports them: waste-extra-v1 test photos, split train."""
+    samples = load_manifests([WASTE_EXTRA / "manifest.csv"]).split("test")
+    taken: dict[str, int] = {}
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "split", "category", "fine_label", "source", "group"])
+        for s in samples:
+            assert s.category is not None
+            if taken.get(s.category.value, 0) >= per_category:
+                continue
+            taken[s.category.value] = taken.get(s.category.value, 0) + 1
+            writer.writerow([s.path, "train", s.category.value, s.label, "review", s.group])
+    return path
+
+
+def test_retrain_tunes_blocks_and_its_numbers_are_the_files(tmp_path: Path) -> None:
+    if not (WASTE_V1 / "manifest.csv").is_file() or not (WASTE_EXTRA / "manifest.csv").is_file():
+        pytest.skip(f"shared datasets not found under {WASTE_V1.parent} (tests read ../shared)")
+    active = shipped_model_path()
+    assert active is not None
+    manifests = [WASTE_V1 / "manifest.csv", WASTE_EXTRA / "manifest.csv"]
+    field = _field_manifest(tmp_path / "reviewed.csv", 12)
+    options = RetrainOptions(steps=30, tail_steps=25, field_views=2, tune_blocks=-1, tune_from=20)
+    out = tmp_path / "run"
+    out.mkdir()
+    report = retrain(active, manifests, field, out, options, limit=60, cache_dir=tmp_path / "c")
+    assert report["recipe"]["tuned_blocks"] == 2  # enough reviews: the default tunes blocks
+    candidate = out / "candidate.onnx"
+    # int8 blocks stay int8; only the head grows, written as float32 (14 × 1280 × 3 bytes)
+    assert abs(candidate.stat().st_size - active.stat().st_size) < 60_000
+    body = onnx.load(str(candidate))
+    assert _dequantizers(body) == _dequantizers(onnx.load(str(active))) - 1  # head is float
+    # the base test numbers came from cached activations through the torch tail: the file
+    # itself, run whole through the shared classifier, gives the same
+    base_test = report["candidate"]["base_test"]
+    test = load_manifests(manifests).split("test")
+    samples = test[:: max(1, len(test) // 60)]
+    direct = compare(candidate, samples, [])["base_test"]
+    assert direct["images"] == base_test["images"]
+    assert direct["category_accuracy"] == pytest.approx(base_test["category_accuracy"], abs=1e-9)
+    assert direct["log_loss"] == pytest.approx(base_test["log_loss"], abs=2e-3)
+
+    kept = sorted(p.name.split("-", 1)[1] for p in (tmp_path / "c").glob("*-*cut-*.npz"))
+    assert [name.rsplit("cut-", 1)[0] for name in kept] == ["", "night-", "placed-"]
+    few = RetrainOptions(steps=10, field_views=1, tune_from=10_000)
+    out3 = tmp_path / "run3"
+    out3.mkdir()
+    head_only = retrain(active, manifests, field, out3, few, limit=60, cache_dir=tmp_path / "c")
+    assert head_only["recipe"]["tuned_blocks"] == 0  # too few reviews: the head alone

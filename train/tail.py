@@ -1,0 +1,290 @@
+"""The last blocks of an exported binwatch model, rebuilt as trainable torch from the ONNX file's
+own weights, and written back into it.
+
+Retraining from nothing but the deployed `.onnx` file: the graph is cut at a block boundary
+(`boundaries`: a tensor every path from the image to the head's features passes through, right
+after a convolution or a residual addition), the sub-graph from there to the features becomes a
+`TailModule` (each Conv's weight and bias an `nn.Parameter`: float initializers as they are, int8
+ones through their DequantizeLinear), the cut activations come from ONNX Runtime (and are cached
+per photo), and the trained tensors go back where they came from (`write_tail`): float ones as
+float32, int8 ones quantized again per output channel as `binwatch export` does, so the file stays
+the size it was. Batch norm is folded into the convolutions in the export, so the tail has no
+batch statistics to keep.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+
+from train.head import _gemm
+from train.quantize import channel_scales
+from vision.errors import ModelError
+
+ACTIVATIONS = {"Clip", "Relu", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh"}
+SUPPORTED = ACTIVATIONS | {"Conv", "Add", "Mul", "GlobalAveragePool", "Flatten", "Identity"}
+
+
+def _initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    return {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+
+
+def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+class _Constants:
+    """Tensors that do not depend on the image: initializers, Constant nodes, and the
+    DequantizeLinear of an initializer (an int8 weight)."""
+
+    def __init__(self, model: onnx.ModelProto):
+        self.values = _initializers(model)
+        self.dequantized: dict[str, onnx.NodeProto] = {}
+        for node in model.graph.node:
+            if node.op_type == "Constant":
+                value = _attrs(node).get("value")
+                if isinstance(value, onnx.TensorProto):
+                    self.values[node.output[0]] = numpy_helper.to_array(value)
+            elif node.op_type == "DequantizeLinear" and all(
+                name in self.values for name in node.input if name
+            ):
+                self.dequantized[node.output[0]] = node
+                self.values[node.output[0]] = _dequantize(node, self.values)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.values
+
+
+def _dequantize(node: onnx.NodeProto, values: dict[str, np.ndarray]) -> np.ndarray:
+    q = values[node.input[0]].astype(np.float32)
+    scale = values[node.input[1]].astype(np.float32)
+    zero = (values[node.input[2]].astype(np.float32) if len(node.input) > 2 and node.input[2]
+            else np.zeros_like(scale))  # fmt: skip
+    if scale.ndim == 1 and scale.size > 1:
+        axis = int(_attrs(node).get("axis", 1))
+        shape = [1] * q.ndim
+        shape[axis] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return np.asarray((q - zero) * scale, np.float32)
+
+
+def _producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+    return {out: node for node in model.graph.node for out in node.output}
+
+
+def _consumers(model: onnx.ModelProto, name: str) -> list[onnx.NodeProto]:
+    return [node for node in model.graph.node if name in node.input]
+
+
+def boundaries(model: onnx.ModelProto) -> list[str]:
+    """Block boundaries before the head, nearest the head first: tensors that every path from the
+    image to the head's features passes through, produced by a Conv or an Add and read by no
+    activation (the tensor between two blocks, or before the final convolution)."""
+    constants = _Constants(model)
+    producers = _producers(model)
+    order = {id(node): i for i, node in enumerate(model.graph.node)}
+    inputs = {i.name for i in model.graph.input}
+    frontier = {_gemm(model).input[0]}
+    found = []
+    while frontier:
+        if len(frontier) == 1:
+            (only,) = frontier
+            node = producers.get(only)
+            if (
+                node is not None
+                and node.op_type in ("Conv", "Add")
+                and not any(c.op_type in ACTIVATIONS for c in _consumers(model, only))
+            ):
+                found.append(only)
+        latest = max(frontier, key=lambda t: order[id(producers[t])] if t in producers else -1)
+        if latest in inputs or latest not in producers:
+            break
+        frontier.remove(latest)
+        frontier |= {t for t in producers[latest].input if t and t not in constants}
+    return found
+
+
+def cut_for(model: onnx.ModelProto, blocks: int) -> str:
+    """The tensor where the last `blocks` blocks begin (the final convolution counts as one)."""
+    found = boundaries(model)
+    if not 1 <= blocks <= len(found):
+        raise ModelError(
+            f"cannot tune {blocks} blocks: the model has {len(found)} block boundaries before "
+            "its head"
+        )
+    return found[blocks - 1]
+
+
+class TailModule(nn.Module):
+    """The ONNX sub-graph from `cut` to the head's features, run by torch with its convolution
+    weights as parameters. `names[key]` is the ONNX tensor a parameter came from."""
+
+    def __init__(self, model: onnx.ModelProto, cut: str):
+        super().__init__()
+        self.cut, self.features = cut, _gemm(model).input[0]
+        constants = _Constants(model)
+        producers = _producers(model)
+        needed: list[onnx.NodeProto] = []
+        pending, seen = [self.features], {cut}
+        while pending:
+            name = pending.pop()
+            if name in seen or name in constants:
+                continue
+            seen.add(name)
+            node = producers.get(name)
+            if node is None:
+                raise ModelError(f"{name!r} does not come from {cut!r}: not a block boundary")
+            if node.op_type not in SUPPORTED:
+                raise ModelError(
+                    f"cannot rebuild {node.op_type} ({node.name}) in the last blocks as torch"
+                )
+            needed.append(node)
+            pending.extend(t for t in node.input if t)
+        order = {id(node): i for i, node in enumerate(model.graph.node)}
+        self.nodes = sorted({id(n): n for n in needed}.values(), key=lambda n: order[id(n)])
+        self.params = nn.ParameterDict()
+        self.names: dict[str, str] = {}
+        self.constants: dict[str, torch.Tensor] = {}
+        for node in self.nodes:
+            for position, name in enumerate(node.input):
+                if not name or name not in constants:
+                    continue
+                value = torch.from_numpy(np.array(constants.values[name], copy=True))
+                if node.op_type == "Conv" and position in (1, 2):
+                    key = f"p{len(self.names)}"
+                    self.params[key] = nn.Parameter(value.float())
+                    self.names[key] = name
+                else:
+                    self.constants[name] = value
+        self.keys = {name: key for key, name in self.names.items()}
+
+    def _value(self, name: str, env: dict[str, torch.Tensor]) -> torch.Tensor:
+        if name in self.keys:
+            param: torch.Tensor = self.params[self.keys[name]]
+            return param
+        return env[name] if name in env else self.constants[name]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        env = {self.cut: x.float()}
+        for node in self.nodes:
+            args = [self._value(t, env) if t else None for t in node.input]
+            env[node.output[0]] = _run(node, args)
+        return env[self.features]
+
+
+def _run(node: onnx.NodeProto, args: list[Any]) -> torch.Tensor:
+    a = _attrs(node)
+    x: torch.Tensor = args[0]
+    other: torch.Tensor = args[1] if len(args) > 1 else x
+    op = node.op_type
+    if op == "Conv":
+        if a.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET"):
+            raise ModelError(f"cannot rebuild Conv {node.name} with auto_pad as torch")
+        pads = list(a.get("pads", [0, 0, 0, 0]))
+        half = len(pads) // 2
+        if pads[:half] != pads[half:]:
+            x = F.pad(x, [v for i in reversed(range(half)) for v in (pads[i], pads[i + half])])
+            pads = [0] * len(pads)
+        return F.conv2d(x, args[1], args[2] if len(args) > 2 else None,
+                        stride=tuple(a.get("strides", [1, 1])),
+                        padding=tuple(pads[:half]),
+                        dilation=tuple(a.get("dilations", [1, 1])),
+                        groups=int(a.get("group", 1)))  # fmt: skip
+    if op == "Clip":
+        low = args[1] if len(args) > 1 and args[1] is not None else a.get("min")
+        high = args[2] if len(args) > 2 and args[2] is not None else a.get("max")
+        return torch.clamp(x, _scalar(low), _scalar(high))
+    if op == "Relu":
+        return torch.relu(x)
+    if op == "Sigmoid":
+        return torch.sigmoid(x)
+    if op == "Tanh":
+        return torch.tanh(x)
+    if op == "LeakyRelu":
+        return F.leaky_relu(x, float(a.get("alpha", 0.01)))
+    if op == "HardSigmoid":
+        alpha, beta = float(a.get("alpha", 0.2)), float(a.get("beta", 0.5))
+        return torch.clamp(alpha * x + beta, 0.0, 1.0)
+    if op == "HardSwish":
+        return F.hardswish(x)
+    if op == "Add":
+        return x + other
+    if op == "Mul":
+        return x * other
+    if op == "GlobalAveragePool":
+        return x.mean(dim=tuple(range(2, x.dim())), keepdim=True)
+    if op == "Flatten":
+        axis = int(a.get("axis", 1))
+        return x.reshape(int(np.prod(x.shape[:axis])), -1)
+    return x  # Identity
+
+
+def _scalar(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, torch.Tensor):
+        return float(value.reshape(-1)[0])
+    return float(value)
+
+
+def with_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:
+    """A copy that also outputs `names` (after its own outputs)."""
+    out = copy.deepcopy(model)
+    for name in names:
+        out.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+    return out
+
+
+@dataclass(frozen=True)
+class Quantized:
+    q: str
+    scale: str
+    zero: str | None
+
+
+def _sources(model: onnx.ModelProto) -> dict[str, Quantized]:
+    return {
+        node.output[0]: Quantized(
+            node.input[0], node.input[1], node.input[2] if len(node.input) > 2 else None
+        )
+        for node in model.graph.node
+        if node.op_type == "DequantizeLinear"
+    }
+
+
+def write_tail(model: onnx.ModelProto, tail: TailModule) -> onnx.ModelProto:
+    """A copy of `model` with the tail's parameters in place of the tensors they came from.
+    Int8 weights are quantized again (symmetric, per output channel, the clipping with the
+    smallest error), and the tail's parameters are set to what the file now holds, so running
+    the tail in torch and the file in ONNX Runtime agree."""
+    out = copy.deepcopy(model)
+    inits = {i.name: i for i in out.graph.initializer}
+    sources = _sources(out)
+    for key, name in tail.names.items():
+        value = tail.params[key].detach().cpu().numpy().astype(np.float32)
+        if name in inits:
+            inits[name].CopyFrom(numpy_helper.from_array(value, name))
+            continue
+        source = sources.get(name)
+        if source is None or source.q not in inits:
+            raise ModelError(f"cannot write {name!r} back: neither an initializer nor int8")
+        scale = channel_scales(value)
+        shaped = scale.reshape(-1, *([1] * (value.ndim - 1)))
+        q = np.clip(np.round(value / shaped), -127, 127).astype(np.int8)
+        inits[source.q].CopyFrom(numpy_helper.from_array(q, source.q))
+        inits[source.scale].CopyFrom(numpy_helper.from_array(scale, source.scale))
+        if source.zero is not None and source.zero in inits:
+            zero = np.zeros(len(scale), np.int8)
+            inits[source.zero].CopyFrom(numpy_helper.from_array(zero, source.zero))
+        with torch.no_grad():
+            tail.params[key].copy_(torch.from_numpy(q.astype(np.float32) * shaped))
+    onnx.checker.check_model(out, full_check=True)
+    return out
