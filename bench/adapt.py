@@ -6,14 +6,15 @@
         --field ../shared/datasets/waste-extra-v1/manifest.csv --night \\
         --simulator 400 --out bench/results/adapt.json
 
-A field set is photos of one site: a manifest's test split (`--field`, optionally as a night/IR
-camera sees it: `--night`), or crops of the simulator's bins with test-split photos dropped on
-them (`--simulator N`, photos from the base manifests' test splits only). For each K (reviewed
-photos per category, as far as the set allows: at most half of a category's groups) and seed,
-K photos per category are drawn by group; `binwatch retrain`'s recipe (train.retrain.retrain, no
-hold-out, base features cached) trains on them, and the candidate and the model it started from
-are scored on the rest of the set (never a group on both sides) and the base test split. Prints
-the curve (macro recall on the rest, by K) and writes JSON.
+A field set is photos of one site: a manifest's test split (`--field`), or crops of the
+simulator's bins with test-split photos dropped on them (`--simulator N`, photos from the base
+manifests' test splits only); either as a night/IR camera sees it with `--night`. For each K
+(reviewed photos per category, as far as the set allows: at most half of a category's groups)
+and seed, K photos per category are drawn by group; `binwatch retrain`'s recipe
+(train.retrain.retrain, no hold-out, base features cached; `--tune-blocks` as its option, several
+values compared on the same draws) trains on them, and the candidate and the model it started
+from are scored on the rest of the set (never a group on both sides) and the base test split.
+Prints the curve (macro recall on the rest, by K) and writes JSON.
 """
 
 from __future__ import annotations
@@ -64,9 +65,11 @@ def field_set(args: argparse.Namespace, folder: Path) -> tuple[str, list[Sample]
         made = []
         for n, s in enumerate(base[: args.simulator]):
             path = folder / f"sim-{n:04d}.jpg"
-            cv2.imwrite(str(path), item_crop(s.path, args.seed * 100_000 + n))
+            crop = item_crop(s.path, args.seed * 100_000 + n)
+            cv2.imwrite(str(path), night_check(crop) if args.night else crop)
             made.append(Sample(path, "test", s.category, s.label, "simulator", s.group, "sim"))
-        return f"simulator crops of {len(made)} base test photos", made
+        night = ", night/IR" if args.night else ""
+        return f"simulator crops of {len(made)} base test photos{night}", made
     samples = load_manifests([args.field]).split(args.split)
     name = f"{args.field.parent.name} {args.split}"
     if not args.night:

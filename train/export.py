@@ -20,6 +20,7 @@ import onnx
 import torch
 
 from train.builders import build
+from train.graph import fold_pads
 from vision.metadata import (
     RESERVED_OUTPUTS,
     DatasetRef,
@@ -53,6 +54,9 @@ def export_float(model: torch.nn.Module, spec: PreprocessSpec, path: Path) -> No
     torch.onnx.export(model, (example,), str(path), input_names=["image"], output_names=["logits"],
                       dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}},
                       opset_version=17, dynamo=False)  # fmt: skip
+    folded, count = fold_pads(onnx.load(str(path)))  # the input size is fixed: so are the pads
+    onnx.save(folded, str(path))
+    log.info("folded %d run-time Pad nodes into their convolutions", count)
     onnx.checker.check_model(str(path), full_check=True)
 
 

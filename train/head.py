@@ -16,6 +16,7 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from train.graph import prune
 from vision.errors import ModelError
 
 Array = npt.NDArray[np.float32]
@@ -115,20 +116,6 @@ def replace_head(model: onnx.ModelProto, weight: Array, bias: Array) -> onnx.Mod
     node.input.extend([name_w, name_b])
     del node.attribute[:]
     node.attribute.extend([helper.make_attribute("transB", 1)])
-    _prune(graph, old)
+    prune(graph, old)
     onnx.checker.check_model(out, full_check=True)
     return out
-
-
-def _prune(graph: onnx.GraphProto, names: list[str]) -> None:
-    """Drop the nodes and initializers that produced `names`, when nothing else reads them."""
-    pending = list(names)
-    while pending:
-        name = pending.pop()
-        if any(name in n.input for n in graph.node) or name in {o.name for o in graph.output}:
-            continue
-        for node in [n for n in graph.node if name in n.output]:
-            graph.node.remove(node)
-            pending.extend(node.input)
-        for init in [i for i in graph.initializer if i.name == name]:
-            graph.initializer.remove(init)

@@ -80,9 +80,14 @@ def preprocess(
     out_h, out_w = spec.input_size
     batch = np.empty((len(images), out_h, out_w, 3), dtype=np.uint8)
     for index, image in enumerate(images):
-        resized = _resize(_as_three_channels(image), spec)
-        batch[index] = resized if order == spec.channels else resized[:, :, ::-1]
-    mean = np.asarray(spec.mean, dtype=np.float32) * 255.0
-    inv_std = 1.0 / (np.asarray(spec.std, dtype=np.float32) * 255.0)
-    tensor = (batch.astype(np.float32) - mean) * inv_std
-    return np.ascontiguousarray(tensor.transpose(0, 3, 1, 2))
+        batch[index] = _resize(_as_three_channels(image), spec)
+    planes = batch.transpose(0, 3, 1, 2)  # a view: N×3×H×W, still uint8
+    if order != spec.channels:
+        planes = planes[:, ::-1]
+    mean = (np.asarray(spec.mean, dtype=np.float32) * 255.0)[:, None, None]
+    inv_std = (1.0 / (np.asarray(spec.std, dtype=np.float32) * 255.0))[:, None, None]
+    # one pass from the uint8 view into a contiguous float32 tensor (no float HWC copy)
+    tensor = np.empty((len(images), 3, out_h, out_w), dtype=np.float32)
+    np.subtract(planes, mean, out=tensor, casting="unsafe")
+    tensor *= inv_std
+    return tensor
