@@ -31,7 +31,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edge.simulate import BINS, empty_scene
+from edge.simulate import BINS, empty_scene, item_crop
 from train.augment import draw_floor, night_check, place_on_background, textured_ground
 from train.background import make_backgrounds
 from train.evaluate import classify_samples, contamination_flags, empty_rejection
@@ -79,29 +79,75 @@ def flags(
     return {"all": made["all"], "hazardous_and_kitchen_items": made["hazardous_and_kitchen_items"]}
 
 
+def stained_tray(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A light tray or lid with sauce, grease and tea stains (drawn here only: training never
+    sees this ground)."""
+    base = np.array(rng.integers(200, 240), np.float32) - np.array([25, 10, 0], np.float32)
+    image = np.tile(base, (height, width, 1)).astype(np.float32)
+    for _ in range(int(rng.integers(3, 9))):
+        colour = np.array([(20, 60, 150), (30, 120, 200), (20, 40, 90), (40, 160, 210)]
+                          [int(rng.integers(4))], np.float32)  # fmt: skip
+        blot = np.zeros((height, width), np.float32)
+        centre = (int(rng.integers(width)), int(rng.integers(height)))
+        axes = (int(rng.integers(8, max(9, width // 3))), int(rng.integers(8, max(9, height // 3))))
+        cv2.ellipse(blot, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+        soft = np.asarray(cv2.GaussianBlur(blot, (0, 0), float(rng.uniform(2, 8))), np.float32)
+        alpha = soft[..., None] * float(rng.uniform(0.3, 0.7))
+        image = image * (1 - alpha) + colour * alpha
+    image += rng.normal(0, 4, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def plastic_bag(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A bin bag: black, blue, green or white film with folds and specular streaks (drawn here
+    only)."""
+    base = np.array([(25, 25, 25), (140, 70, 30), (40, 110, 40), (215, 215, 215)]
+                    [int(rng.integers(4))], np.float32)  # fmt: skip
+    shade = np.zeros((height, width), np.float32)
+    for _ in range(int(rng.integers(6, 14))):
+        p1 = (int(rng.integers(width)), int(rng.integers(height)))
+        p2 = (int(rng.integers(width)), int(rng.integers(height)))
+        cv2.line(shade, p1, p2, float(rng.uniform(-1, 1)), int(rng.integers(2, 9)))
+    folds = np.asarray(cv2.GaussianBlur(shade, (0, 0), float(rng.uniform(3, 7))), np.float32)
+    image = base + 90 * folds[..., None] + rng.normal(0, 3, (height, width, 3))
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+GROUNDS = {"floor": draw_floor, "textured": textured_ground, "stain": stained_tray,
+           "bag": plastic_bag}  # fmt: skip
+
+
 def on_ground(kind: str, seed: int) -> Transform:
-    """The photo's item placed on a drawn bin floor or on a textured ground (grass, pavement,
-    gravel); the same seed puts it at the same place and scale on either."""
+    """The photo's item placed on one of GROUNDS: a drawn bin floor, a textured ground (grass,
+    pavement, gravel), a stained tray or a bin bag; the same seed puts it at the same place and
+    scale on each."""
 
     def place(image: np.ndarray) -> np.ndarray:
         where = np.random.default_rng(seed + int(image[::9, ::9].sum()))
         own = np.random.default_rng(seed + 1)
-        draw = textured_ground if kind == "textured" else draw_floor
+        draw = GROUNDS[kind]
         return place_on_background(image, where, ground=lambda _, h, w: draw(own, h, w))
 
     return place
 
 
-def swap_scores(
-    floor: Sequence[Prediction], textured: Sequence[Prediction], samples: Sequence[Sample]
-) -> dict[str, Any]:
-    """The same item on two grounds must get the same answer: how often it does not."""
-    changed = [a.is_background != b.is_background or a.category != b.category
-               for a, b in zip(floor, textured, strict=True)]  # fmt: skip
+def swap_scores(grounds: dict[str, list[Prediction]], samples: Sequence[Sample]) -> dict[str, Any]:
+    """The same item on several grounds must get the same answer: how often it does not
+    (`changed`: floor against textured ground; `changed_any`: not the same on all of them)."""
+
+    def answer(p: Prediction) -> str:
+        return "empty" if p.is_background else p.category.value
+
+    answers = np.array([[answer(p) for p in preds] for preds in grounds.values()])
+    names = list(grounds)
+    floor = answers[names.index("floor")]
     return {
-        "changed": float(np.mean(changed)),
-        "floor": item_scores(floor, samples),
-        "textured": item_scores(textured, samples),
+        "changed": float(np.mean(floor != answers[names.index("textured")])),
+        "changed_any": float(np.mean((answers != answers[0]).any(axis=0))),
+        "changed_from_floor": {
+            n: float(np.mean(floor != answers[i])) for i, n in enumerate(names) if n != "floor"
+        },
+        **{name: item_scores(preds, samples) for name, preds in grounds.items()},
     }
 
 
@@ -124,29 +170,48 @@ def simulator_crops(folder: Path, count: int, seed: int) -> list[Sample]:
 VARIANTS: dict[str, Transform | None] = {
     "day": None,
     "night": night_check,
-    "floor": on_ground("floor", 11),
-    "textured": on_ground("textured", 11),
+    **{ground: on_ground(ground, 11) for ground in GROUNDS},
 }
 
 
+def simulator_items(folder: Path, samples: Sequence[Sample], count: int, seed: int) -> list[Sample]:
+    """Crops of the simulator's bins with test photos dropped in (edge.simulate.item_crop: its
+    own floors, light and noise), `count` photos drawn from `samples`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    chosen = [samples[i] for i in np.random.default_rng(seed).permutation(len(samples))[:count]]
+    made = []
+    for n, s in enumerate(chosen):
+        path = folder / f"item-{n:04d}.jpg"
+        cv2.imwrite(str(path), item_crop(s.path, seed * 100_000 + n))
+        made.append(Sample(path, "test", s.category, s.label, "simulator", s.group, "sim"))
+    return made
+
+
 def evaluate(
-    classifier: Classifier, sets: dict[str, list[Sample]], empty: list[Sample]
+    classifier: Classifier,
+    sets: dict[str, list[Sample]],
+    empty: list[Sample],
+    apart: dict[str, list[Sample]] | None = None,
 ) -> dict[str, Any]:
-    """Each set as it is, at night and on two grounds; `pooled`: all sets together."""
+    """Each set as it is, at night and on each ground; `pooled`: the `sets` together (`apart`:
+    sets scored alone, such as the simulator's crops of photos already in a set)."""
     result: dict[str, Any] = {"model_version": classifier.metadata.model_version, "sets": {}}
     made: dict[str, dict[str, list[Prediction]]] = {}
     for name, samples in sets.items():
         made[name] = {v: classify_samples(classifier, samples, t) for v, t in VARIANTS.items()}
     if len(sets) > 1:
-        sets = {**sets, "pooled": [s for part in sets.values() for s in part]}
         made["pooled"] = {v: [p for part in list(made.values()) for p in part[v]] for v in VARIANTS}
+        sets = {**sets, "pooled": [s for part in sets.values() for s in part]}
+    for name, samples in (apart or {}).items():
+        made[name] = {v: classify_samples(classifier, samples, t) for v, t in VARIANTS.items()}
+        sets = {**sets, name: samples}
     for name, samples in sets.items():
         got = made[name]
         result["sets"][name] = {
             "day": item_scores(got["day"], samples),
             "night": item_scores(got["night"], samples),
             "flags": flags(classifier, got["day"], samples),
-            "ground_swap": swap_scores(got["floor"], got["textured"], samples),
+            "ground_swap": swap_scores({g: got[g] for g in GROUNDS}, samples),
         }
     result["empty"] = empty_rejection(classifier, empty)
     return result
@@ -155,7 +220,8 @@ def evaluate(
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| set | model | accuracy | macro recall | recall R/H/K/O | night macro recall | "
-        "dropped as empty | acc. of 70 % most confident | answer changes with the ground |",
+        "dropped as empty | acc. of 70 % most confident | answer changes with the ground: "
+        "floor vs textured / on any of 4 |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     names = list(results[0]["sets"])
@@ -170,7 +236,8 @@ def table(results: list[dict[str, Any]]) -> str:
                 f"{100 * day['macro_recall']:.2f} % | {rec} | {100 * dark['macro_recall']:.2f} % | "
                 f"{100 * day['dropped_as_empty']:.2f} % | "
                 f"{100 * day['risk_coverage']['70%']:.2f} % | "
-                f"{100 * r['sets'][name]['ground_swap']['changed']:.1f} % |"
+                f"{100 * r['sets'][name]['ground_swap']['changed']:.1f} / "
+                f"{100 * r['sets'][name]['ground_swap']['changed_any']:.1f} % |"
             )
     lines.append("")
     for r in results:
@@ -189,6 +256,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the results as JSON")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--simulator", type=int, default=0,
+                        help="also N crops of the simulator's bins with test photos in them",
+                        )  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     options = ClassifierOptions(threads=args.threads, batch_size=32)
@@ -199,8 +269,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         empty = make_backgrounds(everything.samples, "test", Path(tmp) / "bg", args.seed)
         empty += simulator_crops(Path(tmp) / "sim", 120, args.seed + 1)
+        apart = {}
+        if args.simulator:
+            tests = everything.split("test")
+            apart["simulator"] = simulator_items(Path(tmp) / "items", tests, args.simulator,
+                                                 args.seed + 2)  # fmt: skip
         models = [args.model] + ([args.peer] if args.peer else [])
-        results = [evaluate(Classifier(m, options), sets, empty) for m in models]
+        results = [evaluate(Classifier(m, options), sets, empty, apart) for m in models]
     report = table(results)
     print(report)
     if args.out:

@@ -1,0 +1,46 @@
+"""bench.field's ground swap: the grounds it draws, and how it counts a changed answer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.field import GROUNDS, on_ground, swap_scores
+from train.manifest import Sample
+from vision.prediction import Prediction
+from vision.taxonomy import Category
+
+
+def _answer(category: Category, empty: bool = False) -> Prediction:
+    probs = dict.fromkeys(Category, 0.0) | {category: 1.0}
+    return Prediction("x", category, 1.0, probs, np.ones(1, np.float32),
+                      background=float(empty), is_background=empty)  # fmt: skip
+
+
+@pytest.mark.parametrize("ground", list(GROUNDS))
+def test_each_ground_is_an_image_and_keeps_the_item_in_place(ground: str) -> None:
+    drawn = GROUNDS[ground](np.random.default_rng(1), 90, 120)
+    assert drawn.shape == (90, 120, 3) and drawn.dtype == np.uint8
+    assert drawn.std() > 1.0  # not a flat colour
+    item = np.full((60, 40, 3), (20, 200, 240), np.uint8)  # a yellow item on white
+    item = np.pad(item, ((20, 20), (20, 20), (0, 0)), constant_values=255)
+    first, again = on_ground(ground, 5)(item), on_ground(ground, 5)(item)
+    assert np.array_equal(first, again)  # the same seed: the same spot, the same ground
+
+
+def test_a_changed_answer_on_any_ground_counts() -> None:
+    cats = list(Category)
+    samples = [Sample(Path(f"{n}.jpg"), "test", c, "x", "s", f"g{n}", "m") for n, c in
+               enumerate(cats)]  # fmt: skip
+    floor = [_answer(c) for c in cats]
+    textured = [_answer(c) for c in cats]
+    stain = [_answer(cats[0]), _answer(cats[0]), _answer(cats[2]), _answer(cats[3])]  # item 1
+    bag = [_answer(c) for c in cats[:3]] + [_answer(cats[3], empty=True)]  # item 3 lost on a bag
+    scores = swap_scores({"floor": floor, "textured": textured, "stain": stain, "bag": bag},
+                         samples)  # fmt: skip
+    assert scores["changed"] == 0.0
+    assert scores["changed_any"] == 0.5
+    assert scores["changed_from_floor"] == {"textured": 0.0, "stain": 0.25, "bag": 0.25}
+    assert scores["bag"]["dropped_as_empty"] == 0.25
