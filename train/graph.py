@@ -21,6 +21,21 @@ from onnx import TensorProto, helper
 from vision.errors import ModelError
 
 
+def dequantize(node: onnx.NodeProto, values: dict[str, np.ndarray]) -> np.ndarray:
+    """The float32 result of a DequantizeLinear whose inputs are in `values` (per tensor, or per
+    channel along its `axis`)."""
+    q = values[node.input[0]].astype(np.float32)
+    scale = values[node.input[1]].astype(np.float32)
+    zero = (values[node.input[2]].astype(np.float32) if len(node.input) > 2 and node.input[2]
+            else np.zeros_like(scale))  # fmt: skip
+    if scale.ndim == 1 and scale.size > 1:
+        axis = next((int(a.i) for a in node.attribute if a.name == "axis"), 1)
+        shape = [1] * q.ndim
+        shape[axis] = -1
+        scale, zero = scale.reshape(shape), zero.reshape(shape)
+    return np.asarray((q - zero) * scale, np.float32)
+
+
 def prune(graph: onnx.GraphProto, names: list[str]) -> None:
     """Drop the nodes and initializers that produced `names`, when nothing else reads them."""
     pending = list(names)

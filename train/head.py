@@ -16,7 +16,7 @@ import numpy.typing as npt
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from train.graph import prune
+from train.graph import dequantize, prune
 from vision.errors import ModelError
 
 Array = npt.NDArray[np.float32]
@@ -60,19 +60,9 @@ def _tensor(model: onnx.ModelProto, name: str) -> Array:
         return numpy_helper.to_array(inits[name]).astype(np.float32)
     node = next((n for n in model.graph.node if name in n.output), None)
     if node is not None and node.op_type == "DequantizeLinear":
-        q = numpy_helper.to_array(inits[node.input[0]]).astype(np.float32)
-        scale = numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
-        zero = (
-            numpy_helper.to_array(inits[node.input[2]]).astype(np.float32)
-            if len(node.input) > 2 and node.input[2]
-            else np.zeros_like(scale)
-        )
-        axis = int(_attribute(node, "axis", 1))
-        if scale.ndim == 1 and scale.size > 1:
-            shape = [1] * q.ndim
-            shape[axis] = -1
-            scale, zero = scale.reshape(shape), zero.reshape(shape)
-        return np.asarray((q - zero) * scale, np.float32)
+        values = {i: numpy_helper.to_array(inits[i]) for i in node.input if i in inits}
+        if all(i in values for i in node.input if i):
+            return dequantize(node, values)
     raise ModelError(f"cannot read the classifier tensor {name!r} from the model")
 
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
+from train.graph import dequantize
 from train.head import _gemm
 from train.quantize import channel_scales
 from vision.errors import ModelError
@@ -57,23 +58,10 @@ class _Constants:
                 name in self.values for name in node.input if name
             ):
                 self.dequantized[node.output[0]] = node
-                self.values[node.output[0]] = _dequantize(node, self.values)
+                self.values[node.output[0]] = dequantize(node, self.values)
 
     def __contains__(self, name: str) -> bool:
         return name in self.values
-
-
-def _dequantize(node: onnx.NodeProto, values: dict[str, np.ndarray]) -> np.ndarray:
-    q = values[node.input[0]].astype(np.float32)
-    scale = values[node.input[1]].astype(np.float32)
-    zero = (values[node.input[2]].astype(np.float32) if len(node.input) > 2 and node.input[2]
-            else np.zeros_like(scale))  # fmt: skip
-    if scale.ndim == 1 and scale.size > 1:
-        axis = int(_attrs(node).get("axis", 1))
-        shape = [1] * q.ndim
-        shape[axis] = -1
-        scale, zero = scale.reshape(shape), zero.reshape(shape)
-    return np.asarray((q - zero) * scale, np.float32)
 
 
 def _producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
