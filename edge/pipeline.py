@@ -203,8 +203,8 @@ class Pipeline:
                 watch.config.id,
             )
             return None
-        crops = [crop(decide.after, box) for box in boxes]
-        predictions = self.classifier.classify_views(self._views(decide, boxes)) if crops else []
+        crops = len(boxes)  # classified, background crops included
+        predictions = self.classifier.classify_views(self._views(decide, boxes)) if boxes else []
         # a crop the model reads as no item (a hand, a shadow, the floor) is not an item
         kept = [(p, box) for p, box in zip(predictions, boxes, strict=True) if not p.is_background]
         if len(kept) < len(predictions):
@@ -262,7 +262,7 @@ class Pipeline:
         if self.on_event is not None:
             self.on_event(event)
         return Decision(
-            event=event, crops=len(crops), verdict_seconds=verdict_seconds, seconds=seconds
+            event=event, crops=crops, verdict_seconds=verdict_seconds, seconds=seconds
         )
 
     def _views(self, decide: Decide, boxes: list[Box]) -> list[list[Frame]]:

@@ -70,6 +70,16 @@ def channel_scales(weight: npt.NDArray[np.float32], steps: int = 26) -> npt.NDAr
     return np.where(best_range > 0, best_range / 127, 1.0).astype(np.float32)
 
 
+def quantize_channels(
+    weight: npt.NDArray[np.float32],
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.float32]]:
+    """Symmetric int8 per output channel (axis 0) with `channel_scales`: (q, scale);
+    q × scale (scale broadcast along axis 0) is what a DequantizeLinear gives back."""
+    scale = channel_scales(weight)
+    shaped = scale.reshape(-1, *([1] * (weight.ndim - 1)))
+    return np.clip(np.round(weight / shaped), -127, 127).astype(np.int8), scale
+
+
 def quantize_weights_int8(source: Path, target: Path) -> int:
     """Int8 weights for the dense convolutions and the classifier; returns how many tensors."""
     model = onnx.load(str(source))
@@ -85,9 +95,7 @@ def quantize_weights_int8(source: Path, target: Path) -> int:
             continue
         name = node.input[1]
         weight = numpy_helper.to_array(initializers[name]).astype(np.float32)
-        scale = channel_scales(weight)
-        shaped = scale.reshape(-1, *([1] * (weight.ndim - 1)))
-        q = np.clip(np.round(weight / shaped), -127, 127).astype(np.int8)
+        q, scale = quantize_channels(weight)
         graph.initializer.remove(initializers[name])
         graph.initializer.extend([
             numpy_helper.from_array(q, f"{name}_int8"),

@@ -79,6 +79,7 @@ class RetrainOptions:
     tune_blocks: int = -1  # last blocks trained with the head; -1: AUTO_BLOCKS from tune_from on
     tune_from: int = 40  # field-train images (before views) it takes to tune blocks (auto)
     tail_steps: int = 300
+    tail_batch: int = 96  # activations per step, drawn by weight
     tail_lr: float = 2e-4
     tail_anchor: float = 1e-1
     flag_precision: float = 0.97  # as `binwatch export`
@@ -368,7 +369,7 @@ def retrain(
     sha = sha256_of(active_path)
     caches: dict[tuple[str, bool], FeatureCache | None] = {}
 
-    def plain(
+    def base_rows(
         samples: Sequence[Sample], desc: str, at_cut: bool = False, view: str = ""
     ) -> np.ndarray:
         """The head's features (or the activations at the cut) of the photos as they are, or
@@ -387,7 +388,7 @@ def retrain(
         return compute(samples) if store is None else store.features(samples, compute)
 
     base_y = np.array([index[s.label] for s in base_train])
-    parts_x = [plain(base_train, "base train", bool(blocks))]
+    parts_x = [base_rows(base_train, "base train", bool(blocks))]
     parts_y = [base_y]
     parts_w = [balanced_weights(base_y, len(labels))]
     for view in range(options.field_views):
@@ -401,17 +402,18 @@ def retrain(
     candidate_test_x: np.ndarray | None = None
     if cut is not None:
         tail = TailModule(model, cut)
-        tail_options = TailOptions(steps=options.tail_steps, lr=options.lr,
-                                   tail_lr=options.tail_lr, anchor=options.anchor,
-                                   tail_anchor=options.tail_anchor, seed=options.seed)  # fmt: skip
+        tail_options = TailOptions(steps=options.tail_steps, batch=options.tail_batch,
+                                   lr=options.lr, tail_lr=options.tail_lr, anchor=options.anchor,
+                                   tail_anchor=options.tail_anchor, seed=options.seed,
+                                   label_smoothing=options.label_smoothing)  # fmt: skip
         weight, bias = train_tail(tail, start_head(active_path), x, y, w, tail_options)
         body = write_tail(model, tail)  # the tail now holds what the file holds (int8 again)
-        val_x = [tail_features(tail, plain(base_val, "base val", True, v)) for v in VIEWS]
-        candidate_test_x = tail_features(tail, plain(base_test, "base test", True))
+        val_x = [tail_features(tail, base_rows(base_val, "base val", True, v)) for v in VIEWS]
+        candidate_test_x = tail_features(tail, base_rows(base_test, "base test", True))
     else:
         weight, bias = train_head(x, y, w, start_head(active_path), options)
         body = model
-        val_x = [plain(base_val, "base val", False, v) for v in VIEWS]
+        val_x = [base_rows(base_val, "base val", False, v) for v in VIEWS]
     for store in caches.values():
         if store is not None:
             log.info("feature cache %s: %d photos found, %d computed", store.path, store.hits,
@@ -456,7 +458,7 @@ def retrain(
     )
     candidate_path = out / "candidate.onnx"
     write_candidate(body, candidate_path, weight, bias, candidate_meta)
-    test_x = plain(base_test, "base test")
+    test_x = base_rows(base_test, "base test")
     before = compare(active_path, base_test, field_test, test_x)
     after = compare(candidate_path, base_test, field_test,
                     test_x if candidate_test_x is None else candidate_test_x)  # fmt: skip

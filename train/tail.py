@@ -15,7 +15,6 @@ batch statistics to keep.
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,7 @@ from torch import nn
 
 from train.graph import dequantize
 from train.head import _gemm
-from train.quantize import channel_scales
+from train.quantize import quantize_channels
 from vision.errors import ModelError
 
 ACTIVATIONS = {"Clip", "Relu", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh"}
@@ -42,26 +41,18 @@ def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-class _Constants:
+def _constants(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     """Tensors that do not depend on the image: initializers, Constant nodes, and the
-    DequantizeLinear of an initializer (an int8 weight)."""
-
-    def __init__(self, model: onnx.ModelProto):
-        self.values = _initializers(model)
-        self.dequantized: dict[str, onnx.NodeProto] = {}
-        for node in model.graph.node:
-            if node.op_type == "Constant":
-                value = _attrs(node).get("value")
-                if isinstance(value, onnx.TensorProto):
-                    self.values[node.output[0]] = numpy_helper.to_array(value)
-            elif node.op_type == "DequantizeLinear" and all(
-                name in self.values for name in node.input if name
-            ):
-                self.dequantized[node.output[0]] = node
-                self.values[node.output[0]] = dequantize(node, self.values)
-
-    def __contains__(self, name: str) -> bool:
-        return name in self.values
+    DequantizeLinear of an initializer (an int8 weight, as float)."""
+    values = _initializers(model)
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            value = _attrs(node).get("value")
+            if isinstance(value, onnx.TensorProto):
+                values[node.output[0]] = numpy_helper.to_array(value)
+        elif node.op_type == "DequantizeLinear" and all(n in values for n in node.input if n):
+            values[node.output[0]] = dequantize(node, values)
+    return values
 
 
 def _producers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
@@ -76,7 +67,7 @@ def boundaries(model: onnx.ModelProto) -> list[str]:
     """Block boundaries before the head, nearest the head first: tensors that every path from the
     image to the head's features passes through, produced by a Conv or an Add and read by no
     activation (the tensor between two blocks, or before the final convolution)."""
-    constants = _Constants(model)
+    constants = _constants(model)
     producers = _producers(model)
     order = {id(node): i for i, node in enumerate(model.graph.node)}
     inputs = {i.name for i in model.graph.input}
@@ -118,7 +109,7 @@ class TailModule(nn.Module):
     def __init__(self, model: onnx.ModelProto, cut: str):
         super().__init__()
         self.cut, self.features = cut, _gemm(model).input[0]
-        constants = _Constants(model)
+        constants = _constants(model)
         producers = _producers(model)
         needed: list[onnx.NodeProto] = []
         pending, seen = [self.features], {cut}
@@ -145,7 +136,7 @@ class TailModule(nn.Module):
             for position, name in enumerate(node.input):
                 if not name or name not in constants:
                     continue
-                value = torch.from_numpy(np.array(constants.values[name], copy=True))
+                value = torch.from_numpy(np.array(constants[name], copy=True))
                 if node.op_type == "Conv" and position in (1, 2):
                     key = f"p{len(self.names)}"
                     self.params[key] = nn.Parameter(value.float())
@@ -231,21 +222,8 @@ def with_outputs(model: onnx.ModelProto, names: list[str]) -> onnx.ModelProto:
     return out
 
 
-@dataclass(frozen=True)
-class Quantized:
-    q: str
-    scale: str
-    zero: str | None
-
-
-def _sources(model: onnx.ModelProto) -> dict[str, Quantized]:
-    return {
-        node.output[0]: Quantized(
-            node.input[0], node.input[1], node.input[2] if len(node.input) > 2 else None
-        )
-        for node in model.graph.node
-        if node.op_type == "DequantizeLinear"
-    }
+def _dequantizers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
+    return {n.output[0]: n for n in model.graph.node if n.op_type == "DequantizeLinear"}
 
 
 def write_tail(model: onnx.ModelProto, tail: TailModule) -> onnx.ModelProto:
@@ -255,24 +233,24 @@ def write_tail(model: onnx.ModelProto, tail: TailModule) -> onnx.ModelProto:
     the tail in torch and the file in ONNX Runtime agree."""
     out = copy.deepcopy(model)
     inits = {i.name: i for i in out.graph.initializer}
-    sources = _sources(out)
+    sources = _dequantizers(out)
     for key, name in tail.names.items():
         value = tail.params[key].detach().cpu().numpy().astype(np.float32)
         if name in inits:
             inits[name].CopyFrom(numpy_helper.from_array(value, name))
             continue
-        source = sources.get(name)
-        if source is None or source.q not in inits:
-            raise ModelError(f"cannot write {name!r} back: neither an initializer nor int8")
-        scale = channel_scales(value)
-        shaped = scale.reshape(-1, *([1] * (value.ndim - 1)))
-        q = np.clip(np.round(value / shaped), -127, 127).astype(np.int8)
-        inits[source.q].CopyFrom(numpy_helper.from_array(q, source.q))
-        inits[source.scale].CopyFrom(numpy_helper.from_array(scale, source.scale))
-        if source.zero is not None and source.zero in inits:
-            zero = np.zeros(len(scale), np.int8)
-            inits[source.zero].CopyFrom(numpy_helper.from_array(zero, source.zero))
-        with torch.no_grad():
-            tail.params[key].copy_(torch.from_numpy(q.astype(np.float32) * shaped))
+        node = sources.get(name)
+        if node is None or node.input[0] not in inits or _attrs(node).get("axis", 1) != 0:
+            raise ModelError(
+                f"cannot write {name!r} back: neither an initializer nor int8 per output channel"
+            )
+        q, scale = quantize_channels(value)
+        written: dict[str, np.ndarray] = {node.input[0]: q, node.input[1]: scale}
+        if len(node.input) > 2 and node.input[2]:
+            written[node.input[2]] = np.zeros(len(scale), np.int8)
+        for tensor, array in written.items():
+            inits[tensor].CopyFrom(numpy_helper.from_array(array, tensor))
+        with torch.no_grad():  # what the file now holds
+            tail.params[key].copy_(torch.from_numpy(dequantize(node, written)))
     onnx.checker.check_model(out, full_check=True)
     return out

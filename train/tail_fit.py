@@ -23,14 +23,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TailOptions:
-    steps: int = 300
-    batch: int = 96
-    lr: float = 1e-3  # head
-    tail_lr: float = 2e-4  # blocks
-    anchor: float = 3e-2  # head pull (as the head-only recipe)
-    tail_anchor: float = 1e-1  # blocks pull
-    label_smoothing: float = 0.0
-    seed: int = 0
+    """No defaults here: `binwatch retrain`'s RetrainOptions holds them (one place)."""
+
+    steps: int
+    batch: int
+    lr: float  # head
+    tail_lr: float  # blocks
+    anchor: float  # head pull (as the head-only recipe)
+    tail_anchor: float  # blocks pull
+    label_smoothing: float
+    seed: int
 
 
 def tail_features(tail: TailModule, x: np.ndarray, batch: int = 128) -> np.ndarray:

@@ -146,17 +146,13 @@ class Classifier:
 
     def classify(self, images: Sequence[Image], order: ChannelOrder = "bgr") -> list[Prediction]:
         """Predictions for uint8 crops (BGR as OpenCV reads them, or RGB), in input order."""
-        predictions: list[Prediction] = []
-        for batch in _chunks(images, self.options.batch_size):
-            tensor = preprocess(batch, self.metadata.preprocess, order)
-            predictions.extend(self._predict(row) for row in self.probabilities(tensor))
-        return predictions
+        return self.classify_views([[image] for image in images], order)
 
     def classify_views(
         self, views: Sequence[Sequence[Image]], order: ChannelOrder = "bgr"
     ) -> list[Prediction]:
         """One prediction per item from several images of it (settled frames, a mirror image):
-        the mean of their probabilities, then the same rules as `classify`."""
+        the mean of their probabilities, read as one crop's would be."""
         flat = [image for item in views for image in item]
         if any(not item for item in views):
             raise ValueError("every item needs at least one image")
