@@ -261,9 +261,7 @@ class Pipeline:
         )
         if self.on_event is not None:
             self.on_event(event)
-        return Decision(
-            event=event, crops=crops, verdict_seconds=verdict_seconds, seconds=seconds
-        )
+        return Decision(event=event, crops=crops, verdict_seconds=verdict_seconds, seconds=seconds)
 
     def _views(self, decide: Decide, boxes: list[Box]) -> list[list[Frame]]:
         """Each item's images: its crop from every settled frame handed over, each also mirrored
