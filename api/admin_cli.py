@@ -129,8 +129,8 @@ def _places_import(args: argparse.Namespace, rest: list[str]) -> int:
 def _users_create(args: argparse.Namespace, rest: list[str]) -> int:
     from pydantic import ValidationError
 
-    from api.routes.auth import create_user
     from api.schemas import UserCreate
+    from api.users import create_user
 
     if len(rest) != 1 or not args.role:
         raise AdminError("usage: binwatch users create NAME --role ROLE [--scope CODE ...]")
@@ -154,7 +154,7 @@ def _users_create(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _devices_create(args: argparse.Namespace, rest: list[str]) -> int:
-    from api.routes.devices import register_device
+    from api.devices import register_device
 
     if len(rest) != 1 or not args.station:
         raise AdminError("usage: binwatch devices create CODE --station STATION")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 
-from api import web
+from api import errors, web
 from api.db.engine import make_engine, make_sessionmaker
-from api.drift import DriftCache
+from api.drift import DriftCache, keep_fresh
+from api.limits import BodyLimit
 from api.metrics import Metrics
 from api.routes import (
     assessment,
@@ -30,7 +33,7 @@ from api.routes import (
     taxonomy,
 )
 from api.settings import Settings
-from binwatch import __version__
+from vision.version import __version__
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
@@ -44,10 +47,22 @@ def _route_of(request: Request) -> str:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     engine = make_engine(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        drift = asyncio.create_task(keep_fresh(app, settings.drift_refresh_seconds))
+        try:
+            yield
+        finally:
+            drift.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await drift
+
     app = FastAPI(
         title="binwatch",
         version=__version__,
         description="Ingest of drop-off events, statistics, review queue and model registry.",
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -74,17 +89,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(module.router, prefix=API_PREFIX)
 
     web.mount(app)
+    errors.install(app)
+    app.add_middleware(BodyLimit, settings=settings)  # inside `measure`: its 413s are counted
 
     @app.middleware("http")
     async def measure(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_of(request)
-        metrics: Metrics = request.app.state.metrics
-        metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-        metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
-        return response
+        status = 500  # an exception no handler answered: the server's 500 is counted here
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = _route_of(request)
+            metrics: Metrics = request.app.state.metrics
+            metrics.requests.labels(request.method, route, str(status)).inc()
+            metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
 
     return app

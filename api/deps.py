@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.db.models import Device, Place, Role, SessionToken, User, UserScope
-from api.security import DEVICE_PREFIX, SESSION_PREFIX, token_hash
+from api.security import DEVICE_PREFIX, SESSION_PREFIX, session_hash, token_hash
 from api.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False, description="a session token (users) or device token")
@@ -31,6 +31,8 @@ def get_session(request: Request) -> Iterator[Session]:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ROW_ID_MAX = 2**63 - 1  # BIGINT on PostgreSQL, INTEGER on SQLite
+RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="a row id")]
 SessionDep = Annotated[Session, Depends(get_session)]
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
@@ -53,10 +55,11 @@ class Caller:
         return any(path.startswith(p) for p in self.scope_paths)
 
 
-def current_user(session: SessionDep, credentials: Credentials) -> Caller:
+def current_user(session: SessionDep, settings: SettingsDep, credentials: Credentials) -> Caller:
     if credentials is None or not credentials.credentials.startswith(SESSION_PREFIX):
         raise _unauthorized("sign in: send 'Authorization: Bearer <session token>'")
-    row = session.get(SessionToken, token_hash(credentials.credentials))
+    key = settings.secret_key.get_secret_value()
+    row = session.get(SessionToken, session_hash(credentials.credentials, key))
     if row is None or row.expires_at.replace(tzinfo=row.expires_at.tzinfo or UTC) < datetime.now(
         UTC
     ):
@@ -81,9 +84,13 @@ def current_user(session: SessionDep, credentials: Credentials) -> Caller:
 def current_device(session: SessionDep, credentials: Credentials) -> Device:
     if credentials is None or not credentials.credentials.startswith(DEVICE_PREFIX):
         raise _unauthorized("devices send 'Authorization: Bearer <device token>'")
-    device = session.scalar(
-        select(Device).where(Device.token_hash == token_hash(credentials.credentials))
-    )
+    stored = token_hash(credentials.credentials)
+    device = session.scalar(select(Device).where(Device.token_hash == stored))
+    if device is None:  # the token a rotation replaced works until its grace period ends
+        device = session.scalar(select(Device).where(Device.previous_token_hash == stored))
+        until = device.previous_valid_until if device is not None else None
+        if until is None or until.replace(tzinfo=until.tzinfo or UTC) < datetime.now(UTC):
+            device = None
     if device is None or device.revoked:
         raise _unauthorized("unknown or revoked device token")
     return device

@@ -6,11 +6,15 @@ For every station, the items of the last `RECENT_DAYS` are compared with those o
 `REFERENCE_DAYS` before them, by the population stability index (PSI) of two histograms: item
 confidence (ten bins of 0.1) and predicted category. A station is flagged when either PSI reaches
 `THRESHOLD` (0.25, the usual "significant shift") and both windows hold at least `MIN_ITEMS`
-items. The result is cached for `CACHE_SECONDS` and exported as Prometheus gauges.
+items. The service recomputes it on a schedule (`drift_refresh_seconds`, `keep_fresh`) and
+exports it as Prometheus gauges; a scrape of /metrics only reads them. The engineers' route
+serves the result cached for `CACHE_SECONDS` (or recomputes on request).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,10 +22,13 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.db.models import Event, Place, PlaceKind
 from api.schemas import StationDriftFlag as StationDrift
 from vision.taxonomy import Category
+
+log = logging.getLogger(__name__)
 
 RECENT_DAYS = 3
 REFERENCE_DAYS = 28
@@ -130,3 +137,20 @@ class DriftCache:
                         float("nan") if value is None else value
                     )
         return self.rows
+
+
+def refresh_gauges(app: Any) -> None:
+    """Recompute every station's drift and set the gauges (the schedule's one step)."""
+    with app.state.sessions() as session:
+        app.state.drift.get(session, app.state.metrics, refresh=True)
+
+
+async def keep_fresh(app: Any, every: float) -> None:
+    """Refresh the drift gauges now and every `every` seconds, in the thread pool; a failure
+    (a database not yet migrated, a lost connection) is logged and tried again next time."""
+    while True:
+        try:
+            await run_in_threadpool(refresh_gauges, app)
+        except Exception as exc:
+            log.warning("drift gauges not refreshed: %s", exc)
+        await asyncio.sleep(every)

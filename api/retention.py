@@ -1,5 +1,6 @@
-"""Evidence retention: images older than `retention_days` are deleted; the events and their
-counters stay (statistics do not depend on images)."""
+"""Evidence retention: images older than `retention_days` are deleted, the devices' evidence and
+the photos residents send with a report alike; the events, reports and their counters stay
+(statistics do not depend on images)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db.models import Event
+from api.db.models import Event, Report
 from api.settings import Settings
 from api.storage import EvidenceStore
 
@@ -27,5 +28,12 @@ def purge_evidence(session: Session, settings: Settings, now: datetime) -> int:
         store.path(event.event_id).unlink(missing_ok=True)
         event.evidence_stored = False
         purged += 1
-    log.info("purged %d evidence images captured before %s", purged, cutoff.isoformat())
+    reports = session.scalars(
+        select(Report).where(Report.image_sha256.is_not(None), Report.created_at < cutoff)
+    )
+    for report in reports:
+        store.report_path(report.id).unlink(missing_ok=True)
+        report.image_sha256 = None
+        purged += 1
+    log.info("purged %d evidence and report images from before %s", purged, cutoff.isoformat())
     return purged

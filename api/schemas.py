@@ -102,6 +102,10 @@ class DeviceCreated(DevicePublic):
     token: str = Field(description="shown once; only its hash is stored")
 
 
+class DeviceRotated(DeviceCreated):
+    previous_valid_until: datetime
+
+
 class EvidencePublic(BaseModel):
     event_id: str
     sha256: str

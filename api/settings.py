@@ -7,6 +7,7 @@ outside development it refuses the default secret.
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -56,7 +57,9 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default: SQLite (WAL) in the data directory"
     )
     secret_key: SecretStr = Field(
-        SecretStr(DEV_SECRET), description="keys the appeal codes and session tokens"
+        SecretStr(DEV_SECRET),
+        description="keys the stored session tokens (changing it ends every session) and the "
+        "stored client addresses of failed sign-ins",
     )
     timezone: str = Field("Asia/Shanghai", description="the place whose days the statistics use")
     session_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 12
@@ -109,7 +112,53 @@ class Settings(BaseSettings):
     )
     max_evidence_bytes: Annotated[int, Field(ge=10_000, le=50_000_000)] = 5 * 1024 * 1024
     max_model_bytes: Annotated[int, Field(ge=10_000, le=500_000_000)] = 64 * 1024 * 1024
+    max_batch_bytes: Annotated[int, Field(ge=100_000, le=200_000_000)] = Field(
+        16 * 1024 * 1024, description="largest body of an event batch (500 events: about 5 MB)"
+    )
+    max_csv_bytes: Annotated[int, Field(ge=100_000, le=200_000_000)] = Field(
+        20_000_000, description="largest places CSV"
+    )
+    max_json_bytes: Annotated[int, Field(ge=10_000, le=100_000_000)] = Field(
+        1024 * 1024, description="largest body of any other request (sign-in, appeals, forms)"
+    )
+    login_user_failures: Annotated[int, Field(ge=1, le=10_000)] = Field(
+        10, description="failed sign-ins for one username within the window before 429"
+    )
+    login_client_failures: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        30, description="failed sign-ins from one client address within the window before 429"
+    )
+    login_window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 15
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses or networks of load balancers whose X-Forwarded-For is "
+        'believed (JSON, e.g. ["10.0.0.0/8"]); empty: the peer address is the client',
+    )
+    device_token_grace_hours: Annotated[int, Field(ge=0, le=24 * 90)] = Field(
+        24, description="how long a device's previous token works after a rotation"
+    )
+    public_reports_per_client: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        10, description="public reports one client address may send an hour"
+    )
+    public_reports_per_place: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        60, description="public reports one station or compound may receive an hour"
+    )
+    public_lookups_per_client: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        30, description="appeal codes that find nothing, per client address an hour"
+    )
+    drift_refresh_seconds: Annotated[float, Field(ge=1, le=86_400)] = Field(
+        300, description="how often the drift gauges in /metrics are recomputed"
+    )
     points: Points = Points()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not an address or network: {entry!r}") from exc
+        return value
 
     @field_validator("timezone")
     @classmethod

@@ -37,12 +37,12 @@ from sqlalchemy import Engine, create_engine, insert, text
 from api.db.engine import make_engine, make_sessionmaker
 from api.db.migrate import upgrade
 from api.db.models import Event
+from api.devices import register_device
 from api.ingest import _row, _Station
 from api.places import import_csv
-from api.routes.auth import create_user
-from api.routes.devices import register_device
 from api.schemas import UserCreate
 from api.settings import Settings
+from api.users import create_user
 from bench.statsload import load_events
 from vision.events import DropoffEvent, EventBatch
 

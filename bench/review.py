@@ -28,12 +28,12 @@ from sqlalchemy import insert, select
 from api.db.engine import make_engine, make_sessionmaker
 from api.db.migrate import upgrade
 from api.db.models import Event, Place, QueueItem
+from api.devices import register_device
 from api.places import import_csv
-from api.routes.auth import create_user
-from api.routes.devices import register_device
 from api.schemas import UserCreate
 from api.settings import Settings
 from api.storage import EvidenceStore
+from api.users import create_user
 from bench.ingest import free_port, fresh_postgres, serve
 
 PASSWORD = "benchmark password"

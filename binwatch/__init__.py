@@ -1,8 +1,5 @@
 """binwatch: the command line that ties vision/, edge/, api/ and train/ together."""
 
-from importlib import metadata
+from vision.version import __version__
 
-try:
-    __version__ = metadata.version("binwatch")
-except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
+__all__ = ["__version__"]

@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "classify": ("vision.cli", "classify images and judge them against a bin"),
     "datasets": ("train.datasets_cli", "check dataset manifests and count their images"),
     "train": ("train.cli", "train a classifier on dataset manifests"),
-    "retrain": ("train.retrain_cli", "fine-tune the active model on reviewed field images"),
+    "retrain": ("binwatch.retrain_cli", "fine-tune the active model on reviewed field images"),
     "models": ("binwatch.models_cli", "list, compare, canary, promote, roll back service models"),
     "evaluate": ("train.evaluate_cli", "score an ONNX model on a manifest split, write a report"),
     "export": ("train.export_cli", "turn a checkpoint into a checked, self-describing ONNX model"),

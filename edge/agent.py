@@ -1,31 +1,38 @@
 """`binwatch edge run CONFIG`: source → pipeline → outbox, with the uploader, the model updater,
-the heartbeat and a small local HTTP endpoint (Prometheus metrics, health, and the lid and card
-signals of a smart bin) beside it. SIGTERM or SIGINT stops it cleanly; a file source that ends
-lets the uploader drain the outbox first."""
+the heartbeat and a small local HTTP endpoint (edge.localhttp: health, Prometheus metrics from
+edge.metrics, and the lid and card signals of a smart bin) beside it. SIGTERM or SIGINT stops it
+cleanly; a file source that ends lets the uploader drain the outbox first.
+
+Unattended for months: a worker thread that dies is started again (edge.supervise); /health says
+"uploads stalled" when events wait and nothing was acknowledged for `service.stall_after_s` (a
+report, never an exit: an offline station must not restart-loop); when the disk is full and no
+evidence is left to drop, capture pauses and resumes by itself; a recording (file, folder)
+resumes after the last frame whose outcome is committed."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import shutil
-import signal
+import sqlite3
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 
+from edge import metrics
 from edge.audit import AuditShare
 from edge.config import EdgeConfig
 from edge.feedback import Feedback
+from edge.localhttp import LocalServer
 from edge.outbox import Outbox
 from edge.pipeline import Pipeline
 from edge.privacy import pseudonym
-from edge.sources import FrameSource, paced
+from edge.sources import FrameSource, paced, recording_key
+from edge.supervise import Supervised, stop_on_signals
 from edge.updater import ModelStore, Updater, load_first
 from edge.uploader import Uploader
 from vision.classifier import Classifier, ClassifierOptions
@@ -41,6 +48,8 @@ class Health:
     decisions: int = 0
     frame_times: deque[float] = field(default_factory=lambda: deque(maxlen=100))
     decide_ms: deque[float] = field(default_factory=lambda: deque(maxlen=200))
+    paused: bool = False  # capture waits for disk space
+    pauses: int = 0
 
     def fps(self) -> float:
         if len(self.frame_times) < 2:
@@ -95,8 +104,9 @@ class Agent:
             audit=self.audit,
             models=config.model.update,
         )
-        self._server: ThreadingHTTPServer | None = None
-        self._threads: list[threading.Thread] = []
+        self._server: LocalServer | None = None
+        self._workers: list[Supervised] = []
+        self._registry = metrics.registry(self.health_report)
 
     # health and metrics ------------------------------------------------------------------
 
@@ -104,13 +114,22 @@ class Agent:
         stats = self.outbox.stats()
         disk = shutil.disk_usage(self.config.storage.dir)
         with self.uploader.status.lock:
+            last = self.uploader.status.last_success
             upload = {
-                "last_success": self.uploader.status.last_success,
+                "last_success": last,
                 "last_error": self.uploader.status.last_error,
                 "failures": self.uploader.status.failures,
+                "set_aside": self.uploader.status.set_aside,
             }
+        waited = time.time() - (last or self.health.started)
+        upload["stalled"] = stats.pending_events > 0 and waited > self.config.service.stall_after_s
         cards = self.pipeline.cards.counts
+        problems = [
+            *(["uploads stalled"] if upload["stalled"] else []),
+            *(["capture paused: disk full"] if self.health.paused else []),
+        ]
         return {
+            "status": "; ".join(problems) or "ok",
             "device_id": self.config.device_id,
             "profile": self.profile.name,
             "uptime_s": time.time() - self.health.started,
@@ -128,94 +147,21 @@ class Agent:
             "upload": upload,
             "cards": {"swipes": cards.swipes, "bound": cards.bound, "unbound": cards.unbound},
             "audit_share": {"share": self.audit.share, "from": self.audit.source},
+            "capture": {"paused": self.health.paused, "pauses": self.health.pauses},
+            "restarts": sum(w.restarts for w in self._workers),
         }
 
     def metrics_text(self) -> str:
-        h = self.health_report()
-        lines = []
-        for name, value, kind, text in (
-            ("binwatch_edge_frames_total", h["frames"], "counter", "frames processed"),
-            ("binwatch_edge_dropoffs_total", h["decisions"], "counter", "drop-offs decided"),
-            (
-                "binwatch_edge_background_crops_total",
-                h["background_crops"],
-                "counter",
-                "crops the model read as no item, dropped from events",
-            ),
-            ("binwatch_edge_fps", h["fps"], "gauge", "frames per second"),
-            ("binwatch_edge_queue_events", h["queue"], "gauge", "events not yet acknowledged"),
-            ("binwatch_edge_sent_events_total", h["sent"], "counter", "events acknowledged"),
-            (
-                "binwatch_edge_evidence_dropped_total",
-                h["evidence_dropped"],
-                "counter",
-                "evidence images dropped for space",
-            ),
-            ("binwatch_edge_card_swipes_total", h["cards"]["swipes"], "counter", "card swipes"),
-            (
-                "binwatch_edge_cards_unbound_total",
-                h["cards"]["unbound"],
-                "counter",
-                "card swipes dropped: expired or replaced before a drop-off",
-            ),
-            (
-                "binwatch_edge_upload_failures_total",
-                h["upload"]["failures"],
-                "counter",
-                "failed upload rounds",
-            ),
-            ("binwatch_edge_disk_free_bytes", h["disk_free_mb"] * 1e6, "gauge", "free disk"),
-        ):
-            lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}", f"{name} {value}"]
-        version = h["model_version"].replace('"', "")
-        lines += [
-            "# HELP binwatch_edge_model model running",
-            "# TYPE binwatch_edge_model gauge",
-            f'binwatch_edge_model{{version="{version}"}} 1',
-        ]
-        return "\n".join(lines) + "\n"
+        return metrics.text(self._registry)
 
     def _serve_http(self) -> None:
-        agent = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug("http: " + format, *args)
-
-            def _reply(self, code: int, body: str, kind: str = "application/json") -> None:
-                data = body.encode()
-                self.send_response(code)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                if self.path == "/metrics":
-                    self._reply(200, agent.metrics_text(), "text/plain; version=0.0.4")
-                elif self.path == "/health":
-                    self._reply(200, json.dumps(agent.health_report()))
-                else:
-                    self._reply(404, '{"detail": "not found"}')
-
-            def do_POST(self) -> None:
-                if self.path != "/signal":
-                    self._reply(404, '{"detail": "not found"}')
-                    return
-                try:
-                    length = min(int(self.headers.get("Content-Length", "0")), 10_000)
-                    body = json.loads(self.rfile.read(length) or b"{}")
-                    agent.signal(body)
-                except (ValueError, KeyError, TypeError) as exc:
-                    self._reply(422, json.dumps({"detail": str(exc)}))
-                    return
-                self._reply(200, '{"ok": true}')
-
         m = self.config.metrics
         if m.port == 0:
             return
-        self._server = ThreadingHTTPServer((m.host, m.port), Handler)
-        self._spawn("http", self._server.serve_forever)
+        self._server = LocalServer(
+            m.host, m.port, self.health_report, self.metrics_text, self.signal
+        )
+        self._server.start()
 
     def signal(self, body: dict[str, Any]) -> None:
         """`{"card": "<raw card id>"}` (hashed here, never stored) and/or
@@ -233,13 +179,32 @@ class Agent:
     # running -----------------------------------------------------------------------------
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        worker = Supervised(name, target, *args)
+        worker.start()
+        self._workers.append(worker)
 
     def _heartbeat(self) -> None:
-        while not self.stop.wait(self.config.metrics.heartbeat_s):
-            log.info("heartbeat %s", json.dumps(self.health_report()))
+        beat = time.monotonic()
+        while not self.stop.wait(min(5.0, self.config.metrics.heartbeat_s)):
+            for worker in self._workers:
+                worker.check(self.stop.is_set())
+            if time.monotonic() - beat >= self.config.metrics.heartbeat_s:
+                beat = time.monotonic()
+                log.info("heartbeat %s", json.dumps(self.health_report()))
+
+    def _wait_for_room(self) -> None:
+        """Hold capture while the disk is full and no evidence is left to drop."""
+        while not self.stop.is_set() and not self.outbox.room():
+            if not self.health.paused:
+                self.health.paused, self.health.pauses = True, self.health.pauses + 1
+                log.error(
+                    "disk full (under storage.min_free_mb with no evidence left to drop): "
+                    "capture paused until space is free"
+                )
+            self.stop.wait(5.0)
+        if self.health.paused:
+            self.health.paused = False
+            log.warning("disk space is back: capture resumes")
 
     def run(
         self, drain_timeout: float = 60.0, replay: list[tuple[int, dict[str, Any]]] | None = None
@@ -247,13 +212,10 @@ class Agent:
         """Run until the source ends or a stop signal. `replay`: (frame index, signal body)
         pairs applied when that frame arrives (card swipes recorded with a simulation)."""
         pending = sorted(replay or [], key=lambda pair: pair[0])
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(ValueError):  # not the main thread (tests)
-                signal.signal(sig, lambda *_: self.stop.set())
+        stop_on_signals(self.stop)
         uploads_stop = threading.Event()
         self._serve_http()
         self._spawn("uploader", self.uploader.run, uploads_stop)
-        self._spawn("heartbeat", self._heartbeat)
         # the service's config (audit share) always; models when `model.update`
         self._spawn(
             "updater",
@@ -263,22 +225,21 @@ class Agent:
             self.classifier,
             self.pipeline.swap_model,
         )
-        source = FrameSource(self.config.source, self.stop)
+        heartbeat = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
+        heartbeat.start()
+        recording = recording_key(self.config.source)
+        start = self.outbox.position(recording) if recording else 0
+        if start:
+            log.info("resuming %s after frame %d", self.config.source.uri, start)
+        source = FrameSource(self.config.source, self.stop, start=start)
         try:
             for index, frame in paced(source.frames(), self.config.source.fps):
                 if self.stop.is_set():
                     break
                 while pending and pending[0][0] <= index:
                     self.signal(pending.pop(0)[1])
-                started = time.perf_counter()
-                decisions = self.pipeline.process(frame)
-                self.health.frames += 1
-                self.health.frame_times.append(time.monotonic())
-                for decision in decisions:
-                    self.health.decisions += 1
-                    self.health.decide_ms.append(1000 * decision.seconds)
-                if decisions:
-                    log.debug("frame took %.1f ms", 1000 * (time.perf_counter() - started))
+                self._wait_for_room()
+                self._step(index, frame, recording)
         finally:
             deadline = time.monotonic() + drain_timeout
             while not self.stop.is_set() and time.monotonic() < deadline:
@@ -289,13 +250,34 @@ class Agent:
             self.stop.set()
             uploads_stop.set()
             if self._server is not None:
-                self._server.shutdown()
-            for thread in self._threads:
-                thread.join(timeout=10)
+                self._server.stop()
+            for worker in self._workers:
+                worker.join(timeout=10)
+            heartbeat.join(timeout=10)
             report = self.health_report()
             self.close()
             log.info("stopped: %s", json.dumps(report))
         return 0
+
+    def _step(self, index: int, frame: Any, recording: str | None) -> None:
+        started = time.perf_counter()
+        self.pipeline.position = (recording, index) if recording else None
+        try:
+            decisions = self.pipeline.process(frame)
+        except (sqlite3.OperationalError, OSError) as exc:  # the outbox could not write
+            log.error("frame %d not recorded (%s); waiting for disk space", index, exc)
+            self.health.paused, self.health.pauses = True, self.health.pauses + 1
+            self.stop.wait(5.0)
+            return
+        self.health.frames += 1
+        self.health.frame_times.append(time.monotonic())
+        for decision in decisions:
+            self.health.decisions += 1
+            self.health.decide_ms.append(1000 * decision.seconds)
+        if recording and not decisions and self.pipeline.idle and index % 25 == 0:
+            self.outbox.save_position(recording, index)  # between drop-offs: resume from here
+        if decisions:
+            log.debug("frame took %.1f ms", 1000 * (time.perf_counter() - started))
 
     def close(self) -> None:
         """Release the clients, the feedback worker and the outbox (after `run`, or instead)."""

@@ -3,18 +3,24 @@
 binwatch edge check-config FILE      print every error of a config with its path
 binwatch edge run CONFIG             run the agent (camera → verdicts → service)
 binwatch edge simulate --out DIR     compose a station video from real photos, with truth
+binwatch edge outbox CONFIG          what waits to be sent; --dead: the events the service
+                                     refused, with its reason; --retry-dead: send them again
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-DESCRIPTION = "the device agent: check-config, run, simulate"
+if TYPE_CHECKING:
+    from edge.config import StorageConfig
+
+DESCRIPTION = "the device agent: check-config, run, simulate, outbox"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["check-config", "run", "simulate"])
+    parser.add_argument("action", choices=["check-config", "run", "simulate", "outbox"])
     parser.add_argument("config", nargs="?", type=Path, help="the agent's YAML config")
     parser.add_argument(
         "--replay", type=Path, help="run: a simulation's truth.json; its card swipes are replayed"
@@ -33,6 +39,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--split", default="test", help="simulate: manifest split to draw from")
     parser.add_argument("--out", type=Path, help="simulate: output folder")
+    parser.add_argument("--dead", action="store_true", help="outbox: list the refused events")
+    parser.add_argument(
+        "--retry-dead", action="store_true", help="outbox: queue the refused events again"
+    )
     parser.add_argument("--dropoffs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.epilog = __doc__
@@ -73,8 +83,11 @@ def run(args: argparse.Namespace) -> int:
         if not errors:
             print(f"{args.config}: ok")
         return 1 if errors else 0
-    from edge.agent import Agent
     from edge.config import load_config
+
+    if args.action == "outbox":
+        return outbox(load_config(args.config).storage, args.dead, args.retry_dead)
+    from edge.agent import Agent
 
     replay = None
     if args.replay is not None:
@@ -82,3 +95,22 @@ def run(args: argparse.Namespace) -> int:
 
         replay = card_signals(args.replay)
     return Agent(load_config(args.config)).run(drain_timeout=args.drain_timeout, replay=replay)
+
+
+def outbox(storage: StorageConfig, dead: bool, retry: bool) -> int:
+    import json
+
+    from edge.outbox import Outbox
+
+    box = Outbox(storage.dir, int(storage.max_evidence_mb * 1e6), int(storage.min_free_mb * 1e6))
+    try:
+        if retry:
+            print(f"{box.retry_dead()} refused events queued again")
+        elif dead:
+            for event_id, when, reason in box.dead():
+                print(f"{event_id}  {when}  {reason}")
+        else:
+            print(json.dumps(box.stats().__dict__, indent=2))
+    finally:
+        box.close()
+    return 0

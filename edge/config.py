@@ -34,6 +34,13 @@ class ServiceConfig(_Section):
     batch_size: int = Field(200, ge=1, le=500, description="events per upload")
     interval_s: float = Field(2.0, gt=0, le=3600, description="pause between upload rounds")
     backoff_max_s: float = Field(300.0, gt=0, le=86400, description="longest retry pause")
+    stall_after_s: float = Field(
+        1800.0,
+        gt=0,
+        le=30 * 86400,
+        description="/health says 'uploads stalled' when events wait and none was "
+        "acknowledged for this long",
+    )
 
     @model_validator(mode="after")
     def _one_token(self) -> ServiceConfig:

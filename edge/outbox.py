@@ -26,6 +26,16 @@ from vision.events import DropoffEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+FULL_BYTES = 16 * 2**20  # below this free, with no evidence to drop, capture pauses
+
+
+def fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -47,6 +57,11 @@ CREATE TABLE IF NOT EXISTS evidence (
 );
 CREATE INDEX IF NOT EXISTS evidence_pending ON evidence (state, created);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS positions (       -- how far a recording (file, folder) was read
+    source TEXT PRIMARY KEY,
+    frame INTEGER NOT NULL,
+    at REAL NOT NULL
+);
 """
 
 
@@ -107,9 +122,9 @@ class Outbox:
 
     def _remove_orphans(self) -> None:
         """Image files whose row never committed (the process died between the two)."""
-        known = {row[0] for row in self._db.execute("SELECT path FROM evidence")}
+        known = {Path(row[0]).name for row in self._db.execute("SELECT path FROM evidence")}
         for path in self.images.glob("*.jpg"):
-            if str(path) not in known:
+            if path.name not in known:
                 path.unlink(missing_ok=True)
         for path in self.images.glob(".*.tmp"):
             path.unlink(missing_ok=True)
@@ -117,8 +132,14 @@ class Outbox:
     # the pipeline's side ------------------------------------------------------------------
 
     @_locked
-    def add(self, event: DropoffEvent, evidence: bytes | None = None) -> None:
-        """Store an event (and its evidence image) durably."""
+    def add(
+        self,
+        event: DropoffEvent,
+        evidence: bytes | None = None,
+        position: tuple[str, int] | None = None,
+    ) -> None:
+        """Store an event (and its evidence image) durably; `position` (source, frame): how far
+        a recording was read, committed with the event, so a restart resumes after it."""
         path = None
         if evidence is not None:
             self._make_room(len(evidence))
@@ -129,6 +150,7 @@ class Outbox:
                 handle.flush()
                 os.fsync(handle.fileno())
             tmp.replace(path)
+            fsync_directory(self.images)  # the rename itself survives a power cut
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO events (event_id, body, created) VALUES (?, ?, ?)",
@@ -137,8 +159,39 @@ class Outbox:
             if path is not None and evidence is not None:
                 db.execute(
                     "INSERT INTO evidence (event_id, path, bytes, created) VALUES (?, ?, ?, ?)",
-                    (str(event.event_id), str(path), len(evidence), time.time()),
+                    (str(event.event_id), path.name, len(evidence), time.time()),
                 )
+            if position is not None:
+                self._save_position(db, *position)
+
+    @_locked
+    def save_position(self, source: str, frame: int) -> None:
+        """How far a recording was read, between drop-offs (no event to commit it with)."""
+        with self._transaction() as db:
+            self._save_position(db, source, frame)
+
+    def _save_position(self, db: sqlite3.Connection, source: str, frame: int) -> None:
+        db.execute(
+            "INSERT INTO positions VALUES (?, ?, ?) ON CONFLICT(source) "
+            "DO UPDATE SET frame = excluded.frame, at = excluded.at",
+            (source, frame, time.time()),
+        )
+
+    @_locked
+    def position(self, source: str) -> int:
+        """The last frame of `source` whose outcome is committed (0: none)."""
+        row = self._db.execute("SELECT frame FROM positions WHERE source = ?", (source,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def room(self) -> bool:
+        """False when the disk is full (under FULL_BYTES free) and no evidence is left to drop:
+        events could no longer be written, so capture must wait. (`min_free_bytes` only decides
+        how much evidence is kept; events go on below it.)"""
+        if shutil.disk_usage(self.directory).free >= FULL_BYTES:
+            return True
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM evidence WHERE state = 'pending' LIMIT 1")
+            return row.fetchone() is not None
 
     def _make_room(self, incoming: int) -> None:
         while True:
@@ -168,7 +221,7 @@ class Outbox:
                 "INSERT INTO counters VALUES ('dropped_evidence', 1) ON CONFLICT(name) "
                 "DO UPDATE SET value = value + 1"
             )
-        Path(row[1]).unlink(missing_ok=True)
+        self._image(row[1]).unlink(missing_ok=True)
         log.warning("storage low: dropped the evidence image of event %s", row[0])
         return True
 
@@ -176,10 +229,24 @@ class Outbox:
 
     @_locked
     def pending(self, limit: int) -> list[Pending]:
+        """The oldest unsent events. A row that no longer reads as an event (written by another
+        version, damaged) is set aside with the reason instead of blocking the queue."""
         rows = self._db.execute(
             "SELECT seq, body FROM events WHERE state = 'pending' ORDER BY seq LIMIT ?", (limit,)
         ).fetchall()
-        return [Pending(seq, DropoffEvent.model_validate_json(body)) for seq, body in rows]
+        out = []
+        for seq, body in rows:
+            try:
+                out.append(Pending(seq, DropoffEvent.model_validate_json(body)))
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                reason = f"unreadable in the outbox: {str(exc)[:300]}"
+                log.error("outbox row %d set aside: %s", seq, reason)
+                with self._transaction() as db:
+                    db.execute(
+                        "UPDATE events SET state = 'rejected', error = ? WHERE seq = ?",
+                        (reason, seq),
+                    )
+        return out
 
     @_locked
     def mark(self, results: dict[UUID, tuple[str, str | None]]) -> None:
@@ -203,7 +270,12 @@ class Outbox:
             "WHERE v.state = 'pending' AND e.state = 'sent' ORDER BY v.created LIMIT ?",
             (limit,),
         ).fetchall()
-        return [(UUID(event_id), Path(path)) for event_id, path in rows]
+        return [(UUID(event_id), self._image(path)) for event_id, path in rows]
+
+    def _image(self, stored: str) -> Path:
+        """Where an evidence row's image is: rows hold the file name (older ones a full path,
+        of which only the name counts), so moving or respelling `storage.dir` loses nothing."""
+        return self.images / Path(stored).name
 
     @_locked
     def evidence_done(self, event_id: UUID, accepted: bool) -> None:
@@ -217,7 +289,28 @@ class Outbox:
         if row is None:
             return
         db.execute("UPDATE evidence SET state = ? WHERE event_id = ?", (state, event_id))
-        Path(row[0]).unlink(missing_ok=True)
+        self._image(row[0]).unlink(missing_ok=True)
+
+    @_locked
+    def dead(self, limit: int = 1000) -> list[tuple[str, str, str | None]]:
+        """Events set aside (refused by the service), oldest first: (event id, when, reason)."""
+        rows = self._db.execute(
+            "SELECT event_id, created, error FROM events WHERE state = 'rejected' "
+            "ORDER BY seq LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [
+            (event_id, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)), error)
+            for event_id, created, error in rows
+        ]
+
+    @_locked
+    def retry_dead(self) -> int:
+        """Send the set-aside events again (after the service or the device was fixed)."""
+        with self._transaction() as db:
+            return db.execute(
+                "UPDATE events SET state = 'pending', error = NULL WHERE state = 'rejected'"
+            ).rowcount
 
     @_locked
     def stats(self) -> OutboxStats:

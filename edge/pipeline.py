@@ -108,6 +108,7 @@ class Pipeline:
         self._pending_model: Classifier | None = None
         self.frames = 0
         self.background_crops = 0  # crops the model read as no item, dropped from events
+        self.position: tuple[str, int] | None = None  # (recording, frame) being processed
 
     # signals from a smart bin and the model updater -----------------------------------------
 
@@ -129,6 +130,22 @@ class Pipeline:
         classifier = with_profile(classifier, self.profile)
         with self._lock:
             self._pending_model = classifier
+
+    @property
+    def idle(self) -> bool:
+        """No drop-off under way at any bin."""
+        return all(w.trigger.state == "idle" for w in self.bins)
+
+    def resume_point(self) -> tuple[str, int] | None:
+        """(recording, frame) a restart may resume after without losing a drop-off under way
+        at another bin: the frame before the earliest one still open (None: a live source)."""
+        if self.position is None:
+            return None
+        source, index = self.position
+        open_since = [w.trigger.started for w in self.bins if w.trigger.started is not None]
+        if open_since:
+            index -= self.frames - min(open_since) + 1
+        return source, max(0, index)
 
     # frames ------------------------------------------------------------------------------
 
@@ -249,7 +266,7 @@ class Pipeline:
             ),
             audit_share=audit_share if evidence_reason is EvidenceReason.AUDIT else None,
         )
-        self.outbox.add(event, jpeg)
+        self.outbox.add(event, jpeg, self.resume_point())
         seconds = time.perf_counter() - started
         log.info(
             "bin %s: %s (%d items, %.0f ms) event %s",

@@ -2,7 +2,8 @@
 
 Each yields `(index, frame)` with an index that keeps counting across reconnects. A stream or
 camera that drops is reopened with exponential backoff; a corrupt frame is logged and skipped;
-a file or folder that ends stops the source (or starts again with `loop`).
+a file or folder that ends stops the source (or starts again with `loop`). A recording restarted
+from `start` skips the frames already read, so an agent restarted mid-file replays nothing.
 """
 
 from __future__ import annotations
@@ -36,10 +37,19 @@ def _valid(frame: object) -> bool:
     )
 
 
+def recording_key(config: SourceConfig) -> str | None:
+    """The name a recording's read position is kept under (None: a live source, or a loop)."""
+    if config.kind not in ("file", "folder") or config.loop:
+        return None
+    return f"{config.kind}:{Path(config.uri).resolve()}"
+
+
 class FrameSource:
-    def __init__(self, config: SourceConfig, stop: threading.Event | None = None):
+    def __init__(self, config: SourceConfig, stop: threading.Event | None = None, start: int = 0):
+        """`start`: frames of a recording already read (their outcome committed): skipped."""
         self.config = config
         self.stop = stop or threading.Event()
+        self.start = start
         self.index = 0
         self.reconnects = 0
         self.skipped = 0
@@ -86,7 +96,8 @@ class FrameSource:
                     log.warning("cannot read %s as an image", path)
                 if self._accept(frame):
                     self.index += 1
-                    yield self.index, np.asarray(frame, np.uint8)
+                    if self.index > self.start:
+                        yield self.index, np.asarray(frame, np.uint8)
             if not self.config.loop:
                 return
 
@@ -111,7 +122,8 @@ class FrameSource:
                 got_any = True
                 if self._accept(frame):
                     self.index += 1
-                    yield self.index, np.asarray(frame, np.uint8)
+                    if self.index > self.start:
+                        yield self.index, np.asarray(frame, np.uint8)
             capture.release()
             if not reconnect:
                 if self.config.loop and got_any:

@@ -60,6 +60,11 @@ class Trigger:
     _signalled: bool = False
     _settled: list[Frame] = field(default_factory=list)
 
+    @property
+    def started(self) -> int | None:
+        """The frame its drop-off under way began on (None: idle)."""
+        return None if self.state is State.IDLE else self._started
+
     def lid(self, is_open: bool, frame_index: int) -> None:
         """A smart bin's lid signal: opening starts an activity, closing lets it settle."""
         self._lid_open = is_open

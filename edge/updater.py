@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from typing import Any
 import httpx
 
 from edge.audit import AuditShare
+from edge.outbox import fsync_directory
 from vision.classifier import Classifier, ClassifierOptions
 from vision.errors import BinwatchError
 from vision.shipped import shipped_model_path
@@ -28,8 +30,23 @@ from vision.taxonomy import Profile
 log = logging.getLogger(__name__)
 
 
+MAX_MISMATCHES = 3
+
+
 class UpdateError(BinwatchError):
     pass
+
+
+def write_durably(target: Path, data: bytes) -> None:
+    """Write, fsync, rename into place and fsync the directory: a power cut leaves the old
+    file or the new one, never a torn one."""
+    tmp = target.with_suffix(".part")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(target)
+    fsync_directory(target.parent)
 
 
 @dataclass
@@ -119,6 +136,7 @@ class Updater:
         self.audit = audit
         self.models = models
         self.refused: set[str] = set()  # hashes that failed; not fetched again
+        self.mismatches: dict[str, int] = {}  # downloads whose bytes did not match, per hash
 
     def poll(self) -> dict[str, Any] | None:
         """Ask the service for this device's config (`/device/config`): take its audit share
@@ -157,15 +175,19 @@ class Updater:
             return None
         target = self.store.directory / f"{sha}.onnx"
         if not target.is_file():
-            data = self.client.get(url).content
+            response = self.client.get(url)
+            if response.status_code != 200:  # a transient 5xx must not refuse the model for good
+                log.warning("model download answered %s; trying again later", response.status_code)
+                return None
+            data = response.content
             got = hashlib.sha256(data).hexdigest()
-            if got != sha:
-                self.refused.add(sha)
+            if got != sha:  # a cut transfer, or a corrupt file on the service: three tries
+                self.mismatches[sha] = self.mismatches.get(sha, 0) + 1
+                if self.mismatches[sha] >= MAX_MISMATCHES:
+                    self.refused.add(sha)
                 log.error("model download refused: sha256 %s, the service said %s", got, sha)
                 return None
-            tmp = target.with_suffix(".part")
-            tmp.write_bytes(data)
-            tmp.replace(target)
+            write_durably(target, data)
         try:
             classifier = Classifier(target, self.options, self.profile)
         except BinwatchError as exc:
@@ -191,6 +213,9 @@ class Updater:
                 new = self.check(running)
             except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:
                 log.warning("model check failed: %s", exc)
+                continue
+            except Exception:  # the updater must outlive a bug in one check
+                log.exception("model check failed unexpectedly")
                 continue
             if new is not None:
                 swap(new)

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -11,6 +13,14 @@ REPO = Path(__file__).resolve().parents[1]
 DATASETS = REPO.parent / "shared" / "datasets"
 WASTE_V1 = DATASETS / "waste-v1"
 WASTE_EXTRA = DATASETS / "waste-extra-v1"
+
+
+def no_datasets(message: str) -> NoReturn:
+    """Skip a test that needs ../shared/datasets, or fail it where they must be there
+    (`.ci/run` sets BINWATCH_TEST_REQUIRE_DATASETS=1, as it does for PostgreSQL and the browser)."""
+    if os.environ.get("BINWATCH_TEST_REQUIRE_DATASETS") == "1":
+        pytest.fail(f"{message}; BINWATCH_TEST_REQUIRE_DATASETS=1 requires the shared datasets")
+    pytest.skip(message)
 
 
 def shipped_version() -> str:
@@ -37,6 +47,6 @@ def waste_v1_rows() -> list[dict[str, str]]:
     """The rows of ../shared/datasets/waste-v1/manifest.csv; skips when the data is absent."""
     manifest = WASTE_V1 / "manifest.csv"
     if not manifest.is_file():
-        pytest.skip(f"shared dataset not found at {manifest} (tests read it from ../shared)")
+        no_datasets(f"shared dataset not found at {manifest} (tests read it from ../shared)")
     with manifest.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))

@@ -6,14 +6,23 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
 
 from api.app import create_app
+from api.db.migrate import upgrade
+from api.devices import register_device
+from api.places import import_csv
+from api.schemas import UserCreate
 from api.settings import Settings
+from api.users import create_user
+from edge.privacy import pseudonym
 
 PASSWORD = "supervisor password"
+KEY = "station-secret-key-0001"
 
 
 def free_port() -> int:
@@ -57,3 +66,27 @@ class Service:
             f"{self.url}/api/v1/auth/login", json={"username": "root", "password": PASSWORD}
         ).json()["token"]
         return httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {token}"})
+
+
+def prepare_service(tmp_path: Path, **overrides: Any) -> Service:
+    settings = Settings(data_dir=tmp_path / "service", audit_share=1.0, **overrides)
+    app = create_app(settings)
+    upgrade(app.state.engine)
+    cards = "\n".join(
+        f"household,H{i},,K1,,,yes,{pseudonym(f'CARD-{i:04d}', KEY)}" for i in range(1, 41)
+    )
+    csv = (
+        "kind,code,name,parent,category,profile,registered,cards\n"
+        "district,D1,d,,,,,\nstreet,S1,s,D1,,,,\ncommunity,C1,c,S1,,,,\n"
+        "compound,K1,k,C1,,,,\nstation,SIM,gate,K1,,national,,\n"
+        "bin,SIM-K,kitchen,SIM,kitchen,,,\nbin,SIM-R,recyclable,SIM,recyclable,,,\n" + cards
+    )
+    with app.state.sessions() as session:
+        result = import_csv(session, csv)
+        assert not result.errors, result.errors
+        create_user(session, UserCreate(username="root", password=PASSWORD, role="admin"))
+        _, token = register_device(session, "cam-sim", "SIM")
+        session.commit()
+    app.state.engine.dispose()
+    port = free_port()
+    return Service(url=f"http://127.0.0.1:{port}", device_token=token, settings=settings, port=port)

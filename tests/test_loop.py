@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.routes.auth import create_user
 from api.schemas import UserCreate
+from api.users import create_user
 from edge.agent import Agent
 from edge.config import EdgeConfig
 from edge.simulate import card_signals, simulate

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, WASTE_EXTRA, WASTE_V1
+from tests.conftest import REPO, WASTE_EXTRA, WASTE_V1, no_datasets
 from vision.classifier import Classifier
 from vision.metadata import BACKGROUND
 from vision.shipped import shipped_model_path
@@ -71,7 +71,7 @@ def test_reproduces_the_card_metrics(shipped: Path, waste_v1_rows: list[dict[str
     classifier = Classifier(shipped)
     manifests = [WASTE_V1 / "manifest.csv", WASTE_EXTRA / "manifest.csv"]
     if not manifests[1].is_file():
-        pytest.skip(f"shared dataset not found at {manifests[1]}")
+        no_datasets(f"shared dataset not found at {manifests[1]}")
     dataset = load_manifests(manifests)
     test = dataset.split("test")
     report = score(classifier, test, predict(classifier, test))
@@ -98,7 +98,7 @@ def test_answers_no_item_on_the_held_out_empty_crops(
 
     manifests = [WASTE_V1 / "manifest.csv", WASTE_EXTRA / "manifest.csv"]
     if not manifests[1].is_file():
-        pytest.skip(f"shared dataset not found at {manifests[1]}")
+        no_datasets(f"shared dataset not found at {manifests[1]}")
     classifier = Classifier(shipped)
     seed = int(classifier.metadata.provenance.recipe["args"]["seed"])
     samples = load_manifests(manifests).samples

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from vision.errors import ImageError
+from vision.imagesize import check_declared
 from vision.preprocess import Image
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
@@ -28,7 +29,11 @@ def read_image(path: str | Path) -> Image:
         raise ImageError(f"cannot read ({exc.strerror or exc})") from exc
     if data.size == 0:
         raise ImageError("empty file")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    check_declared(data.tobytes())  # a decompression bomb fails here, not in memory
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error:
+        image = None
     if image is None:
         raise ImageError("not a readable image (cannot decode it)")
     return np.asarray(image, dtype=np.uint8)

@@ -93,6 +93,9 @@ class Device(Base):
     created_at: Mapped[datetime]
     last_seen: Mapped[datetime | None]
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # after a rotation the old token still works until previous_valid_until
+    previous_token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    previous_valid_until: Mapped[datetime | None]
 
 
 class Household(Base):
@@ -133,7 +136,31 @@ class SessionToken(Base):
     __tablename__ = "session_tokens"
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    expires_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class RateHit(Base):
+    """One request to a rate-limited public route (api/ratelimit.py)."""
+
+    __tablename__ = "rate_hits"
+    __table_args__ = (Index("ix_rate_hits_bucket_at", "bucket", "at"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    bucket: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class LoginFailure(Base):
+    """One failed sign-in, kept for the throttle's window (api/throttle.py)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_username_at", "username", "at"),
+        Index("ix_login_failures_client_at", "client", "at"),
+    )
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    client: Mapped[str] = mapped_column(String(64))  # keyed hash of the client address
+    at: Mapped[datetime] = mapped_column(index=True)
 
 
 class Event(Base):

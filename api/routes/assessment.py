@@ -6,12 +6,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.assessment.scheme import SchemeError
 from api.assessment.store import remove, save, scheme_for
 from api.assessment.table import Row, assessment
 from api.db.models import Place, PlaceKind
 from api.deps import Admin, Caller, Reader, SessionDep, SettingsDep, place_in_scope
+from api.limits import read_body
 from api.monthly import month_bounds
 from api.schemas import AssessmentRow, IndicatorPublic, SchemePublic
 
@@ -95,10 +98,12 @@ async def put_scheme(
 ) -> SchemePublic:
     """Upload a street's own scheme: the YAML as the request body (see the default's, from GET);
     422 names every mistake with its path."""
+    raw = await read_body(request, MAX_SCHEME_BYTES, "scheme")
+    return await run_in_threadpool(_put_scheme, caller, session, street, raw)
+
+
+def _put_scheme(caller: Caller, session: Session, street: str, raw: bytes) -> SchemePublic:
     node = _street(session, caller, street)
-    raw = await request.body()
-    if len(raw) > MAX_SCHEME_BYTES:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "a scheme is at most 64 kB")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

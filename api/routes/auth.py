@@ -4,32 +4,65 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import delete, select
 
+from api import throttle
 from api.db.models import Place, Role, SessionToken, User, UserScope
 from api.deps import Admin, AnyUser, Credentials, SessionDep, SettingsDep
 from api.schemas import LoginRequest, SessionPublic, UserCreate, UserPublic
 from api.security import (
     SESSION_PREFIX,
     hash_password,
+    needs_rehash,
     new_token,
-    token_hash,
+    session_hash,
     verify_password,
+    verify_unknown,
 )
+from api.users import create_user
 
 router = APIRouter(tags=["auth"])
-SCOPED = {Role.OFFICE: ("district", "street"), Role.SUPERVISOR: ("community", "compound")}
 
 
-@router.post("/auth/login", response_model=SessionPublic)
-def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> SessionPublic:
+@router.post(
+    "/auth/login",
+    response_model=SessionPublic,
+    responses={429: {"description": "too many failed sign-ins; see Retry-After"}},
+)
+def login(
+    body: LoginRequest, request: Request, session: SessionDep, settings: SettingsDep
+) -> SessionPublic:
+    """A session token. An unknown username costs as long as a wrong password; after too many
+    failures for a username or from a client address, 429 until the window passes."""
+    now = datetime.now(UTC)
+    client = throttle.client_key(request, settings)
+    wait = throttle.retry_after(session, body.username, client, settings, now)
+    if wait is not None:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed sign-ins: try again in {wait} seconds",
+            headers={"Retry-After": str(wait)},
+        )
     user = session.scalar(select(User).where(User.username == body.username))
-    if user is None or not user.active or not verify_password(body.password, user.password_hash):
+    if user is None:
+        good = verify_unknown(body.password)
+    else:
+        good = verify_password(body.password, user.password_hash) and user.active
+    if user is None or not good:
+        throttle.record_failure(session, body.username, client, settings, now)
+        session.commit()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
+    if needs_rehash(user.password_hash):  # an older hash: stored again as argon2id
+        user.password_hash = hash_password(body.password)
+    throttle.clear(session, user.username)
+    session.execute(delete(SessionToken).where(SessionToken.expires_at < now))
     token = new_token(SESSION_PREFIX)
-    expires = datetime.now(UTC) + timedelta(hours=settings.session_hours)
-    session.add(SessionToken(token_hash=token_hash(token), user_id=user.id, expires_at=expires))
+    expires = now + timedelta(hours=settings.session_hours)
+    key = settings.secret_key.get_secret_value()
+    session.add(
+        SessionToken(token_hash=session_hash(token, key), user_id=user.id, expires_at=expires)
+    )
     session.commit()
     return SessionPublic(
         token=token, expires_at=expires, role=Role(user.role), username=user.username
@@ -37,11 +70,12 @@ def login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> Ses
 
 
 @router.post("/auth/logout", status_code=204)
-def logout(caller: AnyUser, session: SessionDep, credentials: Credentials) -> None:
+def logout(
+    caller: AnyUser, session: SessionDep, settings: SettingsDep, credentials: Credentials
+) -> None:
     assert credentials is not None
-    session.execute(
-        delete(SessionToken).where(SessionToken.token_hash == token_hash(credentials.credentials))
-    )
+    stored = session_hash(credentials.credentials, settings.secret_key.get_secret_value())
+    session.execute(delete(SessionToken).where(SessionToken.token_hash == stored))
     session.commit()
 
 
@@ -60,34 +94,6 @@ def _public(session: SessionDep, user: User) -> UserPublic:
 @router.get("/auth/me", response_model=UserPublic)
 def me(caller: AnyUser, session: SessionDep) -> UserPublic:
     return _public(session, caller.user)
-
-
-def create_user(session: SessionDep, body: UserCreate) -> User:
-    """Shared by the route and `binwatch users create`; the caller commits."""
-    if session.scalar(select(User).where(User.username == body.username)) is not None:
-        raise ValueError(f"user {body.username!r} exists")
-    places = []
-    kinds = SCOPED.get(body.role)
-    if kinds is None and body.scope:
-        raise ValueError(f"role {body.role.value} has no jurisdiction: leave scope empty")
-    if kinds is not None and not body.scope:
-        raise ValueError(f"role {body.role.value} needs a scope: {' or '.join(kinds)} codes")
-    for code in body.scope:
-        place = session.scalar(select(Place).where(Place.code == code))
-        if place is None or (kinds and place.kind not in kinds):
-            raise ValueError(f"scope {code!r} must be an existing {' or '.join(kinds or ())}")
-        places.append(place)
-    user = User(
-        username=body.username,
-        password_hash=hash_password(body.password),
-        role=body.role.value,
-        created_at=datetime.now(UTC),
-        active=True,
-    )
-    session.add(user)
-    session.flush()
-    session.add_all(UserScope(user_id=user.id, place_id=p.id) for p in places)
-    return user
 
 
 @router.post("/users", response_model=UserPublic, status_code=201)

@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.db.models import Device, Place, PlaceKind
-from api.deps import Admin, SessionDep
-from api.schemas import DeviceCreate, DeviceCreated, DevicePublic
+from api.db.models import Device, Place
+from api.deps import Admin, SessionDep, SettingsDep
+from api.devices import register_device
+from api.schemas import DeviceCreate, DeviceCreated, DevicePublic, DeviceRotated
 from api.security import DEVICE_PREFIX, new_token, token_hash
 
 router = APIRouter(tags=["devices"])
-
-
-def register_device(session: Session, code: str, station_code: str) -> tuple[Device, str]:
-    """A new device and its token (the only time the token exists in clear); caller commits."""
-    station = session.scalar(
-        select(Place).where(Place.code == station_code, Place.kind == PlaceKind.STATION.value)
-    )
-    if station is None:
-        raise ValueError(f"no station {station_code!r}")
-    if session.scalar(select(Device.id).where(Device.code == code)) is not None:
-        raise LookupError(f"device {code!r} exists")
-    token = new_token(DEVICE_PREFIX)
-    device = Device(
-        code=code,
-        station_id=station.id,
-        token_hash=token_hash(token),
-        created_at=datetime.now(UTC),
-        revoked=False,
-    )
-    session.add(device)
-    session.flush()
-    return device, token
 
 
 def _public(session: Session, device: Device) -> DevicePublic:
@@ -74,3 +53,24 @@ def revoke_device(code: str, caller: Admin, session: SessionDep) -> DevicePublic
     device.revoked = True
     session.commit()
     return _public(session, device)
+
+
+@router.post("/devices/{code}/token", response_model=DeviceRotated)
+def rotate_token(
+    code: str, caller: Admin, session: SessionDep, settings: SettingsDep
+) -> DeviceRotated:
+    """A new token for the device (shown once); the old one keeps working for
+    `device_token_grace_hours`, so the device can be given the new one without a gap."""
+    device = session.scalar(select(Device).where(Device.code == code))
+    if device is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no device {code!r}")
+    if device.revoked:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"device {code!r} is revoked")
+    token = new_token(DEVICE_PREFIX)
+    until = datetime.now(UTC) + timedelta(hours=settings.device_token_grace_hours)
+    device.previous_token_hash, device.previous_valid_until = device.token_hash, until
+    device.token_hash = token_hash(token)
+    session.commit()
+    return DeviceRotated(
+        **_public(session, device).model_dump(), token=token, previous_valid_until=until
+    )

@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from api.db.migrate import current, head
 from api.deps import SessionDep
-from binwatch import __version__
+from vision.version import __version__
 
 router = APIRouter(tags=["health"])
 
@@ -44,8 +44,8 @@ def health(request: Request, session: SessionDep, response: Response) -> HealthP
     responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text"}},
 )
 def metrics(request: Request) -> Response:
-    with request.app.state.sessions() as session:
-        request.app.state.drift.get(session, request.app.state.metrics)  # cached for minutes
+    """The counters and gauges as they stand; the drift gauges are refreshed on a schedule
+    (`drift_refresh_seconds`, api/drift.py), never by a scrape."""
     return Response(
         generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
     )

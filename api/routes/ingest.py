@@ -9,11 +9,16 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from api.db.models import Event
+from api.db.models import Device, Event
 from api.deps import DeviceDep, SessionDep, SettingsDep
 from api.ingest import ingest
+from api.limits import read_body
+from api.metrics import Metrics
 from api.schemas import EvidencePublic
+from api.settings import Settings
 from api.storage import EvidenceStore, ImageRejectedError, reencode_jpeg
 from vision.events import BatchResult, EventBatch, EventStatus
 
@@ -43,23 +48,6 @@ def post_events(
     return BatchResult(received_at=datetime.now(UTC), results=tuple(results))
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE, f"image is {declared} bytes, the limit is {limit}"
-        )
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPException(
-                status.HTTP_413_CONTENT_TOO_LARGE, f"image is over the limit of {limit} bytes"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.put(
     "/ingest/evidence/{event_id}",
     response_model=EvidencePublic,
@@ -79,7 +67,21 @@ async def put_evidence(
 ) -> EvidencePublic:
     """The evidence JPEG of one of this device's stored events. It must match the sha256 the
     event declared; it is decoded and re-encoded before it is kept. Sending it again is fine."""
-    metrics = request.app.state.metrics
+    data = await read_body(request, settings.max_evidence_bytes, "image")
+    # the database, the decoder and the disk run in the thread pool, never in the event loop
+    return await run_in_threadpool(
+        store_evidence, event_id, data, device, session, settings, request.app.state.metrics
+    )
+
+
+def store_evidence(
+    event_id: UUID,
+    data: bytes,
+    device: Device,
+    session: Session,
+    settings: Settings,
+    metrics: Metrics,
+) -> EvidencePublic:
     event = session.scalar(select(Event).where(Event.event_id == event_id))
     if event is None or event.device_id != device.id:
         metrics.evidence.labels("unknown_event").inc()
@@ -88,7 +90,6 @@ async def put_evidence(
         )
     if not event.evidence:
         raise HTTPException(status.HTTP_409_CONFLICT, "this event declared no evidence image")
-    data = await read_limited(request, settings.max_evidence_bytes)
     digest = hashlib.sha256(data).hexdigest()
     if digest != event.evidence["sha256"]:
         metrics.evidence.labels("mismatch").inc()

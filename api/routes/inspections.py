@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 from sqlalchemy import select
 
 from api.db.models import Inspection, Place, PlaceKind
-from api.deps import Reader, SessionDep, place_in_scope
+from api.deps import Reader, RowId, SessionDep, place_in_scope
 from api.schemas import InspectionCreate, InspectionKind, InspectionPublic, InspectionUpdate
 
 router = APIRouter(tags=["inspections"])
@@ -85,7 +85,7 @@ def list_inspections(
 
 @router.patch("/inspections/{inspection_id}", response_model=InspectionPublic)
 def update(
-    inspection_id: int, body: InspectionUpdate, caller: Reader, session: SessionDep
+    inspection_id: RowId, body: InspectionUpdate, caller: Reader, session: SessionDep
 ) -> InspectionPublic:
     """Note the day the findings were put right, or amend the findings."""
     row = session.get(Inspection, inspection_id)

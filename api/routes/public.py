@@ -6,42 +6,63 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile, status
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from api import ratelimit, throttle
 from api.assessment.store import appeal_windows
 from api.clock import today
-from api.db.models import Event, Household, Place, QueueItem, Report
-from api.deps import Reviewer, SessionDep, SettingsDep
+from api.db.models import Event, Household, Place, PlaceKind, QueueItem, Report
+from api.deps import Reviewer, RowId, SessionDep, SettingsDep
 from api.schemas import AppealCreate, AppealStatus, QueueItemPublic, ReportPublic
 from api.security import appeal_code, normalise_appeal_code
+from api.settings import Settings
 from api.stats.queries import deduction_state
 from api.storage import EvidenceStore, ImageRejectedError, reencode_jpeg, write_atomic
 
 router = APIRouter(tags=["public"])
+REPORTABLE = (PlaceKind.STATION.value, PlaceKind.COMPOUND.value)
 
 
-@router.post("/public/reports", response_model=ReportPublic, status_code=201)
-async def report(
+@router.post(
+    "/public/reports",
+    response_model=ReportPublic,
+    status_code=201,
+    responses={429: {"description": "too many reports from this address or to this place"}},
+)
+def report(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     place: Annotated[str, Form(max_length=64, description="station or compound code")],
     text: Annotated[str, Form(max_length=2000)] = "",
     image: Annotated[UploadFile | None, File(description="a JPEG photo")] = None,
 ) -> ReportPublic:
-    node = session.scalar(select(Place).where(Place.code == place))
-    if node is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no place {place!r}")
+    """A resident's report on a station or compound. Limited per client address and per place
+    (`public_reports_per_client`, `public_reports_per_place` an hour); faces in the photo are
+    pixelated before it is kept, and it is deleted with the evidence after `retention_days`."""
+    now = datetime.now(UTC)
+    client = throttle.client_key(request, settings)
+    buckets = [
+        (f"report-client:{client}", settings.public_reports_per_client),
+        (f"report-place:{place}", settings.public_reports_per_place),
+    ]
+    ratelimit.refuse_if_over(session, buckets, now, "reports")
+    ratelimit.hit(session, [bucket for bucket, _ in buckets], now)
+    session.commit()
+    node = session.scalar(select(Place).where(Place.code == place, Place.kind.in_(REPORTABLE)))
+    if node is None:  # unknown, or a district or street: the same answer
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no station or compound with this code")
     jpeg = None
     if image is not None:
-        data = await image.read(settings.max_evidence_bytes + 1)
+        data = image.file.read(settings.max_evidence_bytes + 1)  # a plain def: a worker thread
         try:
-            jpeg, _, _ = reencode_jpeg(data, settings.max_evidence_bytes)
+            jpeg, _, _ = reencode_jpeg(data, settings.max_evidence_bytes, blur=True)
         except ImageRejectedError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     if jpeg is None and not text.strip():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "send a photo or a text")
-    now = datetime.now(UTC)
     row = Report(place_id=node.id, text=text, created_at=now)
     session.add(row)
     session.flush()
@@ -70,12 +91,11 @@ async def report(
     status_code=201,
     response_model_exclude={"event": {"items"}},
 )
-def appeal(body: AppealCreate, session: SessionDep) -> QueueItemPublic:
+def appeal(
+    body: AppealCreate, request: Request, session: SessionDep, settings: SettingsDep
+) -> QueueItemPublic:
     """Send a `contaminated` verdict back for a second review."""
-    key = normalise_appeal_code(body.code)
-    event = session.scalar(select(Event).where(Event.appeal_key == key)) if key else None
-    if event is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no drop-off with this appeal code")
+    event = _by_code(body.code, request, session, settings)
     if event.final_verdict != "contaminated":
         raise HTTPException(
             status.HTTP_409_CONFLICT,
@@ -112,6 +132,23 @@ def appeal(body: AppealCreate, session: SessionDep) -> QueueItemPublic:
     )
 
 
+def _by_code(code: str, request: Request, session: Session, settings: Settings) -> Event:
+    """The drop-off behind an appeal code. Codes that find nothing are counted per client
+    address (`public_lookups_per_client` an hour), so codes cannot be guessed in bulk."""
+    now = datetime.now(UTC)
+    bucket = f"lookup-client:{throttle.client_key(request, settings)}"
+    ratelimit.refuse_if_over(
+        session, [(bucket, settings.public_lookups_per_client)], now, "lookups"
+    )
+    key = normalise_appeal_code(code)
+    event = session.scalar(select(Event).where(Event.appeal_key == key)) if key else None
+    if event is None:
+        ratelimit.hit(session, [bucket], now)
+        session.commit()
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no drop-off with this appeal code")
+    return event
+
+
 def _appeal_window(session: SessionDep, event: Event, default: int | None) -> int | None:
     """The appeal window of the street of the household's compound (or the station's, for a
     drop-off without a known household)."""
@@ -123,13 +160,12 @@ def _appeal_window(session: SessionDep, event: Event, default: int | None) -> in
 
 
 @router.get("/public/appeals/{code}", response_model=AppealStatus)
-def appeal_status(code: str, session: SessionDep, settings: SettingsDep) -> AppealStatus:
+def appeal_status(
+    code: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> AppealStatus:
     """The drop-off behind a feedback slip's code: its verdict, whether its deduction is pending
     or stands, and whether it can be appealed."""
-    key = normalise_appeal_code(code)
-    event = session.scalar(select(Event).where(Event.appeal_key == key)) if key else None
-    if event is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no drop-off with this appeal code")
+    event = _by_code(code, request, session, settings)
     appeals = list(
         session.scalars(
             select(QueueItem.status).where(
@@ -168,7 +204,7 @@ def appeal_status(code: str, session: SessionDep, settings: SettingsDep) -> Appe
     responses={200: {"content": {"image/jpeg": {}}}},
 )
 def report_image(
-    report_id: int, caller: Reviewer, session: SessionDep, settings: SettingsDep
+    report_id: RowId, caller: Reviewer, session: SessionDep, settings: SettingsDep
 ) -> Response:
     row = session.get(Report, report_id)
     place = session.get(Place, row.place_id) if row else None

@@ -7,6 +7,8 @@ from typing import Annotated, NoReturn
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.db.models import Device, ModelVersion, Role
 from api.deps import (
@@ -19,6 +21,7 @@ from api.deps import (
     current_device,
     current_user,
 )
+from api.limits import read_body
 from api.registry import (
     RegistryError,
     drift,
@@ -29,7 +32,6 @@ from api.registry import (
     stations_of,
 )
 from api.rollout import compare_rollout
-from api.routes.ingest import read_limited
 from api.schemas import (
     DeviceModelPublic,
     ModelMove,
@@ -37,6 +39,7 @@ from api.schemas import (
     RolloutPublic,
     StationDrift,
 )
+from api.settings import Settings
 
 router = APIRouter(tags=["models"])
 
@@ -78,9 +81,14 @@ async def upload(
     request: Request, caller: Engineer, session: SessionDep, settings: SettingsDep
 ) -> ModelPublic:
     """Upload an ONNX model; it must carry valid binwatch metadata. It starts as a candidate."""
-    data = await read_limited(request, settings.max_model_bytes)
+    data = await read_body(request, settings.max_model_bytes, "model")
+    # checking and storing the model (ONNX load, disk, database) runs in the thread pool
+    return await run_in_threadpool(_register, session, data, settings, caller.user.id)
+
+
+def _register(session: Session, data: bytes, settings: Settings, user_id: int) -> ModelPublic:
     try:
-        model = register(session, data, settings.models_dir, caller.user.id)
+        model = register(session, data, settings.models_dir, user_id)
     except RegistryError as exc:
         _raise(exc)
     session.commit()
@@ -159,10 +167,12 @@ def device_model(device: DeviceDep, session: SessionDep) -> DeviceModelPublic:
     )
 
 
-def _device_or_engineer(session: SessionDep, credentials: Credentials) -> Device | Caller:
+def _device_or_engineer(
+    session: SessionDep, settings: SettingsDep, credentials: Credentials
+) -> Device | Caller:
     if credentials is not None and credentials.credentials.startswith("bwd_"):
         return current_device(session, credentials)
-    caller = current_user(session, credentials)
+    caller = current_user(session, settings, credentials)
     if caller.role not in (Role.ADMIN, Role.ENGINEER):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "needs role admin, engineer or a device")
     return caller

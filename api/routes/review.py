@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import func, or_, select
 
 from api.db.models import Bin, Event, Place, QueueItem, Review, User
-from api.deps import Admin, Reviewer, SessionDep, SettingsDep, place_in_scope
+from api.deps import Admin, Reviewer, RowId, SessionDep, SettingsDep, place_in_scope
 from api.review import ReviewError, claim, decide, undo
 from api.schemas import DecisionCreate, QueueCount, QueueEvent, QueueItemPublic, ReviewPublic
 from api.security import appeal_code
@@ -127,7 +127,7 @@ def count(caller: Reviewer, session: SessionDep) -> QueueCount:
 
 @router.post("/review/items/{item_id}/claim", response_model=QueueItemPublic)
 def claim_item(
-    item_id: int, caller: Reviewer, session: SessionDep, settings: SettingsDep
+    item_id: RowId, caller: Reviewer, session: SessionDep, settings: SettingsDep
 ) -> QueueItemPublic:
     item = _scoped_item(session, caller, item_id)
     try:
@@ -184,7 +184,7 @@ def _decide(
 
 @router.post("/review/items/{item_id}/decision", response_model=ReviewPublic, status_code=201)
 def decide_item(
-    item_id: int,
+    item_id: RowId,
     body: DecisionCreate,
     caller: Reviewer,
     session: SessionDep,
@@ -198,7 +198,7 @@ def decide_item(
 
 @router.post("/review/items/{item_id}/supersede", response_model=ReviewPublic, status_code=201)
 def supersede_item(
-    item_id: int,
+    item_id: RowId,
     body: DecisionCreate,
     caller: Admin,
     session: SessionDep,
@@ -211,7 +211,7 @@ def supersede_item(
 
 @router.post("/review/items/{item_id}/undo", response_model=ReviewPublic)
 def undo_item(
-    item_id: int, caller: Reviewer, session: SessionDep, settings: SettingsDep
+    item_id: RowId, caller: Reviewer, session: SessionDep, settings: SettingsDep
 ) -> ReviewPublic:
     """Withdraw your own standing decision on this item (within `undo_minutes`); it is kept on
     record as withdrawn, and what it replaced comes back: after a first decision or an appeal's
@@ -228,7 +228,7 @@ def undo_item(
 
 
 @router.get("/review/items/{item_id}/reviews", response_model=list[ReviewPublic])
-def item_reviews(item_id: int, caller: Reviewer, session: SessionDep) -> list[ReviewPublic]:
+def item_reviews(item_id: RowId, caller: Reviewer, session: SessionDep) -> list[ReviewPublic]:
     item = _scoped_item(session, caller, item_id)
     reviews = session.scalars(select(Review).where(Review.item_id == item.id).order_by(Review.id))
     return [_review_public(session, r) for r in reviews]

@@ -171,6 +171,12 @@ ROUTES = [
     Route("GET", "/api/v1/devices", {"admin"}),
     Route(
         "POST",
+        "/api/v1/devices/{code}/token",
+        {"admin"},
+        lambda c: {"path": "/api/v1/devices/cam-ST3/token"},
+    ),
+    Route(
+        "POST",
         "/api/v1/devices/{code}/revoke",
         {"admin"},
         lambda c: {"path": "/api/v1/devices/cam-ST3/revoke"},

@@ -12,9 +12,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from api.routes.auth import create_user
 from api.schemas import UserCreate
 from api.settings import Settings
+from api.users import create_user
 from vision.events import DropoffEvent, EventBatch
 
 PASSWORD = "correct horse battery"

@@ -39,7 +39,7 @@ def test_background_crops_are_dropped_and_counted(tmp_path: Path) -> None:
     try:
         crops_of_no_item(agent.pipeline)
         assert agent.health_report()["background_crops"] == 1
-        assert "binwatch_edge_background_crops_total 1" in agent.metrics_text().splitlines()
+        assert "binwatch_edge_background_crops_total 1.0" in agent.metrics_text().splitlines()
     finally:
         agent.close()
 

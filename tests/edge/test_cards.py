@@ -146,7 +146,7 @@ def test_unbound_swipes_show_in_health_and_metrics(tmp_path: Path, clock: Clock)
         scene.drop("A", "food_waste")
         assert households(scene) == [("A", None)]
         assert agent.health_report()["cards"] == {"swipes": 2, "bound": 0, "unbound": 2}
-        assert "binwatch_edge_cards_unbound_total 2" in agent.metrics_text().splitlines()
+        assert "binwatch_edge_cards_unbound_total 2.0" in agent.metrics_text().splitlines()
         agent.signal({"card": "CARD-0003"})
         scene.drop("B", "paper")
         assert households(scene)[-1] == ("B", pseudonym("CARD-0003", config.pseudonym_key))

@@ -21,7 +21,7 @@ from edge.agent import Agent
 from edge.config import EdgeConfig, SourceConfig
 from edge.outbox import Outbox
 from edge.sources import FrameSource
-from edge.updater import ModelStore, Updater
+from edge.updater import MAX_MISMATCHES, ModelStore, Updater
 from tests.edge.conftest import Service, agent_config, prepare_service
 from vision.classifier import Classifier, ClassifierOptions
 from vision.shipped import shipped_model_path
@@ -42,11 +42,12 @@ def test_service_down_for_the_first_half(station_video: Path, tmp_path: Path) ->
     )
     agent = Agent(config)
     half = truth["frames"] // 2
+    failures_before_start: list[int] = []
 
     def start_later() -> None:
         while agent.health.frames < half:
             time.sleep(0.05)
-        assert agent.uploader.status.failures > 0  # it really was down
+        failures_before_start.append(agent.uploader.status.failures)
         service.start()
 
     starter = threading.Thread(target=start_later)
@@ -54,6 +55,7 @@ def test_service_down_for_the_first_half(station_video: Path, tmp_path: Path) ->
     try:
         agent.run(drain_timeout=60)
         starter.join()
+        assert failures_before_start and failures_before_start[0] > 0  # it really was down
         made = Outbox(config.storage.dir, 10**9).stats()
         assert made.pending_events == 0 and made.sent_events >= len(truth["dropoffs"]) - 1
         with service.admin() as admin:
@@ -170,8 +172,11 @@ def test_model_with_a_bad_hash_is_refused(tmp_path: Path, service: Service) -> N
     )
     updater = Updater(client, ModelStore(tmp_path / "models"), ClassifierOptions())
     running = Classifier(model)
-    assert updater.check(running_sha="0" * 64) is None  # refused
-    assert made["sha256"] in updater.refused
+    assert updater.check(running_sha="0" * 64) is None  # refused, and tried again later
+    assert made["sha256"] not in updater.refused
+    for _ in range(MAX_MISMATCHES - 1):
+        assert updater.check(running_sha="0" * 64) is None
+    assert made["sha256"] in updater.refused  # for good after three bad downloads
     assert not (tmp_path / "models" / f"{made['sha256']}.onnx").exists()
     assert running.metadata.model_version == made["version"]  # the old one keeps running
     client.close()

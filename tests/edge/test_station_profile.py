@@ -17,11 +17,11 @@ import pytest
 
 from api.app import create_app
 from api.db.migrate import upgrade
+from api.devices import register_device
 from api.places import import_csv
-from api.routes.auth import create_user
-from api.routes.devices import register_device
 from api.schemas import UserCreate
 from api.settings import Settings
+from api.users import create_user
 from edge.agent import Agent
 from edge.config import EdgeConfig
 from edge.feedback import message

@@ -13,7 +13,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from tests.conftest import WASTE_EXTRA, WASTE_V1
+from tests.conftest import WASTE_EXTRA, WASTE_V1, no_datasets
 from tests.tiny_model import build_tiny_model
 from train.head import read_head
 from train.manifest import load_manifests
@@ -150,7 +150,7 @@ def _field_manifest(path: Path, per_category: int) -> Path:
 
 def test_retrain_tunes_blocks_and_its_numbers_are_the_files(tmp_path: Path) -> None:
     if not (WASTE_V1 / "manifest.csv").is_file() or not (WASTE_EXTRA / "manifest.csv").is_file():
-        pytest.skip(f"shared datasets not found under {WASTE_V1.parent} (tests read ../shared)")
+        no_datasets(f"shared datasets not found under {WASTE_V1.parent} (tests read ../shared)")
     active = shipped_model_path()
     assert active is not None
     manifests = [WASTE_V1 / "manifest.csv", WASTE_EXTRA / "manifest.csv"]

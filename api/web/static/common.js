@@ -4,6 +4,15 @@
 const BW = {
   token() { return sessionStorage.getItem("bw.token"); },
   user() { return JSON.parse(sessionStorage.getItem("bw.user") || "null"); },
+  // Where to go after sign-in: only a path on this site ("/review?x=1"), never "//evil.example",
+  // "/\\evil.example" or "https://…" (an open redirect would send a supervisor to a phishing page).
+  sameSiteNext(next) {
+    if (!next || !next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\")) return null;
+    let url;
+    try { url = new URL(next, location.origin); } catch (e) { return null; }
+    if (url.origin !== location.origin || url.pathname === "/login") return null;
+    return url.pathname + url.search + url.hash;
+  },
   async api(path, options = {}) {
     const headers = Object.assign({}, options.headers || {});
     if (BW.token()) headers["Authorization"] = "Bearer " + BW.token();
