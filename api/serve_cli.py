@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else ""
+SHUTDOWN_GRACE_S = 20
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,5 +29,13 @@ def run(args: argparse.Namespace) -> int:
     upgrade(app.state.engine)
     print(f"binwatch service ({settings.mode.value}) on http://{args.host}:{args.port}")
     print(f"database: {app.state.engine.url.render_as_string(hide_password=True)}")
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # on SIGTERM, requests in flight get SHUTDOWN_GRACE_S to finish; a stuck one cannot hold a
+    # restart (systemd, a deploy) forever
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
     return 0

@@ -15,8 +15,6 @@ import sys
 from collections.abc import Sequence
 from typing import Protocol, cast
 
-from binwatch import __version__
-
 # command → (module, one-line help). Order is the order of `binwatch --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("binwatch.demo_cli", "run the whole system here: service, stations, dashboard"),
@@ -86,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_usage(), end="")
         return 0 if args else EXIT_USAGE
     if args[0] == "--version":
+        from vision.version import __version__
+
         print(f"binwatch {__version__}")
         return 0
     name = args[0]

@@ -29,7 +29,7 @@ def read_image(path: str | Path) -> Image:
         raise ImageError(f"cannot read ({exc.strerror or exc})") from exc
     if data.size == 0:
         raise ImageError("empty file")
-    check_declared(data.tobytes())  # a decompression bomb fails here, not in memory
+    check_declared(data.tobytes(), need_frame=False)  # a bomb fails here, not in memory
     try:
         image = cv2.imdecode(data, cv2.IMREAD_COLOR)
     except cv2.error:

@@ -61,11 +61,14 @@ def declared_size(data: bytes) -> tuple[int, int] | None:
     return jpeg_size(data) or png_size(data)
 
 
-def check_declared(data: bytes, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE) -> None:
-    """ImageError when the header declares an image larger than the caps (or of no size)."""
+def check_declared(
+    data: bytes, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE, need_frame: bool = True
+) -> None:
+    """ImageError when the header declares an image larger than the caps (or of no size);
+    `need_frame`: also when a JPEG declares no frame at all (else the decoder says so)."""
     size = declared_size(data)
     if size is None:
-        if data.startswith(b"\xff\xd8"):  # every JPEG declares its frame before the scan
+        if need_frame and data.startswith(b"\xff\xd8"):  # a JPEG declares its frame first
             raise ImageError("the JPEG does not decode: no frame header before its image data")
         return
     width, height = size

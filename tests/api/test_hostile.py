@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -156,3 +157,12 @@ def test_an_unhandled_error_is_counted_as_a_500_of_its_route(
     app.state.engine.dispose()
     line = 'route="/public/appeals/{code}",status="500"'
     assert any(line in row and row.endswith(" 1.0") for row in metrics.splitlines())
+
+
+def test_a_bomb_file_is_refused_by_the_reader_before_decoding(tmp_path: Path) -> None:
+    from vision.imageio import read_image
+
+    path = tmp_path / "bomb.jpg"
+    path.write_bytes(bomb(30000, 30000))
+    with pytest.raises(ImageError, match="declares 30000×30000"):
+        read_image(path)

@@ -200,7 +200,8 @@ def test_outbox_drops_oldest_evidence_never_events(tmp_path: Path) -> None:
     stats = box.stats()
     assert stats.pending_events == 5 and stats.pending_evidence == 2
     assert stats.dropped_evidence == 3 and stats.evidence_bytes == 20_000
-    assert len(list((tmp_path / "evidence").glob("*.jpg"))) == 2
+    kept = {p.stem for p in (tmp_path / "evidence").glob("*.jpg")}
+    assert kept == {str(e.event_id) for e in made[3:]}  # the oldest went first
     assert [p.event.event_id for p in box.pending(10)] == [e.event_id for e in made]
     box.mark({made[0].event_id: ("stored", None), made[1].event_id: ("rejected", "bad bin")})
     stats = box.stats()
