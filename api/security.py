@@ -22,7 +22,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 DEVICE_PREFIX = "bwd_"
 SESSION_PREFIX = "bws_"
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
-_ARGON2 = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+PRODUCTION = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+HASHER = PRODUCTION  # the test suite swaps in a cheap one (tests/conftest.py)
 
 
 def new_token(prefix: str) -> str:
@@ -41,14 +42,14 @@ def session_hash(token: str, key: str) -> str:
 
 
 def hash_password(password: str) -> str:
-    return _ARGON2.hash(password)
+    return HASHER.hash(password)
 
 
 def verify_password(password: str, stored: str) -> bool:
     if stored.startswith("scrypt$"):
         return _verify_scrypt(password, stored)
     try:
-        return _ARGON2.verify(stored, password)
+        return HASHER.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
@@ -58,19 +59,19 @@ def needs_rehash(stored: str) -> bool:
     if stored.startswith("scrypt$"):
         return True
     try:
-        return _ARGON2.check_needs_rehash(stored)
+        return HASHER.check_needs_rehash(stored)
     except InvalidHashError:
         return True
 
 
 @functools.cache
-def _dummy_hash() -> str:
-    return _ARGON2.hash(secrets.token_urlsafe(16))
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    return hasher.hash(secrets.token_urlsafe(16))
 
 
 def verify_unknown(password: str) -> bool:
     """The work of a verification, for a username that does not exist; always False."""
-    verify_password(password, _dummy_hash())
+    verify_password(password, _dummy_hash(HASHER))
     return False
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -34,6 +35,30 @@ def shipped_version() -> str:
     assert path is not None, "models/binwatch.onnx must ship with the package"
     props = ort.InferenceSession(str(path)).get_modelmeta().custom_metadata_map
     return parse_metadata(props, str(path)).model_version
+
+
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id at the cheapest parameters for the suite (every test world signs in six users;
+    at production cost that is most of the API tests' time). Tests of the hashing itself and of
+    sign-in timing put the production hasher back (`production_hashing`)."""
+    try:
+        from argon2 import PasswordHasher
+
+        import api.security
+    except ImportError:  # an install without the service
+        yield
+        return
+    api.security.HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    api.security.HASHER = api.security.PRODUCTION
+
+
+@pytest.fixture
+def production_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    import api.security
+
+    monkeypatch.setattr(api.security, "HASHER", api.security.PRODUCTION)
 
 
 @pytest.fixture(scope="session")
