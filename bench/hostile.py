@@ -34,7 +34,7 @@ import cv2
 import httpx
 import numpy as np
 
-from bench.ingest import free_port
+from bench.ingest import free_port, healthy
 from vision.shipped import shipped_model_path
 
 PASSWORD = "a long admin password"
@@ -84,15 +84,7 @@ def start(data_dir: Path, port: int, settings: dict[str, str]) -> subprocess.Pop
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            time.sleep(0.2)
-    server.kill()
-    raise SystemExit("the service did not start")
+    return healthy(server, port)
 
 
 def timed(send: Callable[[], httpx.Response], pid: int) -> dict[str, Any]:

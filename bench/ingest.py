@@ -126,6 +126,11 @@ def serve(settings: Settings, port: int) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
+    return healthy(server, port)
+
+
+def healthy(server: subprocess.Popen[str], port: int) -> subprocess.Popen[str]:
+    """`server` once its /health answers 200 (it is killed if that takes over a minute)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:

@@ -146,21 +146,8 @@ class RateHit(Base):
     __table_args__ = (Index("ix_rate_hits_bucket_at", "bucket", "at"),)
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     bucket: Mapped[str] = mapped_column(String(100))
-    at: Mapped[datetime] = mapped_column(index=True)
-
-
-class LoginFailure(Base):
-    """One failed sign-in, kept for the throttle's window (api/throttle.py)."""
-
-    __tablename__ = "login_failures"
-    __table_args__ = (
-        Index("ix_login_failures_username_at", "username", "at"),
-        Index("ix_login_failures_client_at", "client", "at"),
-    )
-    id: Mapped[int] = mapped_column(ID, primary_key=True)
-    username: Mapped[str] = mapped_column(String(64))
-    client: Mapped[str] = mapped_column(String(64))  # keyed hash of the client address
-    at: Mapped[datetime] = mapped_column(index=True)
+    at: Mapped[datetime]
+    until: Mapped[datetime] = mapped_column(index=True)  # at + the bucket's window
 
 
 class Event(Base):

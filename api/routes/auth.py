@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import delete, select
 
-from api import throttle
+from api import ratelimit
 from api.db.models import Place, Role, SessionToken, User, UserScope
 from api.deps import Admin, AnyUser, Credentials, SessionDep, SettingsDep
 from api.schemas import LoginRequest, SessionPublic, UserCreate, UserPublic
@@ -35,27 +35,25 @@ def login(
 ) -> SessionPublic:
     """A session token. An unknown username costs as long as a wrong password; after too many
     failures for a username or from a client address, 429 until the window passes."""
-    now = datetime.now(UTC)
-    client = throttle.client_key(request, settings)
-    wait = throttle.retry_after(session, body.username, client, settings, now)
-    if wait is not None:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed sign-ins: try again in {wait} seconds",
-            headers={"Retry-After": str(wait)},
-        )
+    now, window = datetime.now(UTC), timedelta(minutes=settings.login_window_minutes)
+    client = ratelimit.client_key(request, settings)
+    buckets = [
+        (f"login-user:{body.username}", settings.login_user_failures),
+        (f"login-client:{client}", settings.login_client_failures),
+    ]
+    ratelimit.refuse_if_over(session, buckets, now, "failed sign-ins", window)
     user = session.scalar(select(User).where(User.username == body.username))
     if user is None:
         good = verify_unknown(body.password)
     else:
         good = verify_password(body.password, user.password_hash) and user.active
     if user is None or not good:
-        throttle.record_failure(session, body.username, client, settings, now)
+        ratelimit.hit(session, [bucket for bucket, _ in buckets], now, window)
         session.commit()
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong username or password")
     if needs_rehash(user.password_hash):  # an older hash: stored again as argon2id
         user.password_hash = hash_password(body.password)
-    throttle.clear(session, user.username)
+    ratelimit.clear(session, f"login-user:{user.username}")
     session.execute(delete(SessionToken).where(SessionToken.expires_at < now))
     token = new_token(SESSION_PREFIX)
     expires = now + timedelta(hours=settings.session_hours)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, Response, Upl
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api import ratelimit, throttle
+from api import ratelimit
 from api.assessment.store import appeal_windows
 from api.clock import today
 from api.db.models import Event, Household, Place, PlaceKind, QueueItem, Report
@@ -43,7 +43,7 @@ def report(
     (`public_reports_per_client`, `public_reports_per_place` an hour); faces in the photo are
     pixelated before it is kept, and it is deleted with the evidence after `retention_days`."""
     now = datetime.now(UTC)
-    client = throttle.client_key(request, settings)
+    client = ratelimit.client_key(request, settings)
     buckets = [
         (f"report-client:{client}", settings.public_reports_per_client),
         (f"report-place:{place}", settings.public_reports_per_place),
@@ -136,7 +136,7 @@ def _by_code(code: str, request: Request, session: Session, settings: Settings) 
     """The drop-off behind an appeal code. Codes that find nothing are counted per client
     address (`public_lookups_per_client` an hour), so codes cannot be guessed in bulk."""
     now = datetime.now(UTC)
-    bucket = f"lookup-client:{throttle.client_key(request, settings)}"
+    bucket = f"lookup-client:{ratelimit.client_key(request, settings)}"
     ratelimit.refuse_if_over(
         session, [(bucket, settings.public_lookups_per_client)], now, "lookups"
     )

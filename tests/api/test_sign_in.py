@@ -14,10 +14,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from api.db.models import Device, LoginFailure, SessionToken, User
+from api.db.models import Device, RateHit, SessionToken, User
+from api.ratelimit import client_address
 from api.security import hash_password, needs_rehash, verify_password
 from api.settings import Settings
-from api.throttle import client_address
 from tests.api.world import PASSWORD, World
 
 LOGIN = "/api/v1/auth/login"
@@ -89,8 +89,9 @@ def test_failures_per_username_are_throttled_with_retry_after(world: World) -> N
     assert login(world, "office_d1", PASSWORD) == 200
     sessions = world.client.app.state.sessions  # type: ignore[attr-defined]
     with sessions() as session:  # the window passes
-        for row in session.scalars(select(LoginFailure)):
-            row.at = row.at - timedelta(minutes=world.settings.login_window_minutes + 1)
+        for row in session.scalars(select(RateHit)):
+            passed = timedelta(minutes=world.settings.login_window_minutes + 1)
+            row.at, row.until = row.at - passed, row.until - passed
         session.commit()
     assert login(world, "office_s1", PASSWORD) == 200
 

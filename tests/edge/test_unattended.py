@@ -9,7 +9,6 @@ import json
 import sqlite3
 import threading
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,26 +24,8 @@ from edge.sources import FrameSource, recording_key
 from edge.supervise import Supervised
 from edge.updater import ModelStore, Updater
 from edge.uploader import Uploader
+from tests.edge.test_units import event
 from vision.classifier import ClassifierOptions
-from vision.events import DropoffEvent
-
-
-def event() -> DropoffEvent:
-    return DropoffEvent.model_validate(
-        {
-            "event_id": str(uuid.uuid4()),
-            "device_id": "cam-sim",
-            "station_id": "SIM",
-            "bin_id": "SIM-K",
-            "bin_category": "kitchen",
-            "profile": "national",
-            "captured_at": datetime.now(UTC).isoformat(),
-            "model_version": "x-1",
-            "items": [{"label": "food_waste", "category": "kitchen", "confidence": 0.9}],
-            "verdict": "correct",
-            "score": 0.9,
-        }
-    )
 
 
 def service(refuse: set[str] | None = None, everything: bool = False) -> httpx.MockTransport:
@@ -70,7 +51,7 @@ def test_a_batch_refused_as_a_whole_sets_aside_only_the_refused_events(tmp_path:
     poison = str(events[4].event_id)
     for made in events:
         box.add(made)
-    uploader = Uploader(box, "cam-sim", "http://svc", "t", transport=service({poison}))
+    uploader = Uploader(box, "cam-1", "http://svc", "t", transport=service({poison}))
     assert uploader.send_once() == 9
     stats = box.stats()
     assert (stats.pending_events, stats.sent_events, stats.rejected_events) == (0, 8, 1)
@@ -86,7 +67,7 @@ def test_a_service_refusing_everything_sets_nothing_aside(tmp_path: Path) -> Non
     box = Outbox(tmp_path, 10**9)
     for _ in range(4):
         box.add(event())
-    uploader = Uploader(box, "cam-sim", "http://svc", "t", transport=service(everything=True))
+    uploader = Uploader(box, "cam-1", "http://svc", "t", transport=service(everything=True))
     with pytest.raises(httpx.TransportError, match="refused all 4"):
         uploader.send_once()
     assert box.stats().pending_events == 4 and not box.dead()
@@ -110,7 +91,7 @@ def test_the_uploader_outlives_any_exception(tmp_path: Path) -> None:
     box = FlakyOutbox(tmp_path, 10**9)
     box.add(event())
     uploader = Uploader(
-        box, "cam-sim", "http://svc", "t", interval=0.01, backoff_max=0.05, transport=service()
+        box, "cam-1", "http://svc", "t", interval=0.01, backoff_max=0.05, transport=service()
     )
     stop = threading.Event()
     thread = threading.Thread(target=uploader.run, args=(stop,))

@@ -1,5 +1,5 @@
-"""failed sign-ins and public requests counted in the database; a device's previous token kept
-for a grace period
+"""failed sign-ins and public requests counted in the database (rate_hits); a device's previous
+token kept for a grace period
 
 Revision ID: 0010
 Revises: 0009
@@ -21,25 +21,15 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 def upgrade() -> None:
     op.create_table(
-        "login_failures",
-        sa.Column("id", ID, nullable=False),
-        sa.Column("username", sa.String(length=64), nullable=False),
-        sa.Column("client", sa.String(length=64), nullable=False),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index("ix_login_failures_username_at", "login_failures", ["username", "at"])
-    op.create_index("ix_login_failures_client_at", "login_failures", ["client", "at"])
-    op.create_index("ix_login_failures_at", "login_failures", ["at"])
-    op.create_table(
         "rate_hits",
         sa.Column("id", ID, nullable=False),
         sa.Column("bucket", sa.String(length=100), nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("until", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_rate_hits_bucket_at", "rate_hits", ["bucket", "at"])
-    op.create_index("ix_rate_hits_at", "rate_hits", ["at"])
+    op.create_index("ix_rate_hits_until", "rate_hits", ["until"])
     op.create_index("ix_session_tokens_expires_at", "session_tokens", ["expires_at"])
     with op.batch_alter_table("devices") as batch:
         batch.add_column(sa.Column("previous_token_hash", sa.String(length=64), nullable=True))
@@ -57,10 +47,6 @@ def downgrade() -> None:
         batch.drop_column("previous_valid_until")
         batch.drop_column("previous_token_hash")
     op.drop_index("ix_session_tokens_expires_at", table_name="session_tokens")
-    op.drop_index("ix_rate_hits_at", table_name="rate_hits")
+    op.drop_index("ix_rate_hits_until", table_name="rate_hits")
     op.drop_index("ix_rate_hits_bucket_at", table_name="rate_hits")
     op.drop_table("rate_hits")
-    op.drop_index("ix_login_failures_at", table_name="login_failures")
-    op.drop_index("ix_login_failures_client_at", table_name="login_failures")
-    op.drop_index("ix_login_failures_username_at", table_name="login_failures")
-    op.drop_table("login_failures")
