@@ -40,6 +40,7 @@ from api.clock import aware
 from api.db.models import Bin, Event, Place, QueueItem, Review, User
 from api.rollups import add_household_days, add_rollups
 from api.stats.counters import Dropoff, difference, household_counts, rollup_counts, rollup_weights
+from vision.metadata import BACKGROUND
 from vision.taxonomy import Category, Profile, label_catalog, load_profile
 
 Decision = Literal["confirm", "overturn", "unclear"]
@@ -241,17 +242,17 @@ def decide(
 def check_labels_named(
     labels: list[str | None], items: int, true_categories: list[Category], profile: Profile
 ) -> None:
-    """Per-item fine labels: one per item, known to the taxonomy, and (when the true categories
-    are given) each within them."""
+    """Per-item fine labels: one per item, known to the taxonomy or `background` (no item: a
+    false trigger, which has no category), and (when the true categories are given) each
+    within them."""
     if len(labels) != items:
         raise ReviewError(f"{len(labels)} item label(s) for an event with {items} item(s)")
-    unknown = sorted({lb for lb in labels if lb is not None and lb not in label_catalog()})
+    named = {lb for lb in labels if lb is not None and lb != BACKGROUND}
+    unknown = sorted(named - set(label_catalog()))
     if unknown:
         raise ReviewError(f"unknown item label(s): {', '.join(unknown)}")
     if true_categories:
-        outside = sorted(
-            {lb for lb in labels if lb and profile.category_of(lb) not in true_categories}
-        )
+        outside = sorted({lb for lb in named if profile.category_of(lb) not in true_categories})
         if outside:
             raise ReviewError(
                 f"item label(s) {', '.join(outside)} not among the true categories "

@@ -5,9 +5,11 @@ An item is exported with the fine label its reviewer named (`labels` of the deci
 none was named, with the model's label if the standing review supports it: the review confirms
 the model (or names true categories that include the item's category). Items whose category a
 reviewer rejected without naming the item have no known fine label and are counted in
-`skipped.csv` instead. `source_label` keeps the model's label, so corrections can be counted.
-Crops of one event share a `group` (the event id) and one split, drawn from the event id
-(80/10/10).
+`skipped.csv` instead. An item the reviewer named `background` (no item: a hand, a shadow, an
+empty floor the model took for an item) is exported with that label and no category, so a
+retrain teaches the model's "no item" output from it. `source_label` keeps the model's label,
+so corrections can be counted. Crops of one event share a `group` (the event id) and one
+split, drawn from the event id (80/10/10).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session
 from api.db.models import Event, Place, Review
 from api.stats.queries import compounds_under
 from api.storage import EvidenceStore
+from vision.metadata import BACKGROUND
 from vision.taxonomy import load_profile
 
 COLUMNS = (
@@ -97,7 +100,7 @@ def crops(event: Event, review: Review, image: np.ndarray) -> Iterator[Crop]:
             row={
                 "path": name,
                 "split": split_of(event.event_id.hex),
-                "category": national.category_of(label).value,
+                "category": "" if label == BACKGROUND else national.category_of(label).value,
                 "fine_label": label,
                 "source": "binwatch-review",
                 "source_label": item["label"],

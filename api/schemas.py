@@ -241,7 +241,10 @@ class LabelPublic(BaseModel):
     code: str
     zh: str
     en: str
-    category: str = Field(description="the label's category under the asked profile")
+    category: str | None = Field(
+        description="the label's category under the asked profile; null for `background` "
+        "(no item: not a category)"
+    )
 
 
 class CategoryInfo(BaseModel):
@@ -275,7 +278,8 @@ class DecisionCreate(_In):
         default_factory=list,
         max_length=64,
         description="optional, one per item of the event in order: the item's fine label when the "
-        "reviewer names it (null when not); used for retraining",
+        "reviewer names it (null when not; `background` when there is no item, such as a hand or "
+        "a shadow); used for retraining",
     )
 
 

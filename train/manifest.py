@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vision.errors import BinwatchError, TaxonomyError
-from vision.metadata import DatasetRef
+from vision.metadata import BACKGROUND, DatasetRef
 from vision.taxonomy import Category, check_labels, load_profile
 
 log = logging.getLogger(__name__)
@@ -61,10 +61,17 @@ def _read_rows(path: Path) -> list[dict[str, str]]:
         raise ManifestError(f"cannot read manifest {path}: {exc.strerror or exc}") from exc
 
 
+def _sample(manifest: Path, row: dict[str, str], category: Category | None) -> Sample:
+    name = manifest.parent.name
+    return Sample(manifest.parent / row["path"], row["split"], category, row["fine_label"],
+                  row["source"], f"{name}:{row['group']}", name)  # fmt: skip
+
+
 def load_manifests(paths: Iterable[str | Path]) -> Dataset:
     """Read and check manifests: labels must be in the catalog, categories must agree with
-    the national profile, splits must be train/val/test. Image paths resolve against the
-    manifest's folder."""
+    the national profile, splits must be train/val/test. `background` (no item: a crop a
+    reviewer found empty) is the one label outside the catalog, with an empty category. Image
+    paths resolve against the manifest's folder."""
     national = load_profile("national")
     samples: list[Sample] = []
     refs: list[DatasetRef] = []
@@ -72,7 +79,7 @@ def load_manifests(paths: Iterable[str | Path]) -> Dataset:
         path = Path(raw)
         rows = _read_rows(path)
         try:
-            check_labels(sorted({row["fine_label"] for row in rows}))
+            check_labels(sorted({row["fine_label"] for row in rows} - {BACKGROUND}))
         except TaxonomyError as exc:
             raise ManifestError(f"{path}: {exc}") from None
         name = path.parent.name
@@ -81,16 +88,21 @@ def load_manifests(paths: Iterable[str | Path]) -> Dataset:
                 raise ManifestError(
                     f"{path}:{number}: split {row['split']!r} is not one of {SPLITS}"
                 )
+            if row["fine_label"] == BACKGROUND:  # no item (a reviewed false trigger)
+                if row["category"]:
+                    raise ManifestError(
+                        f"{path}:{number}: {BACKGROUND} means no item, so no category; "
+                        f"the manifest says {row['category']}"
+                    )
+                samples.append(_sample(path, row, None))
+                continue
             category = national.category_of(row["fine_label"])
             if row["category"] != category.value:
                 raise ManifestError(
                     f"{path}:{number}: {row['fine_label']} is {category.value} in the national "
                     f"profile, the manifest says {row['category']}"
                 )
-            samples.append(
-                Sample(path.parent / row["path"], row["split"], category, row["fine_label"],
-                       row["source"], f"{name}:{row['group']}", name)
-            )  # fmt: skip
+            samples.append(_sample(path, row, category))
         refs.append(DatasetRef(name=name, sha256=sha256_of(path), rows=len(rows)))
     if not samples:
         raise ManifestError("the manifests hold no rows")

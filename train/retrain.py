@@ -4,7 +4,9 @@ compare, decide.
 1. The reviewed samples (the service's `reviewed.zip`, a manifest in the shared format) are split
    by event into field-train and a held-back field set (`--field-holdout`, drawn from the event id,
    so an event's crops never straddle the two). The base manifests keep their own splits; their
-   test split is never trained on.
+   test split is never trained on. Crops a reviewer named `background` (no item: a hand, a
+   shadow, an empty floor) train the model's "no item" output when it has one; a model without
+   it skips them, as any label it lacks.
 2. The active model computes its head's input features (ONNX Runtime) for base train, field-train
    (several augmented views each), base val and base test; the base photos' features are kept on
    disk per model file (train.feature_cache), so the next retrain from it skips that work.
@@ -47,7 +49,7 @@ from tqdm import tqdm
 
 from train.augment import make_augmenter, night_check
 from train.background import make_backgrounds
-from train.evaluate import category_probs, predict, score
+from train.evaluate import category_probs, predict, score, split_outputs
 from train.feature_cache import FeatureCache
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
@@ -195,15 +197,22 @@ def compare(
             probs = softmax(base_features @ head.weight.T + head.bias)
         else:
             probs = predict(classifier, samples)
-        scored = score(classifier, samples, probs)
-        out[name] = {
-            "images": len(samples),
-            "category_accuracy": scored["category"]["accuracy"],
-            "category_macro_recall": scored["category"]["macro_recall"],
-            "fine_accuracy": scored["fine"]["accuracy"],
-            "log_loss": log_loss(probs, samples, classifier.labels),
-            "ece": scored["calibration"]["ece"],
-        }
+        loss = log_loss(probs, samples, classifier.labels)
+        out[name] = {"images": len(samples), "log_loss": loss}
+        items = np.array([s.category is not None for s in samples])
+        if items.any():
+            scored = score(classifier, [s for s in samples if s.category is not None], probs[items])
+            out[name] |= {
+                "category_accuracy": scored["category"]["accuracy"],
+                "category_macro_recall": scored["category"]["macro_recall"],
+                "fine_accuracy": scored["fine"]["accuracy"],
+                "ece": scored["calibration"]["ece"],
+            }
+        if not items.all():  # crops a reviewer found empty: how many the model calls "no item"
+            _, background = split_outputs(probs[~items], classifier.labels)
+            rejected = background >= classifier.metadata.thresholds.background
+            out[name]["no_item"] = {"crops": int((~items).sum()),
+                                    "rejected": float(rejected.mean())}  # fmt: skip
     return out
 
 
@@ -489,6 +498,7 @@ def retrain(
             "train": len(field_train),
             "held_back": len(field_test),
             "labels_the_model_lacks": unknown,
+            "no_item_train": sum(s.label == BACKGROUND for s in field_train),
         },
         "thresholds": thresholds.model_dump(),
         "recipe": recipe,
@@ -523,6 +533,12 @@ def markdown(report: dict[str, Any]) -> str:
             ("log_loss", lambda v: "–" if v is None else f"{v:.3f}"),
         ):
             lines.append(f"| {part} {key} | {show(a[part].get(key))} | {show(c[part].get(key))} |")
+    if "no_item" in c["field_holdout"]:
+        crops = c["field_holdout"]["no_item"]["crops"]
+        before = a["field_holdout"].get("no_item", {}).get("rejected")
+        after = c["field_holdout"]["no_item"]["rejected"]
+        lines.append(f"| field_holdout empty crops answered \"no item\" ({crops}) | {pct(before)} "
+                     f"| {pct(after)} |")  # fmt: skip
     lines += [
         "",
         f"Decision: **{'passed' if d['passed'] else 'not passed'}**"

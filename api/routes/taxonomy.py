@@ -6,6 +6,7 @@ from fastapi import APIRouter, HTTPException, status
 
 from api.schemas import CategoryInfo, LabelPublic
 from vision.errors import TaxonomyError
+from vision.metadata import BACKGROUND
 from vision.taxonomy import BUILTIN_PROFILES, Category, label_catalog, load_profile
 
 router = APIRouter(tags=["taxonomy"])
@@ -36,11 +37,15 @@ def taxonomy(profile: str = "national") -> list[CategoryInfo]:
 
 @router.get("/taxonomy/labels", response_model=list[LabelPublic])
 def labels(profile: str = "national") -> list[LabelPublic]:
-    """The fine labels a reviewer can name, with their category under the profile."""
+    """The fine labels a reviewer can name, with their category under the profile, and last
+    `background` (no item: a hand, a shadow, an empty floor), which has no category."""
     if profile not in BUILTIN_PROFILES:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown profile {profile!r}")
     chosen = load_profile(profile)
     return [
-        LabelPublic(code=code, zh=info.zh, en=info.en, category=chosen.category_of(code).value)
-        for code, info in label_catalog().items()
+        *(
+            LabelPublic(code=code, zh=info.zh, en=info.en, category=chosen.category_of(code).value)
+            for code, info in label_catalog().items()
+        ),
+        LabelPublic(code=BACKGROUND, zh="无物品", en="no item", category=None),
     ]

@@ -6,6 +6,7 @@ import csv
 import hashlib
 import io
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -13,6 +14,7 @@ import numpy as np
 from openpyxl import load_workbook
 
 from tests.api.world import World, event, local
+from train.manifest import load_manifests
 
 
 def evidence_event(bin_code: str, *items: str, verdict: str, colour: int) -> tuple[Any, bytes]:
@@ -33,7 +35,7 @@ def evidence_event(bin_code: str, *items: str, verdict: str, colour: int) -> tup
     return made.model_copy(update={"items": tuple(type(made.items[0])(**b) for b in boxed)}), photo
 
 
-def test_reviewed_samples_zip(world: World) -> None:
+def test_reviewed_samples_zip(world: World, tmp_path: Path) -> None:
     confirmed, photo1 = evidence_event(
         "B1", "kitchen", "hazardous", verdict="contaminated", colour=90
     )
@@ -41,8 +43,10 @@ def test_reviewed_samples_zip(world: World) -> None:
         "B1", "kitchen", "other", verdict="contaminated", colour=150
     )
     named, photo3 = evidence_event("B1", "kitchen", "other", verdict="contaminated", colour=200)
-    world.send("cam-ST1", [confirmed, overturned, named])
-    for made, photo in ((confirmed, photo1), (overturned, photo2), (named, photo3)):
+    phantom, photo4 = evidence_event("B1", "kitchen", "other", verdict="contaminated", colour=40)
+    world.send("cam-ST1", [confirmed, overturned, named, phantom])
+    for made, photo in ((confirmed, photo1), (overturned, photo2), (named, photo3),
+                        (phantom, photo4)):  # fmt: skip
         world.client.put(
             f"/api/v1/ingest/evidence/{made.event_id}",
             content=photo,
@@ -62,6 +66,8 @@ def test_reviewed_samples_zip(world: World) -> None:
         "super_k1",
         json={"decision": "overturn", "true_categories": ["kitchen"]},
     )
+    offered = world.get("/api/v1/taxonomy/labels", "super_k1", profile="shanghai").json()
+    assert offered[-1] == {"code": "background", "zh": "无物品", "en": "no item", "category": None}
     named_item = f"/api/v1/review/items/{items[str(named.event_id)]}/decision"
     for bad, why in (
         (["food_waste"], "1 item label(s) for an event with 2"),
@@ -80,6 +86,14 @@ def test_reviewed_samples_zip(world: World) -> None:
         json={"decision": "overturn", "true_categories": ["kitchen"], "labels": [None, "bone"]},
     )
     assert decided.status_code == 201 and decided.json()["labels"] == [None, "bone"]
+    # the "other" item was a hand reaching in: no item, so the drop-off was right after all
+    no_item = world.post(
+        f"/api/v1/review/items/{items[str(phantom.event_id)]}/decision",
+        "super_k1",
+        json={"decision": "overturn", "true_categories": ["kitchen"],
+              "labels": [None, "background"]},
+    )  # fmt: skip
+    assert no_item.status_code == 201 and no_item.json()["verdict"] == "correct"
     response = world.get(
         "/api/v1/export/reviewed.zip", "engineer", start="2026-11-01", end="2026-11-30"
     )
@@ -87,20 +101,31 @@ def test_reviewed_samples_zip(world: World) -> None:
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     rows = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode())))
     labels = sorted((r["fine_label"], r["category"], r["group"][:8]) for r in rows)
-    assert labels == sorted(
-        [
-            ("food_waste", "kitchen", confirmed.event_id.hex[:8]),
-            ("battery", "hazardous", confirmed.event_id.hex[:8]),
-            ("food_waste", "kitchen", overturned.event_id.hex[:8]),
-            ("food_waste", "kitchen", named.event_id.hex[:8]),
-            ("bone", "kitchen", named.event_id.hex[:8]),  # named by the reviewer
-        ]
+    assert (
+        labels
+        == sorted(
+            [
+                ("food_waste", "kitchen", confirmed.event_id.hex[:8]),
+                ("battery", "hazardous", confirmed.event_id.hex[:8]),
+                ("food_waste", "kitchen", overturned.event_id.hex[:8]),
+                ("food_waste", "kitchen", named.event_id.hex[:8]),
+                ("bone", "kitchen", named.event_id.hex[:8]),  # named by the reviewer
+                ("food_waste", "kitchen", phantom.event_id.hex[:8]),
+                ("background", "", phantom.event_id.hex[:8]),  # no item: no category
+            ]
+        )
     )
     corrected = [r for r in rows if r["fine_label"] != r["source_label"]]
-    assert [(r["source_label"], r["fine_label"]) for r in corrected] == [("cigarette", "bone")]
+    assert sorted((r["source_label"], r["fine_label"]) for r in corrected) == [
+        ("cigarette", "background"),
+        ("cigarette", "bone"),
+    ]
     crop = cv2.imdecode(np.frombuffer(archive.read(rows[0]["path"]), np.uint8), cv2.IMREAD_COLOR)
     assert crop is not None and crop.shape == (50, 60, 3)
     assert {r["split"] for r in rows} <= {"train", "val", "test"}
+    archive.extractall(tmp_path)  # what binwatch retrain reads
+    by_label = {s.label: s for s in load_manifests([tmp_path / "manifest.csv"]).samples}
+    assert by_label["background"].category is None and by_label["bone"].category is not None
     skipped = archive.read("skipped.csv").decode().splitlines()
     assert len(skipped) == 2 and str(overturned.event_id) in skipped[1]  # the "other" item
     assert (

@@ -43,6 +43,13 @@ def test_two_manifests_combine(tmp_path: Path) -> None:
     assert "battery" in table and "3 images" in table
 
 
+def test_a_crop_reviewed_as_no_item_has_no_category(tmp_path: Path) -> None:
+    manifest = write_manifest(tmp_path, [row("background", ""), row("tissue", "other")])
+    empty, tissue = load_manifests([manifest]).samples
+    assert (empty.label, empty.category) == ("background", None)
+    assert tissue.category is not None and tissue.category.value == "other"
+
+
 @pytest.mark.parametrize(
     ("rows", "columns", "message"),
     [
@@ -52,6 +59,7 @@ def test_two_manifests_combine(tmp_path: Path) -> None:
         ([row("battery", "hazardous", split="holdout")], COLUMNS, "split 'holdout'"),
         ([row("battery", "hazardous")], COLUMNS[:-1], "missing column.*group"),
         ([], COLUMNS, "hold no rows"),
+        ([row("background", "other")], COLUMNS, "background means no item, so no category"),
     ],
 )  # fmt: skip
 def test_bad_manifests_are_named(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -15,6 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from tests.conftest import WASTE_EXTRA, WASTE_V1, no_datasets
 from tests.tiny_model import build_tiny_model
+from train.augment import draw_floor
 from train.head import read_head
 from train.manifest import load_manifests
 from train.retrain import RetrainOptions, compare, retrain
@@ -132,13 +134,18 @@ def test_an_op_torch_cannot_rebuild_is_refused() -> None:
         TailModule(model, "c1")
 
 
-def _field_manifest(path: Path, per_category: int) -> Path:
-    """Reviewed samples as the service exports them: waste-extra-v1 test photos, split train."""
+def _field_manifest(path: Path, per_category: int, empties: int = 0) -> Path:
+    """Reviewed samples as the service exports them: waste-extra-v1 test photos, split train,
+    and `empties` drawn floors a reviewer named `background` (no item)."""
     samples = load_manifests([WASTE_EXTRA / "manifest.csv"]).split("test")
     taken: dict[str, int] = {}
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "split", "category", "fine_label", "source", "group"])
+        for n in range(empties):
+            crop = path.parent / f"empty-{n}.jpg"
+            cv2.imwrite(str(crop), draw_floor(np.random.default_rng(n), 160, 160))
+            writer.writerow([crop.name, "train", "", "background", "review", f"empty-{n}"])
         for s in samples:
             assert s.category is not None
             if taken.get(s.category.value, 0) >= per_category:
@@ -154,12 +161,17 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(tmp_path: Path) -> N
     active = shipped_model_path()
     assert active is not None
     manifests = [WASTE_V1 / "manifest.csv", WASTE_EXTRA / "manifest.csv"]
-    field = _field_manifest(tmp_path / "reviewed.csv", 12)
+    field = _field_manifest(tmp_path / "reviewed.csv", 12, empties=5)
     options = RetrainOptions(steps=30, tail_steps=25, field_views=2, tune_blocks=-1, tune_from=20)
     out = tmp_path / "run"
     out.mkdir()
     report = retrain(active, manifests, field, out, options, limit=60, cache_dir=tmp_path / "c")
     assert report["recipe"]["tuned_blocks"] == 2  # enough reviews: the default tunes blocks
+    # crops reviewed as "no item" train the background output (empty-3 is held back: its
+    # event id draws under the 30 %) and are scored apart from the items
+    assert report["field"]["no_item_train"] == 4 and not report["field"]["labels_the_model_lacks"]
+    assert report["candidate"]["field_holdout"]["no_item"]["crops"] == 1
+    assert "empty crops answered" in (out / "report.md").read_text()
     candidate = out / "candidate.onnx"
     # int8 blocks stay int8; only the head grows, written as float32 (14 × 1280 × 3 bytes)
     assert abs(candidate.stat().st_size - active.stat().st_size) < 60_000

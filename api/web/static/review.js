@@ -83,7 +83,7 @@ async function show() {
   document.getElementById("time").textContent = new Date(event ? event.captured_at : item.created_at).toLocaleString();
   const named = event ? await labelsOf(event.profile || "national") : [];
   if (current() !== item) return;
-  const options = `<option value="">is it? 实为…</option>` + named.map(l => `<option value="${l.code}" data-category="${l.category}">${BW.escape(l.zh)} ${BW.escape(l.en)}</option>`).join("");
+  const options = `<option value="">is it? 实为…</option>` + named.map(l => `<option value="${l.code}" data-category="${l.category || ""}">${BW.escape(l.zh)} ${BW.escape(l.en)}</option>`).join("");
   document.getElementById("items").innerHTML = event ? event.items.map((i, k) =>
     `<div><span>${BW.escape(i.label)} · ${BW.catLabel(i.category)}</span><span class="muted">${(i.confidence * 100).toFixed(0)}%</span>
      <select data-item="${k}" title="name the item (used for retraining)">${options}</select></div>`).join("") : "";
