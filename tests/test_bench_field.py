@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from bench.field import GROUNDS, on_ground, swap_scores
+from bench.field import GROUNDS, hard_night, on_ground, swap_scores
+from train.augment import night_check
 from train.manifest import Sample
 from vision.prediction import Prediction
 from vision.taxonomy import Category
@@ -44,3 +46,18 @@ def test_a_changed_answer_on_any_ground_counts() -> None:
     assert scores["changed_any"] == 0.5
     assert scores["changed_from_floor"] == {"textured": 0.0, "stain": 0.25, "bag": 0.25}
     assert scores["bag"]["dropped_as_empty"] == 0.25
+
+
+def test_the_hard_night_is_grey_flatter_and_noisier_than_the_check() -> None:
+    ramp = np.tile(np.linspace(0, 255, 64, dtype=np.float32), (48, 1))
+    photo = np.stack([ramp, ramp[::-1], np.full_like(ramp, 120)], axis=2).astype(np.uint8)
+    hard, check = hard_night(photo), night_check(photo)
+    assert hard.shape == photo.shape and hard.dtype == np.uint8
+    assert np.array_equal(hard[..., 0], hard[..., 2])  # grey
+    assert np.array_equal(hard, hard_night(photo))  # the same noise on a rerun
+
+    def grain(image: np.ndarray) -> float:
+        return float((image.astype(np.float32) - cv2.GaussianBlur(image, (0, 0), 3)).std())
+
+    assert grain(hard) > 2 * grain(check)  # noisier
+    assert np.ptp(cv2.GaussianBlur(hard, (0, 0), 3)) < np.ptp(check)  # flatter

@@ -1,14 +1,17 @@
 """Training augmentation: from studio and web photos towards a camera over a bin.
 
-Placement on drawn bin-floor backgrounds (an item is small and off-centre on a tray, bag or
-bin floor), perspective, lighting and colour casts, blur, sensor noise, JPEG artefacts,
-partial occlusion, and greyscale night frames from infrared cameras. Training only: inference
-uses vision.preprocess alone.
+Placement on grounds (an item is small and off-centre on a tray, bag or bin floor): drawn bin
+floors, bags and textured grounds, and real ones when the run has them (the empty corners of
+the training split's tray and pill photos: stained kraft paper, countertops, palms), so the model
+learns that a stain or a palm under an item is ground, not food or medicine. Then perspective,
+lighting and colour casts, greyscale and flat night frames from infrared cameras (before blur
+and noise, as a night sensor adds its noise to a flat picture), blur, sensor noise, JPEG
+artefacts and partial occlusion. Training only: inference uses vision.preprocess alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import albumentations as A
 import cv2
@@ -137,9 +140,29 @@ def night_check(image: Image) -> Image:
 
 
 def night_frame(image: Image, **_: object) -> Image:
-    """An infrared camera at night, for training: grey, contrast 0.5-0.9, brightness +10-50."""
+    """An infrared camera at night, for training: grey, contrast 0.4-0.9, brightness +0-60
+    (the night check's 0.7 and +30 inside, harder frames on both sides)."""
     rng = np.random.default_rng(int(image[::7, ::7].sum()) % (2**32))
-    return flat_grey(image, float(rng.uniform(0.5, 0.9)), float(rng.uniform(10, 50)))
+    return flat_grey(image, float(rng.uniform(0.4, 0.9)), float(rng.uniform(0, 60)))
+
+
+def real_ground(grounds: Sequence[Image]) -> Callable[[np.random.Generator, int, int], Image]:
+    """A ground drawer over real photos of empty ground: a random square of one of them, turned
+    and mirrored at random, resized to the size asked."""
+
+    def draw(rng: np.random.Generator, height: int, width: int) -> Image:
+        photo = grounds[int(rng.integers(len(grounds)))]
+        h, w = photo.shape[:2]
+        side = int(min(h, w) * rng.uniform(0.6, 1.0))
+        top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        square = np.rot90(photo[top : top + side, left : left + side], int(rng.integers(4)))
+        if rng.random() < 0.5:
+            square = square[:, ::-1]
+        out = cv2.resize(np.ascontiguousarray(square), (width, height),
+                         interpolation=cv2.INTER_LINEAR)  # fmt: skip
+        return np.asarray(out, np.uint8)
+
+    return draw
 
 
 def field_pipeline(strength: float = 1.0) -> A.Compose:
@@ -161,6 +184,8 @@ def field_pipeline(strength: float = 1.0) -> A.Compose:
             A.PlanckianJitter(),
         ], p=0.5 * s),
         A.RandomShadow(shadow_roi=(0, 0, 1, 1), p=0.2 * s),
+        A.ToGray(p=0.15 * s),  # infrared night frames are grey
+        A.Lambda(image=night_frame, p=0.3 * s),  # ... and flat: grey, low contrast, lifted
         A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.1, 0.3),
                         hole_width_range=(0.1, 0.3), fill="random_uniform", p=0.2 * s),
         A.OneOf([
@@ -172,21 +197,27 @@ def field_pipeline(strength: float = 1.0) -> A.Compose:
             A.GaussNoise(std_range=(0.02, 0.1)),
             A.ISONoise(intensity=(0.1, 0.5)),
         ], p=0.4 * s),
-        A.ToGray(p=0.12 * s),  # infrared night frames are grey
-        A.Lambda(image=night_frame, p=0.15 * s),  # ... and flat: grey, low contrast, lifted
         A.ImageCompression(quality_range=(30, 90), p=0.5 * s),
     ])  # fmt: skip
 
 
-def make_augmenter(seed: int, place_probability: float = 0.7) -> Callable[[Image], Image]:
-    """A function BGR uint8 → augmented BGR uint8 (any size; vision.preprocess resizes)."""
+def make_augmenter(
+    seed: int,
+    place_probability: float = 0.7,
+    grounds: Sequence[Image] = (),
+    real_share: float = 0.3,
+) -> Callable[[Image], Image]:
+    """A function BGR uint8 → augmented BGR uint8 (any size; vision.preprocess resizes).
+    `grounds`: photos of real empty ground; `real_share` of the placements use one of them."""
     rng = np.random.default_rng(seed)
     pipeline = field_pipeline()
     pipeline.set_random_seed(seed)
+    real = real_ground(grounds) if grounds else None
 
     def augment(image: Image) -> Image:
         if rng.random() < place_probability:
-            image = place_on_background(image, rng)
+            ground = real if real is not None and rng.random() < real_share else None
+            image = place_on_background(image, rng, ground=ground)
         out: Image = pipeline(image=image)["image"]
         return out
 

@@ -13,6 +13,7 @@ import logging
 import multiprocessing as mp
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -86,24 +87,32 @@ class _Job:
     paths: tuple[str, ...]
     seeds: tuple[int, ...]  # -1: the plain view
     spec: PreprocessSpec
+    grounds: tuple[str, ...] = ()  # photos of real empty ground for placement
+
+
+@lru_cache(maxsize=2)
+def _ground_images(paths: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    """Read once per worker process (the grounds are the same for every job of a split)."""
+    return tuple(read_image(path) for path in paths)
 
 
 def _prepare(job: _Job) -> np.ndarray:
     from train.augment import make_augmenter
 
-    augment = make_augmenter(max(0, *job.seeds))  # one seeded augmenter per job: reproducible
+    # one seeded augmenter per job: reproducible
+    augment = make_augmenter(max(0, *job.seeds), grounds=_ground_images(job.grounds))
     images = [read_image(path) for path in job.paths]
     views = [augment(im) if seed >= 0 else im for im, seed in zip(images, job.seeds, strict=True)]
     return preprocess(views, job.spec, "bgr")
 
 
 def _jobs(samples: Sequence[Sample], views: int, seed: int, spec: PreprocessSpec,
-          batch: int) -> Iterator[_Job]:  # fmt: skip
+          batch: int, grounds: tuple[str, ...]) -> Iterator[_Job]:  # fmt: skip
     items = [(str(s.path), -1 if v == 0 else seed * 1_000_003 + i * 97 + v)
              for v in range(views) for i, s in enumerate(samples)]  # fmt: skip
     for start in range(0, len(items), batch):
         chunk = items[start : start + batch]
-        yield _Job(tuple(p for p, _ in chunk), tuple(s for _, s in chunk), spec)
+        yield _Job(tuple(p for p, _ in chunk), tuple(s for _, s in chunk), spec, grounds)
 
 
 def cache_features(
@@ -114,15 +123,18 @@ def cache_features(
     seed: int = 0,
     workers: int = 2,
     desc: str = "features",
+    grounds: Sequence[Path] = (),
 ) -> np.ndarray:
     """Prefix activations (float16) for `views` views of each sample: view 0 plain, the rest
-    augmented; rows are ordered view-major (all samples' view 0, then view 1, ...)."""
+    augmented (placed on `grounds`, photos of real empty ground, now and then); rows are
+    ordered view-major (all samples' view 0, then view 1, ...)."""
     batch = 32
+    ground_paths = tuple(str(path) for path in grounds)
     parts = []
     total = len(samples) * views
     context = mp.get_context("spawn")
     with context.Pool(workers) as pool, tqdm(total=total, desc=desc, unit="img") as bar:
-        for tensor in pool.imap(_prepare, _jobs(samples, views, seed, spec, batch)):
+        for tensor in pool.imap(_prepare, _jobs(samples, views, seed, spec, batch, ground_paths)):
             parts.append(session.run(None, {"image": tensor})[0].astype(np.float16))
             bar.update(len(tensor))
     return np.concatenate(parts)

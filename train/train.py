@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--views",
         type=int,
-        default=4,
+        default=5,
         help="views per training image: one plain, the rest augmented",
     )
     p.add_argument("--epochs", type=int, default=10)
@@ -85,6 +85,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=True,
         help="add a `background` (no item) output trained on empty crops (train.background)",
     )
+    p.add_argument(
+        "--real-grounds",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="place items on the split's own no-item corner crops too (needs --background)",
+    )
     p.add_argument("--patience", type=int, default=4, help="epochs without improvement to stop")
     p.add_argument("--warmup-steps", type=int, default=150)
     p.add_argument("--threads", type=int, default=2)
@@ -93,6 +99,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--limit", type=int, default=0, help="use at most N images per split (smoke runs)"
     )
+
+
+def real_grounds(samples: list[Sample], args: argparse.Namespace) -> list[Path]:
+    """The split's own photos of real empty ground (its no-item corner crops: stained tray
+    paper, countertops, palms), for placing items on; none with --no-real-grounds."""
+    if not args.real_grounds:
+        return []
+    return [s.path for s in samples if s.label == BACKGROUND and s.source.startswith("corner:")]
 
 
 def _labels(samples: list[Sample], background: bool) -> list[str]:
@@ -202,11 +216,11 @@ def main(args: argparse.Namespace) -> Path:
     prefix, tail = split_lite0(built.model, args.trainable_blocks)
     session = export_prefix(prefix, spec.input_size, args.out / "prefix.onnx")
 
-    train_x = cache_features(
-        session, train_set, spec, args.views, args.seed, args.workers, "cache train"
-    )
+    train_x = cache_features(session, train_set, spec, args.views, args.seed, args.workers,
+                             "cache train", real_grounds(train_set, args))  # fmt: skip
     train_y = np.tile(np.array([index[s.label] for s in train_set]), args.views)
-    val_x = cache_features(session, val_set, spec, 2, args.seed + 1, args.workers, "cache val")
+    val_x = cache_features(session, val_set, spec, 2, args.seed + 1, args.workers, "cache val",
+                           real_grounds(val_set, args))  # fmt: skip
     val_y = np.tile(np.array([index[s.label] for s in val_set]), 2)
     cached = time.time()
     log.info(

@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from train.augment import draw_background, item_mask, make_augmenter, place_on_background
+from train.augment import (
+    draw_background,
+    item_mask,
+    make_augmenter,
+    night_frame,
+    place_on_background,
+    real_ground,
+)
 
 
 def studio_photo() -> np.ndarray:
@@ -43,3 +50,27 @@ def test_augmenter_is_seeded_and_changes_the_image() -> None:
     np.testing.assert_array_equal(first, again)
     assert first.dtype == np.uint8 and first.ndim == 3
     assert not np.array_equal(make_augmenter(8)(photo), first)
+
+
+def kraft_paper() -> np.ndarray:
+    """A photo of empty ground: brown paper with a dark stain in one corner."""
+    paper = np.full((80, 100, 3), (90, 140, 190), np.uint8)
+    paper[:20, :20] = (20, 40, 90)
+    return paper
+
+
+def test_items_are_placed_on_real_grounds_too() -> None:
+    drawn = real_ground([kraft_paper()])(np.random.default_rng(2), 150, 150)
+    assert drawn.shape == (150, 150, 3) and drawn.dtype == np.uint8
+    brownish = (np.abs(drawn.astype(int) - (90, 140, 190)).sum(axis=2) < 12).mean()
+    assert brownish > 0.6  # mostly the paper, resized, turned or mirrored
+    placed = make_augmenter(4, place_probability=1.0, grounds=[kraft_paper()], real_share=1.0)
+    without = make_augmenter(4, place_probability=1.0)
+    assert not np.array_equal(placed(studio_photo()), without(studio_photo()))
+
+
+def test_night_frames_are_grey_and_cover_the_check() -> None:
+    photo = np.random.default_rng(5).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    dark = night_frame(photo)
+    assert np.array_equal(dark[..., 0], dark[..., 1]) and np.array_equal(dark[..., 1], dark[..., 2])
+    assert dark.std() < 0.9 * photo.std()  # flat: contrast at most 0.9
