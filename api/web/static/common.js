@@ -60,21 +60,46 @@ const BW = {
           ["assessment", "Assessment 考核", ["admin", "office"]],
           ["inspections", "Inspections 检查", ["admin", "office", "supervisor"]],
           ["models", "Models 模型", ["admin", "engineer"]]],
+  // each role's own page: where sign-in and "/" take it
+  home(role) {
+    return { office: "/dashboard", engineer: "/models" }[role] || "/review";
+  },
+  rolesFor(path) {
+    const page = BW.pages.find(([name]) => path === "/" + name || path.startsWith("/" + name + "?")
+                                          || path.startsWith("/" + name + "#"));
+    return page ? page[2] : null;
+  },
+  // whether the role may open a path of this site: a page of the table (public pages: anyone)
+  mayOpen(role, path) {
+    const roles = BW.rolesFor(path);
+    return roles === null || roles.includes(role);
+  },
+  // The bar with the pages the user may open. False (and a message in place of the page) when
+  // nobody is signed in (off to sign-in) or the user's role may not open this page.
   header(here) {
     const user = BW.user();
-    if (!user) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return; }
+    if (!user) { location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search); return false; }
     const links = BW.pages.filter(([, , roles]) => roles.includes(user.role))
       .map(([page, label]) => `<a href="/${page}" class="${page === here ? "here" : ""}">${label}</a>`);
     const bar = document.createElement("header");
     bar.className = "bar";
     bar.innerHTML = `<strong>binwatch</strong>${links.join("")}
-      <span class="who">${user.username} · ${user.role}</span><button id="signout">Sign out</button>`;
+      <span class="who">${BW.escape(user.username)} · ${BW.escape(user.role)}</span><button id="signout">Sign out 退出</button>`;
     document.body.prepend(bar);
     document.getElementById("signout").onclick = async () => {
       await BW.api("/api/v1/auth/logout", { method: "POST" });
       sessionStorage.clear();
       location.href = "/login";
     };
+    const roles = BW.rolesFor("/" + here) || [];
+    if (roles.includes(user.role)) return true;
+    const main = document.querySelector("main") || document.body;
+    main.innerHTML = `<section class="denied" id="denied">
+      <p>This page is for ${roles.join(", ")}; you are signed in as ${BW.escape(user.role)}.</p>
+      <p>此页面仅限 ${roles.join("、")} 使用；您当前的角色是 ${BW.escape(user.role)}。</p>
+      <p><a href="${BW.home(user.role)}">Go to your page 前往您的页面</a></p></section>`;
+    document.body.dataset.ready = "denied";
+    return false;
   },
   escape(text) {
     return String(text ?? "").replace(/[&<>"]/g, ch => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[ch]));

@@ -115,7 +115,7 @@ async function load() {
 }
 
 (async () => {
-  BW.header("dashboard");
+  if (!BW.header("dashboard")) return;
   await BW.loadCategories();
   const compounds = await BW.json("/api/v1/places?kind=compound");
   const select = document.getElementById("place");

@@ -48,7 +48,7 @@ document.getElementById("new").onsubmit = async (event) => {
 };
 
 (async () => {
-  BW.header("inspections");
+  if (!BW.header("inspections")) return;
   const places = [...await BW.json("/api/v1/places?kind=compound"), ...await BW.json("/api/v1/places?kind=station")];
   document.getElementById("place").innerHTML = places.map(p => `<option value="${p.code}">${BW.escape(p.name)} (${p.code})</option>`).join("");
   const wanted = new URLSearchParams(location.search).get("place");

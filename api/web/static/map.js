@@ -37,7 +37,7 @@ async function load() {
 }
 
 (async () => {
-  BW.header("map");
+  if (!BW.header("map")) return;
   const nodes = [...await BW.json("/api/v1/places?kind=district"), ...await BW.json("/api/v1/places?kind=street")];
   document.getElementById("place").innerHTML = nodes.map(p => `<option value="${p.code}">${BW.escape(p.name)} (${p.code})</option>`).join("");
   const params = new URLSearchParams(location.search);

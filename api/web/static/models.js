@@ -83,6 +83,6 @@ async function load() {
 }
 
 (async () => {
-  BW.header("models");
+  if (!BW.header("models")) return;
   await load();
 })();

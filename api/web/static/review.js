@@ -169,7 +169,7 @@ document.getElementById("skip").onclick = skip;
 document.getElementById("undo").onclick = undo;
 
 (async () => {
-  BW.header("review");
+  if (!BW.header("review")) return;
   await BW.loadCategories();
   await refill();
   await show();
