@@ -3,7 +3,8 @@
 Starts the service on SQLite, seeds a street of compounds with households and users, composes a
 station video per compound (from `--images DIR/<fine label>/*.jpg` when given, otherwise from
 items it draws itself), runs an edge agent per station with the shipped model against the
-service, and opens the dashboard. It prints what it does and runs until stopped (Ctrl-C).
+service (a freshly composed video follows each one: `binwatch.demo_stations`), and opens the
+dashboard. It prints what it does and runs until stopped (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import time
 import webbrowser
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 DESCRIPTION = "run the whole system on this machine: service, stations, dashboard"
@@ -34,7 +34,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, default=Path("binwatch-demo"), help="working folder")
     parser.add_argument("--stations", type=int, default=3, choices=range(1, 9))
     parser.add_argument("--images", type=Path, help="photos in DIR/<fine label>/*.jpg")
-    parser.add_argument("--dropoffs", type=int, default=10, help="per station video (it loops)")
+    parser.add_argument(
+        "--dropoffs", type=int, default=10, help="per station video (a new one follows each)"
+    )
     parser.add_argument("--password", help="for the demo users (default: a random one)")
     parser.add_argument("--no-browser", action="store_true", help="do not open a browser")
 
@@ -102,31 +104,10 @@ def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> No
     raise SystemExit(f"the service did not answer at {url} within {seconds:.0f} s")
 
 
-def _station_config(n: int, url: str, token: str, truth: dict[str, Any], work: Path) -> Path:
-    import yaml
-
-    config = {
-        "device_id": f"cam-ST{n}",
-        "station_id": f"ST{n}",
-        "pseudonym_key": KEY,
-        "service": {"url": url, "token": token, "interval_s": 1.0},
-        "bins": [
-            {"id": b["id"], "category": b["category"], "roi": b["roi"]} for b in truth["bins"]
-        ],
-        "source": {"kind": "file", "uri": str(work / f"ST{n}.mp4"), "fps": 10, "loop": True},
-        "storage": {"dir": str(work / f"edge-ST{n}")},
-        "model": {"update": True, "check_interval_s": 30, "threads": 1},
-        "evidence": {"audit_share": 0.1},
-        "metrics": {"port": 0, "heartbeat_s": 60},
-    }
-    path = work / f"ST{n}.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True))
-    return path
-
-
 def run(args: argparse.Namespace) -> int:
     import httpx
 
+    from binwatch.demo_stations import Station
     from edge.simulate import drawn_items, folder_items, simulate
     from vision.shipped import shipped_model_path
 
@@ -139,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
     env["BINWATCH_DATA_DIR"] = str(work / "service")
     url = f"http://127.0.0.1:{args.port}"
     children: list[subprocess.Popen[bytes]] = []
+    stations: list[Station] = []
 
     def stop(*_: object) -> None:
         raise KeyboardInterrupt
@@ -180,19 +162,18 @@ def run(args: argparse.Namespace) -> int:
             password, tokens = saved["password"], {int(k): v for k, v in saved["tokens"].items()}
             _say(f"reusing {work} (delete it for a fresh demo)")
         items = folder_items(args.images) if args.images else drawn_items()
-        for n in range(1, args.stations + 1):
-            video = work / f"ST{n}.mp4"
-            if not video.exists():
-                _say(f"composing the video of station ST{n} ({args.dropoffs} drop-offs)")
-                simulate(
-                    items,
-                    video,
-                    work / f"ST{n}.json",
-                    dropoffs=args.dropoffs,
-                    seed=n,
-                    station=f"ST{n}",
-                    cards=True,
-                )
+
+        def compose(video: Path, truth: Path, seed: int, station: str) -> None:
+            simulate(items, video, truth, dropoffs=args.dropoffs, seed=seed, station=station,
+                     cards=True)  # fmt: skip
+
+        stations = [
+            Station(n, work, url, tokens[n], KEY, compose, env) for n in range(1, args.stations + 1)
+        ]
+        for station in stations:
+            if not station.files(station.segment)[1].exists():
+                _say(f"composing a video of station {station.code} ({args.dropoffs} drop-offs)")
+                station.compose(station.segment)
         log = (work / "service.log").open("ab")
         service = subprocess.Popen(
             [sys.executable, "-m", "binwatch", "serve", "--port", str(args.port)],
@@ -225,29 +206,8 @@ def run(args: argparse.Namespace) -> int:
                 )
                 client.post(f"/api/v1/models/{version}/state", json={"state": "active"})
                 _say(f"registered the shipped model {version} and made it active")
-            for n in range(1, args.stations + 1):
-                truth = json.loads((work / f"ST{n}.json").read_text())
-                config = _station_config(n, url, tokens[n], truth, work)
-                station_log = (work / f"edge-ST{n}.log").open("ab")
-                children.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "binwatch",
-                            "edge",
-                            "run",
-                            str(config),
-                            "--replay",
-                            str(work / f"ST{n}.json"),
-                            "--log-level",
-                            "info",
-                        ],
-                        env=env,
-                        stdout=station_log,
-                        stderr=station_log,
-                    )
-                )
+            for station in stations:
+                station.start()
             _say(f"{args.stations} stations running (logs in {work})")
             print(
                 f"\n  dashboard  {url}/dashboard\n  review     {url}/review\n"
@@ -258,14 +218,16 @@ def run(args: argparse.Namespace) -> int:
             if not args.no_browser:
                 webbrowser.open(f"{url}/login?next=/dashboard")
             while True:
-                time.sleep(15)
-                today = str(datetime.now(SERVICE_ZONE).date())  # the service's days
-                for child in children:
-                    if child.poll() is not None:
+                for _ in range(15):
+                    time.sleep(1)
+                    for station in stations:  # a video played to its end: the next one
+                        if moved := station.check():
+                            _say(moved)
+                    if service.poll() is not None:
                         raise SystemExit(
-                            f"a demo process stopped (exit {child.returncode}); "
-                            f"see the logs in {work}"
+                            f"the service stopped (exit {service.returncode}); see {work}"
                         )
+                today = str(datetime.now(SERVICE_ZONE).date())  # the service's days
                 try:
                     answer = client.get(
                         "/api/v1/stats/summary",
@@ -285,6 +247,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _say("stopping")
     finally:
+        for station in stations:
+            station.stop()
         for child in reversed(children):
             child.terminate()
         for child in children:

@@ -1,8 +1,11 @@
 """`binwatch demo` from the installed package: within a minute of its stations starting, a
-supervisor's browser shows drop-offs arriving on the dashboard (which refreshes itself)."""
+supervisor's browser shows drop-offs arriving on the dashboard (which refreshes itself), and a
+station's video played to its end is followed by a new one with other photos."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -56,6 +59,14 @@ def test_demo_shows_events_on_the_dashboard(browser: Any, tmp_path: Path) -> Non
         assert waited < 60, f"first drop-off shown after {waited:.0f} s"
         shot(page, "demo-dashboard")
         assert demo.poll() is None, "the demo stopped while running"
+        # a station's video played to its end is followed by a new one, never a repeat
+        _wait_for_line(log, "ST1: video 0 played, video 1 started", demo, 180)
+        work = tmp_path / "demo"
+        first, second = (json.loads((work / f"ST1-{k:03d}.json").read_text()) for k in (0, 1))
+        assert first["dropoffs"] and second["dropoffs"] and first["dropoffs"] != second["dropoffs"]
+        videos = [hashlib.sha256((work / f"ST1-{k:03d}.mp4").read_bytes()).digest() for k in (0, 1)]
+        assert videos[0] != videos[1]
+        assert (work / "ST1.segment").read_text() == "1"  # a demo run again continues here
     finally:
         demo.terminate()
         demo.wait(timeout=60)
