@@ -22,11 +22,15 @@ class LoginRequest(_In):
     password: str = Field(min_length=1, max_length=200)
 
 
+Language = Literal["en", "zh-CN"]
+
+
 class SessionPublic(BaseModel):
     token: str
     expires_at: datetime
     role: Role
     username: str
+    language: Language | None = Field(None, description="the pages' language; null: the browser's")
 
 
 class UserCreate(_In):
@@ -41,6 +45,11 @@ class UserPublic(BaseModel):
     role: Role
     scope: list[str]
     active: bool
+    language: Language | None = None
+
+
+class UserPreferences(_In):
+    language: Language | None = Field(description="the pages' language; null: the browser's")
 
 
 class PlaceCreate(_In):

@@ -21,7 +21,13 @@ import time
 import webbrowser
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    import httpx
+
+    from binwatch.demo_stations import Compose, Station
 
 DESCRIPTION = "run the whole system on this machine: service, stations, dashboard"
 SERVICE_ZONE = ZoneInfo("Asia/Shanghai")  # the service's default BINWATCH_TIMEZONE
@@ -104,12 +110,153 @@ def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 60) -> No
     raise SystemExit(f"the service did not answer at {url} within {seconds:.0f} s")
 
 
+# a few households sort badly (a wrong item in most drop-offs), the rest well: the follow-up
+# list, the household table and the map then have something to tell apart
+CARELESS = frozenset(f"CARD-{n:04d}" for n in (7, 14, 23, 31))
+WRONG_SHARE = 0.08
+
+
+def _seed(work: Path, stations: int, password: str, env: dict[str, str]) -> dict[int, str]:
+    """A fresh demo: the street, its users and a device per station; the devices' tokens."""
+    _say(f"seeding a street with {stations} compounds, {HOUSEHOLDS} households, users")
+    places = work / "places.csv"
+    places.write_text(_places(stations), encoding="utf-8")
+    _binwatch("places", "import", str(places), env=env)
+    for name, role, scope in (
+        ("admin", "admin", []),
+        ("supervisor", "supervisor", ["C1"]),
+        ("office", "office", ["S1"]),
+        ("engineer", "engineer", []),
+    ):
+        extra = [a for code in scope for a in ("--scope", code)]
+        _binwatch(
+            "users", "create", name, "--role", role, *extra, "--password-stdin",
+            env=env, stdin=password + "\n",
+        )  # fmt: skip
+    tokens = {}
+    for n in range(1, stations + 1):
+        out = _binwatch("devices", "create", f"cam-ST{n}", "--station", f"ST{n}", env=env)
+        tokens[n] = out.strip().splitlines()[-1]
+    (work / "secrets.json").write_text(json.dumps({"password": password, "tokens": tokens}))
+    return tokens
+
+
+def _share(items: list[dict[str, str]], n: int, stations: int) -> list[dict[str, str]]:
+    """Station n's photos: every `stations`-th of each category (all of a category with fewer
+    photos than stations)."""
+    by_category: dict[str, list[dict[str, str]]] = {}
+    for row in items:
+        by_category.setdefault(row["category"], []).append(row)
+    share = []
+    for rows in by_category.values():
+        share += rows[n - 1 :: stations] if len(rows) >= stations else rows
+    return share
+
+
+def _composer(work: Path, items: list[dict[str, str]], stations: int, dropoffs: int) -> Compose:
+    """How a station's next video is made: from its own share of the photos (stations do not
+    show each other's), dealt without repeats across its videos (the deck's place is kept in
+    the working folder, beside the segment number)."""
+    from edge.simulate import Deck, simulate
+
+    def compose(video: Path, truth: Path, seed: int, station: str) -> None:
+        n = int(station.removeprefix("ST"))
+        share = _share(items, n, stations)
+        state = work / f"{station}.deck.json"
+        dealt = json.loads(state.read_text()) if state.exists() else {}
+        deck = Deck(share, seed=n, dealt=dealt)
+        simulate(share, video, truth, dropoffs=dropoffs, seed=seed, station=station, cards=True,
+                 deck=deck, careless=CARELESS, wrong_share=WRONG_SHARE)  # fmt: skip
+        state.write_text(json.dumps(deck.state()))
+
+    return compose
+
+
+def _register_model(client: httpx.Client) -> None:
+    """The shipped model, registered and made active, on a fresh service."""
+    from vision.shipped import shipped_model_path
+
+    model = shipped_model_path()
+    if model is None or client.get("/api/v1/models").json():
+        return
+    made = client.post(
+        "/api/v1/models",
+        content=model.read_bytes(),
+        headers={"Content-Type": "application/octet-stream"},
+    )
+    version = made.json()["version"]
+    client.post(f"/api/v1/models/{version}/state", json={"state": "canary", "stations": ["ST1"]})
+    client.post(f"/api/v1/models/{version}/state", json={"state": "active"})
+    _say(f"registered the shipped model {version} and made it active")
+
+
+def _sign_in(client: httpx.Client, password: str) -> None:
+    token = client.post(
+        "/api/v1/auth/login", json={"username": "admin", "password": password}
+    ).json()["token"]
+    client.headers["Authorization"] = f"Bearer {token}"
+
+
+def _report(client: httpx.Client, password: str) -> None:
+    """Today's drop-offs for the whole district, in the service's days."""
+    import httpx
+
+    today = str(datetime.now(SERVICE_ZONE).date())
+    try:
+        answer = client.get(
+            "/api/v1/stats/summary", params={"place": "D1", "start": today, "end": today}
+        )
+        if answer.status_code == 401:  # the admin session expired: a new one
+            _sign_in(client, password)
+            return
+        t = answer.json().get("totals", {})
+    except (httpx.HTTPError, ValueError) as exc:
+        _say(f"cannot read the statistics now: {exc}")
+        return
+    _say(
+        f"{t.get('dropoffs', 0)} drop-offs today, {t.get('contaminated', 0)} "
+        f"flagged, accuracy {100 * (t.get('accuracy') or 0):.0f} %"
+    )
+
+
+def _watch(stations: list[Station], service: subprocess.Popen[bytes], work: Path) -> None:
+    """15 s of the stations: each whose video ended moves on to its next one."""
+    for _ in range(15):
+        time.sleep(1)
+        for station in stations:
+            if moved := station.check():
+                _say(moved)
+        if service.poll() is not None:
+            raise SystemExit(f"the service stopped (exit {service.returncode}); see {work}")
+
+
+def _start_service(work: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    log = (work / "service.log").open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "binwatch", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+
+
+def _stop(stations: list[Station], children: list[subprocess.Popen[bytes]]) -> None:
+    for station in stations:
+        station.stop()
+    for child in reversed(children):
+        child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
 def run(args: argparse.Namespace) -> int:
     import httpx
 
     from binwatch.demo_stations import Station
-    from edge.simulate import drawn_items, folder_items, simulate
-    from vision.shipped import shipped_model_path
+    from edge.simulate import drawn_items, folder_items
 
     work = args.dir.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -129,44 +276,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         fresh = not (work / "service" / "binwatch.db").exists()
         _binwatch("db", "upgrade", env=env)
-        tokens: dict[int, str] = {}
         if fresh:
-            _say(f"seeding a street with {args.stations} compounds, {HOUSEHOLDS} households, users")
-            places = work / "places.csv"
-            places.write_text(_places(args.stations), encoding="utf-8")
-            _binwatch("places", "import", str(places), env=env)
-            for name, role, scope in (
-                ("admin", "admin", []),
-                ("supervisor", "supervisor", ["C1"]),
-                ("office", "office", ["S1"]),
-                ("engineer", "engineer", []),
-            ):
-                extra = [a for code in scope for a in ("--scope", code)]
-                _binwatch(
-                    "users",
-                    "create",
-                    name,
-                    "--role",
-                    role,
-                    *extra,
-                    "--password-stdin",
-                    env=env,
-                    stdin=password + "\n",
-                )
-            for n in range(1, args.stations + 1):
-                out = _binwatch("devices", "create", f"cam-ST{n}", "--station", f"ST{n}", env=env)
-                tokens[n] = out.strip().splitlines()[-1]
-            (work / "secrets.json").write_text(json.dumps({"password": password, "tokens": tokens}))
+            tokens = _seed(work, args.stations, password, env)
         else:
             saved = json.loads((work / "secrets.json").read_text())
             password, tokens = saved["password"], {int(k): v for k, v in saved["tokens"].items()}
             _say(f"reusing {work} (delete it for a fresh demo)")
         items = folder_items(args.images) if args.images else drawn_items()
-
-        def compose(video: Path, truth: Path, seed: int, station: str) -> None:
-            simulate(items, video, truth, dropoffs=args.dropoffs, seed=seed, station=station,
-                     cards=True)  # fmt: skip
-
+        compose = _composer(work, items, args.stations, args.dropoffs)
         stations = [
             Station(n, work, url, tokens[n], KEY, compose, env) for n in range(1, args.stations + 1)
         ]
@@ -174,38 +291,13 @@ def run(args: argparse.Namespace) -> int:
             if not station.files(station.segment)[1].exists():
                 _say(f"composing a video of station {station.code} ({args.dropoffs} drop-offs)")
                 station.compose(station.segment)
-        log = (work / "service.log").open("ab")
-        service = subprocess.Popen(
-            [sys.executable, "-m", "binwatch", "serve", "--port", str(args.port)],
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
+        service = _start_service(work, args.port, env)
         children.append(service)
         _wait(url, service)
         _say(f"service running at {url}")
-        model = shipped_model_path()
         with httpx.Client(base_url=url, timeout=60) as client:
-
-            def sign_in() -> None:
-                token = client.post(
-                    "/api/v1/auth/login", json={"username": "admin", "password": password}
-                ).json()["token"]
-                client.headers["Authorization"] = f"Bearer {token}"
-
-            sign_in()
-            if model is not None and not client.get("/api/v1/models").json():
-                made = client.post(
-                    "/api/v1/models",
-                    content=model.read_bytes(),
-                    headers={"Content-Type": "application/octet-stream"},
-                )
-                version = made.json()["version"]
-                client.post(
-                    f"/api/v1/models/{version}/state", json={"state": "canary", "stations": ["ST1"]}
-                )
-                client.post(f"/api/v1/models/{version}/state", json={"state": "active"})
-                _say(f"registered the shipped model {version} and made it active")
+            _sign_in(client, password)
+            _register_model(client)
             for station in stations:
                 station.start()
             _say(f"{args.stations} stations running (logs in {work})")
@@ -218,42 +310,10 @@ def run(args: argparse.Namespace) -> int:
             if not args.no_browser:
                 webbrowser.open(f"{url}/login?next=/dashboard")
             while True:
-                for _ in range(15):
-                    time.sleep(1)
-                    for station in stations:  # a video played to its end: the next one
-                        if moved := station.check():
-                            _say(moved)
-                    if service.poll() is not None:
-                        raise SystemExit(
-                            f"the service stopped (exit {service.returncode}); see {work}"
-                        )
-                today = str(datetime.now(SERVICE_ZONE).date())  # the service's days
-                try:
-                    answer = client.get(
-                        "/api/v1/stats/summary",
-                        params={"place": "D1", "start": today, "end": today},
-                    )
-                    if answer.status_code == 401:  # the admin session expired: a new one
-                        sign_in()
-                        continue
-                    t = answer.json().get("totals", {})
-                except (httpx.HTTPError, ValueError) as exc:
-                    _say(f"cannot read the statistics now: {exc}")
-                    continue
-                _say(
-                    f"{t.get('dropoffs', 0)} drop-offs today, {t.get('contaminated', 0)} "
-                    f"flagged, accuracy {100 * (t.get('accuracy') or 0):.0f} %"
-                )
+                _watch(stations, service, work)
+                _report(client, password)
     except KeyboardInterrupt:
         _say("stopping")
     finally:
-        for station in stations:
-            station.stop()
-        for child in reversed(children):
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _stop(stations, children)
     return 0

@@ -278,6 +278,164 @@ def drawn_items() -> list[dict[str, str]]:
     ]
 
 
+class Deck:
+    """The photos of each category dealt in a shuffled order without repeats; a pile dealt out
+    is shuffled again. `dealt` (from `state()`) continues where an earlier deck stopped, so a
+    station's successive videos show no photo twice until its whole share has been shown."""
+
+    def __init__(self, items: list[dict[str, str]], seed: int, dealt: dict[str, int] | None = None):
+        self.seed = seed
+        self.piles: dict[str, list[dict[str, str]]] = {}
+        for row in items:
+            self.piles.setdefault(row["category"], []).append(row)
+        self.dealt = dict(dealt or {})
+
+    def _order(self, category: str, rounds: int) -> list[dict[str, str]]:
+        pile = list(self.piles[category])
+        random.Random(f"{self.seed}:{category}:{rounds}").shuffle(pile)
+        return pile
+
+    def deal(self, category: str) -> dict[str, str]:
+        n = self.dealt.get(category, 0)
+        size = len(self.piles[category])
+        self.dealt[category] = n + 1
+        return self._order(category, n // size)[n % size]
+
+    def has(self, category: str) -> bool:
+        return bool(self.piles.get(category))
+
+    def state(self) -> dict[str, int]:
+        return dict(self.dealt)
+
+
+@dataclass
+class _Film:
+    """The video being written: every frame under the room's light (slowly drifting, switched
+    now and then) with sensor noise."""
+
+    writer: cv2.VideoWriter
+    rng: random.Random
+    noise: list[npt.NDArray[np.float32]]
+    light: float = 1.0
+    frame_no: int = 0
+
+    def emit(self, image: Frame, count: int = 1) -> None:
+        for _ in range(count):
+            drift = 1.0 + 0.05 * math.sin(self.frame_no / (FPS * 40))
+            noise = self.noise[self.rng.randrange(len(self.noise))]
+            shown = image.astype(np.float32) * (self.light * drift) + noise
+            self.writer.write(np.clip(shown, 0, 255).astype(np.uint8))
+            self.frame_no += 1
+
+
+@dataclass
+class _Habits:
+    """How households sort: most get it wrong now and then (`wrong_share`), a careless few
+    often (`careless_share`), so follow-up lists and maps have something to show."""
+
+    wrong_share: float
+    careless: frozenset[str] = frozenset()
+    careless_share: float = 0.6
+
+    def wrong(self, card: str | None, rng: random.Random) -> bool:
+        share = self.careless_share if card in self.careless else self.wrong_share
+        return rng.random() < share
+
+
+def _choose(
+    deck: Deck,
+    accepted: frozenset[Category],
+    wrong: bool,
+    rng: random.Random,
+) -> dict[str, str]:
+    """An item that belongs in the bin (or, `wrong`, one that does not), from the deck."""
+    pool = [c for c in Category if (c in accepted) != wrong and deck.has(c.value)]
+    pool = pool or [c for c in Category if deck.has(c.value)]  # photos of one kind only
+    return deck.deal(rng.choice(pool).value)
+
+
+def _drop(film: _Film, scene: Frame, box: tuple[int, int, int, int], sprites: list[Any]) -> int:
+    """A hand reaches into the bin, leaves its items and withdraws; the release frame."""
+    bx, by, bw, bh = box
+    target = (sprites[0][2] + 60, sprites[0][3] + 60) if sprites else (bx + bw // 2, by + bh // 2)
+    for step in range(6):  # reach in
+        frame = scene.copy()
+        _hand(frame, (target[0], by - 60 + int((target[1] - by + 60) * (step + 1) / 6)), by)
+        film.emit(frame)
+    for sprite, alpha, x, y in sprites:
+        _paste(scene, sprite, alpha, x, y)
+    release = film.frame_no
+    for _ in range(4):  # let go
+        frame = scene.copy()
+        _hand(frame, target, by)
+        film.emit(frame)
+    for step in range(6):  # withdraw
+        frame = scene.copy()
+        _hand(frame, (target[0], target[1] - int((target[1] - by + 120) * (step + 1) / 6)), by)
+        film.emit(frame)
+    return release
+
+
+def _dropoff(
+    n: int,
+    bins: list[tuple[str, str, tuple[int, int, int, int]]],
+    deck: Deck,
+    habits: _Habits,
+    taken: dict[str, list[tuple[int, int, int, int]]],
+    rng: random.Random,
+    empty_share: float,
+    cards: bool,
+) -> tuple[TruthDropoff, list[Any], tuple[int, int, int, int]]:
+    """Who drops what where: the record (frames filled in later), the sprites, the bin's box."""
+    profile = load_profile("national")
+    bin_id, bin_category, box = bins[rng.randrange(len(bins))]
+    accepted = frozenset(profile.accepted(bin_category))
+    empty = rng.random() < empty_share
+    card = f"CARD-{rng.randint(1, 40):04d}" if cards else None
+    record = TruthDropoff(n, bin_id, bin_category, 0, 0, 0, card=card)
+    sprites = []
+    for _ in range(0 if empty else rng.choice((1, 1, 1, 2, 2, 3))):
+        row = _choose(deck, accepted, habits.wrong(card, rng), rng)
+        sprite, alpha = _item_sprite(row, rng.randint(110, 150), rng)
+        x, y = _place(box, max(sprite.shape[:2]), taken[bin_id], rng)
+        sprites.append((sprite, alpha, x, y))
+        h, w = sprite.shape[:2]
+        taken[bin_id].append((x, y, w, h))
+        record.items.append(
+            TruthItem(row["fine_label"], row["category"], row["path"], (x, y, w, h))
+        )
+    if record.items:
+        wrong = any(Category(i.category) not in accepted for i in record.items)
+        record.verdict = "contaminated" if wrong else "correct"
+    return record, sprites, box
+
+
+def _truth(
+    video: Path,
+    frames: int,
+    seed: int,
+    manifest: Path | list[dict[str, str]],
+    split: str,
+    bins: list[tuple[str, str, tuple[int, int, int, int]]],
+    dropoffs: list[TruthDropoff],
+) -> dict[str, Any]:
+    return {
+        "video": video.name,
+        "fps": FPS,
+        "width": WIDTH,
+        "height": HEIGHT,
+        "frames": frames,
+        "seed": seed,
+        "manifest": str(manifest) if isinstance(manifest, Path) else "given items",
+        "split": split,
+        "bins": [
+            {"id": b, "category": c, "roi": [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]}
+            for b, c, (x, y, w, h) in bins
+        ],
+        "dropoffs": [asdict(t) for t in dropoffs],
+    }
+
+
 def simulate(
     manifest: Path | list[dict[str, str]],
     out_video: Path,
@@ -289,22 +447,24 @@ def simulate(
     empty_share: float = 0.05,
     cards: bool = True,
     station: str = "SIM",
+    deck: Deck | None = None,
+    careless: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Write the video and its truth; returns the truth. Bins are `<station>-K` (kitchen) and
-    `<station>-R` (recyclable)."""
+    `<station>-R` (recyclable). Photos come from `deck` when given (no repeats across videos),
+    else from a deck of the manifest's split. Households with a card in `careless` sort badly."""
     bins = [(f"{station}-{code[-1]}", category, box) for code, category, box in BINS]
     rng = random.Random(seed)
     nrng = np.random.default_rng(seed)
-    items = load_items(manifest, split) if isinstance(manifest, Path) else manifest
-    by_category: dict[str, list[dict[str, str]]] = {}
-    for row in items:
-        by_category.setdefault(row["category"], []).append(row)
-    profile = load_profile("national")
+    if deck is None:
+        deck = Deck(load_items(manifest, split) if isinstance(manifest, Path) else manifest, seed)
+    habits = _Habits(wrong_share, careless)
     scene = _background(nrng)
     writer = cv2.VideoWriter(str(out_video), cv2.VideoWriter.fourcc(*"mp4v"), FPS, (WIDTH, HEIGHT))
     if not writer.isOpened():
         raise OSError(f"cannot write video {out_video}")
-    frame_no = 0
+    noise = [nrng.normal(0, 3.0, (HEIGHT, WIDTH, 3)).astype(np.float32) for _ in range(12)]
+    film = _Film(writer, rng, noise)
     taken: dict[str, list[tuple[int, int, int, int]]] = {b[0]: [] for b in bins}
     truth: list[TruthDropoff] = []
     switches = set()
@@ -313,97 +473,25 @@ def simulate(
             rng.randint(dropoffs // 3, dropoffs // 2),
             rng.randint(2 * dropoffs // 3, dropoffs - 1),
         }
-    light = 1.0
-
-    noise = [nrng.normal(0, 3.0, (HEIGHT, WIDTH, 3)).astype(np.float32) for _ in range(12)]
-
-    def emit(image: Frame, count: int = 1) -> None:
-        nonlocal frame_no
-        for _ in range(count):
-            drift = 1.0 + 0.05 * math.sin(frame_no / (FPS * 40))
-            shown = image.astype(np.float32) * (light * drift) + noise[rng.randrange(len(noise))]
-            writer.write(np.clip(shown, 0, 255).astype(np.uint8))
-            frame_no += 1
-
-    emit(scene, 20)
+    film.emit(scene, 20)
     for n in range(dropoffs):
         if n in switches:
-            light = 1.12 if light == 1.0 else 1.0  # a light switched on or off, nobody there
-            emit(scene, 25)
-        bin_id, bin_category, box = bins[rng.randrange(len(bins))]
-        accepted = profile.accepted(bin_category)
-        empty = rng.random() < empty_share
-        record = TruthDropoff(
-            index=n,
-            bin=bin_id,
-            bin_category=bin_category,
-            start_frame=frame_no,
-            release_frame=0,
-            end_frame=0,
-            card=f"CARD-{rng.randint(1, 40):04d}" if cards else None,
-        )
-        sprites = []
-        for _ in range(0 if empty else rng.choice((1, 1, 1, 2, 2, 3))):
-            wrong = rng.random() < wrong_share
-            pool = [c for c in Category if (c in accepted) != wrong]
-            category = rng.choice(pool).value
-            row = rng.choice(by_category[category])
-            size = rng.randint(110, 150)
-            sprite, alpha = _item_sprite(row, size, rng)
-            x, y = _place(box, max(sprite.shape[:2]), taken[bin_id], rng)
-            sprites.append((sprite, alpha, x, y))
-            h, w = sprite.shape[:2]
-            taken[bin_id].append((x, y, w, h))
-            record.items.append(TruthItem(row["fine_label"], category, row["path"], (x, y, w, h)))
-        bx, by, bw, bh = box
-        target = (
-            (sprites[0][2] + 60, sprites[0][3] + 60) if sprites else (bx + bw // 2, by + bh // 2)
-        )
-        for step in range(6):  # reach in
-            frame = scene.copy()
-            tip = (target[0], by - 60 + int((target[1] - by + 60) * (step + 1) / 6))
-            _hand(frame, tip, by)
-            emit(frame)
-        for sprite, alpha, x, y in sprites:
-            _paste(scene, sprite, alpha, x, y)
-        record.release_frame = frame_no
-        for _ in range(4):  # let go
-            frame = scene.copy()
-            _hand(frame, target, by)
-            emit(frame)
-        for step in range(6):  # withdraw
-            frame = scene.copy()
-            tip = (target[0], target[1] - int((target[1] - by + 120) * (step + 1) / 6))
-            _hand(frame, tip, by)
-            emit(frame)
-        record.end_frame = frame_no
-        if record.items:
-            wrong = any(Category(i.category) not in accepted for i in record.items)
-            record.verdict = "contaminated" if wrong else "correct"
+            film.light = 1.12 if film.light == 1.0 else 1.0  # nobody there
+            film.emit(scene, 25)
+        record, sprites, box = _dropoff(n, bins, deck, habits, taken, rng, empty_share, cards)
+        record.start_frame = film.frame_no
+        record.release_frame = _drop(film, scene, box, sprites)
+        record.end_frame = film.frame_no
         truth.append(record)
-        emit(scene, rng.randint(18, 30))  # quiet until the next one
-        if len(taken[bin_id]) > 14:  # the bin is emptied (at night, in the real world)
-            taken[bin_id].clear()
+        film.emit(scene, rng.randint(18, 30))  # quiet until the next one
+        if len(taken[record.bin]) > 14:  # the bin is emptied (at night, in the real world)
+            taken[record.bin].clear()
+            bx, by, bw, bh = box
             scene[by : by + bh, bx : bx + bw] = _background(nrng)[by : by + bh, bx : bx + bw]
-            emit(scene, 40)
-            record_reset = {"emptied_bin": bin_id, "frame": frame_no}
-            log.info("bin emptied: %s", record_reset)
+            film.emit(scene, 40)
+            log.info("bin emptied: %s at frame %d", record.bin, film.frame_no)
     writer.release()
-    data = {
-        "video": out_video.name,
-        "fps": FPS,
-        "width": WIDTH,
-        "height": HEIGHT,
-        "frames": frame_no,
-        "seed": seed,
-        "manifest": str(manifest) if isinstance(manifest, Path) else "given items",
-        "split": split,
-        "bins": [
-            {"id": b, "category": c, "roi": [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]}
-            for b, c, (x, y, w, h) in bins
-        ],
-        "dropoffs": [asdict(t) for t in truth],
-    }
+    data = _truth(out_video, film.frame_no, seed, manifest, split, bins, truth)
     out_truth.write_text(json.dumps(data, indent=1))
     return data
 

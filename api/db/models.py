@@ -122,6 +122,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # the pages' language ("en", "zh-CN"); None: the browser's
+    language: Mapped[str | None] = mapped_column(String(8), default=None)
 
 
 class UserScope(Base):

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from api import ratelimit
 from api.db.models import Place, Role, SessionToken, User, UserScope
 from api.deps import Admin, AnyUser, Credentials, SessionDep, SettingsDep
-from api.schemas import LoginRequest, SessionPublic, UserCreate, UserPublic
+from api.schemas import LoginRequest, SessionPublic, UserCreate, UserPreferences, UserPublic
 from api.security import (
     SESSION_PREFIX,
     hash_password,
@@ -63,7 +63,11 @@ def login(
     )
     session.commit()
     return SessionPublic(
-        token=token, expires_at=expires, role=Role(user.role), username=user.username
+        token=token,
+        expires_at=expires,
+        role=Role(user.role),
+        username=user.username,
+        language=user.language,
     )
 
 
@@ -86,12 +90,29 @@ def _public(session: SessionDep, user: User) -> UserPublic:
             .order_by(Place.code)
         )
     )
-    return UserPublic(username=user.username, role=Role(user.role), scope=scope, active=user.active)
+    return UserPublic(
+        username=user.username,
+        role=Role(user.role),
+        scope=scope,
+        active=user.active,
+        language=user.language,
+    )
 
 
 @router.get("/auth/me", response_model=UserPublic)
 def me(caller: AnyUser, session: SessionDep) -> UserPublic:
     return _public(session, caller.user)
+
+
+@router.patch("/auth/me", response_model=UserPublic)
+def set_preferences(body: UserPreferences, caller: AnyUser, session: SessionDep) -> UserPublic:
+    """The signed-in user's own choices (the pages' language), kept with the account so every
+    browser they sign in from uses it."""
+    user = session.get(User, caller.user.id)
+    assert user is not None
+    user.language = body.language
+    session.commit()
+    return _public(session, user)
 
 
 @router.post("/users", response_model=UserPublic, status_code=201)

@@ -131,6 +131,7 @@ ROUTES = [
         lambda c: {"json": {"username": "root", "password": "correct horse battery"}},
     ),
     Route("GET", "/api/v1/auth/me", USERS),
+    Route("PATCH", "/api/v1/auth/me", USERS, lambda c: {"json": {"language": "zh-CN"}}),
     Route("POST", "/api/v1/users", {"admin"}, _user),
     Route("GET", "/api/v1/users", {"admin"}),
     Route("GET", "/api/v1/places", USERS),

@@ -165,3 +165,19 @@ def test_a_device_token_rotates_with_a_grace_period(world: World) -> None:
     assert expired.status_code == 401
     assert world.post("/api/v1/devices/nope/token", "admin").status_code == 404
     assert world.post("/api/v1/devices/cam-ST1/token", "super_k1").status_code == 403
+
+
+def test_the_pages_language_is_kept_with_the_account(world: World) -> None:
+    """Chosen once, returned at every sign-in (any browser); only the two languages."""
+    headers = world.auth("super_k1")
+    assert world.get("/api/v1/auth/me", "super_k1").json()["language"] is None
+    chosen = world.client.patch("/api/v1/auth/me", headers=headers, json={"language": "zh-CN"})
+    assert chosen.status_code == 200 and chosen.json()["language"] == "zh-CN"
+    session = world.client.post(
+        "/api/v1/auth/login", json={"username": "super_k1", "password": PASSWORD}
+    ).json()
+    assert session["language"] == "zh-CN"
+    bad = world.client.patch("/api/v1/auth/me", headers=headers, json={"language": "fr"})
+    assert bad.status_code == 422
+    cleared = world.client.patch("/api/v1/auth/me", headers=headers, json={"language": None})
+    assert cleared.json()["language"] is None

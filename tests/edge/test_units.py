@@ -266,3 +266,43 @@ def test_the_decision_carries_the_last_still_frames(combine: int, expected: list
     assert made is not None and made.after is frames[9]
     assert [int(f[0, 0, 0]) for f in made.settled] == expected
     assert made.settled[-1] is made.after
+
+
+def test_the_deck_shows_no_photo_twice_until_its_pile_is_dealt() -> None:
+    """A station's videos draw from its share of the photos without repeats, continuing from
+    one video to the next (`state()`), and reshuffle a pile only once it is dealt out."""
+    from edge.simulate import Deck
+
+    rows = [
+        {"category": "kitchen", "path": f"k{i}.jpg", "fine_label": "food_waste"} for i in range(7)
+    ]
+    deck = Deck(rows, seed=3)
+    first = [deck.deal("kitchen")["path"] for _ in range(4)]
+    later = Deck(rows, seed=3, dealt=deck.state())  # the next video
+    rest = [later.deal("kitchen")["path"] for _ in range(3)]
+    assert sorted(first + rest) == sorted(r["path"] for r in rows)
+    again = [later.deal("kitchen")["path"] for _ in range(7)]
+    assert sorted(again) == sorted(r["path"] for r in rows)
+
+
+def test_careless_households_sort_worse() -> None:
+    """Who drops what (the video aside): the careless few put wrong items in far more often."""
+    import random
+
+    from edge.simulate import BINS, Deck, _dropoff, _Habits, drawn_items
+
+    careless = frozenset(f"CARD-{n:04d}" for n in range(1, 11))
+    habits = _Habits(wrong_share=0.05, careless=careless)
+    rng, deck = random.Random(5), Deck(drawn_items(), seed=5)
+    taken: dict[str, list[tuple[int, int, int, int]]] = {b[0]: [] for b in BINS}
+    made = []
+    for n in range(400):
+        record, _, _ = _dropoff(n, BINS, deck, habits, taken, rng, 0.0, True)
+        made.append(record)
+        for placed in taken.values():
+            placed.clear()
+    rates = {}
+    for group in (True, False):
+        mine = [d for d in made if (d.card in careless) == group]
+        rates[group] = sum(d.verdict == "contaminated" for d in mine) / len(mine)
+    assert rates[True] > 0.5 > 0.2 > rates[False]

@@ -2,7 +2,8 @@
 // sees whether its deduction is pending or stands, and appeals a contaminated verdict.
 "use strict";
 
-const VERDICT = { correct: "correct 分类正确", contaminated: "contaminated 混投", uncertain: "uncertain 待定", empty: "empty 空" };
+BW.translate();
+document.getElementById("lang-slot").replaceWith(BW.langButton());
 
 async function lookUp(code) {
   const error = document.getElementById("error");
@@ -10,25 +11,26 @@ async function lookUp(code) {
   const response = await fetch(`/api/v1/public/appeals/${encodeURIComponent(code.trim())}`);
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
-    error.textContent = body.detail || response.statusText;
+    error.innerHTML = response.status === 404 ? BW.t("appeal.not_found") : BW.t("common.refused", { why: BW.d(body.detail || response.statusText) });
     document.getElementById("result").hidden = true;
+    document.body.dataset.ready = "1";
     return;
   }
   await BW.loadCategories().catch(() => {});
-  document.getElementById("day").textContent = `${body.day} · ${body.station}`;
+  document.getElementById("day").innerHTML = `${BW.escape(body.day)} · ${BW.d(body.station)}`;
   document.getElementById("bin").innerHTML = BW.catLabel(body.bin_category);
-  document.getElementById("verdict").textContent = `${VERDICT[body.verdict] || body.verdict}${body.reviewed ? " · reviewed 已复核" : " · by the camera 摄像头判定"}`;
+  document.getElementById("verdict").textContent =
+    `${BW.t("verdict." + body.verdict)} · ${BW.t(body.reviewed ? "appeal.reviewed" : "appeal.by_camera")}`;
   const points = document.getElementById("points");
   if (body.deduction === "pending") {
-    const when = body.stands_on ? `; stands on ${body.stands_on} unless appealed 未申诉则于该日生效` : "; stands only once a supervisor confirms it 督导员确认后生效";
-    points.innerHTML = `<span class="pending" id="deduction" data-state="pending">pending 待定: ${body.pending_points}</span> (not deducted yet 尚未扣分${when})`;
+    const when = body.stands_on ? BW.t("appeal.not_deducted_until", { day: BW.escape(body.stands_on) }) : BW.t("appeal.not_deducted_confirm");
+    points.innerHTML = `<span class="pending" id="deduction" data-state="pending">${BW.t("appeal.pending", { points: body.pending_points })}</span> ${when}`;
   } else if (body.deduction === "standing") {
-    points.innerHTML = `<span class="standing" id="deduction" data-state="standing">${body.points} (deducted 已扣分)</span>`;
+    points.innerHTML = `<span class="standing" id="deduction" data-state="standing">${BW.t("appeal.deducted", { points: body.points })}</span>`;
   } else {
     points.innerHTML = `<span id="deduction" data-state="none">${body.points >= 0 ? "+" : ""}${body.points}</span>`;
   }
-  document.getElementById("appeal-state").textContent =
-    { none: "none 无", open: "under review 复核中", decided: "decided 已复核" }[body.appeal];
+  document.getElementById("appeal-state").textContent = BW.t("appeal.state." + body.appeal);
   document.getElementById("appeal").hidden = !body.can_appeal;
   document.getElementById("result").hidden = false;
   document.body.dataset.ready = "1";
@@ -52,9 +54,10 @@ document.getElementById("appeal").onsubmit = async (event) => {
   });
   if (!response.ok) {
     const body = await response.json().catch(() => ({}));
-    document.getElementById("error").textContent = body.detail || response.statusText;
+    document.getElementById("error").innerHTML = BW.t("common.refused", { why: BW.d(body.detail || response.statusText) });
   }
   await lookUp(code);
+  if (response.ok) document.getElementById("sent").textContent = BW.t("appeal.sent");
 };
 
 (async () => {

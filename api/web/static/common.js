@@ -1,9 +1,73 @@
-// Shared by every page: the session token, API calls, the header bar, category names.
+// Shared by every page: the session token, API calls, the header bar, category names, and the
+// language layer: every UI string comes from the one catalogue (/i18n.js, from messages.json) by
+// key; data (place names, labels, category names from profiles) is shown as data, inside <bdi>.
 "use strict";
 
 const BW = {
   token() { return sessionStorage.getItem("bw.token"); },
   user() { return JSON.parse(sessionStorage.getItem("bw.user") || "null"); },
+  // The pages' language: the signed-in user's choice (kept with the account), else this
+  // browser's last choice, else the browser's own language.
+  lang() {
+    const user = BW.user();
+    const chosen = (user && user.language) || localStorage.getItem("bw.lang");
+    if (chosen === "en" || chosen === "zh-CN") return chosen;
+    return (navigator.language || "").toLowerCase().startsWith("zh") ? "zh-CN" : "en";
+  },
+  // A catalogue message with {name} filled from params (values put in as given: escape data,
+  // or pass it through BW.d). A key the catalogue lacks shows as the key, so tests see it.
+  t(key, params = {}, lang = BW.lang()) {
+    const texts = (typeof BW_MESSAGES === "object" && BW_MESSAGES[key]) || null;
+    if (!texts) { console.error("no message", key); return key; }
+    return texts[lang].replace(/\{(\w+)\}/g, (whole, name) => name in params ? String(params[name]) : whole);
+  },
+  // data shown among UI strings: escaped and isolated, so the language check knows it is data
+  d(value) { return `<bdi>${BW.escape(value)}</bdi>`; },
+  // fills [data-t] (text), [data-t-placeholder], [data-t-title] and [data-t-aria] under root
+  translate(root = document) {
+    document.documentElement.lang = BW.lang();
+    for (const el of root.querySelectorAll("[data-t]")) el.textContent = BW.t(el.dataset.t);
+    for (const el of root.querySelectorAll("[data-t-placeholder]")) el.placeholder = BW.t(el.dataset.tPlaceholder);
+    for (const el of root.querySelectorAll("[data-t-title]")) el.title = BW.t(el.dataset.tTitle);
+    for (const el of root.querySelectorAll("[data-t-aria]")) el.setAttribute("aria-label", BW.t(el.dataset.tAria));
+  },
+  async setLang(lang) {
+    localStorage.setItem("bw.lang", lang);
+    const user = BW.user();
+    if (user && BW.token()) {
+      const saved = await BW.json("/api/v1/auth/me", { method: "PATCH", json: { language: lang } });
+      sessionStorage.setItem("bw.user", JSON.stringify(Object.assign(user, { language: saved.language })));
+    }
+    location.reload();
+  },
+  // the other language's button (for pages without the bar: sign-in, residents' pages)
+  langButton() {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.id = "lang";
+    button.className = "lang";
+    button.textContent = BW.t("nav.switch_language");
+    button.onclick = () => BW.setLang(BW.lang() === "en" ? "zh-CN" : "en");
+    return button;
+  },
+  // numbers, rates and times in the chosen locale; times in the place's zone (the service's)
+  pct(v, digits = 1) {
+    if (v === null || v === undefined) return "–";
+    return new Intl.NumberFormat(BW.lang(), { style: "percent", minimumFractionDigits: digits,
+                                              maximumFractionDigits: digits }).format(v);
+  },
+  num(v, digits = 0) {
+    if (v === null || v === undefined) return "–";
+    return new Intl.NumberFormat(BW.lang(), { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(v);
+  },
+  zone: "Asia/Shanghai",
+  time(iso, withSeconds = false) {
+    if (!iso) return "–";
+    const options = { timeZone: BW.zone, year: "numeric", month: "2-digit", day: "2-digit",
+                      hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    if (withSeconds) options.second = "2-digit";
+    return new Intl.DateTimeFormat(BW.lang(), options).format(new Date(iso));
+  },
   // Where to go after sign-in: only a path on this site ("/review?x=1"), never "//evil.example",
   // "/\\evil.example" or "https://…" (an open redirect would send a supervisor to a phishing page).
   sameSiteNext(next) {
@@ -42,24 +106,33 @@ const BW = {
   _day: null,
   serviceDay() {
     // {timezone, today, month}: the service counts days in its own zone, not the browser's
-    if (!BW._day) BW._day = BW.json("/api/v1/stats/today");
+    if (!BW._day) {
+      BW._day = BW.json("/api/v1/stats/today");
+      BW._day.then(day => { BW.zone = day.timezone; }, () => {});
+    }
     return BW._day;
   },
   categories: {},
   async loadCategories() {
     for (const c of await BW.json("/api/v1/taxonomy")) BW.categories[c.code] = c;
   },
+  // a category's name (data, from the taxonomy) in the chosen language, with its colour
+  catName(code) {
+    const c = BW.categories[code];
+    if (!c) return code || "";
+    return BW.lang() === "en" ? c.en : c.zh;
+  },
   catLabel(code) {
     const c = BW.categories[code];
-    if (!c) return code;
-    return `<span class="cat"><i style="background:${c.hex}"></i>${c.zh} ${c.en}</span>`;
+    if (!c) return BW.d(code);
+    return `<span class="cat"><i style="background:${c.hex}"></i><bdi>${BW.escape(c.zh)} ${BW.escape(c.en)}</bdi></span>`;
   },
-  pages: [["review", "Review 审核", ["admin", "supervisor"]],
-          ["dashboard", "Dashboard 看板", ["admin", "office", "supervisor"]],
-          ["map", "Map 地图", ["admin", "office"]],
-          ["assessment", "Assessment 考核", ["admin", "office"]],
-          ["inspections", "Inspections 检查", ["admin", "office", "supervisor"]],
-          ["models", "Models 模型", ["admin", "engineer"]]],
+  pages: [["review", "nav.review", ["admin", "supervisor"]],
+          ["dashboard", "nav.dashboard", ["admin", "office", "supervisor"]],
+          ["map", "nav.map", ["admin", "office"]],
+          ["assessment", "nav.assessment", ["admin", "office"]],
+          ["inspections", "nav.inspections", ["admin", "office", "supervisor"]],
+          ["models", "nav.models", ["admin", "engineer"]]],
   // each role's own page: where sign-in and "/" take it
   home(role) {
     return { office: "/dashboard", engineer: "/models" }[role] || "/review";
@@ -79,12 +152,19 @@ const BW = {
   header(here) {
     const user = BW.user();
     if (!user) { location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search); return false; }
+    BW.translate();
+    BW.serviceDay().catch(() => {});  // the place's time zone, for times
     const links = BW.pages.filter(([, , roles]) => roles.includes(user.role))
-      .map(([page, label]) => `<a href="/${page}" class="${page === here ? "here" : ""}">${label}</a>`);
+      .map(([page, key]) => `<a href="/${page}" class="${page === here ? "here" : ""}">${BW.t(key)}</a>`);
     const bar = document.createElement("header");
     bar.className = "bar";
-    bar.innerHTML = `<strong>binwatch</strong>${links.join("")}
-      <span class="who">${BW.escape(user.username)} · ${BW.escape(user.role)}</span><button id="signout">Sign out 退出</button>`;
+    bar.innerHTML = `<strong>${BW.t("app.name")}</strong><nav>${links.join("")}</nav>
+      <span class="who">${BW.d(user.username)} · ${BW.t("role." + user.role)}</span>`;
+    bar.append(BW.langButton());
+    const out = document.createElement("button");
+    out.id = "signout";
+    out.textContent = BW.t("nav.sign_out");
+    bar.append(out);
     document.body.prepend(bar);
     document.getElementById("signout").onclick = async () => {
       await BW.api("/api/v1/auth/logout", { method: "POST" });
@@ -94,10 +174,14 @@ const BW = {
     const roles = BW.rolesFor("/" + here) || [];
     if (roles.includes(user.role)) return true;
     const main = document.querySelector("main") || document.body;
-    main.innerHTML = `<section class="denied" id="denied">
-      <p>This page is for ${roles.join(", ")}; you are signed in as ${BW.escape(user.role)}.</p>
-      <p>此页面仅限 ${roles.join("、")} 使用；您当前的角色是 ${BW.escape(user.role)}。</p>
-      <p><a href="${BW.home(user.role)}">Go to your page 前往您的页面</a></p></section>`;
+    // said in both languages: whoever opened a link not meant for them may read either
+    const say = lang => {
+      const names = roles.map(r => BW.t("role." + r, {}, lang)).join(lang === "en" ? ", " : "、");
+      const text = BW.t("denied.text", { roles: names, role: BW.t("role." + user.role, {}, lang) }, lang);
+      return `<p lang="${lang}">${text}</p><p lang="${lang}"><a href="${BW.home(user.role)}">${BW.t("denied.go_home", {}, lang)}</a></p>`;
+    };
+    const first = BW.lang(), second = first === "en" ? "zh-CN" : "en";
+    main.innerHTML = `<section class="denied" id="denied">${say(first)}${say(second)}</section>`;
     document.body.dataset.ready = "denied";
     return false;
   },

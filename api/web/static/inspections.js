@@ -13,11 +13,12 @@ async function list() {
   const [start, end] = monthBounds(month);
   const rows = await BW.json(`/api/v1/inspections?place=${encodeURIComponent(place)}&start=${start}&end=${end}`);
   const today = (await BW.serviceDay()).today;
-  document.getElementById("count").textContent = `${rows.length} this month 本月 · ${rows.filter(r => !r.rectified_on).length} open 待整改`;
-  document.getElementById("list").innerHTML = `<tr><th>Day 日期</th><th>Place 地点</th><th>Kind 类型</th><th>Inspector 检查人</th><th>Findings 问题</th><th>Rectified 整改</th></tr>` +
-    (rows.map(r => `<tr data-id="${r.id}"><td>${r.day}</td><td>${BW.escape(r.place)}</td><td>${r.kind}</td><td>${BW.escape(r.inspector)}</td>
-      <td>${BW.escape(r.findings)}</td><td>${r.rectified_on ?? `<button data-fix="${r.id}">rectified today 今日已整改</button>`}</td></tr>`).join("") ||
-     `<tr><td colspan="6" class="muted">none 无</td></tr>`);
+  document.getElementById("count").textContent = BW.t("inspections.count", { n: rows.length, open: rows.filter(r => !r.rectified_on).length });
+  const head = ["common.day", "common.place", "inspections.kind", "inspections.inspector", "inspections.findings", "inspections.rectified"];
+  document.getElementById("list").innerHTML = `<tr>${head.map(k => `<th>${BW.t(k)}</th>`).join("")}</tr>` +
+    (rows.map(r => `<tr data-id="${r.id}"><td>${r.day}</td><td>${BW.d(r.place)}</td><td>${BW.t("inspections.kind." + r.kind)}</td><td>${BW.d(r.inspector)}</td>
+      <td>${BW.d(r.findings)}</td><td>${r.rectified_on ?? `<button data-fix="${r.id}">${BW.t("inspections.rectified_today")}</button>`}</td></tr>`).join("") ||
+     `<tr><td colspan="6" class="muted">${BW.t("common.none")}</td></tr>`);
   for (const button of document.querySelectorAll("button[data-fix]")) {
     button.onclick = async () => {
       document.body.dataset.ready = "";
@@ -41,8 +42,11 @@ document.getElementById("new").onsubmit = async (event) => {
       findings: document.getElementById("findings").value, rectified_on: rectified || null } });
     document.getElementById("findings").value = "";
     document.getElementById("rectified").value = "";
+    error.className = "muted";
+    error.textContent = BW.t("inspections.recorded");
   } catch (e) {
-    error.textContent = e.message;
+    error.className = "error";
+    error.innerHTML = BW.t("common.refused", { why: BW.d(e.message) });
   }
   await list();
 };
@@ -50,7 +54,7 @@ document.getElementById("new").onsubmit = async (event) => {
 (async () => {
   if (!BW.header("inspections")) return;
   const places = [...await BW.json("/api/v1/places?kind=compound"), ...await BW.json("/api/v1/places?kind=station")];
-  document.getElementById("place").innerHTML = places.map(p => `<option value="${p.code}">${BW.escape(p.name)} (${p.code})</option>`).join("");
+  document.getElementById("place").innerHTML = places.map(p => `<option value="${p.code}" data-d>${BW.escape(p.name)} (${p.code})</option>`).join("");
   const wanted = new URLSearchParams(location.search).get("place");
   if (wanted) document.getElementById("place").value = wanted;
   const day = await BW.serviceDay();
