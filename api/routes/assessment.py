@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from api.assessment.scheme import SchemeError
-from api.assessment.store import remove, save, scheme_for
+from api.assessment.store import remove, save, scheme_for, street_of
 from api.assessment.table import Row, assessment
 from api.db.models import Place, PlaceKind
 from api.deps import Admin, Caller, Reader, SessionDep, SettingsDep, place_in_scope
@@ -73,10 +73,29 @@ def table(
 
 @router.get("/assessment/scheme", response_model=SchemePublic)
 def get_scheme(
-    caller: Reader, session: SessionDep, street: str = Query(description="a street code")
+    caller: Reader,
+    session: SessionDep,
+    street: str | None = Query(None, description="a street code"),
+    place: str | None = Query(
+        None,
+        description="instead of `street`: a street or any place under one (a compound, a "
+        "station), for the scheme its street runs (the pages colour rates by its bands)",
+    ),
 ) -> SchemePublic:
-    """The scheme in force for a street: its own, or the default."""
-    node = _street(session, caller, street)
+    """The scheme in force for a street: its own, or the default. Give `street`, or `place`
+    for the street a place belongs to (`street` in the answer says which)."""
+    if (street is None) == (place is None):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "give `street` or `place`")
+    if street is not None:
+        node = _street(session, caller, street)
+    else:
+        found = street_of(session, place_in_scope(session, caller, str(place)))
+        if found is None:
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                "a district's streets may each run their own scheme: ask for a street",
+            )
+        node = found
     scheme, source, text = scheme_for(session, node)
     return SchemePublic(
         street=node.code, source=source, text=text, scheme=scheme.model_dump(mode="json")

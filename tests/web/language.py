@@ -66,7 +66,8 @@ def catalogue() -> dict[str, dict[str, str]]:
 def _matchers(lang: str) -> tuple[tuple[re.Pattern[str], ...], frozenset[str]]:
     """Each message as a pattern ({name} matches anything) and its literal pieces (the text
     nodes around a placeholder filled with an element)."""
-    patterns, pieces = [], set()
+    patterns: list[re.Pattern[str]] = []
+    pieces: set[str] = set()
     for texts in catalogue().values():
         text = _squash(texts[lang])
         parts = re.split(r"\{\w+\}", text)

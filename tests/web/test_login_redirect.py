@@ -106,7 +106,7 @@ def test_each_role_lands_where_it_works(browser: Any, service: Service) -> None:
     page.goto(f"{service.url}/review")
     page.wait_for_selector("body[data-ready='denied']")
     text = page.inner_text("#denied")
-    assert "This page is for admin, supervisor" in text and "此页面仅限" in text, text
+    assert "This page is for: admin, supervisor" in text and "此页面仅限" in text, text
     assert page.get_attribute("#denied a", "href") == "/dashboard"
     links = page.eval_on_selector_all("header.bar a", "links => links.map(a => a.pathname)")
     assert "/review" not in links and "/models" not in links and "/dashboard" in links

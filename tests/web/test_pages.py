@@ -365,6 +365,9 @@ def test_office_ranks_maps_and_downloads(browser: Any, service: Service, tmp_pat
         "a[data-station]", "links => links.map(a => a.dataset.station)"
     )
     assert sorted(stations) == ["ST1", "ST2"]  # ST3 is in S2, outside this office
+    # the street's scheme has no accuracy bands: the map says so rather than invent a scale
+    assert page.get_attribute("a[data-compound='K1']", "data-band") == "none"
+    assert "no bands" in page.inner_text("#legend")
     shot(page, "map")
 
 

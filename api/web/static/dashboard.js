@@ -1,7 +1,10 @@
-// A compound's rates over a period, from /api/v1/stats/*; charts are plain SVG.
+// A compound's rates over a period, from /api/v1/stats/*; charts are plain SVG. The rates take
+// their colours from the bands of the compound's street's assessment scheme (colours.js), as on
+// the map and the assessment table.
 "use strict";
 
-const pct = v => v === null || v === undefined ? "–" : (100 * v).toFixed(1) + "%";
+const pct = v => BW.pct(v);
+const day = iso => iso.slice(5);  // "MM-DD" of a service day (no words: the same in both languages)
 
 function weeks(start, end) {
   // consecutive 7-day windows ending on `end`, at most 13, oldest first
@@ -16,26 +19,33 @@ function weeks(start, end) {
   return out;
 }
 
+const LINES = { accuracy: "#1565c0", corrected: "#0d47a1", participation: "#6a1b9a" };
+
 function trend(series) {
   // participation, raw accuracy and audit-corrected accuracy (with its 95 % band) per week
   const svg = document.getElementById("trend");
+  document.getElementById("trend-key").innerHTML =
+    `<span style="color:${LINES.accuracy}"><b>●</b> ${BW.t("dashboard.line_accuracy")}</span>` +
+    `<span style="color:${LINES.corrected}"><b>○</b> ${BW.t("dashboard.line_corrected")}</span>` +
+    `<span style="color:${LINES.participation}"><b>—</b> ${BW.t("dashboard.line_participation")}</span>`;
   const points = series.filter(p => p.accuracy !== null || p.participation !== null);
-  if (!points.length) { svg.innerHTML = `<text x="10" y="100">no drop-offs 暂无数据</text>`; return; }
-  const x = i => 40 + (series.length === 1 ? 230 : (i * 460) / (series.length - 1));
-  const y = v => 180 - v * 160;
-  const grid = [0, 0.5, 1].map(v => `<line x1="40" x2="500" y1="${y(v)}" y2="${y(v)}" stroke="#e3e7eb"/><text x="4" y="${y(v) + 4}">${v * 100}%</text>`).join("");
+  if (!points.length) { svg.innerHTML = `<text x="10" y="100">${BW.t("dashboard.no_dropoffs")}</text>`; return; }
+  const x = i => 44 + (series.length === 1 ? 230 : (i * 456) / (series.length - 1));
+  const y = v => 180 - v * 165;
+  const grid = [0, 0.5, 1].map(v => `<line x1="44" x2="500" y1="${y(v)}" y2="${y(v)}" stroke="#e3e7eb"/><text x="2" y="${y(v) + 4}">${BW.pct(v, 0)}</text>`).join("");
   const path = key => series.map((p, i) => p[key] === null ? null : [x(i), y(p[key])]).filter(Boolean)
     .map(([px, py], i) => `${i ? "L" : "M"}${px},${py}`).join(" ");
   const banded = series.map((p, i) => [i, p]).filter(([, p]) => p.low !== null);
   const band = banded.length ? `<path d="${banded.map(([i, p], k) => `${k ? "L" : "M"}${x(i)},${y(p.high)}`).join(" ")} ${
-    [...banded].reverse().map(([i, p]) => `L${x(i)},${y(p.low)}`).join(" ")} Z" fill="#1565c0" opacity="0.12"/>` : "";
-  const dots = series.map((p, i) => p.accuracy === null ? "" : `<circle cx="${x(i)}" cy="${y(p.accuracy)}" r="3" fill="#1565c0"><title>${p.start}–${p.end}: accuracy ${pct(p.accuracy)}, corrected ${pct(p.corrected)} (${pct(p.low)}–${pct(p.high)}), participation ${pct(p.participation)}</title></circle>`).join("");
-  const labels = [0, series.length - 1].map(i => `<text x="${x(i) - 16}" y="196">${series[i].end.slice(5)}</text>`).join("");
-  const whiskers = series.map((p, i) => p.low === null ? "" : `<line x1="${x(i) + 5}" x2="${x(i) + 5}" y1="${y(p.low)}" y2="${y(p.high)}" stroke="#0d47a1"/><circle cx="${x(i) + 5}" cy="${y(p.corrected)}" r="3" fill="#fff" stroke="#0d47a1"/>`).join("");
-  const legend = `<text x="44" y="12" fill="#1565c0">● accuracy 准确率</text><text x="190" y="12" fill="#0d47a1">○ corrected 校正 (95%)</text><text x="360" y="12" fill="#2e7d32">— participation 参与率</text>`;
-  svg.innerHTML = grid + band + `<path d="${path("corrected")}" fill="none" stroke="#0d47a1" stroke-dasharray="5 4" stroke-width="1.5"/>` +
-    `<path d="${path("accuracy")}" fill="none" stroke="#1565c0" stroke-width="2"/>` +
-    `<path d="${path("participation")}" fill="none" stroke="#2e7d32" stroke-width="2"/>` + whiskers + dots + labels + legend;
+    [...banded].reverse().map(([i, p]) => `L${x(i)},${y(p.low)}`).join(" ")} Z" fill="${LINES.accuracy}" opacity="0.12"/>` : "";
+  const title = p => BW.t("dashboard.week_title", { start: day(p.start), end: day(p.end), accuracy: pct(p.accuracy),
+    corrected: pct(p.corrected), low: pct(p.low), high: pct(p.high), participation: pct(p.participation) });
+  const dots = series.map((p, i) => p.accuracy === null ? "" : `<circle cx="${x(i)}" cy="${y(p.accuracy)}" r="3" fill="${LINES.accuracy}"><title>${title(p)}</title></circle>`).join("");
+  const labels = [0, series.length - 1].map(i => `<text x="${x(i) - 16}" y="197">${day(series[i].end)}</text>`).join("");
+  const whiskers = series.map((p, i) => p.low === null ? "" : `<line x1="${x(i) + 5}" x2="${x(i) + 5}" y1="${y(p.low)}" y2="${y(p.high)}" stroke="${LINES.corrected}"/><circle cx="${x(i) + 5}" cy="${y(p.corrected)}" r="3" fill="#fff" stroke="${LINES.corrected}"/>`).join("");
+  svg.innerHTML = grid + band + `<path d="${path("corrected")}" fill="none" stroke="${LINES.corrected}" stroke-dasharray="5 4" stroke-width="1.5"/>` +
+    `<path d="${path("accuracy")}" fill="none" stroke="${LINES.accuracy}" stroke-width="2"/>` +
+    `<path d="${path("participation")}" fill="none" stroke="${LINES.participation}" stroke-width="2"/>` + whiskers + dots + labels;
 }
 
 async function weekly(place, start, end) {
@@ -48,16 +58,50 @@ async function weekly(place, start, end) {
 }
 
 function bars(svgId, rows, fmt) {
+  // rows: {label (escaped), data (whether the label is data), value, colour}
   const svg = document.getElementById(svgId);
-  if (!rows.length) { svg.innerHTML = `<text x="10" y="100">no data 暂无数据</text>`; return; }
+  if (!rows.length) { svg.innerHTML = `<text x="10" y="100">${BW.t("common.no_data")}</text>`; return; }
   const max = Math.max(...rows.map(r => r.value), 1e-9);
   const w = 300 / rows.length;
+  // a category keeps its bin colour beside its name; the bars stay neutral (green and red
+  // are the rates' bands: a green bar must not read as "good")
+  const label = (r, x) => (r.swatch ? `<rect x="${x}" y="180" width="9" height="9" rx="2" fill="${r.swatch}"/>` : "") +
+    `<text x="${r.swatch ? x + 12 : x}" y="188"${r.data ? " data-d" : ""}>${r.label}</text>`;
   svg.innerHTML = rows.map((r, i) => {
     const h = (r.value / max) * 150;
     return `<rect x="${10 + i * w + 2}" y="${170 - h}" width="${Math.max(1, w - 4)}" height="${h}" fill="${r.colour}"><title>${r.label}: ${fmt(r.value)}</title></rect>` +
-      (rows.length <= 6 ? `<text x="${10 + i * w + 2}" y="186">${r.label}</text><text x="${10 + i * w + 2}" y="${165 - h}">${fmt(r.value)}</text>` :
-        (i % 6 === 0 ? `<text x="${10 + i * w}" y="186">${r.label}</text>` : ""));
+      (rows.length <= 6 ? label(r, 10 + i * w + 2) + `<text x="${10 + i * w + 2}" y="${165 - h}">${fmt(r.value)}</text>` :
+        (i % 6 === 0 ? label(r, 10 + i * w) : ""));
   }).join("");
+}
+
+// a KPI card in its rate's colour, with the bands that colour it
+function paint(rate, value, scheme) {
+  const card = document.getElementById("kpi-" + rate);
+  const band = BW.colours.band(scheme, rate, value);
+  card.dataset.band = band;
+  card.style.setProperty("--band", BW.colours.hex(band));
+  card.querySelector(".bands").innerHTML = BW.colours.legend(scheme, rate, false);
+}
+
+async function flagged(place, totals) {
+  const thumbs = document.getElementById("thumbs");
+  if (!["admin", "supervisor"].includes(BW.user().role)) {
+    // offices do not review: the compound's supervisors do; say so, and how many were flagged
+    thumbs.innerHTML = `<p class="muted" id="flagged-note" style="margin:0"><span>${BW.t("dashboard.flagged_by_supervisors")}</span>${BW.lang() === "en" ? " " : ""}<span id="flagged-count">${BW.t("dashboard.flagged_count", { n: BW.num(totals.contaminated) })}</span></p>`;
+    return;
+  }
+  const items = await BW.json(`/api/v1/review/queue?reason=flagged&place=${encodeURIComponent(place)}&limit=8`);
+  const shown = [];
+  for (const item of items) {
+    if (!item.event || !item.event.evidence_url) continue;
+    const url = await BW.blobUrl(item.event.evidence_url);
+    if (!url) continue;
+    const when = BW.time(item.event.captured_at);
+    shown.push(`<a href="/review?item=${encodeURIComponent(item.id)}" data-item="${BW.escape(item.id)}"
+      title="${BW.escape(BW.t("dashboard.open_in_review", { when }))}"><img src="${url}" alt="${BW.escape(BW.t("dashboard.open_in_review", { when }))}"></a>`);
+  }
+  thumbs.innerHTML = shown.join("") || `<p class="muted" style="margin:0">${BW.t("dashboard.no_flagged")}</p>`;
 }
 
 async function load() {
@@ -65,61 +109,68 @@ async function load() {
   const start = document.getElementById("start").value, end = document.getElementById("end").value;
   if (!place) return;
   const q = `place=${encodeURIComponent(place)}&start=${start}&end=${end}`;
-  const [summary, hourly, follow] = await Promise.all([
+  const [summary, hourly, follow, scheme] = await Promise.all([
     BW.json(`/api/v1/stats/summary?${q}`), BW.json(`/api/v1/stats/summary?${q}&bucket=hour`),
-    BW.json(`/api/v1/stats/households?${q}&follow_up=true&limit=10`)]);
+    BW.json(`/api/v1/stats/households?${q}&follow_up=true&limit=10`),
+    BW.colours.scheme(place).catch(() => null)]);
   const t = summary.totals, c = t.corrected;
   // the month is what an office signs: how many decided audits it still needs for a number
-  const day = await BW.serviceDay();
-  const monthStart = `${day.month}-01`;
-  const month = await BW.json(`/api/v1/stats/summary?place=${encodeURIComponent(place)}&start=${monthStart}&end=${day.today}`);
+  const today = await BW.serviceDay();
+  const monthStart = `${today.month}-01`;
+  const month = await BW.json(`/api/v1/stats/summary?place=${encodeURIComponent(place)}&start=${monthStart}&end=${today.today}`);
   const m = month.totals.corrected;
   const audits = document.getElementById("month-audits");
   audits.dataset.needed = m.audits_needed;
   audits.textContent = m.audits_needed
-    ? `${day.month}: ${m.audited} audits decided, ${m.audits_needed} more needed 本月还需审核 ${m.audits_needed} 条`
-    : `${day.month}: ${m.audited} audits decided 本月已审核`;
+    ? BW.t("dashboard.month_audits_needed", { month: today.month, audited: BW.num(m.audited), needed: BW.num(m.audits_needed) })
+    : BW.t("dashboard.month_audits", { month: today.month, audited: BW.num(m.audited) });
   document.getElementById("participation").textContent = pct(summary.participation);
-  document.getElementById("participation-detail").textContent = `${summary.participating_households} / ${summary.registered_households} households`;
+  document.getElementById("participation-detail").textContent = BW.t("dashboard.households_detail",
+    { n: BW.num(summary.participating_households), total: BW.num(summary.registered_households) });
   document.getElementById("accuracy").textContent = pct(t.accuracy);
   document.getElementById("accuracy").dataset.value = t.accuracy ?? "";
-  document.getElementById("accuracy-detail").textContent = `${t.correct} of ${t.scored} scored`;
+  document.getElementById("accuracy-detail").textContent = BW.t("dashboard.scored_detail",
+    { correct: BW.num(t.correct), scored: BW.num(t.scored) });
   // no corrected number without enough audits: say so, and how many the period still needs
-  document.getElementById("corrected").textContent = c.accuracy === null ? `not enough audits (${c.audited}) 审核不足` : pct(c.accuracy);
-  document.getElementById("corrected-detail").textContent = c.accuracy === null
-    ? `${c.audits_needed ? `${c.audits_needed} more audits needed 还需审核 ${c.audits_needed} 条` : (c.reason || "")}`
-    : `95%: ${pct(c.low)} – ${pct(c.high)} (${c.audited} audited 已审核)`;
+  const corrected = document.getElementById("corrected");
+  corrected.innerHTML = c.accuracy === null ? BW.colours.why(c.reason || `not enough audits (${c.audited})`) : pct(c.accuracy);
+  corrected.style.fontSize = c.accuracy === null ? "18px" : "";
+  document.getElementById("corrected-detail").innerHTML = c.accuracy === null
+    ? (c.audits_needed ? BW.t("dashboard.audits_needed", { n: BW.num(c.audits_needed) }) : "")
+    : BW.t("dashboard.interval", { low: pct(c.low), high: pct(c.high), n: BW.num(c.audited) });
   document.getElementById("purity").textContent = pct(summary.kitchen_purity);
-  document.getElementById("dropoffs").textContent = `${t.dropoffs} drop-offs, ${t.identified} identified`;
+  document.getElementById("dropoffs").textContent = BW.t("dashboard.dropoffs_detail",
+    { dropoffs: BW.num(t.dropoffs), identified: BW.num(t.identified) });
+  paint("participation", summary.participation, scheme);
+  paint("accuracy", t.accuracy, scheme);
+  paint("corrected_accuracy", c.accuracy, scheme);
+  paint("kitchen_purity", summary.kitchen_purity, scheme);
+  document.getElementById("scheme").innerHTML = scheme
+    ? BW.t("dashboard.scheme", { scheme: BW.d(scheme.scheme.name), street: BW.d(scheme.street) }) : "";
   trend(await weekly(place, start, end));
-  bars("contamination", summary.by_category.map(r => ({ label: (BW.categories[r.category] || {}).zh || r.category,
-    value: r.contamination || 0, colour: (BW.categories[r.category] || {}).hex || "#888" })), pct);
+  bars("contamination", summary.by_category.map(r => ({ label: BW.escape(BW.catName(r.category)), data: true,
+    value: r.contamination || 0, colour: "#78909c", swatch: (BW.categories[r.category] || {}).hex || "#888" })), pct);
   const byHour = Array(24).fill(0);
   for (const b of hourly.buckets) byHour[Number(b.start.slice(11, 13))] += b.dropoffs;  // the service's local hour
-  bars("hours", byHour.map((v, h) => ({ label: String(h), value: v, colour: "#5c7cfa" })), v => String(v));
-  document.getElementById("follow").innerHTML = `<tr><th>Household</th><th>Drop-offs</th><th>Accuracy</th><th>Points</th><th title="deductions not confirmed yet: no points taken">Pending 待定</th></tr>` +
-    (follow.map(h => `<tr data-household="${BW.escape(h.household)}"><td>${BW.escape(h.household)}</td><td>${h.dropoffs}</td><td>${pct(h.accuracy)}</td><td>${h.points}</td><td class="pending">${h.pending_deductions ? `${h.pending_deductions} (${h.pending_points})` : ""}</td></tr>`).join("") ||
-     `<tr><td colspan="5" class="muted">none 无</td></tr>`);
-  const thumbs = document.getElementById("thumbs");
-  thumbs.innerHTML = "";
-  if (["admin", "supervisor"].includes(BW.user().role)) {
-    const items = await BW.json(`/api/v1/review/queue?reason=flagged&place=${encodeURIComponent(place)}&limit=8`);
-    for (const item of items) {
-      if (!item.event || !item.event.evidence_url) continue;
-      const url = await BW.blobUrl(item.event.evidence_url);
-      if (url) thumbs.insertAdjacentHTML("beforeend", `<img src="${url}" title="${BW.escape(item.event.bin_category)}">`);
-    }
-  }
-  if (!thumbs.children.length) thumbs.innerHTML = `<span class="muted">none 无</span>`;
+  bars("hours", byHour.map((v, h) => ({ label: String(h), value: v, colour: "#5c7cfa" })), v => BW.num(v));
+  document.getElementById("follow").innerHTML = `<tr><th>${BW.t("dashboard.household")}</th><th>${BW.t("dashboard.dropoffs")}</th>` +
+    `<th>${BW.t("dashboard.accuracy")}</th><th>${BW.t("dashboard.points")}</th>` +
+    `<th title="${BW.escape(BW.t("dashboard.pending_title"))}">${BW.t("dashboard.pending")}</th></tr>` +
+    (follow.map(h => `<tr data-household="${BW.escape(h.household)}"><td>${BW.d(h.household)}</td><td>${BW.num(h.dropoffs)}</td>` +
+      `<td>${pct(h.accuracy)}</td><td>${BW.num(h.points)}</td><td class="pending">${h.pending_deductions
+        ? `${BW.num(h.pending_deductions)} (${BW.num(h.pending_points)})` : ""}</td></tr>`).join("") ||
+     `<tr><td colspan="5" class="muted">${BW.t("common.none")}</td></tr>`);
+  await flagged(place, t);
   document.body.dataset.ready = "1";
 }
 
 (async () => {
   if (!BW.header("dashboard")) return;
+  document.title = `${BW.t("app.name")} · ${BW.t("nav.dashboard")}`;
   await BW.loadCategories();
   const compounds = await BW.json("/api/v1/places?kind=compound");
   const select = document.getElementById("place");
-  select.innerHTML = compounds.map(p => `<option value="${p.code}">${BW.escape(p.name)} (${p.code})</option>`).join("");
+  select.innerHTML = compounds.map(p => `<option value="${BW.escape(p.code)}" data-d>${BW.escape(p.name)} (${BW.escape(p.code)})</option>`).join("");
   const wanted = new URLSearchParams(location.search).get("place");
   if (wanted) select.value = wanted;
   const today = new Date((await BW.serviceDay()).today + "T00:00:00Z"), from = new Date(today.getTime() - 29 * 86400000);

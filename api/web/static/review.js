@@ -1,13 +1,20 @@
-// The review queue: one image at a time, one key per decision, the next image preloaded.
+// The review queue: one image at a time, one key (or one tap) per decision, the next image
+// preloaded. Every string from the catalogue (BW.t); every outcome, good or bad, in the status
+// line. Plain script for any browser a supervisor has (in-app browsers included): no pop-ups.
 "use strict";
 
 const ORDER = ["recyclable", "hazardous", "kitchen", "other"];
+const ACTIONS = ["confirm", "overturn", "unclear", "skip", "undo"];
 const state = { items: [], index: 0, skipped: new Set(), chosen: new Set(), images: new Map(),
                 history: [], busy: false, labels: new Map() };
 
 async function labelsOf(profile) {
   // the fine labels a reviewer can name, with their category under the station's profile
-  if (!state.labels.has(profile)) state.labels.set(profile, BW.json(`/api/v1/taxonomy/labels?profile=${encodeURIComponent(profile)}`));
+  if (!state.labels.has(profile)) {
+    const loading = BW.json(`/api/v1/taxonomy/labels?profile=${encodeURIComponent(profile)}`);
+    loading.catch(() => state.labels.delete(profile));  // asked again next time
+    state.labels.set(profile, loading);
+  }
   return state.labels.get(profile);
 }
 
@@ -21,7 +28,7 @@ async function image(item) {
   if (!item) return null;
   if (!state.images.has(item.id)) {
     const path = imagePath(item);
-    state.images.set(item.id, path ? BW.blobUrl(path) : Promise.resolve(null));
+    state.images.set(item.id, path ? BW.blobUrl(path).catch(() => null) : Promise.resolve(null));
   }
   return state.images.get(item.id);
 }
@@ -38,19 +45,143 @@ async function refill() {
 
 async function counter() {
   const count = await BW.json("/api/v1/review/count");
-  document.getElementById("left").textContent = count.open;
-  document.getElementById("left").dataset.count = count.open;
+  const left = document.getElementById("left");
+  left.textContent = BW.num(count.open);
+  left.dataset.count = count.open;
 }
 
-function boxes(item, width, height) {
-  if (!item.event) return "";
-  return item.event.items.filter(i => i.box).map(i => {
-    const c = BW.categories[i.category] || { hex: "#fff" };
-    const b = i.box;
-    return `<rect x="${b.x}" y="${b.y}" width="${b.w}" height="${b.h}" fill="none" stroke="${c.hex}" stroke-width="${Math.max(2, width / 200)}"/>
-      <rect x="${b.x}" y="${Math.max(0, b.y - height / 22)}" width="${Math.min(width - b.x, width / 3)}" height="${height / 22}" fill="${c.hex}"/>
-      <text x="${b.x + 4}" y="${Math.max(0, b.y - height / 22) + height / 30}" fill="#fff" font-size="${height / 32}">${BW.escape(i.label)} ${(i.confidence * 100).toFixed(0)}%</text>`;
+// --- the status line: every success and every refusal shows here ---------------------------
+
+function say(html, kind = "") {
+  const status = document.getElementById("status");
+  status.innerHTML = html;
+  status.className = "status" + (kind ? " " + kind : "");
+  status.dataset.kind = kind || "info";
+}
+
+// what the service said (its `detail`), as data
+function why(answer, response) {
+  const detail = answer && answer.detail;
+  if (typeof detail === "string") return BW.d(detail);
+  if (Array.isArray(detail)) return BW.d(detail.map(d => (d && d.msg) || JSON.stringify(d)).join("; "));
+  return BW.d(`${response.status} ${response.statusText}`);
+}
+
+// the service could not be reached (fetch itself failed), or something else went wrong
+function offline(error) {
+  const text = BW.d(error && error.message ? error.message : String(error));
+  say(BW.t(error instanceof TypeError ? "review.offline" : "common.failed", { why: text }), "err");
+}
+
+function verdictName(verdict) {
+  const key = "review.verdict." + String(verdict).replace(/[^a-z]/g, "");
+  return BW_MESSAGES[key] ? BW.t(key) : BW.d(verdict);
+}
+
+// --- the photo: each item's box with its number; earlier items dimmed --------------------
+
+function catHex(code) { return (BW.categories[code] || { hex: "#9e9e9e" }).hex; }
+
+// Items without a box in an event where others have one were in the bin before this drop-off.
+function earlierOf(event) {
+  const boxed = event.items.some(i => i.box);
+  return event.items.map(i => boxed && !i.box);
+}
+
+// the number each item of this drop-off carries (in the photo and in the list); null: earlier
+function numbers(event) {
+  let n = 0;
+  const earlier = earlierOf(event);
+  return event.items.map((i, k) => (earlier[k] ? null : ++n));
+}
+
+function overlaps(a, b, gap) {
+  return a.x < b.x + b.s + gap && b.x < a.x + a.s + gap && a.y < b.y + b.s + gap && b.y < a.y + a.s + gap;
+}
+
+// Where each number tag goes: a corner of its box, the first one clear of the tags already
+// placed, else nudged sideways and down until clear, never outside the photo.
+function placeTags(boxes, s, width, height) {
+  const placed = [];
+  const clamp = (v, max) => Math.max(0, Math.min(v, max - s));
+  const gap = s * 0.15;
+  for (const b of boxes) {
+    const corners = [[b.x, b.y - s], [b.x, b.y], [b.x + b.w - s, b.y - s], [b.x + b.w - s, b.y],
+                     [b.x, b.y + b.h], [b.x, b.y + b.h - s], [b.x + b.w - s, b.y + b.h - s]];
+    let spot = null;
+    for (const [x, y] of corners) {
+      const tag = { x: clamp(x, width), y: clamp(y, height), s };
+      if (!placed.some(p => overlaps(p, tag, gap))) { spot = tag; break; }
+    }
+    for (let step = 1; !spot && step < 200; step++) {  // nudge along, row by row
+      const across = Math.max(1, Math.floor(width / (s + gap)));
+      const x = b.x + (step % across) * (s + gap), y = b.y + Math.floor(step / across) * (s + gap);
+      const tag = { x: clamp(x % width, width), y: clamp(y, height), s };
+      if (!placed.some(p => overlaps(p, tag, gap))) spot = tag;
+    }
+    placed.push(spot || { x: clamp(b.x, width), y: clamp(b.y, height), s });
+  }
+  return placed;
+}
+
+function overlay(item, width, height, scale) {
+  const event = item.event;
+  if (!event) return "";
+  const nums = numbers(event);
+  const boxed = event.items.map((i, k) => ({ i, n: nums[k] })).filter(x => x.i.box && x.n);
+  if (!boxed.length) return "";
+  const px = v => v / scale;  // screen pixels in the photo's units
+  const s = px(22), stroke = px(2.5);
+  const tags = placeTags(boxed.map(x => x.i.box), s, width, height);
+  const dim = earlierOf(event).some(Boolean);
+  const mask = dim ? `<defs><mask id="fresh"><rect width="${width}" height="${height}" fill="#fff"/>${
+    boxed.map(({ i }) => `<rect x="${i.box.x}" y="${i.box.y}" width="${i.box.w}" height="${i.box.h}" fill="#000"/>`).join("")
+  }</mask></defs><rect class="dim" width="${width}" height="${height}" fill="#000" fill-opacity="0.45" mask="url(#fresh)"/>` : "";
+  const rects = boxed.map(({ i }) =>
+    `<rect class="box" x="${i.box.x}" y="${i.box.y}" width="${i.box.w}" height="${i.box.h}" fill="none" stroke="${catHex(i.category)}" stroke-width="${stroke}"/>`).join("");
+  const labels = boxed.map(({ i, n }, k) => {
+    const t = tags[k];
+    return `<g class="num" data-n="${n}"><rect x="${t.x}" y="${t.y}" width="${s}" height="${s}" rx="${s / 5}" fill="${catHex(i.category)}" stroke="#fff" stroke-width="${px(1.5)}"/>
+      <text x="${t.x + s / 2}" y="${t.y + s / 2}" fill="#fff" font-size="${s * 0.66}" font-weight="700" text-anchor="middle" dominant-baseline="central">${n}</text></g>`;
   }).join("");
+  return mask + rects + labels;
+}
+
+function drawOverlay() {
+  const stage = document.getElementById("stage");
+  const photo = document.getElementById("photo");
+  const item = current();
+  for (const old of stage.querySelectorAll("svg, .legend")) old.remove();
+  if (!photo || !item || !photo.naturalWidth) return;
+  const w = photo.naturalWidth, h = photo.naturalHeight;
+  const scale = Math.min(stage.clientWidth / w, stage.clientHeight / h) || 1;
+  stage.insertAdjacentHTML("beforeend", `<svg viewBox="0 0 ${w} ${h}" preserveAspectRatio="xMidYMid meet">${overlay(item, w, h, scale)}</svg>`);
+  if (item.event && earlierOf(item.event).some(Boolean)) {
+    stage.insertAdjacentHTML("beforeend", `<div class="legend" id="legend"><i></i><span>${BW.t("review.legend_earlier")}</span></div>`);
+  }
+}
+
+let resizing = null;
+window.addEventListener("resize", () => { clearTimeout(resizing); resizing = setTimeout(drawOverlay, 100); });
+
+// --- one item on screen -------------------------------------------------------------------
+
+const FIELDS = ["bin", "verdict", "place", "household", "time", "items", "note", "reason"];
+
+function labelName(named, code) {
+  const label = named.find(l => l.code === code);
+  if (!label) return code;
+  return BW.lang() === "en" ? label.en : label.zh;
+}
+
+function itemRow(i, k, n, named, options) {
+  const mark = n ? `<span class="num" style="background:${catHex(i.category)}">${n}</span>`
+                 : `<span class="was" title="${BW.escape(BW.t("review.earlier_title"))}">${BW.t("review.earlier")}</span>`;
+  const category = `<span class="cat"><i style="background:${catHex(i.category)}"></i>${BW.d(BW.catName(i.category))}</span>`;
+  const confidence = typeof i.confidence === "number" ? BW.pct(i.confidence, 0) : "";
+  return `<div class="item${n ? "" : " earlier"}" data-n="${n || ""}">${mark}
+    <span class="what">${BW.d(labelName(named, i.label))} · ${category}</span><span class="muted">${confidence}</span>
+    <select data-item="${k}" title="${BW.escape(BW.t("review.name_item_title"))}">${options}</select></div>`;
 }
 
 async function show() {
@@ -59,34 +190,42 @@ async function show() {
   state.chosen.clear();
   renderPicker();
   if (!item) {
-    stage.innerHTML = `<div class="empty">Nothing left to review · 全部审核完毕</div>`;
-    for (const id of ["bin", "verdict", "place", "household", "time", "items", "note", "reason"]) document.getElementById(id).textContent = "";
+    delete document.body.dataset.item;
+    stage.innerHTML = `<div class="empty">${BW.t("review.nothing_left")}</div>`;
+    for (const id of FIELDS) document.getElementById(id).textContent = "";
     return;
   }
   const url = await image(item);
   image(state.items[state.index + 1]);  // preload the next one
   if (current() !== item) return;  // moved on meanwhile
-  stage.innerHTML = url ? `<img id="photo" alt="evidence" src="${url}">` : `<div class="empty">No image 无图片</div>`;
+  stage.innerHTML = url ? `<img id="photo" alt="${BW.escape(BW.t("review.photo"))}" src="${url}">`
+                        : `<div class="empty">${BW.t("review.no_image")}</div>`;
   const photo = document.getElementById("photo");
-  if (photo) {
-    photo.onload = () => {
-      const w = photo.naturalWidth, h = photo.naturalHeight;
-      stage.insertAdjacentHTML("beforeend", `<svg viewBox="0 0 ${w} ${h}" preserveAspectRatio="xMidYMid meet">${boxes(item, w, h)}</svg>`);
-    };
-  }
-  document.getElementById("reason").innerHTML = `<span class="tag ${item.reason}">${item.reason}</span>`;
+  if (photo) photo.onload = drawOverlay;
+  document.getElementById("reason").innerHTML = `<span class="tag ${BW.escape(item.reason)}">${BW.t("review.reason." + item.reason)}</span>`;
   const event = item.event;
-  document.getElementById("bin").innerHTML = event ? BW.catLabel(event.bin_category) + ` <span class="muted">${BW.escape(event.bin)}</span>` : "–";
-  document.getElementById("verdict").textContent = event ? `${event.verdict}${event.offending.length ? " (" + event.offending.join(", ") + ")" : ""}` : "public report 纠错";
-  document.getElementById("place").textContent = event ? `${event.compound || ""} · ${event.station}` : (item.place || "");
-  document.getElementById("household").textContent = event && event.household ? event.household.slice(0, 12) + "…" : "–";
-  document.getElementById("time").textContent = new Date(event ? event.captured_at : item.created_at).toLocaleString();
-  const named = event ? await labelsOf(event.profile || "national") : [];
+  document.getElementById("bin").innerHTML = event
+    ? `${BW.catLabel(event.bin_category)}<bdi class="code">${BW.escape(event.bin)}</bdi>` : "–";
+  document.getElementById("verdict").innerHTML = event
+    ? verdictName(event.verdict) + (event.offending.length ? " (" + BW.d(event.offending.map(c => BW.catName(c)).join(", ")) + ")" : "")
+    : BW.t("review.public_report");
+  document.getElementById("place").innerHTML = event ? BW.d(`${event.compound || ""} · ${event.station}`)
+                                                     : (item.place ? BW.d(item.place) : "–");
+  document.getElementById("household").innerHTML = event && event.household ? BW.d(event.household.slice(0, 12) + "…") : "–";
+  document.getElementById("time").textContent = BW.time(event ? event.captured_at : item.created_at);
+  document.getElementById("note").innerHTML = item.note ? BW.d(item.note) : "";
+  let named = [];
+  if (event) {
+    try { named = await labelsOf(event.profile || "national"); } catch (e) { offline(e); }
+  }
   if (current() !== item) return;
-  const options = `<option value="">is it? 实为…</option>` + named.map(l => `<option value="${l.code}" data-category="${l.category || ""}">${BW.escape(l.zh)} ${BW.escape(l.en)}</option>`).join("");
-  document.getElementById("items").innerHTML = event ? event.items.map((i, k) =>
-    `<div><span>${BW.escape(i.label)} · ${BW.catLabel(i.category)}</span><span class="muted">${(i.confidence * 100).toFixed(0)}%</span>
-     <select data-item="${k}" title="name the item (used for retraining)">${options}</select></div>`).join("") : "";
+  const options = `<option value="">${BW.t("review.name_item")}</option>` + named.map(l =>
+    `<option value="${BW.escape(l.code)}" data-category="${BW.escape(l.category || "")}" data-d>${BW.escape(BW.lang() === "en" ? l.en : l.zh)}</option>`).join("");
+  const nums = event ? numbers(event) : [];
+  const list = document.getElementById("items");
+  list.classList.toggle("with-earlier", nums.includes(null));
+  list.innerHTML = event
+    ? event.items.map((i, k) => itemRow(i, k, nums[k], named, options)).join("") : "";
   for (const select of document.querySelectorAll("#items select")) {
     select.onchange = () => {
       const picked = select.selectedOptions[0];
@@ -94,12 +233,12 @@ async function show() {
       select.blur();  // the keys go back to the page
     };
   }
-  document.getElementById("note").textContent = item.note || "";
+  document.body.dataset.item = item.id;  // drawn in full (the tests wait for it)
 }
 
 function renderPicker() {
   document.getElementById("picker").innerHTML = ORDER.map((code, n) =>
-    `<button data-code="${code}" class="${state.chosen.has(code) ? "on" : ""}"><kbd>${n + 1}</kbd> ${BW.catLabel(code)}</button>`).join("");
+    `<button type="button" data-code="${code}" class="${state.chosen.has(code) ? "on" : ""}" aria-pressed="${state.chosen.has(code)}"><kbd>${n + 1}</kbd><i style="background:${catHex(code)}"></i>${BW.d(BW.catName(code))}</button>`).join("");
   for (const button of document.querySelectorAll("#picker button")) {
     button.onclick = () => toggle(button.dataset.code);
   }
@@ -110,7 +249,7 @@ function toggle(code) {
   renderPicker();
 }
 
-function say(text) { document.getElementById("status").textContent = text; }
+// --- decisions ----------------------------------------------------------------------------
 
 async function decide(decision) {
   const item = current();
@@ -120,15 +259,20 @@ async function decide(decision) {
     const labels = [...document.querySelectorAll("#items select")].map(s => s.value || null);
     const body = { decision, true_categories: [...state.chosen] };
     if (labels.some(Boolean)) body.labels = labels;
-    const response = await BW.api(`/api/v1/review/items/${item.id}/decision`, { method: "POST", json: body });
-    const answer = await response.json();
-    if (!response.ok) { say(typeof answer.detail === "string" ? answer.detail : "refused"); return; }
-    say(`${decision} → ${answer.verdict}`);
+    let response;
+    try {
+      response = await BW.api(`/api/v1/review/items/${item.id}/decision`, { method: "POST", json: body });
+    } catch (e) { offline(e); return; }
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) { say(BW.t("common.refused", { why: why(answer, response) }), "err"); return; }
+    say(BW.t("review.done." + decision, { verdict: verdictName(answer.verdict) }), "ok");
     state.history.push(item);
     state.items.splice(state.index, 1);
     if (state.index >= state.items.length) await refill();
     await show();
-    counter();
+    await counter();
+  } catch (e) {
+    offline(e);
   } finally {
     state.busy = false;
   }
@@ -136,43 +280,101 @@ async function decide(decision) {
 
 async function skip() {
   const item = current();
-  if (!item) return;
-  state.skipped.add(item.id);
-  state.index += 1;
-  if (state.index >= state.items.length) await refill();
-  show();
+  if (!item || state.busy) return;
+  state.busy = true;
+  try {
+    state.skipped.add(item.id);
+    state.index += 1;
+    if (state.index >= state.items.length) await refill();
+    say(BW.t("review.skipped"));
+    await show();
+  } catch (e) {
+    offline(e);
+  } finally {
+    state.busy = false;
+  }
 }
 
 async function undo() {
-  const item = state.history.pop();
-  if (!item || state.busy) return;
-  const response = await BW.api(`/api/v1/review/items/${item.id}/undo`, { method: "POST" });
-  if (!response.ok) { say("cannot undo: " + ((await response.json()).detail || response.statusText)); return; }
-  state.items.splice(state.index, 0, item);
-  say("undone 已撤销");
-  await show();
-  counter();
+  if (state.busy) return;
+  const item = state.history[state.history.length - 1];
+  if (!item) { say(BW.t("review.nothing_to_undo"), "err"); return; }
+  state.busy = true;
+  try {
+    let response;
+    try {
+      response = await BW.api(`/api/v1/review/items/${item.id}/undo`, { method: "POST" });
+    } catch (e) { offline(e); return; }
+    const answer = await response.json().catch(() => ({}));
+    state.history.pop();  // refused or done: either way not to be undone again from here
+    if (!response.ok) { say(BW.t("review.undo_refused", { why: why(answer, response) }), "err"); return; }
+    state.skipped.delete(item.id);
+    state.items = state.items.filter(i => i.id !== item.id);
+    state.items.splice(state.index, 0, item);
+    say(BW.t("review.undone"), "ok");
+    await show();
+    await counter();
+  } catch (e) {
+    offline(e);
+  } finally {
+    state.busy = false;
+  }
 }
 
+// /review?item=ID: that item first (the dashboard's thumbnails link here), held for this
+// reviewer; when it is no longer open, the status line says why and the queue goes on.
+async function openLinked(id) {
+  let response;
+  try {
+    response = await BW.api(`/api/v1/review/items/${encodeURIComponent(id)}/claim`, { method: "POST" });
+  } catch (e) { offline(e); return; }
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    say(BW.t("review.item_not_open", { id: BW.d(id), why: why(answer, response) }), "err");
+    return;
+  }
+  state.skipped.delete(answer.id);
+  state.items = [answer, ...state.items.filter(i => i.id !== answer.id)];
+  state.index = 0;
+  say(BW.t("review.opened", { id: BW.d(answer.id) }), "ok");
+}
+
+function keyOf(action) { return BW.t("review.key." + action).toLowerCase(); }
+
 document.addEventListener("keydown", (event) => {
-  if (event.ctrlKey || event.metaKey || event.altKey || event.target.tagName === "SELECT") return;
-  const key = event.key.toLowerCase();
-  const actions = { c: () => decide("confirm"), o: () => decide("overturn"), u: () => decide("unclear"),
-                    s: skip, z: undo };
-  if (actions[key]) { event.preventDefault(); actions[key](); }
-  else if ("1234".includes(key) && key) { event.preventDefault(); toggle(ORDER[Number(key) - 1]); }
+  const tag = event.target && event.target.tagName;
+  if (event.ctrlKey || event.metaKey || event.altKey || tag === "SELECT" || tag === "INPUT" || tag === "TEXTAREA") return;
+  const key = (event.key || "").toLowerCase();
+  const action = ACTIONS.find(a => keyOf(a) === key);
+  if (action) { event.preventDefault(); act(action); }
+  else if (key.length === 1 && "1234".includes(key)) { event.preventDefault(); toggle(ORDER[Number(key) - 1]); }
 });
-document.getElementById("confirm").onclick = () => decide("confirm");
-document.getElementById("overturn").onclick = () => decide("overturn");
-document.getElementById("unclear").onclick = () => decide("unclear");
-document.getElementById("skip").onclick = skip;
-document.getElementById("undo").onclick = undo;
+
+function act(action) {
+  if (action === "skip") return skip();
+  if (action === "undo") return undo();
+  return decide(action);
+}
+for (const action of ACTIONS) document.getElementById(action).onclick = () => act(action);
 
 (async () => {
   if (!BW.header("review")) return;
-  await BW.loadCategories();
-  await refill();
-  await show();
-  await counter();
+  document.title = `${BW.t("app.name")} · ${BW.t("nav.review")}`;
+  say(BW.t("review.hint"));
+  try {
+    await Promise.all([BW.loadCategories(), BW.serviceDay().catch(() => {})]);
+    renderPicker();
+    await refill();
+    const params = new URLSearchParams(location.search);
+    const linked = params.get("item");
+    if (linked) {
+      await openLinked(linked);
+      history.replaceState(null, "", location.pathname);  // a reload goes on with the queue
+    }
+    await show();
+    await counter();
+  } catch (e) {
+    offline(e);
+  }
   document.body.dataset.ready = "1";
 })();
