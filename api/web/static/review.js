@@ -52,17 +52,45 @@ async function counter() {
 
 // --- the status line: every success and every refusal shows here ---------------------------
 
-function say(html, kind = "") {
+// Said in the chosen language, and under it in the other (whoever stands beside the reviewer
+// may read only one of them); a param may be a function of the language (a translated name).
+function say(key, params = {}, kind = "") {
+  const other = BW.lang() === "en" ? "zh-CN" : "en";
+  const filled = lang => Object.fromEntries(Object.entries(params).map(([k, v]) => [k, typeof v === "function" ? v(lang) : v]));
   const status = document.getElementById("status");
-  status.innerHTML = html;
+  status.innerHTML = `<span class="said">${BW.t(key, filled(BW.lang()))}</span>` +
+    (key !== "review.hint" ? `<span class="other" lang="${other}">${BW.t(key, filled(other), other)}</span>` : "");
   status.className = "status" + (kind ? " " + kind : "");
   status.dataset.kind = kind || "info";
 }
 
-// what the service said (its `detail`), as data
+// What the service said (its `detail`): in the chosen language when it is one of the reasons the
+// review service gives (matched here), else as it came, as data. A function of the language.
+const REASONS = [
+  [/^the true categories make the drop-off (\w+), which does not (\w+) the model's '(\w+)'$/,
+   (m, lang) => BW.t("review.why.disagrees", { found: verdictName(m[1], lang), decision: BW.t("review.decision." + m[2], {}, lang),
+                                               model: verdictName(m[3], lang) }, lang)],
+  [/^a '(\w+)' event needs the true categories$/,
+   (m, lang) => BW.t("review.why.needs_categories", { verdict: verdictName(m[1], lang) }, lang)],
+  [/^this item is decided already by (.+): reload/, (m, lang) => BW.t("review.why.decided_by", { who: BW.d(m[1]) }, lang)],
+  [/^this item is decided already: reload/, (m, lang) => BW.t("review.why.decided", {}, lang)],
+  [/^another supervisor is reviewing this item \((.+)\)$/, (m, lang) => BW.t("review.why.claimed", { who: BW.d(m[1]) }, lang)],
+  [/^nothing of yours to undo on this item/, (m, lang) => BW.t("review.why.nothing_yours", {}, lang)],
+  [/^the decision on this item is (.+)'s: only they can undo it$/, (m, lang) => BW.t("review.why.not_yours", { who: BW.d(m[1]) }, lang)],
+  [/^a decision can be undone for (\d+) minutes only$/, (m, lang) => BW.t("review.why.too_late", { minutes: m[1] }, lang)],
+  [/^this decision was superseded or undone meanwhile$/, (m, lang) => BW.t("review.why.meanwhile", {}, lang)],
+  [/^an appeal needs a second reviewer/, (m, lang) => BW.t("review.why.second_reviewer", {}, lang)],
+];
+
 function why(answer, response) {
   const detail = answer && answer.detail;
-  if (typeof detail === "string") return BW.d(detail);
+  if (typeof detail === "string") {
+    for (const [pattern, say] of REASONS) {
+      const m = detail.match(pattern);
+      if (m) return lang => `<span class="why">${say(m, lang)}</span>`;  // its own text node
+    }
+    return BW.d(detail);
+  }
   if (Array.isArray(detail)) return BW.d(detail.map(d => (d && d.msg) || JSON.stringify(d)).join("; "));
   return BW.d(`${response.status} ${response.statusText}`);
 }
@@ -70,12 +98,12 @@ function why(answer, response) {
 // the service could not be reached (fetch itself failed), or something else went wrong
 function offline(error) {
   const text = BW.d(error && error.message ? error.message : String(error));
-  say(BW.t(error instanceof TypeError ? "review.offline" : "common.failed", { why: text }), "err");
+  say(error instanceof TypeError ? "review.offline" : "common.failed", { why: text }, "err");
 }
 
-function verdictName(verdict) {
+function verdictName(verdict, lang = BW.lang()) {
   const key = "review.verdict." + String(verdict).replace(/[^a-z]/g, "");
-  return BW_MESSAGES[key] ? BW.t(key) : BW.d(verdict);
+  return BW_MESSAGES[key] ? BW.t(key, {}, lang) : BW.d(verdict);
 }
 
 // --- the photo: each item's box with its number; earlier items dimmed --------------------
@@ -264,8 +292,8 @@ async function decide(decision) {
       response = await BW.api(`/api/v1/review/items/${item.id}/decision`, { method: "POST", json: body });
     } catch (e) { offline(e); return; }
     const answer = await response.json().catch(() => ({}));
-    if (!response.ok) { say(BW.t("common.refused", { why: why(answer, response) }), "err"); return; }
-    say(BW.t("review.done." + decision, { verdict: verdictName(answer.verdict) }), "ok");
+    if (!response.ok) { say("common.refused", { why: why(answer, response) }, "err"); return; }
+    say("review.done." + decision, { verdict: lang => verdictName(answer.verdict, lang) }, "ok");
     state.history.push(item);
     state.items.splice(state.index, 1);
     if (state.index >= state.items.length) await refill();
@@ -286,7 +314,7 @@ async function skip() {
     state.skipped.add(item.id);
     state.index += 1;
     if (state.index >= state.items.length) await refill();
-    say(BW.t("review.skipped"));
+    say("review.skipped");
     await show();
   } catch (e) {
     offline(e);
@@ -298,7 +326,7 @@ async function skip() {
 async function undo() {
   if (state.busy) return;
   const item = state.history[state.history.length - 1];
-  if (!item) { say(BW.t("review.nothing_to_undo"), "err"); return; }
+  if (!item) { say("review.nothing_to_undo", {}, "err"); return; }
   state.busy = true;
   try {
     let response;
@@ -307,11 +335,11 @@ async function undo() {
     } catch (e) { offline(e); return; }
     const answer = await response.json().catch(() => ({}));
     state.history.pop();  // refused or done: either way not to be undone again from here
-    if (!response.ok) { say(BW.t("review.undo_refused", { why: why(answer, response) }), "err"); return; }
+    if (!response.ok) { say("review.undo_refused", { why: why(answer, response) }, "err"); return; }
     state.skipped.delete(item.id);
     state.items = state.items.filter(i => i.id !== item.id);
     state.items.splice(state.index, 0, item);
-    say(BW.t("review.undone"), "ok");
+    say("review.undone", {}, "ok");
     await show();
     await counter();
   } catch (e) {
@@ -330,13 +358,13 @@ async function openLinked(id) {
   } catch (e) { offline(e); return; }
   const answer = await response.json().catch(() => ({}));
   if (!response.ok) {
-    say(BW.t("review.item_not_open", { id: BW.d(id), why: why(answer, response) }), "err");
+    say("review.item_not_open", { id: BW.d(id), why: why(answer, response) }, "err");
     return;
   }
   state.skipped.delete(answer.id);
   state.items = [answer, ...state.items.filter(i => i.id !== answer.id)];
   state.index = 0;
-  say(BW.t("review.opened", { id: BW.d(answer.id) }), "ok");
+  say("review.opened", { id: BW.d(answer.id) }, "ok");
 }
 
 function keyOf(action) { return BW.t("review.key." + action).toLowerCase(); }
@@ -360,7 +388,7 @@ for (const action of ACTIONS) document.getElementById(action).onclick = () => ac
 (async () => {
   if (!BW.header("review")) return;
   document.title = `${BW.t("app.name")} · ${BW.t("nav.review")}`;
-  say(BW.t("review.hint"));
+  say("review.hint");
   try {
     await Promise.all([BW.loadCategories(), BW.serviceDay().catch(() => {})]);
     renderPicker();
