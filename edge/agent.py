@@ -61,6 +61,7 @@ class Health:
 class Agent:
     def __init__(self, config: EdgeConfig, transport: httpx.BaseTransport | None = None):
         self.config = config
+        self.street_key = config.street_key()  # read once, at start: a missing file stops here
         self.stop = threading.Event()
         self.health = Health()
         storage = config.storage
@@ -168,7 +169,7 @@ class Agent:
         `{"bin": "B1", "lid": "open" | "closed"}`. A swipe goes to one drop-off: the bin whose
         lid opens next, or where the next change starts (see edge.cards)."""
         if "card" in body:
-            self.pipeline.card(pseudonym(str(body["card"]), self.config.pseudonym_key))
+            self.pipeline.card(pseudonym(str(body["card"]), self.street_key))
         if "lid" in body:
             if body["lid"] not in ("open", "closed"):
                 raise ValueError("lid is 'open' or 'closed'")

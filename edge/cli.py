@@ -1,6 +1,9 @@
 """`binwatch edge ACTION`: the device agent.
 
-binwatch edge check-config FILE      print every error of a config with its path
+binwatch edge check-config FILE      print every error of a config with its path and value;
+                                     --probe also opens the source and checks the regions
+binwatch edge init --station CODE    write a starting station file (--snapshot FRAME.jpg: the
+                                     frame's size; --out FILE, default station.yaml)
 binwatch edge run CONFIG             run the agent (camera → verdicts → service)
 binwatch edge simulate --out DIR     compose a station video from real photos, with truth
 binwatch edge outbox CONFIG          what waits to be sent; --dead: the events the service
@@ -16,11 +19,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from edge.config import StorageConfig
 
-DESCRIPTION = "the device agent: check-config, run, simulate, outbox"
+DESCRIPTION = "the device agent: init, check-config, run, simulate, outbox"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", choices=["check-config", "run", "simulate", "outbox"])
+    parser.add_argument("action", choices=["init", "check-config", "run", "simulate", "outbox"])
     parser.add_argument("config", nargs="?", type=Path, help="the agent's YAML config")
     parser.add_argument(
         "--replay", type=Path, help="run: a simulation's truth.json; its card swipes are replayed"
@@ -43,6 +46,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--retry-dead", action="store_true", help="outbox: queue the refused events again"
     )
+    parser.add_argument(
+        "--probe", action="store_true", help="check-config: open the source, check the regions"
+    )
+    parser.add_argument("--station", help="init: the station's code")
+    parser.add_argument("--snapshot", type=Path, help="init: a frame of the camera (its size)")
+    parser.add_argument("--service-url", help="init: the central service's URL")
+    parser.add_argument("--source", help="init: the camera's stream URL (rtsp://…)")
+    parser.add_argument("--force", action="store_true", help="init: overwrite --out")
     parser.add_argument("--dropoffs", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.epilog = __doc__
@@ -72,12 +83,14 @@ def run(args: argparse.Namespace) -> int:
             f"{len(truth['dropoffs'])} drop-offs, {items} items) and {args.out / 'truth.json'}"
         )
         return 0
+    if args.action == "init":
+        return init(args)
     if args.config is None:
         raise ConfigError(f"{args.action} needs a config file")
     if args.action == "check-config":
         from edge.config import config_errors
 
-        errors = config_errors(args.config)
+        errors = config_errors(args.config, probe=args.probe)
         for line in errors:
             print(f"{args.config}: {line}")
         if not errors:
@@ -95,6 +108,32 @@ def run(args: argparse.Namespace) -> int:
 
         replay = card_signals(args.replay)
     return Agent(load_config(args.config)).run(drain_timeout=args.drain_timeout, replay=replay)
+
+
+def init(args: argparse.Namespace) -> int:
+    """A starting station file: two bins over the frame's halves, to redraw on the set-up page."""
+    from edge.config import ConfigError
+    from edge.station_file import StationFile, render
+
+    if not args.station:
+        raise ConfigError("init needs --station CODE")
+    spec = StationFile(station=args.station)
+    if args.snapshot is not None:
+        from vision.imageio import read_image
+
+        frame = read_image(args.snapshot)
+        spec.height, spec.width = int(frame.shape[0]), int(frame.shape[1])
+    if args.service_url:
+        spec.service_url = args.service_url
+    if args.source:
+        spec.source_uri = args.source
+    out = args.out or Path("station.yaml")
+    if out.exists() and not args.force:
+        raise ConfigError(f"{out} exists: pass --force to overwrite it, or --out another file")
+    out.write_text(render(spec), encoding="utf-8")
+    print(f"wrote {out} (station {spec.station}, frame {spec.width}×{spec.height}); check it with")
+    print(f"  binwatch edge check-config {out}")
+    return 0
 
 
 def outbox(storage: StorageConfig, dead: bool, retry: bool) -> int:

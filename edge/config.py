@@ -9,10 +9,17 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
-from vision.errors import BinwatchError, TaxonomyError, describe_validation_error
-from vision.taxonomy import BUILTIN_PROFILES, load_profile
+from edge.config_check import cross_problems
+from vision.errors import BinwatchError, describe_validation_error
 
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 Point = tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]]
@@ -72,6 +79,8 @@ class SourceConfig(_Section):
     fps: float | None = Field(None, gt=0, le=120, description="frames per second to process")
     loop: bool = Field(False, description="start a file or folder again at its end")
     reconnect_max_s: float = Field(60.0, gt=0, le=3600, description="longest reconnect pause")
+    width: int | None = Field(None, ge=16, le=8192, description="frame width the ROIs are drawn on")
+    height: int | None = Field(None, ge=16, le=8192, description="frame height the ROIs are on")
 
 
 class TriggerConfig(_Section):
@@ -141,11 +150,13 @@ class EdgeConfig(_Section):
     device_id: Code
     station_id: Code
     profile: str = Field("national", description="taxonomy profile of the station")
-    pseudonym_key: str = Field(
+    pseudonym_key: str | None = Field(
+        None,
         min_length=16,
         description="keys the household card hash; one key per street, so a card is the "
-        "same household at every station of the street",
+        "same household at every station of the street (or pseudonym_key_file)",
     )
+    pseudonym_key_file: Path | None = Field(None, description="a file holding the street's key")
     service: ServiceConfig
     bins: list[BinConfig] = Field(min_length=1, max_length=16)
     source: SourceConfig
@@ -157,18 +168,35 @@ class EdgeConfig(_Section):
     metrics: MetricsConfig = MetricsConfig()
 
     @model_validator(mode="after")
-    def _bins_fit_profile(self) -> EdgeConfig:
-        if self.profile not in BUILTIN_PROFILES and not self.profile.endswith((".yaml", ".yml")):
-            raise ValueError(f"unknown profile {self.profile!r}")
-        ids = [b.id for b in self.bins]
-        if len(set(ids)) != len(ids):
-            raise ValueError("bin ids repeat")
+    def _one_key(self) -> EdgeConfig:
+        if (self.pseudonym_key is None) == (self.pseudonym_key_file is None):
+            raise ValueError("give exactly one of pseudonym_key and pseudonym_key_file")
+        return self
+
+    def street_key(self) -> str:
+        """The pseudonym key, from the file when it is kept in one (read when needed)."""
+        if self.pseudonym_key is not None:
+            return self.pseudonym_key
+        assert self.pseudonym_key_file is not None
         try:
-            profile = load_profile(self.profile)
-            for b in self.bins:
-                profile.accepted(b.category)  # names the profile's bins when it fails
-        except TaxonomyError as exc:
-            raise ValueError(str(exc)) from None
+            key = self.pseudonym_key_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read pseudonym_key_file {self.pseudonym_key_file}: {exc}"
+            ) from None
+        if len(key) < 16:
+            raise ConfigError(f"pseudonym_key_file {self.pseudonym_key_file}: under 16 characters")
+        return key
+
+    @model_validator(mode="after")
+    def _fits_together(self, info: ValidationInfo) -> EdgeConfig:
+        """Bins, ROIs, profile and URL checked together (`edge.config_check`); check-config
+        runs the same checks on the raw file itself, to report them beside the field errors."""
+        if info.context and info.context.get("cross") is False:
+            return self
+        problems = cross_problems(self.model_dump(mode="json"), sources=False)
+        if problems:
+            raise ValueError("; ".join(f"{path}: {message}" for path, message in problems))
         return self
 
 
@@ -185,14 +213,33 @@ def load_config(path: Path) -> EdgeConfig:
         raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
 
 
-def config_errors(path: Path) -> list[str]:
-    """Every problem of a config file as `path.to.field: message` lines (empty when valid)."""
+def _shown(error: dict[str, object]) -> str:
+    where = ".".join(map(str, error["loc"])) or "(top)"  # type: ignore[call-overload]
+    said = f"{where}: {error['msg']}"
+    if error["type"] in ("missing", "model_type", "dict_type") or isinstance(error["input"], dict):
+        return said
+    value = repr(error["input"])
+    return f"{said} (got {value if len(value) <= 80 else value[:77] + '...'})"
+
+
+def config_errors(path: Path, probe: bool = False) -> list[str]:
+    """Every problem of a config file, each as `path.to.field: message (got value)`, all in one
+    run (empty when valid). `probe`: also open the source and check the ROIs against its frame."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        return [f"{path}: {exc}"]
+    except OSError as exc:
+        return [f"cannot read it: {exc.strerror or exc}"]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return [f"{where}not valid YAML: {problem}"]
+    if not isinstance(data, dict):
+        return [f"(top): a mapping of settings is needed, not {type(data).__name__}"]
+    found = []
     try:
-        EdgeConfig.model_validate(data)
+        EdgeConfig.model_validate(data, context={"cross": False})
     except ValidationError as exc:
-        return [f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors()]
-    return []
+        found = [_shown(dict(e)) for e in exc.errors()]
+    found += [f"{where}: {message}" for where, message in cross_problems(data, True, probe)]
+    return found

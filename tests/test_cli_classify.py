@@ -75,6 +75,17 @@ def test_json_lines_and_local_bin_names(tiny_model: Path, drawn_images: list[Pat
     }
 
 
+def test_a_local_bin_name_finds_its_profile(tiny_model: Path, drawn_images: list[Path]) -> None:
+    """湿垃圾 is Shanghai's name: without --profile, the profile that has it is used."""
+    result = binwatch(
+        "classify", drawn_images[0], "--bin", "湿垃圾", "--model", tiny_model, "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["profile"] == "shanghai" and record["bin"] == "kitchen"
+    assert record["verdict"] == "correct"
+
+
 def test_rural_group_bin(tiny_model: Path, drawn_images: list[Path]) -> None:
     result = binwatch("classify", *drawn_images[:3], "--bin", "不会烂的", "--profile", "rural",
                       "--model", tiny_model, "--json")  # fmt: skip

@@ -12,7 +12,10 @@ import sys
 import unicodedata
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from vision.taxonomy import Profile
 
 DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else ""
 
@@ -58,6 +61,31 @@ def _pad(text: str, width: int) -> str:
     return text + " " * max(0, width - _width(text))
 
 
+def _profile_naming(current: Profile, name: str) -> str | None:
+    """Without --profile, a bin named the way only another built-in profile names it (湿垃圾 is
+    Shanghai's): that profile. None when the current one knows the name; an error naming the
+    profiles when several do."""
+    from vision.errors import TaxonomyError
+    from vision.taxonomy import BUILTIN_PROFILES, load_profile
+
+    try:
+        current.resolve_bin(name)
+        return None
+    except TaxonomyError:
+        pass
+    naming = []
+    for candidate in BUILTIN_PROFILES:
+        try:
+            load_profile(candidate).resolve_bin(name)
+            naming.append(candidate)
+        except TaxonomyError:
+            continue
+    if len(naming) > 1:
+        named = ", ".join(naming)
+        raise TaxonomyError(f"bin {name!r} is named by profiles {named}: pass --profile")
+    return naming[0] if naming else None
+
+
 def run(args: argparse.Namespace) -> int:
     from vision.classifier import Classifier, ClassifierOptions
     from vision.errors import BinwatchError, ImageError
@@ -77,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise BinwatchError(str(exc)) from None
     classifier = Classifier(model_path, options, profile=args.profile)
+    if args.profile is None and (other := _profile_naming(classifier.profile, args.bin)):
+        classifier = Classifier(model_path, options, profile=other)  # the bin's own profile
     profile, meta = classifier.profile, classifier.metadata
     bin_code = profile.resolve_bin(args.bin)
     accepted = profile.accepted(bin_code)

@@ -149,7 +149,7 @@ def test_unbound_swipes_show_in_health_and_metrics(tmp_path: Path, clock: Clock)
         assert "binwatch_edge_cards_unbound_total 2.0" in agent.metrics_text().splitlines()
         agent.signal({"card": "CARD-0003"})
         scene.drop("B", "paper")
-        assert households(scene)[-1] == ("B", pseudonym("CARD-0003", config.pseudonym_key))
+        assert households(scene)[-1] == ("B", pseudonym("CARD-0003", config.street_key()))
         assert agent.health_report()["cards"] == {"swipes": 3, "bound": 1, "unbound": 2}
     finally:
         agent.close()

@@ -27,7 +27,7 @@ GOOD = {
     "pseudonym_key": "k" * 16,
     "service": {"url": "http://127.0.0.1:8000", "token": "bwd_x"},
     "bins": [{"id": "B1", "category": "kitchen", "roi": [[0, 0], [100, 0], [100, 100]]}],
-    "source": {"kind": "file", "uri": "station.mp4"},
+    "source": {"kind": "stream", "uri": "rtsp://127.0.0.1:8554/cam"},
 }
 
 

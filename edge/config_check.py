@@ -1,0 +1,236 @@
+"""What breaks a station beyond a field's own type: checked across fields, on the raw YAML data
+(so every problem is found in one run, even when some fields are wrong), each with its path and
+the offending value.
+
+- the service URL's syntax (http or https, a host);
+- bin ids that repeat (which id, where it first came);
+- each bin's ROI polygon: a positive area, no edges crossing, inside the frame (`source.width` /
+  `source.height` when given, or the size read from the source with `probe`; else no point past
+  any camera's frame);
+- the profile and each bin's category under it;
+- a `file` or `folder` source that is not there; with `probe`, a source that does not open.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from vision.errors import TaxonomyError
+from vision.taxonomy import BUILTIN_PROFILES, load_profile
+
+LARGEST_FRAME = 8192  # no camera's frame is wider or taller (8K)
+Problem = tuple[str, str]  # (path, message)
+XY = tuple[float, float]
+
+
+def _show(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def url_problems(url: object) -> list[Problem]:
+    if not isinstance(url, str):
+        return []
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or " " in url.strip():
+        return [("service.url", f"not an http(s) URL with a host: {_show(url)}")]
+    try:
+        parts.port  # noqa: B018  (a bad port raises)
+    except ValueError:
+        return [("service.url", f"its port is not a number from 1 to 65535: {_show(url)}")]
+    return []
+
+
+def _points(roi: object) -> list[tuple[float, float]] | None:
+    if not isinstance(roi, list) or len(roi) < 3:
+        return None
+    try:
+        return [(float(p[0]), float(p[1])) for p in roi]
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
+
+
+def _area(points: list[tuple[float, float]]) -> float:
+    n = len(points)
+    twice = sum(
+        points[i][0] * points[(i + 1) % n][1] - points[(i + 1) % n][0] * points[i][1]
+        for i in range(n)
+    )
+    return abs(twice) / 2
+
+
+def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def _on(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> bool:
+    """q on the segment p-r (given the three are collinear)."""
+    return min(p[0], r[0]) <= q[0] <= max(p[0], r[0]) and min(p[1], r[1]) <= q[1] <= max(p[1], r[1])
+
+
+def _meet(
+    p1: tuple[float, float],
+    p2: tuple[float, float],
+    q1: tuple[float, float],
+    q2: tuple[float, float],
+) -> bool:
+    """Segments p1-p2 and q1-q2 cross or touch."""
+    d1, d2 = _cross(q1, q2, p1), _cross(q1, q2, p2)
+    d3, d4 = _cross(p1, p2, q1), _cross(p1, p2, q2)
+    if d1 * d2 < 0 and d3 * d4 < 0:
+        return True
+    return (
+        (d1 == 0 and _on(q1, p1, q2))
+        or (d2 == 0 and _on(q1, p2, q2))
+        or (d3 == 0 and _on(p1, q1, p2))
+        or (d4 == 0 and _on(p1, q2, p2))
+    )
+
+
+def crossing_edges(points: list[tuple[float, float]]) -> tuple[int, int] | None:
+    """The first two edges of the polygon that meet other than at their shared corner."""
+    n = len(points)
+    edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if j == i + 1 or (i == 0 and j == n - 1):
+                continue  # neighbours share a corner
+            if _meet(*edges[i], *edges[j]):
+                return i, j
+    return None
+
+
+def roi_problems(
+    index: int, roi: object, frame: tuple[int, int] | None, frame_said: str
+) -> list[Problem]:
+    points = _points(roi)
+    if points is None:
+        return []  # the field's own check says what is wrong with it
+    where = f"bins.{index}.roi"
+    found = []
+    if (edges := crossing_edges(points)) is not None:  # a bow tie's lobes cancel: first
+        i, j = edges
+        k = (j + 1) % len(points)
+        found.append((where, f"crosses itself (edges {i}-{i + 1} and {j}-{k}): {_show(roi)}"))
+    elif _area(points) <= 0:
+        found.append((where, f"has no area (its points lie on a line): {_show(roi)}"))
+    width, height = frame or (LARGEST_FRAME, LARGEST_FRAME)
+    outside = [p for p in points if not (0 <= p[0] <= width and 0 <= p[1] <= height)]
+    if outside:
+        x, y = outside[0]
+        found.append(
+            (where, f"point ({x:g}, {y:g}) lies outside the frame ({width}×{height}, {frame_said})")
+        )
+    return found
+
+
+def bin_problems(bins: object, profile_name: object) -> list[Problem]:
+    if not isinstance(bins, list):
+        return []
+    found: list[Problem] = []
+    first: dict[str, int] = {}
+    for i, b in enumerate(bins):
+        if isinstance(b, dict) and isinstance(b.get("id"), str):
+            if b["id"] in first:
+                found.append((f"bins.{i}.id", f"{b['id']!r} repeats bins.{first[b['id']]}.id"))
+            else:
+                first[b["id"]] = i
+    if not isinstance(profile_name, str):
+        return found
+    if profile_name not in BUILTIN_PROFILES and not profile_name.endswith((".yaml", ".yml")):
+        known = ", ".join(sorted(BUILTIN_PROFILES))
+        return [*found, ("profile", f"unknown profile {profile_name!r} (built in: {known})")]
+    try:
+        profile = load_profile(profile_name)
+    except TaxonomyError as exc:
+        return [*found, ("profile", str(exc))]
+    for i, b in enumerate(bins):
+        category = b.get("category") if isinstance(b, dict) else None
+        if isinstance(category, str):
+            try:
+                profile.accepted(category)
+            except TaxonomyError as exc:
+                found.append((f"bins.{i}.category", str(exc)))
+    return found
+
+
+def source_problems(source: object) -> list[Problem]:
+    if not isinstance(source, dict) or not isinstance(source.get("uri"), str):
+        return []
+    kind, uri = source.get("kind"), source["uri"]
+    path = Path(uri)
+    if kind == "file" and not path.is_file():
+        return [("source.uri", f"no video file {uri!r} (from {Path.cwd()})")]
+    if kind == "folder" and not path.is_dir():
+        return [("source.uri", f"no folder {uri!r} (from {Path.cwd()})")]
+    for side in ("width", "height"):
+        if (side in source) != ("width" in source and "height" in source):
+            return [("source", "give both width and height of the frame, or neither")]
+    return []
+
+
+def probe(source: dict[str, Any]) -> tuple[tuple[int, int] | None, list[Problem]]:
+    """Open the source and read one frame: its size, or why it could not."""
+    from edge.config import SourceConfig
+    from edge.sources import FrameSource
+
+    try:
+        config = SourceConfig.model_validate({**source, "loop": False, "reconnect_max_s": 0.1})
+    except Exception:  # the field checks report it
+        return None, []
+    if config.kind in ("stream", "camera"):
+        return _probe_capture(config.uri, config.kind)
+    for _, frame in FrameSource(config).frames():
+        return (int(frame.shape[1]), int(frame.shape[0])), []
+    return None, [("source.uri", f"opens, but no frame could be read from {config.uri!r}")]
+
+
+def _probe_capture(uri: str, kind: str) -> tuple[tuple[int, int] | None, list[Problem]]:
+    import cv2
+
+    capture = cv2.VideoCapture(int(uri) if kind == "camera" else uri)
+    try:
+        if not capture.isOpened():
+            return None, [("source.uri", f"cannot open the {kind} {uri!r}")]
+        ok, frame = capture.read()
+        if not ok or frame is None:
+            return None, [("source.uri", f"the {kind} {uri!r} opens but sends no frame")]
+        return (int(frame.shape[1]), int(frame.shape[0])), []
+    finally:
+        capture.release()
+
+
+def cross_problems(data: object, sources: bool = True, probe_source: bool = False) -> list[Problem]:
+    """Every cross-field problem of the raw config data (a dict from YAML). `sources`: also
+    whether a file or folder source is there (check-config does; loading a config does not, the
+    agent says so when it starts)."""
+    if not isinstance(data, dict):
+        return []
+    service, source = data.get("service"), data.get("source")
+    found = url_problems(service.get("url") if isinstance(service, dict) else None)
+    found += bin_problems(data.get("bins"), data.get("profile", "national"))
+    if sources:
+        found += source_problems(source)
+    frame, frame_said = None, "no point may lie past any camera's frame"
+    if isinstance(source, dict):
+        width, height = source.get("width"), source.get("height")
+        if isinstance(width, int) and isinstance(height, int):
+            frame, frame_said = (width, height), "source.width × source.height"
+        if probe_source and not any(p == "source.uri" for p, _ in found):
+            probed, trouble = probe(source)
+            found += trouble
+            if probed is not None:
+                if frame is not None and probed != frame:
+                    found.append(
+                        ("source", f"the source's frames are {probed[0]}×{probed[1]}, not "
+                                   f"{frame[0]}×{frame[1]} as the file says")
+                    )  # fmt: skip
+                frame, frame_said = probed, "read from the source"
+    bins = data.get("bins")
+    if isinstance(bins, list):
+        for i, b in enumerate(bins):
+            if isinstance(b, dict):
+                found += roi_problems(i, b.get("roi"), frame, frame_said)
+    return found
