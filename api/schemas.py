@@ -336,6 +336,17 @@ class ReportPublic(BaseModel):
     id: int
     place: str
     queued: bool
+    code: str | None = Field(None, description="the resident's reference (3f2a-91c0-7b4e)")
+
+
+class PublicPlace(BaseModel):
+    """What the residents' page shows of a station or compound, and what it tells about keeping
+    a report."""
+
+    code: str
+    name: str
+    kind: str
+    retention_days: int
 
 
 class ModelPublic(BaseModel):

@@ -278,6 +278,9 @@ class Report(Base):
     text: Mapped[str] = mapped_column(Text)
     image_sha256: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    # 32 hex digits the residents' page sends with every try of one report (or made here): a
+    # retry stores nothing twice, and its first 12 are the reference shown to the resident
+    key: Mapped[str | None] = mapped_column(String(32), unique=True, index=True)
 
 
 class ModelVersion(Base):

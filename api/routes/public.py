@@ -3,11 +3,13 @@ a place, and appeals against a `contaminated` verdict by the code on their feedb
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile, status
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api import ratelimit
@@ -15,7 +17,7 @@ from api.assessment.store import appeal_windows
 from api.clock import today
 from api.db.models import Event, Household, Place, PlaceKind, QueueItem, Report
 from api.deps import Reviewer, RowId, SessionDep, SettingsDep
-from api.schemas import AppealCreate, AppealStatus, QueueItemPublic, ReportPublic
+from api.schemas import AppealCreate, AppealStatus, PublicPlace, QueueItemPublic, ReportPublic
 from api.security import appeal_code, normalise_appeal_code
 from api.settings import Settings
 from api.stats.queries import deduction_state
@@ -38,10 +40,23 @@ def report(
     place: Annotated[str, Form(max_length=64, description="station or compound code")],
     text: Annotated[str, Form(max_length=2000)] = "",
     image: Annotated[UploadFile | None, File(description="a JPEG photo")] = None,
+    key: Annotated[
+        str | None,
+        Form(
+            pattern=r"^[0-9a-f]{32}$",
+            description="32 hex digits, the same on every try of one report: a retry after a "
+            "lost answer returns the stored report instead of storing it twice",
+        ),
+    ] = None,
 ) -> ReportPublic:
     """A resident's report on a station or compound. Limited per client address and per place
     (`public_reports_per_client`, `public_reports_per_place` an hour); faces in the photo are
-    pixelated before it is kept, and it is deleted with the evidence after `retention_days`."""
+    pixelated before it is kept, and it is deleted with the evidence after `retention_days`.
+    The answer's `code` is the resident's reference."""
+    if key is not None and (stored := session.scalar(select(Report).where(Report.key == key))):
+        node = session.get(Place, stored.place_id)
+        assert node is not None
+        return ReportPublic(id=stored.id, place=node.code, queued=True, code=_reference(key))
     now = datetime.now(UTC)
     client = ratelimit.client_key(request, settings)
     buckets = [
@@ -63,7 +78,8 @@ def report(
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     if jpeg is None and not text.strip():
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "send a photo or a text")
-    row = Report(place_id=node.id, text=text, created_at=now)
+    key = key or uuid.uuid4().hex
+    row = Report(place_id=node.id, text=text, created_at=now, key=key)
     session.add(row)
     session.flush()
     if jpeg is not None:
@@ -81,8 +97,31 @@ def report(
             note=text or None,
         )
     )
-    session.commit()
-    return ReportPublic(id=row.id, place=node.code, queued=True)
+    try:
+        session.commit()
+    except IntegrityError:  # the same report's other try, stored meanwhile
+        session.rollback()
+        stored = session.scalar(select(Report).where(Report.key == key))
+        if stored is None:
+            raise
+        return ReportPublic(id=stored.id, place=node.code, queued=True, code=_reference(key))
+    return ReportPublic(id=row.id, place=node.code, queued=True, code=_reference(key))
+
+
+def _reference(key: str) -> str:
+    return f"{key[:4]}-{key[4:8]}-{key[8:12]}"
+
+
+@router.get("/public/places/{code}", response_model=PublicPlace)
+def public_place(code: str, session: SessionDep, settings: SettingsDep) -> PublicPlace:
+    """A station's or compound's name for the residents' page (what a poster's link names), and
+    how long a report is kept."""
+    node = session.scalar(select(Place).where(Place.code == code, Place.kind.in_(REPORTABLE)))
+    if node is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no station or compound with this code")
+    return PublicPlace(
+        code=node.code, name=node.name, kind=node.kind, retention_days=settings.retention_days
+    )
 
 
 @router.post(

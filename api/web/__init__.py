@@ -15,7 +15,17 @@ STATIC = Path(__file__).resolve().parent / "static"
 # The one message catalogue of the pages: every UI string, in English and Chinese, by key
 MESSAGES = Path(__file__).resolve().parent / "messages.json"
 LANGUAGES = ("en", "zh-CN")
-PAGES = ("login", "review", "dashboard", "assessment", "map", "models", "appeal", "inspections")
+PAGES = (
+    "login",
+    "review",
+    "dashboard",
+    "assessment",
+    "map",
+    "models",
+    "appeal",
+    "inspections",
+    "report",
+)
 
 router = APIRouter(include_in_schema=False)
 

@@ -306,6 +306,12 @@ ROUTES = [
         lambda c: {"data": {"place": "ST1", "text": "a battery in the kitchen bin"}},
     ),
     Route(
+        "GET",
+        "/api/v1/public/places/{code}",
+        EVERYONE,
+        lambda c: {"path": "/api/v1/public/places/ST1"},
+    ),
+    Route(
         "POST",
         "/api/v1/public/appeals",
         EVERYONE,

@@ -85,3 +85,32 @@ def test_a_report_photo_is_kept_face_blurred_and_expires(world: World) -> None:
         assert row is not None and row.image_sha256 is None
     assert not EvidenceStore(world.settings.evidence_dir).report_path(report_id).exists()
     assert world.get(f"/api/v1/reports/{report_id}/image", "admin").status_code == 404
+
+
+def test_a_retried_report_is_stored_once_and_has_a_reference(world: World) -> None:
+    """The residents' page sends the same key on every try: an answer lost on a weak network and
+    the report sent again leaves one report, one queue item, the same reference."""
+    key = "0123456789abcdef0123456789abcdef"
+    first = world.client.post(
+        REPORTS, data={"place": "ST1", "text": "peel in recyclable", "key": key}
+    )
+    again = world.client.post(
+        REPORTS, data={"place": "ST1", "text": "peel in recyclable", "key": key}
+    )
+    assert first.status_code == 201 and again.status_code == 201
+    assert first.json() == again.json()
+    assert first.json()["code"] == "0123-4567-89ab"
+    with world.client.app.state.sessions() as session:  # type: ignore[attr-defined]
+        assert len(session.scalars(select(Report).where(Report.key == key)).all()) == 1
+    bad = world.client.post(REPORTS, data={"place": "ST1", "text": "x", "key": "not-hex"})
+    assert bad.status_code == 422
+    plain = world.client.post(REPORTS, data={"place": "ST1", "text": "x"}).json()
+    assert len(plain["code"]) == 14 and plain["code"] != first.json()["code"]
+
+
+def test_the_residents_page_may_name_the_place(world: World) -> None:
+    named = world.client.get("/api/v1/public/places/ST1")
+    assert named.status_code == 200
+    assert named.json()["kind"] == "station" and named.json()["retention_days"] >= 30
+    assert world.client.get("/api/v1/public/places/S1").status_code == 404  # a street: no
+    assert world.client.get("/api/v1/public/places/NOPE").status_code == 404
