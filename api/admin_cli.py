@@ -3,6 +3,9 @@
 binwatch db upgrade                       migrate the database to the newest schema
 binwatch db current                       print the schema revision
 binwatch places import FILE.csv           import places, bins and households (all or none)
+binwatch places qr STATION... [--out DIR] [--font FILE] [--format png|pdf|both]
+                                          a printable poster per station: its name and a QR
+                                          code to the residents' page (BINWATCH_PUBLIC_URL)
 binwatch users create NAME --role ROLE [--scope CODE ...]   (password from stdin or prompt)
 binwatch devices create CODE --station STATION              (prints the token, once)
 """
@@ -33,6 +36,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scope", action="append", default=[], help="place code (repeatable)")
     parser.add_argument("--station", help="the station a device belongs to")
     parser.add_argument("--password-stdin", action="store_true", help="read the password")
+    parser.add_argument("--out", type=Path, default=Path("posters"), help="places qr: folder")
+    parser.add_argument("--font", type=Path, help="places qr: a font with Chinese characters")
+    parser.add_argument("--format", choices=["png", "pdf", "both"], default="both")
     parser.epilog = __doc__
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
 
@@ -55,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         ("db", "current"): _db_current,
         ("db", "purge-evidence"): _db_purge,
         ("places", "import"): _places_import,
+        ("places", "qr"): _places_qr,
         ("users", "create"): _users_create,
         ("devices", "create"): _devices_create,
     }
@@ -98,6 +105,47 @@ def _db_purge(args: argparse.Namespace, rest: list[str]) -> int:
         purged = purge_evidence(session, settings, datetime.now(UTC))
         session.commit()
     print(f"deleted {purged} evidence image(s) older than {settings.retention_days} days")
+    return 0
+
+
+def _places_qr(args: argparse.Namespace, rest: list[str]) -> int:
+    from sqlalchemy import select
+
+    from api.db.models import Place, PlaceKind
+    from api.posters import PosterError, Station, find_font, write_posters
+    from api.settings_cli import load_settings
+
+    if not rest:
+        raise AdminError("usage: binwatch places qr STATION... [--out DIR]")
+    settings = load_settings()
+    if settings.public_url is None:
+        raise AdminError(
+            "set BINWATCH_PUBLIC_URL: the address residents' phones reach the service at "
+            "(the posters' QR codes link there)"
+        )
+    sessions = _sessions()
+    with sessions() as session:
+        found = {
+            p.code: Station(p.code, p.name)
+            for p in session.scalars(
+                select(Place).where(
+                    Place.code.in_(rest),
+                    Place.kind.in_((PlaceKind.STATION.value, PlaceKind.COMPOUND.value)),
+                )
+            )
+        }
+    missing = [code for code in rest if code not in found]
+    if missing:
+        raise AdminError(f"no station or compound {', '.join(missing)}")
+    formats = ("png", "pdf") if args.format == "both" else (args.format,)
+    try:
+        written = write_posters(
+            [found[c] for c in rest], settings.public_url, args.out, find_font(args.font), formats
+        )
+    except PosterError as exc:
+        raise AdminError(str(exc)) from None
+    for path in written:
+        print(path)
     return 0
 
 

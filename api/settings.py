@@ -11,6 +11,7 @@ import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -62,6 +63,11 @@ class Settings(BaseSettings):
         "stored client addresses of failed sign-ins",
     )
     timezone: str = Field("Asia/Shanghai", description="the place whose days the statistics use")
+    public_url: str | None = Field(
+        None,
+        description="the address residents' phones reach this service at (https://…): the "
+        "QR posters at the bins link to its residents' page",
+    )
     session_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 12
     retention_days: Annotated[int, Field(ge=30, le=3650)] = Field(
         400, description="evidence images older than this are deleted"
@@ -159,6 +165,16 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"not an address or network: {entry!r}") from exc
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL with a host: {value!r}")
+        return value.strip().rstrip("/")
 
     @field_validator("timezone")
     @classmethod

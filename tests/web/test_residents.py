@@ -1,13 +1,19 @@
-"""The residents' error-report page (纠错) on a phone, no sign-in: opened from a poster's link
-with the station in it, a photo taken and a note, sent through a network that drops the first
-try (stored once all the same), the reference shown; the compound's supervisor finds it in the
-review queue. Both languages, from the catalogue; screenshots at 390×844."""
+"""The residents' error-report page (纠错) on a phone, no sign-in: opened from the link in the QR
+code of the station's poster (`binwatch places qr`, decoded with OpenCV), a photo taken and a
+note, sent through a network that drops the first try (stored once all the same), the reference
+shown; the compound's supervisor finds it in the review queue. Both languages, from the
+catalogue; screenshots at 390×844."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import cv2
 import httpx
 import pytest
 
@@ -19,14 +25,34 @@ from tests.web.test_pages import seed
 
 
 @pytest.fixture
-def service(tmp_path: Any, waste_v1_rows: list[dict[str, str]]) -> Iterator[Service]:
+def service(tmp_path: Path, waste_v1_rows: list[dict[str, str]]) -> Iterator[Service]:
     made = seed(tmp_path, waste_v1_rows)
     yield made
     made.stop()
 
 
+def poster_link(service: Service, tmp_path: Path) -> str:
+    """The link in the QR code of the station's poster, as a phone's camera reads it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BINWATCH_")}
+    env |= {"BINWATCH_DATA_DIR": str(service.settings.data_dir), "BINWATCH_PUBLIC_URL": service.url}
+    made = subprocess.run(
+        [sys.executable, "-m", "binwatch", "places", "qr", "ST1", "--out", str(tmp_path / "qr")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    assert (tmp_path / "qr" / "poster-ST1.pdf").stat().st_size > 10_000
+    image = cv2.imread(str(tmp_path / "qr" / "poster-ST1.png"))
+    assert image is not None
+    link, _, _ = cv2.QRCodeDetector().detectAndDecode(image)
+    assert link == f"{service.url}/report?place=ST1", link
+    return str(link)
+
+
 def test_a_resident_reports_from_a_phone(
-    browser: Any, service: Service, waste_v1_rows: list[dict[str, str]]
+    browser: Any, service: Service, waste_v1_rows: list[dict[str, str]], tmp_path: Path
 ) -> None:
     context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
     page = context.new_page()
@@ -40,7 +66,7 @@ def test_a_resident_reports_from_a_phone(
             route.continue_()
 
     page.route("**/api/v1/public/reports", flaky)
-    page.goto(f"{service.url}/report?place=ST1")
+    page.goto(poster_link(service, tmp_path))
     page.wait_for_selector("body[data-ready='1']")
     assert "K1 gate" in page.inner_text("#place")
     for lang in ("zh-CN", "en"):
