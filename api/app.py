@@ -29,6 +29,7 @@ from api.routes import (
     public,
     registry,
     review,
+    stations,
     stats,
     taxonomy,
 )
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         exports,
         taxonomy,
         drift,
+        stations,
     ):
         app.include_router(module.router, prefix=API_PREFIX)
 

@@ -440,6 +440,9 @@ class DeviceConfigPublic(BaseModel):
     audit: AuditPlanPublic
     model: DeviceModelPublic | None = Field(description="null while no model is registered")
     poll_seconds: int = Field(description="ask again after this long")
+    snapshot_wanted: bool = Field(
+        False, description="upload a frame to PUT /api/v1/device/snapshot (station set-up)"
+    )
 
 
 class IndicatorPublic(BaseModel):

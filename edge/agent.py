@@ -30,7 +30,7 @@ from edge.feedback import Feedback
 from edge.localhttp import LocalServer
 from edge.outbox import Outbox
 from edge.pipeline import Pipeline
-from edge.privacy import pseudonym
+from edge.privacy import blur_faces, encode_jpeg, pseudonym
 from edge.sources import FrameSource, paced, recording_key
 from edge.supervise import Supervised, stop_on_signals
 from edge.updater import ModelStore, Updater, load_first
@@ -104,7 +104,9 @@ class Agent:
             self.profile,
             audit=self.audit,
             models=config.model.update,
+            snapshot=self.snapshot,
         )
+        self._latest: Any = None  # the last frame read, for a snapshot the service asks for
         self._server: LocalServer | None = None
         self._workers: list[Supervised] = []
         self._registry = metrics.registry(self.health_report)
@@ -260,8 +262,17 @@ class Agent:
             log.info("stopped: %s", json.dumps(report))
         return 0
 
+    def snapshot(self) -> bytes | None:
+        """The latest frame as a JPEG, faces blurred (the station set-up page asked for it)."""
+        frame = self._latest
+        if frame is None:
+            return None
+        image, _ = blur_faces(frame)
+        return encode_jpeg(image, 90)
+
     def _step(self, index: int, frame: Any, recording: str | None) -> None:
         started = time.perf_counter()
+        self._latest = frame
         self.pipeline.position = (recording, index) if recording else None
         try:
             decisions = self.pipeline.process(frame)

@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 def init(args: argparse.Namespace) -> int:
     """A starting station file: two bins over the frame's halves, to redraw on the set-up page."""
     from edge.config import ConfigError
-    from edge.station_file import StationFile, render
+    from vision.station_file import StationFile, render
 
     if not args.station:
         raise ConfigError("init needs --station CODE")

@@ -18,11 +18,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from vision.errors import TaxonomyError
+from vision.regions import region_problems
 from vision.taxonomy import BUILTIN_PROFILES, load_profile
 
-LARGEST_FRAME = 8192  # no camera's frame is wider or taller (8K)
 Problem = tuple[str, str]  # (path, message)
-XY = tuple[float, float]
 
 
 def _show(value: object) -> str:
@@ -41,89 +40,6 @@ def url_problems(url: object) -> list[Problem]:
     except ValueError:
         return [("service.url", f"its port is not a number from 1 to 65535: {_show(url)}")]
     return []
-
-
-def _points(roi: object) -> list[tuple[float, float]] | None:
-    if not isinstance(roi, list) or len(roi) < 3:
-        return None
-    try:
-        return [(float(p[0]), float(p[1])) for p in roi]
-    except (TypeError, ValueError, IndexError, KeyError):
-        return None
-
-
-def _area(points: list[tuple[float, float]]) -> float:
-    n = len(points)
-    twice = sum(
-        points[i][0] * points[(i + 1) % n][1] - points[(i + 1) % n][0] * points[i][1]
-        for i in range(n)
-    )
-    return abs(twice) / 2
-
-
-def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
-    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
-
-
-def _on(p: tuple[float, float], q: tuple[float, float], r: tuple[float, float]) -> bool:
-    """q on the segment p-r (given the three are collinear)."""
-    return min(p[0], r[0]) <= q[0] <= max(p[0], r[0]) and min(p[1], r[1]) <= q[1] <= max(p[1], r[1])
-
-
-def _meet(
-    p1: tuple[float, float],
-    p2: tuple[float, float],
-    q1: tuple[float, float],
-    q2: tuple[float, float],
-) -> bool:
-    """Segments p1-p2 and q1-q2 cross or touch."""
-    d1, d2 = _cross(q1, q2, p1), _cross(q1, q2, p2)
-    d3, d4 = _cross(p1, p2, q1), _cross(p1, p2, q2)
-    if d1 * d2 < 0 and d3 * d4 < 0:
-        return True
-    return (
-        (d1 == 0 and _on(q1, p1, q2))
-        or (d2 == 0 and _on(q1, p2, q2))
-        or (d3 == 0 and _on(p1, q1, p2))
-        or (d4 == 0 and _on(p1, q2, p2))
-    )
-
-
-def crossing_edges(points: list[tuple[float, float]]) -> tuple[int, int] | None:
-    """The first two edges of the polygon that meet other than at their shared corner."""
-    n = len(points)
-    edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            if j == i + 1 or (i == 0 and j == n - 1):
-                continue  # neighbours share a corner
-            if _meet(*edges[i], *edges[j]):
-                return i, j
-    return None
-
-
-def roi_problems(
-    index: int, roi: object, frame: tuple[int, int] | None, frame_said: str
-) -> list[Problem]:
-    points = _points(roi)
-    if points is None:
-        return []  # the field's own check says what is wrong with it
-    where = f"bins.{index}.roi"
-    found = []
-    if (edges := crossing_edges(points)) is not None:  # a bow tie's lobes cancel: first
-        i, j = edges
-        k = (j + 1) % len(points)
-        found.append((where, f"crosses itself (edges {i}-{i + 1} and {j}-{k}): {_show(roi)}"))
-    elif _area(points) <= 0:
-        found.append((where, f"has no area (its points lie on a line): {_show(roi)}"))
-    width, height = frame or (LARGEST_FRAME, LARGEST_FRAME)
-    outside = [p for p in points if not (0 <= p[0] <= width and 0 <= p[1] <= height)]
-    if outside:
-        x, y = outside[0]
-        found.append(
-            (where, f"point ({x:g}, {y:g}) lies outside the frame ({width}×{height}, {frame_said})")
-        )
-    return found
 
 
 def bin_problems(bins: object, profile_name: object) -> list[Problem]:
@@ -232,5 +148,6 @@ def cross_problems(data: object, sources: bool = True, probe_source: bool = Fals
     if isinstance(bins, list):
         for i, b in enumerate(bins):
             if isinstance(b, dict):
-                found += roi_problems(i, b.get("roi"), frame, frame_said)
+                said = region_problems(b.get("roi"), frame, frame_said)
+                found += [(f"bins.{i}.roi", message) for message in said]
     return found

@@ -125,16 +125,19 @@ class Updater:
         profile: Profile | None = None,
         audit: AuditShare | None = None,
         models: bool = True,
+        snapshot: Callable[[], bytes | None] | None = None,
     ):
         """`profile`: the station's, for every model it loads (None: each model's own);
         `audit`: told the service's audit share on every poll; `models`: fetch models (the
-        config's `model.update`), else only the share."""
+        config's `model.update`), else only the share; `snapshot`: the camera's latest frame
+        as a JPEG (faces blurred), sent when the poll says the station set-up wants one."""
         self.client = client
         self.store = store
         self.options = options
         self.profile = profile
         self.audit = audit
         self.models = models
+        self.snapshot = snapshot
         self.refused: set[str] = set()  # hashes that failed; not fetched again
         self.mismatches: dict[str, int] = {}  # downloads whose bytes did not match, per hash
 
@@ -162,8 +165,29 @@ class Updater:
             )
         if self.audit is not None and config.get("audit_share") is not None:
             self.audit.set(float(config["audit_share"]))
+        if config.get("snapshot_wanted") and self.snapshot is not None:
+            self.send_snapshot()
         model = config.get("model")
         return dict(model) if model else None
+
+    def send_snapshot(self) -> None:
+        """A frame for the station set-up page (asked through the config poll): best effort,
+        asked again at the next poll when it could not be sent."""
+        jpeg = self.snapshot() if self.snapshot is not None else None
+        if jpeg is None:
+            log.info("a snapshot is wanted but no frame has been read yet")
+            return
+        try:
+            response = self.client.put(
+                "/api/v1/device/snapshot", content=jpeg, headers={"Content-Type": "image/jpeg"}
+            )
+        except httpx.HTTPError as exc:
+            log.warning("snapshot not sent: %s", exc)
+            return
+        if response.status_code == 200:
+            log.info("snapshot sent for the station set-up (%d bytes)", len(jpeg))
+        else:
+            log.warning("snapshot refused: %s %s", response.status_code, response.text[:200])
 
     def check(self, running_sha: str | None) -> Classifier | None:
         """A new classifier when the service names a different, valid model; else None."""

@@ -40,4 +40,5 @@ def device_config(
             url=f"/api/v1/models/files/{model.sha256}",
         ),
         poll_seconds=POLL_SECONDS,
+        snapshot_wanted=(settings.data_dir / "snapshots" / f"{station.code}.wanted").exists(),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel
 
 from api.schemas import CategoryInfo, LabelPublic
 from vision.errors import TaxonomyError
@@ -10,6 +11,12 @@ from vision.metadata import BACKGROUND
 from vision.taxonomy import BUILTIN_PROFILES, Category, label_catalog, load_profile
 
 router = APIRouter(tags=["taxonomy"])
+
+
+class ProfileBin(BaseModel):
+    code: str
+    zh: str
+    en: str
 
 
 @router.get("/taxonomy", response_model=list[CategoryInfo])
@@ -49,3 +56,12 @@ def labels(profile: str = "national") -> list[LabelPublic]:
         ),
         LabelPublic(code=BACKGROUND, zh="无物品", en="no item", category=None),
     ]
+
+
+@router.get("/taxonomy/bins", response_model=list[ProfileBin])
+def profile_bins(profile: str = "national") -> list[ProfileBin]:
+    """The bins a station of this profile may have: categories or the profile's groups."""
+    if profile not in BUILTIN_PROFILES:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown profile {profile!r}")
+    chosen = load_profile(profile)
+    return [ProfileBin(code=c, zh=chosen.names(c).zh, en=chosen.names(c).en) for c in chosen.bins]

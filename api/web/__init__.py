@@ -25,6 +25,7 @@ PAGES = (
     "appeal",
     "inspections",
     "report",
+    "stations",
 )
 
 router = APIRouter(include_in_schema=False)

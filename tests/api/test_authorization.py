@@ -362,6 +362,54 @@ ROUTES = [
     Route("GET", "/api/v1/device/model", {"cam-ST1", "cam-ST2"}),
     Route("GET", "/api/v1/device/config", {"cam-ST1", "cam-ST2"}),
     Route(
+        "PUT",
+        "/api/v1/device/snapshot",
+        {"cam-ST1", "cam-ST2"},
+        lambda c: {"content": c["image"], "headers": {"Content-Type": "image/jpeg"}},
+    ),
+    Route("GET", "/api/v1/taxonomy/bins", EVERYONE),
+    Route(
+        "PUT",
+        "/api/v1/stations/{code}/snapshot",
+        {"admin", "engineer"},
+        lambda c: {
+            "path": "/api/v1/stations/ST1/snapshot",
+            "content": c["image"],
+            "headers": {"Content-Type": "image/jpeg"},
+        },
+    ),
+    Route(
+        "GET",
+        "/api/v1/stations/{code}/snapshot",
+        {"admin", "engineer"},
+        lambda c: {"path": "/api/v1/stations/ST1/snapshot"},
+    ),
+    Route(
+        "GET",
+        "/api/v1/stations/{code}/snapshot.jpg",
+        {"admin", "engineer"},
+        lambda c: {"path": "/api/v1/stations/ST1/snapshot.jpg"},
+    ),
+    Route(
+        "POST",
+        "/api/v1/stations/{code}/snapshot/request",
+        {"admin", "engineer"},
+        lambda c: {"path": "/api/v1/stations/ST1/snapshot/request"},
+    ),
+    Route(
+        "POST",
+        "/api/v1/stations/{code}/station.yaml",
+        {"admin", "engineer"},
+        lambda c: {
+            "path": "/api/v1/stations/ST1/station.yaml",
+            "json": {
+                "bins": [{"id": "B1", "category": "kitchen", "roi": [[0, 0], [90, 0], [9, 90]]}],
+                "width": 100,
+                "height": 100,
+            },
+        },
+    ),
+    Route(
         "GET",
         "/api/v1/models/files/{sha256}",
         {"admin", "engineer", "cam-ST1", "cam-ST2"},

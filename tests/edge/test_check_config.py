@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import yaml
 
-from edge.station_file import StationFile, render
 from tests.conftest import REPO
+from vision.station_file import StationFile, render
 
 VALID: dict[str, Any] = {
     "device_id": "cam-1",

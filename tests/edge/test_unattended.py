@@ -218,3 +218,38 @@ def test_an_unreadable_outbox_row_is_set_aside_not_blocking(tmp_path: Path) -> N
     [(dead_id, _, reason)] = box.dead()
     assert dead_id == "x" and reason is not None and reason.startswith("unreadable")
     box.close()
+
+
+def test_a_snapshot_goes_up_when_the_config_poll_asks(tmp_path: Path) -> None:
+    """The station set-up page asks through the config poll (the service cannot reach devices);
+    the device sends its latest frame then, and only then; a refusal or no frame yet is logged,
+    not raised."""
+    wanted = iter([False, True, True, True])
+    sent: list[bytes] = []
+    answer = iter([200, 500])
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/device/config":
+            return httpx.Response(
+                200, json={"audit_share": 0.05, "model": None, "snapshot_wanted": next(wanted)}
+            )
+        assert request.url.path == "/api/v1/device/snapshot" and request.method == "PUT"
+        sent.append(request.content)
+        return httpx.Response(next(answer), json={})
+
+    client = httpx.Client(base_url="http://svc", transport=httpx.MockTransport(handle))
+    frames: list[bytes | None] = [b"jpeg-1", b"jpeg-2", None]
+    updater = Updater(
+        client, ModelStore(tmp_path / "models"), ClassifierOptions(), snapshot=lambda: frames[0]
+    )
+    updater.poll()  # not wanted: nothing sent
+    assert sent == []
+    updater.poll()
+    assert sent == [b"jpeg-1"]
+    frames.pop(0)
+    updater.poll()  # refused (500): logged, polled again later
+    assert sent == [b"jpeg-1", b"jpeg-2"]
+    frames.pop(0)
+    updater.poll()  # no frame read yet: nothing to send
+    assert len(sent) == 2
+    client.close()

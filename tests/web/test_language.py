@@ -20,7 +20,7 @@ SIZES = {"desk": (1366, 768), "phone": (390, 844)}
 ROLES = {
     "super_k1": ["review", "dashboard", "inspections"],
     "office_s1": ["dashboard", "map", "assessment", "inspections"],
-    "engineer": ["models"],
+    "engineer": ["models", "stations"],
 }
 
 

@@ -132,7 +132,8 @@ const BW = {
           ["map", "nav.map", ["admin", "office"]],
           ["assessment", "nav.assessment", ["admin", "office"]],
           ["inspections", "nav.inspections", ["admin", "office", "supervisor"]],
-          ["models", "nav.models", ["admin", "engineer"]]],
+          ["models", "nav.models", ["admin", "engineer"]],
+          ["stations", "nav.stations", ["admin", "engineer"]]],
   // each role's own page: where sign-in and "/" take it
   home(role) {
     return { office: "/dashboard", engineer: "/models" }[role] || "/review";
