@@ -14,6 +14,16 @@ from tests.conftest import REPO
 from tests.live import PASSWORD
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Debian's Chromium, offline: no sandbox (containers), no GPU, nothing fetched on its own
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = REPO / "artifacts" / "screenshots"
 
 
@@ -31,18 +41,7 @@ def browser() -> Iterator[Any]:
             pytest.fail(missing)
         pytest.skip(missing)
     with playwright.sync_playwright() as p:
-        launched = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
 

@@ -25,20 +25,11 @@ import pytest
 
 from tests.conftest import WASTE_V1
 from tests.live import PASSWORD, Service
-from tests.web.conftest import CHROMIUM, shot
+from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, shot
 from tests.web.language import catalogue, foreign_strings, known
 from tests.web.test_pages import seed
 from vision.events import EventBatch
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DESKTOPS = [(1366, 768), (1920, 1080)]
 PHONE = (390, 844)
 # the queue, newest first: drop-offs of 1 to 6 items, then a crowded one (boxes sharing a
