@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from api.clock import aware
 from api.db.models import CanaryStation, Event, ModelVersion, Place, PlaceKind
-from api.storage import write_atomic
+from api.objects import ObjectStore, model_key
 from vision.classifier import Classifier
 from vision.errors import BinwatchError
 
@@ -38,11 +38,9 @@ class RegistryError(ValueError):
         self.conflict = conflict
 
 
-def model_path(models_dir: Path, sha256: str) -> Path:
-    return models_dir / f"{sha256}.onnx"
-
-
-def register(session: Session, data: bytes, models_dir: Path, user_id: int | None) -> ModelVersion:
+def register(
+    session: Session, data: bytes, objects: ObjectStore, user_id: int | None
+) -> ModelVersion:
     """Check an uploaded file with the same reader devices use, then store it by its sha256."""
     digest = hashlib.sha256(data).hexdigest()
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,7 +56,7 @@ def register(session: Session, data: bytes, models_dir: Path, user_id: int | Non
         select(ModelVersion.id).where(ModelVersion.version == metadata.model_version)
     ):
         raise RegistryError(f"version {metadata.model_version!r} exists", conflict=True)
-    write_atomic(model_path(models_dir, digest), data)
+    objects.put(model_key(digest), data)
     row = ModelVersion(
         version=metadata.model_version,
         sha256=digest,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from api.db.models import Event, Report
 from api.settings import Settings
-from api.storage import EvidenceStore
+from api.storage import evidence_for
 
 log = logging.getLogger(__name__)
 
@@ -21,18 +21,18 @@ def purge_evidence(session: Session, settings: Settings, now: datetime) -> int:
     """Delete the evidence images of events captured before the retention cut-off; returns how
     many. The caller commits."""
     cutoff = now - timedelta(days=settings.retention_days)
-    store = EvidenceStore(settings.evidence_dir)
+    store = evidence_for(settings)
     purged = 0
     events = session.scalars(select(Event).where(Event.evidence_stored, Event.captured_at < cutoff))
     for event in events:
-        store.path(event.event_id).unlink(missing_ok=True)
+        store.delete(event.event_id)
         event.evidence_stored = False
         purged += 1
     reports = session.scalars(
         select(Report).where(Report.image_sha256.is_not(None), Report.created_at < cutoff)
     )
     for report in reports:
-        store.report_path(report.id).unlink(missing_ok=True)
+        store.delete_report(report.id)
         report.image_sha256 = None
         purged += 1
     log.info("purged %d evidence and report images from before %s", purged, cutoff.isoformat())

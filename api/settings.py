@@ -208,11 +208,3 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'binwatch.db').resolve()}"
-
-    @property
-    def evidence_dir(self) -> Path:
-        return self.data_dir / "evidence"
-
-    @property
-    def models_dir(self) -> Path:
-        return self.data_dir / "models"

@@ -1,20 +1,23 @@
-"""Evidence images on disk under the data directory: only valid JPEGs are kept, re-encoded so
-nothing but pixels survives (no EXIF, no trailing bytes), written atomically."""
+"""Evidence images: only valid JPEGs are kept, re-encoded so nothing but pixels survives (no
+EXIF, no trailing bytes), and stored in the object store (`api/objects.py`) by event or report
+id, written atomically."""
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
-from pathlib import Path
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 import cv2
 import numpy as np
 
+from api.objects import LocalStore, ObjectStore, evidence_key, report_key
 from vision.errors import ImageError
 from vision.faces import blur_faces
 from vision.imagesize import MAX_PIXELS, MAX_SIDE, check_declared
+
+if TYPE_CHECKING:
+    from api.settings import Settings
 
 JPEG_QUALITY = 90
 DECODE_SLOTS = 2  # images decoded at once (each up to MAX_PIXELS × 3 bytes, ~120 MB)
@@ -74,35 +77,35 @@ def _reencode(data: bytes, blur: bool) -> tuple[bytes, int, int]:
     return encoded.tobytes(), width, height
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class EvidenceStore:
-    def __init__(self, root: Path):
-        self.root = root
+    """Evidence images by event id and report photos by report id, in the object store."""
 
-    def path(self, event_id: UUID) -> Path:
-        return self.root / event_id.hex[:2] / f"{event_id}.jpg"
+    def __init__(self, objects: ObjectStore):
+        self.objects = objects
 
-    def put(self, event_id: UUID, jpeg: bytes) -> Path:
-        target = self.path(event_id)
-        write_atomic(target, jpeg)
-        return target
+    def put(self, event_id: UUID, jpeg: bytes) -> None:
+        self.objects.put(evidence_key(event_id), jpeg)
 
     def get(self, event_id: UUID) -> bytes | None:
-        target = self.path(event_id)
-        return target.read_bytes() if target.is_file() else None
+        return self.objects.get(evidence_key(event_id))
 
-    def report_path(self, report_id: int) -> Path:
-        return self.root / "reports" / f"{report_id}.jpg"
+    def delete(self, event_id: UUID) -> None:
+        self.objects.delete(evidence_key(event_id))
+
+    def put_report(self, report_id: int, jpeg: bytes) -> None:
+        self.objects.put(report_key(report_id), jpeg)
+
+    def get_report(self, report_id: int) -> bytes | None:
+        return self.objects.get(report_key(report_id))
+
+    def delete_report(self, report_id: int) -> None:
+        self.objects.delete(report_key(report_id))
+
+
+def objects_for(settings: Settings) -> ObjectStore:
+    """The service's object store: the data directory (`BINWATCH_DATA_DIR`)."""
+    return LocalStore(settings.data_dir)
+
+
+def evidence_for(settings: Settings) -> EvidenceStore:
+    return EvidenceStore(objects_for(settings))

@@ -32,7 +32,7 @@ from api.devices import register_device
 from api.places import import_csv
 from api.schemas import UserCreate
 from api.settings import Settings
-from api.storage import EvidenceStore
+from api.storage import evidence_for
 from api.users import create_user
 from bench.ingest import free_port, fresh_postgres, serve
 
@@ -59,7 +59,7 @@ def seed(settings: Settings, items: int) -> None:
         assert station is not None and station.parent_id is not None
         bin_id = 1
         photo = cv2.imencode(".jpg", np.full((240, 320, 3), 90, np.uint8))[1].tobytes()
-        store = EvidenceStore(settings.evidence_dir)
+        store = evidence_for(settings)
         now = datetime.now(UTC)
         for start in range(0, items, 10_000):
             rows = []

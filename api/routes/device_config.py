@@ -11,6 +11,7 @@ from api.deps import DeviceDep, SessionDep, SettingsDep
 from api.registry import for_station
 from api.sampling import plan_for_station
 from api.schemas import AuditPlanPublic, DeviceConfigPublic, DeviceModelPublic
+from api.storage import objects_for
 
 router = APIRouter(tags=["devices"])
 POLL_SECONDS = 300
@@ -40,5 +41,5 @@ def device_config(
             url=f"/api/v1/models/files/{model.sha256}",
         ),
         poll_seconds=POLL_SECONDS,
-        snapshot_wanted=(settings.data_dir / "snapshots" / f"{station.code}.wanted").exists(),
+        snapshot_wanted=objects_for(settings).size(f"snapshots/{station.code}.wanted") is not None,
     )

@@ -12,7 +12,7 @@ from api.db.models import PlaceKind
 from api.deps import Engineer, Reader, SessionDep, SettingsDep, place_in_scope
 from api.monthly import month_bounds, rows, to_csv, to_xlsx
 from api.samples import stream_zip
-from api.storage import EvidenceStore
+from api.storage import evidence_for
 
 router = APIRouter(tags=["exports"])
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -42,7 +42,7 @@ def reviewed_samples(
     node = place_in_scope(session, caller, place) if place else None
     name = f"binwatch-reviewed-{start}-{end}.zip"
     return StreamingResponse(
-        stream_zip(session, EvidenceStore(settings.evidence_dir), node, start, end),
+        stream_zip(session, evidence_for(settings), node, start, end),
         media_type="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -19,7 +19,7 @@ from api.limits import read_body
 from api.metrics import Metrics
 from api.schemas import EvidencePublic
 from api.settings import Settings
-from api.storage import EvidenceStore, ImageRejectedError, reencode_jpeg
+from api.storage import ImageRejectedError, evidence_for, reencode_jpeg
 from vision.events import BatchResult, EventBatch, EventStatus
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ def store_evidence(
     except ImageRejectedError as exc:
         metrics.evidence.labels("rejected").inc()
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    EvidenceStore(settings.evidence_dir).put(event_id, jpeg)
+    evidence_for(settings).put(event_id, jpeg)
     event.evidence_stored = True
     session.commit()
     metrics.evidence.labels(EventStatus.STORED.value).inc()

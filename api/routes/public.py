@@ -21,7 +21,7 @@ from api.schemas import AppealCreate, AppealStatus, PublicPlace, QueueItemPublic
 from api.security import appeal_code, normalise_appeal_code
 from api.settings import Settings
 from api.stats.queries import deduction_state
-from api.storage import EvidenceStore, ImageRejectedError, reencode_jpeg, write_atomic
+from api.storage import ImageRejectedError, evidence_for, reencode_jpeg
 
 router = APIRouter(tags=["public"])
 REPORTABLE = (PlaceKind.STATION.value, PlaceKind.COMPOUND.value)
@@ -85,7 +85,7 @@ def report(
     if jpeg is not None:
         import hashlib
 
-        write_atomic(EvidenceStore(settings.evidence_dir).report_path(row.id), jpeg)
+        evidence_for(settings).put_report(row.id, jpeg)
         row.image_sha256 = hashlib.sha256(jpeg).hexdigest()
     session.add(
         QueueItem(
@@ -247,7 +247,7 @@ def report_image(
 ) -> Response:
     row = session.get(Report, report_id)
     place = session.get(Place, row.place_id) if row else None
-    path = EvidenceStore(settings.evidence_dir).report_path(report_id)
-    if row is None or place is None or not caller.covers(place.path) or not path.is_file():
+    data = evidence_for(settings).get_report(report_id)
+    if row is None or place is None or not caller.covers(place.path) or data is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such report image for you")
-    return Response(path.read_bytes(), media_type="image/jpeg")
+    return Response(data, media_type="image/jpeg")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -22,11 +22,11 @@ from api.deps import (
     current_user,
 )
 from api.limits import read_body
+from api.objects import LocalStore, model_key
 from api.registry import (
     RegistryError,
     drift,
     for_station,
-    model_path,
     move,
     register,
     stations_of,
@@ -40,6 +40,7 @@ from api.schemas import (
     StationDrift,
 )
 from api.settings import Settings
+from api.storage import objects_for
 
 router = APIRouter(tags=["models"])
 
@@ -88,7 +89,7 @@ async def upload(
 
 def _register(session: Session, data: bytes, settings: Settings, user_id: int) -> ModelPublic:
     try:
-        model = register(session, data, settings.models_dir, user_id)
+        model = register(session, data, objects_for(settings), user_id)
     except RegistryError as exc:
         _raise(exc)
     session.commit()
@@ -190,14 +191,23 @@ def download(
     settings: SettingsDep,
 ) -> Response:
     model = session.scalar(select(ModelVersion).where(ModelVersion.sha256 == sha256))
-    path = model_path(settings.models_dir, sha256)
-    if model is None or not path.is_file():
+    objects = objects_for(settings)
+    size = objects.size(model_key(sha256))
+    if model is None or size is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no model with this sha256")
     if isinstance(who, Device) and model.state not in ("canary", "active"):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no model with this sha256")
-    return FileResponse(
-        path,
-        media_type="application/octet-stream",
-        filename=f"{model.version}.onnx",
-        headers={"ETag": f'"{sha256}"'},
-    )
+    headers = {"ETag": f'"{sha256}"'}
+    if isinstance(objects, LocalStore):  # sendfile, ranges
+        return FileResponse(
+            objects.path(model_key(sha256)),
+            media_type="application/octet-stream",
+            filename=f"{model.version}.onnx",
+            headers=headers,
+        )
+    chunks = objects.stream(model_key(sha256))  # streamed, never whole in memory
+    if chunks is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no model with this sha256")
+    headers["Content-Length"] = str(size)
+    headers["Content-Disposition"] = f'attachment; filename="{model.version}.onnx"'
+    return StreamingResponse(chunks, media_type="application/octet-stream", headers=headers)

@@ -13,7 +13,7 @@ from api.deps import Admin, Reviewer, RowId, SessionDep, SettingsDep, place_in_s
 from api.review import ReviewError, claim, decide, undo
 from api.schemas import DecisionCreate, QueueCount, QueueEvent, QueueItemPublic, ReviewPublic
 from api.security import appeal_code
-from api.storage import EvidenceStore
+from api.storage import evidence_for
 from vision.taxonomy import Category
 
 router = APIRouter(tags=["review"])
@@ -252,7 +252,7 @@ def evidence(
     station = session.get(Place, event.station_id) if event else None
     if event is None or station is None or not caller.covers(station.path):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such event in your jurisdiction")
-    data = EvidenceStore(settings.evidence_dir).get(key)
+    data = evidence_for(settings).get(key)
     if data is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no evidence image for this event")
     return Response(

@@ -6,7 +6,6 @@ regions drawn on the snapshot (the same renderer as `binwatch edge init`)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
@@ -14,8 +13,9 @@ from sqlalchemy import select
 
 from api.db.models import Device, Place, PlaceKind
 from api.deps import DeviceDep, Engineer, SessionDep, SettingsDep
+from api.objects import snapshot_key
 from api.settings import Settings
-from api.storage import ImageRejectedError, reencode_jpeg, write_atomic
+from api.storage import ImageRejectedError, objects_for, reencode_jpeg
 from vision.errors import TaxonomyError
 from vision.regions import region_problems
 from vision.station_file import StationBin, StationFile, render
@@ -58,25 +58,20 @@ def _station(session: SessionDep, code: str) -> Place:
     return station
 
 
-def _files(settings: Settings, code: str) -> tuple[Path, Path]:
-    folder = settings.data_dir / "snapshots"
-    return folder / f"{code}.jpg", folder / f"{code}.wanted"
-
-
 def _state(settings: Settings, code: str) -> SnapshotPublic:
-    jpeg, wanted = _files(settings, code)
-    meta = jpeg.with_suffix(".txt")
-    if not jpeg.exists() or not meta.exists():
-        return SnapshotPublic(station=code, wanted=wanted.exists())
-    width, height, source = meta.read_text(encoding="utf-8").split()
-    taken = datetime.fromtimestamp(jpeg.stat().st_mtime, UTC)
+    objects = objects_for(settings)
+    wanted = objects.size(f"snapshots/{code}.wanted") is not None
+    meta = objects.get(f"snapshots/{code}.txt")
+    if meta is None or objects.size(snapshot_key(code)) is None:
+        return SnapshotPublic(station=code, wanted=wanted)
+    width, height, source, taken = meta.decode().split()
     return SnapshotPublic(
         station=code,
         width=int(width),
         height=int(height),
-        taken_at=taken,
+        taken_at=datetime.fromisoformat(taken),
         source=source,
-        wanted=wanted.exists(),
+        wanted=wanted,
     )
 
 
@@ -85,10 +80,11 @@ def _keep(settings: Settings, code: str, data: bytes, source: str) -> SnapshotPu
         jpeg, width, height = reencode_jpeg(data, settings.max_evidence_bytes, blur=True)
     except ImageRejectedError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    path, wanted = _files(settings, code)
-    write_atomic(path, jpeg)
-    write_atomic(path.with_suffix(".txt"), f"{width} {height} {source}\n".encode())
-    wanted.unlink(missing_ok=True)
+    objects = objects_for(settings)
+    objects.put(snapshot_key(code), jpeg)
+    taken = datetime.now(UTC).isoformat()
+    objects.put(f"snapshots/{code}.txt", f"{width} {height} {source} {taken}\n".encode())
+    objects.delete(f"snapshots/{code}.wanted")
     return _state(settings, code)
 
 
@@ -124,11 +120,10 @@ def snapshot_image(
 ) -> Response:
     del caller
     _station(session, code)
-    path, _ = _files(settings, code)
-    if not path.exists():
+    data = objects_for(settings).get(snapshot_key(code))
+    if data is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no snapshot of this station yet")
-    headers = {"Cache-Control": "no-store"}
-    return Response(path.read_bytes(), media_type="image/jpeg", headers=headers)
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 @router.post("/stations/{code}/snapshot/request", response_model=SnapshotPublic)
@@ -138,8 +133,7 @@ def request_snapshot(
     """Ask the station's device for a frame: its next config poll says so, and it uploads one."""
     del caller
     _station(session, code)
-    _, wanted = _files(settings, code)
-    write_atomic(wanted, b"")
+    objects_for(settings).put(f"snapshots/{code}.wanted", b"")
     return _state(settings, code)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from api.db.models import Report
 from api.retention import purge_evidence
-from api.storage import EvidenceStore
+from api.storage import evidence_for
 from tests.api.world import World
 from vision.faces import _face_detector
 
@@ -83,7 +83,8 @@ def test_a_report_photo_is_kept_face_blurred_and_expires(world: World) -> None:
         session.commit()
         row = session.scalar(select(Report).where(Report.id == report_id))
         assert row is not None and row.image_sha256 is None
-    assert not EvidenceStore(world.settings.evidence_dir).report_path(report_id).exists()
+    assert evidence_for(world.settings).get_report(report_id) is None
+    assert not (world.settings.data_dir / "evidence" / "reports" / f"{report_id}.jpg").exists()
     assert world.get(f"/api/v1/reports/{report_id}/image", "admin").status_code == 404
 
 

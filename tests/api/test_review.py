@@ -315,7 +315,7 @@ def test_retention_deletes_old_evidence_only(world: World) -> None:
     from datetime import UTC, datetime, timedelta
 
     from api.retention import purge_evidence
-    from api.storage import EvidenceStore
+    from api.storage import evidence_for
 
     photo = jpeg()
     evidence = {
@@ -335,7 +335,7 @@ def test_retention_deletes_old_evidence_only(world: World) -> None:
             headers={**world.auth("cam-ST1"), "Content-Type": "image/jpeg"},
         )
         assert stored.status_code == 200
-    store = EvidenceStore(world.settings.evidence_dir)
+    store = evidence_for(world.settings)
     later = datetime(2026, 11, 10, tzinfo=UTC) + timedelta(days=world.settings.retention_days + 1)
     with world.client.app.state.sessions() as session:  # type: ignore[attr-defined]
         assert purge_evidence(session, world.settings, later) == 1

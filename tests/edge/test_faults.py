@@ -163,7 +163,7 @@ def test_model_with_a_bad_hash_is_refused(tmp_path: Path, service: Service) -> N
         admin.post(
             f"/api/v1/models/{made['version']}/state", json={"state": "canary", "stations": ["SIM"]}
         )
-    stored = service.settings.models_dir / f"{made['sha256']}.onnx"
+    stored = service.settings.data_dir / "models" / f"{made['sha256']}.onnx"
     stored.write_bytes(stored.read_bytes()[:-10] + b"tampered!!")  # corrupted at the service
     import httpx
 
