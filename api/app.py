@@ -15,6 +15,7 @@ from api.db.engine import make_engine, make_sessionmaker
 from api.drift import DriftCache, keep_fresh
 from api.limits import BodyLimit
 from api.metrics import Metrics
+from api.objects_s3 import S3Store
 from api.routes import (
     assessment,
     auth,
@@ -34,6 +35,7 @@ from api.routes import (
     taxonomy,
 )
 from api.settings import Settings
+from api.storage import objects_for
 from vision.version import __version__
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,10 @@ def _route_of(request: Request) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    if settings.storage_url is not None:  # the bucket must be there before anything is kept
+        objects = objects_for(settings)
+        assert isinstance(objects, S3Store)
+        objects.check(create=settings.storage_create)
     engine = make_engine(settings)
 
     @contextlib.asynccontextmanager

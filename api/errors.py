@@ -14,6 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError
 
+from api.objects import StoreUnavailableError
 from api.storage import DecoderBusyError
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,10 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(DecoderBusyError)
+    @app.exception_handler(StoreUnavailableError)
     async def busy(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, StoreUnavailableError):
+            log.warning("%s %s: %s", request.method, request.url.path, exc)
         return JSONResponse(
             status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
             content={"detail": str(exc)},

@@ -1,8 +1,8 @@
 """Where the service keeps its files — evidence JPEGs, report photos, station snapshots, model
 files — as objects under keys (`evidence/ab/<event id>.jpg`, `evidence/reports/<id>.jpg`,
 `models/<sha256>.onnx`, `snapshots/<station>.jpg`). One interface, so a second backend (an
-S3-compatible bucket) can stand beside the local directory; today the local data directory is the
-backend, its layout unchanged (a key is a path under `BINWATCH_DATA_DIR`).
+S3-compatible bucket, `api/objects_s3.py`) stands beside the local directory, whose layout is the
+one the data directory always had (a key is a path under `BINWATCH_DATA_DIR`).
 
 Writes are atomic (a reader sees the old object or the new one, never half); model files stream
 in and out in chunks, never whole in memory."""
@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Protocol
 
 CHUNK = 1 << 20
+
+
+class StoreUnavailableError(RuntimeError):
+    """The object store cannot be reached now (HTTP 503: try again later)."""
 
 
 class ObjectStore(Protocol):
@@ -35,7 +39,7 @@ class ObjectStore(Protocol):
     def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]: ...
 
 
-def _checked(key: str) -> str:
+def checked_key(key: str) -> str:
     parts = key.split("/")
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts):
         raise ValueError(f"not an object key: {key!r}")
@@ -49,7 +53,7 @@ class LocalStore:
         self.root = root
 
     def path(self, key: str) -> Path:
-        return self.root / _checked(key)
+        return self.root / checked_key(key)
 
     def put(self, key: str, data: bytes) -> None:
         self.put_stream(key, [data])
@@ -98,7 +102,7 @@ class LocalStore:
 
     def listing(self, prefix: str) -> Iterator[tuple[str, datetime]]:
         """Keys under a prefix ("evidence/", "snapshots/") with when each was written."""
-        base = self.root / _checked(prefix.rstrip("/"))
+        base = self.root / checked_key(prefix.rstrip("/"))
         if not base.is_dir():
             return
         for path in sorted(base.rglob("*")):

@@ -63,6 +63,15 @@ class Settings(BaseSettings):
         "stored client addresses of failed sign-ins",
     )
     timezone: str = Field("Asia/Shanghai", description="the place whose days the statistics use")
+    storage_url: str | None = Field(
+        None,
+        description="s3://bucket/prefix: evidence, report photos, snapshots and models in an "
+        "S3-compatible bucket (endpoint and credentials from the AWS_* variables); default: "
+        "the data directory",
+    )
+    storage_create: bool = Field(
+        False, description="create the storage bucket when it is missing (else refuse to start)"
+    )
     public_url: str | None = Field(
         None,
         description="the address residents' phones reach this service at (https://…): the "
@@ -165,6 +174,16 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"not an address or network: {entry!r}") from exc
         return value
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme != "s3" or not parts.netloc:
+            raise ValueError(f"not an s3://bucket/prefix URL: {value!r}")
+        return value.strip()
 
     @field_validator("public_url")
     @classmethod

@@ -4,6 +4,7 @@ id, written atomically."""
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -102,9 +103,20 @@ class EvidenceStore:
         self.objects.delete(report_key(report_id))
 
 
+_BUCKETS: dict[tuple[str, str | None], ObjectStore] = {}
+
+
 def objects_for(settings: Settings) -> ObjectStore:
-    """The service's object store: the data directory (`BINWATCH_DATA_DIR`)."""
-    return LocalStore(settings.data_dir)
+    """The service's object store: the bucket of `BINWATCH_STORAGE_URL` (s3://bucket/prefix),
+    else the data directory (`BINWATCH_DATA_DIR`)."""
+    if settings.storage_url is None:
+        return LocalStore(settings.data_dir)
+    key = (settings.storage_url, os.environ.get("AWS_ENDPOINT_URL"))
+    if key not in _BUCKETS:  # one client per bucket (and endpoint) and process
+        from api.objects_s3 import S3Store
+
+        _BUCKETS[key] = S3Store.from_url(settings.storage_url)
+    return _BUCKETS[key]
 
 
 def evidence_for(settings: Settings) -> EvidenceStore:

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "places": ("api.admin_cli", "import places, bins and households from CSV"),
     "users": ("api.admin_cli", "create service users (admin, office, supervisor, engineer)"),
     "devices": ("api.admin_cli", "register a device at a station and print its token"),
+    "storage": ("api.storage_cli", "copy the data directory's files to the S3 bucket (migrate)"),
 }
 
 EXIT_USAGE = 2  # also every BinwatchError: bad model, bad profile, bad config

@@ -8,6 +8,7 @@ from typing import NoReturn
 
 import pytest
 
+from tests.s3 import s3_endpoint  # noqa: F401  (a session fixture for every test folder)
 from tests.tiny_model import write_tiny_model
 
 REPO = Path(__file__).resolve().parents[1]

@@ -64,14 +64,17 @@ def test_the_example_settings_are_settings(tmp_path: Path, monkeypatch: pytest.M
     settings = Settings()
     assert settings.mode is Mode.PRODUCTION and settings.public_url
     assert settings.database_url and settings.database_url.startswith("postgresql+psycopg://")
+    assert settings.storage_url == "s3://binwatch/files"
 
 
 def test_the_compose_file() -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text(encoding="utf-8"))
     services = compose["services"]
-    assert set(services) == {"postgres", "binwatch"}
+    assert set(services) == {"postgres", "minio", "binwatch"}
     app = services["binwatch"]
     assert app["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert app["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert Settings(storage_url=app["environment"]["BINWATCH_STORAGE_URL"]).storage_url
     assert (REPO / app["build"]["dockerfile"]).is_file()
     assert app["environment"]["BINWATCH_DATABASE_URL"].startswith("postgresql+psycopg://")
     known_command(app["command"])

@@ -16,6 +16,7 @@ from api.app import create_app
 from api.db.migrate import upgrade
 from api.settings import Settings
 from tests.api.world import World, build_world
+from tests.s3 import new_bucket
 
 POSTGRES_URL = os.environ.get("BINWATCH_TEST_POSTGRES_URL")
 REQUIRE_POSTGRES = os.environ.get("BINWATCH_TEST_REQUIRE_POSTGRES") == "1"
@@ -47,8 +48,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "data", database_url=database_url, audit_share=0.5)
+def storage(request: pytest.FixtureRequest) -> str | None:
+    """Where the service keeps its files: the data directory, unless a test asks for both
+    backends with `@pytest.mark.parametrize("storage", ["local", "s3"], indirect=True)`; then
+    `s3` is a fresh bucket on the loopback S3 server."""
+    if getattr(request, "param", "local") == "local":
+        return None
+    endpoint = request.getfixturevalue("s3_endpoint")
+    return f"s3://{new_bucket(endpoint)}/service"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, storage: str | None) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data", database_url=database_url, audit_share=0.5, storage_url=storage
+    )
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import numpy as np
 from openpyxl import load_workbook
 
 from tests.api.world import World, event, local
+from tests.s3 import BOTH_STORES
 from train.manifest import load_manifests
 
 
@@ -35,6 +36,7 @@ def evidence_event(bin_code: str, *items: str, verdict: str, colour: int) -> tup
     return made.model_copy(update={"items": tuple(type(made.items[0])(**b) for b in boxed)}), photo
 
 
+@BOTH_STORES
 def test_reviewed_samples_zip(world: World, tmp_path: Path) -> None:
     confirmed, photo1 = evidence_event(
         "B1", "kitchen", "hazardous", verdict="contaminated", colour=90

@@ -11,12 +11,19 @@ from pathlib import Path
 import pytest
 
 from api.objects import CHUNK, LocalStore, ObjectStore, evidence_key, model_key, report_key
+from tests.s3 import client as s3_client
+from tests.s3 import new_bucket
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "s3"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
-    del request
-    yield LocalStore(tmp_path / "data")
+    if request.param == "local":
+        yield LocalStore(tmp_path / "data")
+        return
+    from api.objects_s3 import S3Store
+
+    endpoint = request.getfixturevalue("s3_endpoint")
+    yield S3Store(new_bucket(endpoint), "deployment-1/", client=s3_client(endpoint))
 
 
 def test_put_get_delete(store: ObjectStore) -> None:

@@ -15,6 +15,7 @@ from api.db.models import Report
 from api.retention import purge_evidence
 from api.storage import evidence_for
 from tests.api.world import World
+from tests.s3 import BOTH_STORES
 from vision.faces import _face_detector
 
 REPORTS = "/api/v1/public/reports"
@@ -62,6 +63,7 @@ def test_guessing_appeal_codes_is_throttled(world: World) -> None:
     assert posted.status_code == 429
 
 
+@BOTH_STORES
 def test_a_report_photo_is_kept_face_blurred_and_expires(world: World) -> None:
     portrait = np.ascontiguousarray(samples.astronaut()[:, :, ::-1])  # type: ignore[no-untyped-call]
     jpeg = cv2.imencode(".jpg", portrait, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()

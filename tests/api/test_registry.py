@@ -10,6 +10,7 @@ import onnx
 import pytest
 
 from tests.api.world import World
+from tests.s3 import BOTH_STORES
 from tests.tiny_model import build_tiny_model, tiny_metadata
 
 
@@ -50,6 +51,7 @@ def test_uploads_are_checked_with_the_device_reader(world: World, tmp_path: Path
     assert upload(world, good, who="super_k1").status_code == 403
 
 
+@BOTH_STORES
 def test_canary_then_fleet_then_rollback(world: World, tmp_path: Path) -> None:
     for version in ("tiny-2", "tiny-3"):
         upload(world, model_bytes(tmp_path, version))

@@ -15,6 +15,7 @@ from api.db.models import Event, HouseholdDay, Rollup
 from api.rollups import DAY_COUNTERS, ROLLUP_COUNTERS, ROLLUP_KEYS, rebuild
 from api.security import appeal_code
 from tests.api.world import PASSWORD, World, event, local
+from tests.s3 import BOTH_STORES
 
 
 def jpeg(colour: tuple[int, int, int] = (40, 120, 200)) -> bytes:
@@ -232,6 +233,7 @@ def test_appeal_goes_to_a_second_reviewer(world: World) -> None:
     assert world.client.post("/api/v1/public/appeals", json={"code": code}).status_code == 409
 
 
+@BOTH_STORES
 def test_error_report_with_photo_enters_the_queue(world: World) -> None:
     photo = jpeg()
     response = world.client.post(
@@ -255,6 +257,7 @@ def test_error_report_with_photo_enters_the_queue(world: World) -> None:
     assert nowhere.status_code == 404
 
 
+@BOTH_STORES
 def test_evidence_upload_is_checked_and_reencoded(world: World) -> None:
     photo = jpeg()
     evidence = {
@@ -311,6 +314,7 @@ def test_evidence_that_is_not_a_jpeg_is_refused(world: World) -> None:
     assert big.status_code == 413
 
 
+@BOTH_STORES
 def test_retention_deletes_old_evidence_only(world: World) -> None:
     from datetime import UTC, datetime, timedelta
 
