@@ -124,5 +124,7 @@ def model_key(sha256: str) -> str:
     return f"models/{sha256}.onnx"
 
 
-def snapshot_key(station: str) -> str:
-    return f"snapshots/{station}.jpg"
+def snapshot_key(station: str, suffix: str = "jpg") -> str:
+    """A station's frame (`jpg`), what is known of it (`txt`), or the device being asked for one
+    (`wanted`)."""
+    return f"snapshots/{station}.{suffix}"

@@ -118,33 +118,29 @@ class S3Store:
             raise StoreUnavailableError(f"object store: {exc}") from exc
         return reader.count
 
-    def get(self, key: str) -> bytes | None:
+    def _object(self, method: str, key: str) -> Any:
+        """The answer about an object, or None when there is no such object."""
         try:
-            answer = self._call("get_object", Key=self._key(key))
+            return self._call(method, Key=self._key(key))
         except Exception as exc:
             if self._missing(exc):
                 return None
             raise
-        return bytes(answer["Body"].read())
+
+    def get(self, key: str) -> bytes | None:
+        answer = self._object("get_object", key)
+        return None if answer is None else bytes(answer["Body"].read())
 
     def stream(self, key: str) -> Iterator[bytes] | None:
-        try:
-            answer = self._call("get_object", Key=self._key(key))
-        except Exception as exc:
-            if self._missing(exc):
-                return None
-            raise
+        answer = self._object("get_object", key)
+        if answer is None:
+            return None
         chunks: Iterator[bytes] = iter(answer["Body"].iter_chunks(CHUNK))
         return chunks
 
     def size(self, key: str) -> int | None:
-        try:
-            answer = self._call("head_object", Key=self._key(key))
-        except Exception as exc:
-            if self._missing(exc):
-                return None
-            raise
-        return int(answer["ContentLength"])
+        answer = self._object("head_object", key)
+        return None if answer is None else int(answer["ContentLength"])
 
     def delete(self, key: str) -> None:
         self._call("delete_object", Key=self._key(key))

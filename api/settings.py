@@ -22,6 +22,16 @@ from api.stats.correction import Rules
 DEV_SECRET = "binwatch-development-secret-change-me"
 
 
+def _url(value: str | None, schemes: tuple[str, ...], said: str) -> str | None:
+    """`value` stripped, when it is a URL of one of `schemes` with a host; else ValueError."""
+    if value is None:
+        return None
+    parts = urlsplit(value.strip())
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"not {said}: {value!r}")
+    return value.strip()
+
+
 class Mode(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
@@ -178,22 +188,13 @@ class Settings(BaseSettings):
     @field_validator("storage_url")
     @classmethod
     def _storage_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value.strip())
-        if parts.scheme != "s3" or not parts.netloc:
-            raise ValueError(f"not an s3://bucket/prefix URL: {value!r}")
-        return value.strip()
+        return _url(value, ("s3",), "an s3://bucket/prefix URL")
 
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"not an http(s) URL with a host: {value!r}")
-        return value.strip().rstrip("/")
+        checked = _url(value, ("http", "https"), "an http(s) URL with a host")
+        return None if checked is None else checked.rstrip("/")
 
     @field_validator("timezone")
     @classmethod

@@ -17,9 +17,11 @@ from pydantic import (
     ValidationInfo,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from edge.config_check import cross_problems
 from vision.errors import BinwatchError, describe_validation_error
+from vision.regions import shown
 
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
 Point = tuple[Annotated[float, Field(ge=0)], Annotated[float, Field(ge=0)]]
@@ -213,13 +215,12 @@ def load_config(path: Path) -> EdgeConfig:
         raise ConfigError(f"{path}: {describe_validation_error(exc)}") from None
 
 
-def _shown(error: dict[str, object]) -> str:
-    where = ".".join(map(str, error["loc"])) or "(top)"  # type: ignore[call-overload]
+def _shown(error: ErrorDetails) -> str:
+    where = ".".join(map(str, error["loc"])) or "(top)"
     said = f"{where}: {error['msg']}"
     if error["type"] in ("missing", "model_type", "dict_type") or isinstance(error["input"], dict):
         return said
-    value = repr(error["input"])
-    return f"{said} (got {value if len(value) <= 80 else value[:77] + '...'})"
+    return f"{said} (got {shown(error['input'])})"
 
 
 def config_errors(path: Path, probe: bool = False) -> list[str]:
@@ -240,6 +241,6 @@ def config_errors(path: Path, probe: bool = False) -> list[str]:
     try:
         EdgeConfig.model_validate(data, context={"cross": False})
     except ValidationError as exc:
-        found = [_shown(dict(e)) for e in exc.errors()]
+        found = [_shown(e) for e in exc.errors()]
     found += [f"{where}: {message}" for where, message in cross_problems(data, True, probe)]
     return found

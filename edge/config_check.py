@@ -17,16 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from vision.errors import TaxonomyError
-from vision.regions import region_problems
-from vision.taxonomy import BUILTIN_PROFILES, load_profile
-
-Problem = tuple[str, str]  # (path, message)
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+from vision.regions import shown
+from vision.station_file import Problem, bin_problems, bins_region_problems
 
 
 def url_problems(url: object) -> list[Problem]:
@@ -34,42 +26,12 @@ def url_problems(url: object) -> list[Problem]:
         return []
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname or " " in url.strip():
-        return [("service.url", f"not an http(s) URL with a host: {_show(url)}")]
+        return [("service.url", f"not an http(s) URL with a host: {shown(url)}")]
     try:
         parts.port  # noqa: B018  (a bad port raises)
     except ValueError:
-        return [("service.url", f"its port is not a number from 1 to 65535: {_show(url)}")]
+        return [("service.url", f"its port is not a number from 1 to 65535: {shown(url)}")]
     return []
-
-
-def bin_problems(bins: object, profile_name: object) -> list[Problem]:
-    if not isinstance(bins, list):
-        return []
-    found: list[Problem] = []
-    first: dict[str, int] = {}
-    for i, b in enumerate(bins):
-        if isinstance(b, dict) and isinstance(b.get("id"), str):
-            if b["id"] in first:
-                found.append((f"bins.{i}.id", f"{b['id']!r} repeats bins.{first[b['id']]}.id"))
-            else:
-                first[b["id"]] = i
-    if not isinstance(profile_name, str):
-        return found
-    if profile_name not in BUILTIN_PROFILES and not profile_name.endswith((".yaml", ".yml")):
-        known = ", ".join(sorted(BUILTIN_PROFILES))
-        return [*found, ("profile", f"unknown profile {profile_name!r} (built in: {known})")]
-    try:
-        profile = load_profile(profile_name)
-    except TaxonomyError as exc:
-        return [*found, ("profile", str(exc))]
-    for i, b in enumerate(bins):
-        category = b.get("category") if isinstance(b, dict) else None
-        if isinstance(category, str):
-            try:
-                profile.accepted(category)
-            except TaxonomyError as exc:
-                found.append((f"bins.{i}.category", str(exc)))
-    return found
 
 
 def source_problems(source: object) -> list[Problem]:
@@ -144,10 +106,4 @@ def cross_problems(data: object, sources: bool = True, probe_source: bool = Fals
                                    f"{frame[0]}×{frame[1]} as the file says")
                     )  # fmt: skip
                 frame, frame_said = probed, "read from the source"
-    bins = data.get("bins")
-    if isinstance(bins, list):
-        for i, b in enumerate(bins):
-            if isinstance(b, dict):
-                said = region_problems(b.get("roi"), frame, frame_said)
-                found += [(f"bins.{i}.roi", message) for message in said]
-    return found
+    return found + bins_region_problems(data.get("bins"), frame, frame_said)

@@ -289,11 +289,15 @@ class Deck:
         for row in items:
             self.piles.setdefault(row["category"], []).append(row)
         self.dealt = dict(dealt or {})
+        self._orders: dict[str, tuple[int, list[dict[str, str]]]] = {}
 
     def _order(self, category: str, rounds: int) -> list[dict[str, str]]:
-        pile = list(self.piles[category])
-        random.Random(f"{self.seed}:{category}:{rounds}").shuffle(pile)
-        return pile
+        """The pile's order in its `rounds`-th pass (shuffled once per pass, then kept)."""
+        if self._orders.get(category, (None, []))[0] != rounds:
+            pile = list(self.piles[category])
+            random.Random(f"{self.seed}:{category}:{rounds}").shuffle(pile)
+            self._orders[category] = (rounds, pile)
+        return self._orders[category][1]
 
     def deal(self, category: str) -> dict[str, str]:
         n = self.dealt.get(category, 0)

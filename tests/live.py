@@ -90,3 +90,31 @@ def prepare_service(tmp_path: Path, **overrides: Any) -> Service:
     app.state.engine.dispose()
     port = free_port()
     return Service(url=f"http://127.0.0.1:{port}", device_token=token, settings=settings, port=port)
+
+
+def send_dropoffs(
+    url: str, token: str, events: list[dict[str, Any]], photos: dict[str, bytes]
+) -> None:
+    """Events as a device sends them (one batch), then the evidence JPEG of each that has one."""
+    from datetime import UTC, datetime
+
+    from vision.events import EventBatch
+
+    device = {"Authorization": f"Bearer {token}"}
+    sent = datetime.now(UTC).isoformat()
+    batch = EventBatch.model_validate(
+        {"device_id": events[0]["device_id"], "sent_at": sent, "events": events}
+    )
+    stored = httpx.post(
+        f"{url}/api/v1/ingest/events",
+        content=batch.model_dump_json(),
+        headers={**device, "Content-Type": "application/json"},
+    )
+    assert stored.status_code == 200, stored.text
+    for event_id, photo in photos.items():
+        put = httpx.put(
+            f"{url}/api/v1/ingest/evidence/{event_id}",
+            content=photo,
+            headers={**device, "Content-Type": "image/jpeg"},
+        )
+        assert put.status_code == 200, put.text

@@ -8,7 +8,8 @@ LARGEST_FRAME = 8192  # no camera's frame is wider or taller (8K)
 XY = tuple[float, float]
 
 
-def _show(value: object) -> str:
+def shown(value: object) -> str:
+    """A value as a message quotes it: its repr, cut at 80 characters."""
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -82,9 +83,9 @@ def region_problems(roi: object, frame: tuple[int, int] | None, frame_said: str)
     if (edges := crossing_edges(points)) is not None:  # a bow tie's lobes cancel: first
         i, j = edges
         k = (j + 1) % len(points)
-        found.append(f"crosses itself (edges {i}-{i + 1} and {j}-{k}): {_show(roi)}")
+        found.append(f"crosses itself (edges {i}-{i + 1} and {j}-{k}): {shown(roi)}")
     elif _area(points) <= 0:
-        found.append(f"has no area (its points lie on a line): {_show(roi)}")
+        found.append(f"has no area (its points lie on a line): {shown(roi)}")
     width, height = frame or (LARGEST_FRAME, LARGEST_FRAME)
     outside = [p for p in points if not (0 <= p[0] <= width and 0 <= p[1] <= height)]
     if outside:

@@ -8,7 +8,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
+from vision.errors import TaxonomyError
+from vision.regions import region_problems
+from vision.taxonomy import BUILTIN_PROFILES, load_profile
+
 ROI = list[tuple[int, int]]
+Problem = tuple[str, str]  # (path, message)
 
 
 @dataclass
@@ -134,3 +139,52 @@ def render(spec: StationFile) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+# What makes a station's bins unusable, on the raw data (dicts from YAML or JSON), so the device's
+# check-config and the service's set-up page refuse the same things in the same words.
+
+
+def bin_problems(bins: object, profile_name: object) -> list[Problem]:
+    """Bin ids that repeat (which, and where it first came), the profile, each category under it."""
+    if not isinstance(bins, list):
+        return []
+    found: list[Problem] = []
+    first: dict[str, int] = {}
+    for i, b in enumerate(bins):
+        if isinstance(b, dict) and isinstance(b.get("id"), str):
+            if b["id"] in first:
+                found.append((f"bins.{i}.id", f"{b['id']!r} repeats bins.{first[b['id']]}.id"))
+            else:
+                first[b["id"]] = i
+    if not isinstance(profile_name, str):
+        return found
+    if profile_name not in BUILTIN_PROFILES and not profile_name.endswith((".yaml", ".yml")):
+        known = ", ".join(sorted(BUILTIN_PROFILES))
+        return [*found, ("profile", f"unknown profile {profile_name!r} (built in: {known})")]
+    try:
+        profile = load_profile(profile_name)
+    except TaxonomyError as exc:
+        return [*found, ("profile", str(exc))]
+    for i, b in enumerate(bins):
+        category = b.get("category") if isinstance(b, dict) else None
+        if isinstance(category, str):
+            try:
+                profile.accepted(category)
+            except TaxonomyError as exc:
+                found.append((f"bins.{i}.category", str(exc)))
+    return found
+
+
+def bins_region_problems(
+    bins: object, frame: tuple[int, int] | None, frame_said: str
+) -> list[Problem]:
+    """Each bin's region checked against the frame (`region_problems`), with its path."""
+    if not isinstance(bins, list):
+        return []
+    return [
+        (f"bins.{i}.roi", message)
+        for i, b in enumerate(bins)
+        if isinstance(b, dict)
+        for message in region_problems(b.get("roi"), frame, frame_said)
+    ]

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from api.db.models import Place
 from api.deps import DeviceDep, SessionDep, SettingsDep
+from api.objects import snapshot_key
 from api.registry import for_station
 from api.sampling import plan_for_station
 from api.schemas import AuditPlanPublic, DeviceConfigPublic, DeviceModelPublic
@@ -27,6 +28,7 @@ def device_config(
     assert station is not None
     plan = plan_for_station(session, station, settings, datetime.now(UTC))
     model = for_station(session, device.station_id)
+    objects = objects_for(settings)
     return DeviceConfigPublic(
         station=station.code,
         profile=station.profile,
@@ -41,5 +43,5 @@ def device_config(
             url=f"/api/v1/models/files/{model.sha256}",
         ),
         poll_seconds=POLL_SECONDS,
-        snapshot_wanted=objects_for(settings).size(f"snapshots/{station.code}.wanted") is not None,
+        snapshot_wanted=objects.size(snapshot_key(station.code, "wanted")) is not None,
     )

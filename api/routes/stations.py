@@ -10,16 +10,22 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from api.db.models import Device, Place, PlaceKind
 from api.deps import DeviceDep, Engineer, SessionDep, SettingsDep
+from api.limits import read_body
 from api.objects import snapshot_key
 from api.settings import Settings
 from api.storage import ImageRejectedError, objects_for, reencode_jpeg
-from vision.errors import TaxonomyError
-from vision.regions import region_problems
-from vision.station_file import StationBin, StationFile, render
-from vision.taxonomy import load_profile
+from vision.station_file import (
+    StationBin,
+    StationFile,
+    bin_problems,
+    bins_region_problems,
+    render,
+)
 
 router = APIRouter(tags=["stations"])
 CODE = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
@@ -60,9 +66,9 @@ def _station(session: SessionDep, code: str) -> Place:
 
 def _state(settings: Settings, code: str) -> SnapshotPublic:
     objects = objects_for(settings)
-    wanted = objects.size(f"snapshots/{code}.wanted") is not None
-    meta = objects.get(f"snapshots/{code}.txt")
-    if meta is None or objects.size(snapshot_key(code)) is None:
+    wanted = objects.size(snapshot_key(code, "wanted")) is not None
+    meta = objects.get(snapshot_key(code, "txt"))  # written after the frame
+    if meta is None:
         return SnapshotPublic(station=code, wanted=wanted)
     width, height, source, taken = meta.decode().split()
     return SnapshotPublic(
@@ -83,16 +89,24 @@ def _keep(settings: Settings, code: str, data: bytes, source: str) -> SnapshotPu
     objects = objects_for(settings)
     objects.put(snapshot_key(code), jpeg)
     taken = datetime.now(UTC).isoformat()
-    objects.put(f"snapshots/{code}.txt", f"{width} {height} {source} {taken}\n".encode())
-    objects.delete(f"snapshots/{code}.wanted")
+    objects.put(snapshot_key(code, "txt"), f"{width} {height} {source} {taken}\n".encode())
+    objects.delete(snapshot_key(code, "wanted"))
     return _state(settings, code)
 
 
-async def _body(request: Request, settings: Settings) -> bytes:
-    data = await request.body()
-    if len(data) > settings.max_evidence_bytes:
-        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "snapshot too large")
-    return data
+def _engineer_upload(
+    session: Session, settings: Settings, code: str, data: bytes
+) -> SnapshotPublic:
+    _station(session, code)
+    return _keep(settings, code, data, "upload")
+
+
+def _device_upload(
+    session: Session, settings: Settings, device: Device, data: bytes
+) -> SnapshotPublic:
+    station = session.get(Place, device.station_id)
+    assert station is not None
+    return _keep(settings, station.code, data, "device")
 
 
 @router.put("/stations/{code}/snapshot", response_model=SnapshotPublic)
@@ -101,8 +115,9 @@ async def upload_snapshot(
 ) -> SnapshotPublic:
     """A frame of the station's camera, uploaded by the engineer (a JPEG or PNG body)."""
     del caller
-    _station(session, code)
-    return _keep(settings, code, await _body(request, settings), "upload")
+    data = await read_body(request, settings.max_evidence_bytes, "snapshot")
+    # the database, the decoder and the store run in the thread pool, never in the event loop
+    return await run_in_threadpool(_engineer_upload, session, settings, code, data)
 
 
 @router.get("/stations/{code}/snapshot", response_model=SnapshotPublic)
@@ -133,7 +148,7 @@ def request_snapshot(
     """Ask the station's device for a frame: its next config poll says so, and it uploads one."""
     del caller
     _station(session, code)
-    objects_for(settings).put(f"snapshots/{code}.wanted", b"")
+    objects_for(settings).put(snapshot_key(code, "wanted"), b"")
     return _state(settings, code)
 
 
@@ -142,9 +157,8 @@ async def device_snapshot(
     request: Request, device: DeviceDep, session: SessionDep, settings: SettingsDep
 ) -> SnapshotPublic:
     """A device's frame of its station, sent when its config poll asked for one."""
-    station = session.get(Place, device.station_id)
-    assert station is not None
-    return _keep(settings, station.code, await _body(request, settings), "device")
+    data = await read_body(request, settings.max_evidence_bytes, "snapshot")
+    return await run_in_threadpool(_device_upload, session, settings, device, data)
 
 
 @router.post("/stations/{code}/station.yaml", response_class=Response)
@@ -160,19 +174,10 @@ def station_file(
     the station's profile and each region against the frame (every problem named at once)."""
     del caller
     station = _station(session, code)
-    problems = []
-    ids = [b.id for b in body.bins]
-    for i, b in enumerate(body.bins):
-        if ids.index(b.id) != i:
-            problems.append(f"bins.{i}.id: {b.id!r} repeats bins.{ids.index(b.id)}.id")
-        try:
-            load_profile(station.profile).accepted(b.category)
-        except TaxonomyError as exc:
-            problems.append(f"bins.{i}.category: {exc}")
-        for said in region_problems(
-            [list(p) for p in b.roi], (body.width, body.height), "the snapshot"
-        ):
-            problems.append(f"bins.{i}.roi: {said}")
+    drawn = [b.model_dump(mode="json") for b in body.bins]
+    found = bin_problems(drawn, station.profile)
+    found += bins_region_problems(drawn, (body.width, body.height), "the snapshot")
+    problems = [f"{path}: {message}" for path, message in found]
     if problems:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, problems)
     device = body.device_id or session.scalar(

@@ -10,7 +10,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -25,8 +24,9 @@ import pytest
 from api.app import create_app
 from api.objects import LocalStore, evidence_key, model_key
 from api.settings import Settings
+from bench.ingest import healthy
 from tests.api.world import World, event
-from tests.live import PASSWORD, free_port, prepare_service
+from tests.live import PASSWORD, free_port, prepare_service, send_dropoffs
 from tests.s3 import client, new_bucket
 
 PHOTO = cv2.imencode(".jpg", np.full((120, 160, 3), 90, np.uint8))[1].tobytes()
@@ -87,7 +87,7 @@ def test_evidence_waits_while_the_store_is_down(world: World) -> None:
     assert again.status_code == 200, again.text
 
 
-def _serve(port: int, data_dir: Path, settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+def _serve(port: int, data_dir: Path, settings: Settings, log: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINWATCH_")}
     env |= {
         "BINWATCH_DATA_DIR": str(data_dir),
@@ -97,21 +97,10 @@ def _serve(port: int, data_dir: Path, settings: Settings, log: Path) -> subproce
     return subprocess.Popen(
         [sys.executable, "-m", "binwatch", "serve", "--port", str(port)],
         env=env,
-        stdout=log.open("wb"),
+        stdout=log.open("w"),
         stderr=subprocess.STDOUT,
+        text=True,
     )
-
-
-def _up(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "a service process stopped"
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            time.sleep(0.3)
-    raise AssertionError(f"no answer at {url}")
 
 
 @pytest.fixture
@@ -128,10 +117,9 @@ def two_services(s3_endpoint: str, tmp_path: Path) -> Iterator[tuple[str, str, A
         for port, name in zip(ports, ("a", "b"), strict=True)
     ]
     try:
-        urls = [f"http://127.0.0.1:{port}" for port in ports]
-        for url, process in zip(urls, processes, strict=True):
-            _up(url, process)
-        yield urls[0], urls[1], seeded
+        for port, process in zip(ports, processes, strict=True):
+            healthy(process, port)
+        yield f"http://127.0.0.1:{ports[0]}", f"http://127.0.0.1:{ports[1]}", seeded
     finally:
         for process in processes:
             process.terminate()
@@ -143,45 +131,30 @@ def test_two_processes_serve_each_others_evidence(
     two_services: tuple[str, str, Any], tmp_path: Path
 ) -> None:
     first, second, seeded = two_services
-    device = {"Authorization": f"Bearer {seeded.device_token}"}
     event_id = str(uuid.uuid4())
-    batch = {
+    dropoff = {
+        "event_id": event_id,
         "device_id": "cam-sim",
-        "sent_at": datetime.now(UTC).isoformat(),
-        "events": [
-            {
-                "event_id": event_id,
-                "device_id": "cam-sim",
-                "station_id": "SIM",
-                "bin_id": "SIM-K",
-                "bin_category": "kitchen",
-                "profile": "national",
-                "household": None,
-                "captured_at": datetime.now(UTC).isoformat(),
-                "model_version": "lite0-waste-2.2",
-                "items": [{"label": "battery", "category": "hazardous", "confidence": 0.9}],
-                "verdict": "contaminated",
-                "offending": ["hazardous"],
-                "score": 0.1,
-                "evidence": {
-                    "sha256": hashlib.sha256(PHOTO).hexdigest(),
-                    "bytes": len(PHOTO),
-                    "width": 160,
-                    "height": 120,
-                    "reason": "flagged",
-                },
-            }
-        ],
+        "station_id": "SIM",
+        "bin_id": "SIM-K",
+        "bin_category": "kitchen",
+        "profile": "national",
+        "household": None,
+        "captured_at": datetime.now(UTC).isoformat(),
+        "model_version": "lite0-waste-2.2",
+        "items": [{"label": "battery", "category": "hazardous", "confidence": 0.9}],
+        "verdict": "contaminated",
+        "offending": ["hazardous"],
+        "score": 0.1,
+        "evidence": {
+            "sha256": hashlib.sha256(PHOTO).hexdigest(),
+            "bytes": len(PHOTO),
+            "width": 160,
+            "height": 120,
+            "reason": "flagged",
+        },
     }
-    assert (
-        httpx.post(f"{first}/api/v1/ingest/events", json=batch, headers=device).status_code == 200
-    )
-    put = httpx.put(
-        f"{first}/api/v1/ingest/evidence/{event_id}",
-        content=PHOTO,
-        headers={**device, "Content-Type": "image/jpeg"},
-    )
-    assert put.status_code == 200, put.text
+    send_dropoffs(first, seeded.device_token, [dropoff], {event_id: PHOTO})  # to the first
     token = httpx.post(
         f"{second}/api/v1/auth/login", json={"username": "root", "password": PASSWORD}
     ).json()["token"]

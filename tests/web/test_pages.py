@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import httpx
 import pytest
 
 from api.app import create_app
@@ -27,9 +26,8 @@ from api.settings import Settings
 from api.users import create_user
 from tests.api.world import PLACES_CSV, pseudonym
 from tests.conftest import WASTE_V1, shipped_version
-from tests.live import PASSWORD, Service, free_port
+from tests.live import PASSWORD, Service, free_port, send_dropoffs
 from tests.web.conftest import shot, sign_in
-from vision.events import EventBatch
 from vision.shipped import shipped_model_path
 
 FLAGGED = 12
@@ -111,25 +109,9 @@ def seed(tmp_path: Path, rows: list[dict[str, str]]) -> Service:
                 else None,
             }
         )
-        photos[event_id] = photo
-    batch = EventBatch.model_validate(
-        {"device_id": "cam-ST1", "sent_at": now.isoformat(), "events": events}
-    )
-    device = {"Authorization": f"Bearer {token}"}
-    stored = httpx.post(
-        f"{service.url}/api/v1/ingest/events",
-        content=batch.model_dump_json(),
-        headers={**device, "Content-Type": "application/json"},
-    )
-    assert stored.status_code == 200
-    for event_id, photo in photos.items():
-        if any(e["event_id"] == str(event_id) and e["evidence"] for e in events):
-            put = httpx.put(
-                f"{service.url}/api/v1/ingest/evidence/{event_id}",
-                content=photo,
-                headers={**device, "Content-Type": "image/jpeg"},
-            )
-            assert put.status_code == 200
+        if flagged:
+            photos[str(event_id)] = photo
+    send_dropoffs(service.url, token, events, photos)
     return service
 
 

@@ -24,11 +24,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import WASTE_V1
-from tests.live import PASSWORD, Service
+from tests.live import PASSWORD, Service, send_dropoffs
 from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, shot
 from tests.web.language import catalogue, foreign_strings, known
 from tests.web.test_pages import seed
-from vision.events import EventBatch
 
 DESKTOPS = [(1366, 768), (1920, 1080)]
 PHONE = (390, 844)
@@ -135,23 +134,7 @@ def add_dropoffs(service: Service, rows: list[dict[str, str]]) -> dict[str, str]
         photos[event_id] = photo
         if isinstance(kind, str):
             names[kind] = event_id
-    batch = EventBatch.model_validate(
-        {"device_id": "cam-ST1", "sent_at": now.isoformat(), "events": events}
-    )
-    device = {"Authorization": f"Bearer {service.device_token}"}
-    stored = httpx.post(
-        f"{service.url}/api/v1/ingest/events",
-        content=batch.model_dump_json(),
-        headers={**device, "Content-Type": "application/json"},
-    )
-    assert stored.status_code == 200, stored.text
-    for event_id, photo in photos.items():
-        put = httpx.put(
-            f"{service.url}/api/v1/ingest/evidence/{event_id}",
-            content=photo,
-            headers={**device, "Content-Type": "image/jpeg"},
-        )
-        assert put.status_code == 200, put.text
+    send_dropoffs(service.url, service.device_token, events, photos)
     return names
 
 
