@@ -2,6 +2,9 @@
 
 binwatch db upgrade                       migrate the database to the newest schema
 binwatch db current                       print the schema revision
+binwatch db purge-evidence                delete evidence images past BINWATCH_RETENTION_DAYS
+binwatch db retire-events [--dry-run]     export and drop months of events past
+                                          BINWATCH_EVENT_RETENTION_MONTHS (counters stay)
 binwatch places import FILE.csv           import places, bins and households (all or none)
 binwatch places qr STATION... [--out DIR] [--font FILE] [--format png|pdf|both]
                                           a printable poster per station: its name and a QR
@@ -36,6 +39,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scope", action="append", default=[], help="place code (repeatable)")
     parser.add_argument("--station", help="the station a device belongs to")
     parser.add_argument("--password-stdin", action="store_true", help="read the password")
+    parser.add_argument("--dry-run", action="store_true", help="db retire-events: only list")
     parser.add_argument("--out", type=Path, default=Path("posters"), help="places qr: folder")
     parser.add_argument("--font", type=Path, help="places qr: a font with Chinese characters")
     parser.add_argument("--format", choices=["png", "pdf", "both"], default="both")
@@ -60,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         ("db", "upgrade"): _db_upgrade,
         ("db", "current"): _db_current,
         ("db", "purge-evidence"): _db_purge,
+        ("db", "retire-events"): _db_retire,
         ("places", "import"): _places_import,
         ("places", "qr"): _places_qr,
         ("users", "create"): _users_create,
@@ -79,7 +84,49 @@ def _db_upgrade(args: argparse.Namespace, rest: list[str]) -> int:
 
     engine = make_engine(load_settings())
     upgrade(engine)
+    made = _ensure_partitions(engine)
     print(f"database at schema revision {current(engine)}")
+    if made:
+        print(f"created event partitions: {', '.join(made)}")
+    return 0
+
+
+def _ensure_partitions(engine: object) -> list[str]:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import Engine
+
+    from api.db.engine import make_sessionmaker
+    from api.db.partitions import ensure_partitions
+
+    assert isinstance(engine, Engine)
+    with make_sessionmaker(engine)() as session:
+        made = ensure_partitions(session, datetime.now(UTC).date())
+        session.commit()
+    return made
+
+
+def _db_retire(args: argparse.Namespace, rest: list[str]) -> int:
+    from datetime import datetime
+
+    from api.event_retention import RetentionError, retire_events
+    from api.settings_cli import load_settings
+
+    settings = load_settings()
+    if settings.event_retention_months is None:
+        print("BINWATCH_EVENT_RETENTION_MONTHS is not set: every event is kept")
+        return 0
+    today = datetime.now(settings.zone).date()
+    with _sessions()() as session:
+        try:
+            done = retire_events(session, settings, today, dry_run=args.dry_run)
+        except RetentionError as exc:
+            raise AdminError(str(exc)) from exc
+    verb = "would retire" if args.dry_run else "retired"
+    for month in done:
+        print(f"{verb} {month.month}: {month.events} events -> {month.export_key}")
+    if not done:
+        print(f"no month past the last {settings.event_retention_months} to retire")
     return 0
 
 

@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 
 from api import errors, web
 from api.db.engine import make_engine, make_sessionmaker
+from api.db.partitions import keep_partitions
 from api.drift import DriftCache, keep_fresh
 from api.limits import BodyLimit
 from api.metrics import Metrics
@@ -57,13 +58,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        drift = asyncio.create_task(keep_fresh(app, settings.drift_refresh_seconds))
+        tasks = [
+            asyncio.create_task(keep_fresh(app, settings.drift_refresh_seconds)),
+            asyncio.create_task(keep_partitions(app.state.sessions)),
+        ]
         try:
             yield
         finally:
-            drift.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await drift
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     app = FastAPI(
         title="binwatch",

@@ -15,11 +15,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from api.db.models import Bin, Card, Device, Event, Household, Place, QueueItem
+from api.db.models import Bin, Card, Device, Event, Household, Place, QueueItem, RetiredMonth
 from api.rollups import HouseholdKey, RollupKey, add_household_days, add_rollups
 from api.settings import Settings
 from api.stats.counters import Dropoff, household_counts, rollup_counts, rollup_weights
@@ -92,6 +92,7 @@ def ingest(
         else []
     )
     households = {pseudonym: household for pseudonym, household in cards}
+    retired = session.scalar(select(func.max(RetiredMonth.month)))
     results: dict[UUID, EventResult] = {}
     rows: list[dict[str, Any]] = []
     for event in batch.events:
@@ -100,7 +101,7 @@ def ingest(
                 event_id=event.event_id, status=EventStatus.DUPLICATE
             )
             continue
-        problem = station.problem(event, device, now)
+        problem = station.problem(event, device, now) or _retired(event, retired, settings)
         if problem:
             log.warning("rejected event %s from %s: %s", event.event_id, device.code, problem)
             results[event.event_id] = EventResult(
@@ -114,6 +115,14 @@ def ingest(
         results[row["event_id"]] = EventResult(event_id=row["event_id"], status=status)
     device.last_seen = now
     return [results[i] for i in ids]
+
+
+def _retired(event: DropoffEvent, retired: str | None, settings: Settings) -> str | None:
+    """A drop-off in a month whose events were exported and dropped cannot be counted again."""
+    month = f"{event.captured_at.astimezone(settings.zone):%Y-%m}"
+    if retired is not None and month <= retired:
+        return f"captured in {month}: events up to {retired} are retired (exported and dropped)"
+    return None
 
 
 def _row(
@@ -168,14 +177,17 @@ def _row(
 
 
 def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> dict[UUID, int]:
-    """The rows not stored before, inserted; returns event id → row id of those inserted."""
+    """The rows not stored before, inserted; returns event id → row id of those inserted.
+    On PostgreSQL `event_id` is unique with the event's day, the partition key (ingest derives it
+    from the event's own capture time, so a resent event meets its first copy); `ingest` has
+    already looked each id up in every partition."""
     if session.get_bind().dialect.name == "postgresql":
         columns = ", ".join(rows[0])
         # one JSON parameter for the whole batch: PostgreSQL parses it, psycopg only sends it
         statement = text(
             f"INSERT INTO events ({columns}) SELECT {columns} "
             "FROM json_populate_recordset(NULL::events, CAST(:rows AS json)) "
-            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id, id"
+            "ON CONFLICT (event_id, day) DO NOTHING RETURNING event_id, id"
         )
         result = session.execute(statement, {"rows": json.dumps(rows, default=str)})
     else:
@@ -218,6 +230,7 @@ def _store(session: Session, rows: list[dict[str, Any]], compound_id: int) -> se
                 QueueItem(
                     reason=reason,
                     event_id=inserted[row["event_id"]],
+                    event_day=row["day"],
                     place_path=station_paths[row["station_id"]],
                     created_at=row["captured_at"],
                     status="open",

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from api.assessment.scheme import INDICATORS
 from api.assessment.score import Scored
 from api.assessment.table import assessment
-from api.db.models import Event, Place, Review
+from api.db.models import Event, Place, RetiredStratum, Review
 from api.stats.correction import Rules
 
 HEADER = (
@@ -93,6 +93,13 @@ def rows(
             .group_by(Event.compound_id)
         ).all()
     )
+    retired = session.execute(  # months whose events were retired keep their review counts
+        select(RetiredStratum.compound_id, func.sum(RetiredStratum.reviews))
+        .where(RetiredStratum.day >= start, RetiredStratum.day <= end)
+        .group_by(RetiredStratum.compound_id)
+    ).all()
+    for compound_id, count in retired:
+        reviews[compound_id] = reviews.get(compound_id, 0) + int(count)
     out = []
     for row in ranked:
         compound = row.compound

@@ -205,6 +205,7 @@ def decide(
     review = Review(
         item_id=item.id,
         event_id=item.event_id,
+        event_day=item.event_day,
         reviewer_id=user_id,
         decision=decision,
         true_categories=[c.value for c in true_categories],

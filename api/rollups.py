@@ -11,6 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from api.db.models import Household, HouseholdDay, Rollup
+from api.db.partitions import retired_through
 
 RollupKey = tuple[date, int, int, str]  # day, hour, compound id, bin category
 HouseholdKey = tuple[date, int]  # day, household id
@@ -105,7 +106,7 @@ SELECT day, hour, compound_id, category, COUNT(*), COUNT(household_id),
        COALESCE(SUM(CASE WHEN final_verdict IN ('correct', 'contaminated')
                          THEN weight_kg END), 0),
        COALESCE(SUM(CASE WHEN final_verdict = 'correct' THEN weight_kg END), 0)
-FROM events GROUP BY day, hour, compound_id, category
+FROM events WHERE day >= :since GROUP BY day, hour, compound_id, category
 """
 _REBUILD_HOUSEHOLD_DAYS = """
 INSERT INTO household_days (day, household_id, compound_id, dropoffs, correct, contaminated,
@@ -117,14 +118,17 @@ SELECT day, household_id, (SELECT households.compound_id FROM households
        SUM(CASE WHEN final_verdict = 'uncertain' THEN 1 ELSE 0 END),
        SUM(CASE WHEN reviewed AND final_verdict = 'contaminated' THEN 1 ELSE 0 END),
        MAX(captured_at)
-FROM events WHERE household_id IS NOT NULL GROUP BY day, household_id
+FROM events WHERE household_id IS NOT NULL AND day >= :since GROUP BY day, household_id
 """
 
 
 def rebuild(session: Session) -> None:
     """Recompute every counter from the events (repair, backfill, or a bulk load); ingest and
-    reviews keep the same numbers incrementally."""
-    session.execute(text("DELETE FROM rollups"))
-    session.execute(text("DELETE FROM household_days"))
-    session.execute(text(_REBUILD_ROLLUPS))
-    session.execute(text(_REBUILD_HOUSEHOLD_DAYS))
+    reviews keep the same numbers incrementally. The counters of retired months (their events
+    exported and dropped, api/event_retention.py) are kept as they are."""
+    since = retired_through(session) or date.min
+    params = {"since": since}
+    session.execute(text("DELETE FROM rollups WHERE day >= :since"), params)
+    session.execute(text("DELETE FROM household_days WHERE day >= :since"), params)
+    session.execute(text(_REBUILD_ROLLUPS), params)
+    session.execute(text(_REBUILD_HOUSEHOLD_DAYS), params)

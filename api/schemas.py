@@ -267,7 +267,8 @@ class CategoryInfo(BaseModel):
 class QueueItemPublic(BaseModel):
     id: int
     reason: Literal["flagged", "uncertain", "audit", "appeal", "report"]
-    status: Literal["open", "decided"]
+    # expired: still open when its event's month was retired (api/event_retention.py)
+    status: Literal["open", "decided", "expired"]
     created_at: datetime
     claimed_by: str | None
     claimed_until: datetime | None

@@ -91,6 +91,12 @@ class Settings(BaseSettings):
     retention_days: Annotated[int, Field(ge=30, le=3650)] = Field(
         400, description="evidence images older than this are deleted"
     )
+    event_retention_months: Annotated[int | None, Field(ge=3, le=1200)] = Field(
+        None,
+        description="events kept for this month and the N-1 before it; older months are "
+        "exported to the object store (exports/events/YYYY-MM.csv.gz) and dropped by "
+        "`binwatch db retire-events`, their counters and reviews kept (default: keep every event)",
+    )
     audit_share: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         0.05,
         description="audit share for a station without history; after that it adapts per "

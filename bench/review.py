@@ -108,21 +108,24 @@ def seed(settings: Settings, items: int) -> None:
                         "reviewed": False,
                     }
                 )
-            ids = session.execute(insert(Event).returning(Event.id, Event.event_id), rows).all()
+            ids = session.execute(
+                insert(Event).returning(Event.id, Event.event_id, Event.day), rows
+            ).all()
             session.execute(
                 insert(QueueItem),
                 [
                     {
                         "reason": "flagged",
                         "event_id": rid,
+                        "event_day": day,
                         "place_path": station.path,
                         "created_at": now - timedelta(seconds=30 * (start + k)),
                         "status": "open",
                     }
-                    for k, (rid, _) in enumerate(ids)
+                    for k, (rid, _, day) in enumerate(ids)
                 ],
             )
-            for rid, event_id in ids:
+            for rid, event_id, _ in ids:
                 if rid <= 200:
                     store.put(event_id, photo)
             session.commit()

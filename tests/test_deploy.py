@@ -53,6 +53,22 @@ def test_the_systemd_units(name: str) -> None:
     assert parsed["Install"]["WantedBy"] == "multi-user.target"
 
 
+def test_the_housekeeping_timer() -> None:
+    timer = unit("binwatch-maintenance.timer")
+    assert timer["Timer"]["OnCalendar"] and timer["Timer"]["Persistent"] == "true"
+    assert timer["Install"]["WantedBy"] == "timers.target"
+    service = unit("binwatch-maintenance.service")["Service"]
+    assert service["Type"] == "oneshot" and service["User"] == "binwatch"
+    commands = [shlex.split(service[key]) for key in ("ExecStart", "ExecStartPost")]
+    for command in commands:
+        known_command(command)
+    assert [c[1:] for c in commands] == [["db", "purge-evidence"], ["db", "retire-events"]]
+    helped = subprocess.run(
+        [sys.executable, "-m", "binwatch", "db", "--help"], capture_output=True, text=True
+    )
+    assert "purge-evidence" in helped.stdout and "retire-events" in helped.stdout
+
+
 def test_the_example_settings_are_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     lines = (DEPLOY / "binwatch.env.example").read_text(encoding="utf-8").splitlines()
     pairs = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
@@ -65,6 +81,7 @@ def test_the_example_settings_are_settings(tmp_path: Path, monkeypatch: pytest.M
     assert settings.mode is Mode.PRODUCTION and settings.public_url
     assert settings.database_url and settings.database_url.startswith("postgresql+psycopg://")
     assert settings.storage_url == "s3://binwatch/files"
+    assert settings.event_retention_months == 25
 
 
 def test_the_compose_file() -> None:

@@ -152,7 +152,7 @@ def test_reviews_retrain_canary_active_device(
 
     # a station films drop-offs of photos from the base *val* split (never the test split)
     video, truth_path = tmp_path / "station.mp4", tmp_path / "truth.json"
-    truth = simulate(WASTE_V1 / "manifest.csv", video, truth_path, dropoffs=100, seed=11,
+    truth = simulate(WASTE_V1 / "manifest.csv", video, truth_path, dropoffs=70, seed=11,
                      split="val", wrong_share=0.4)  # fmt: skip
     config = agent_config(tmp_path, service.url, service.device_token, video, truth,
                           evidence={"audit_share": 1.0}, source={"fps": 60})  # fmt: skip
@@ -163,14 +163,15 @@ def test_reviews_retrain_canary_active_device(
         == 0
     )
     done = review_like_a_supervisor(service, truth)
-    assert done["named"] >= 80, done
+    assert done["named"] >= 60, done
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BINWATCH_")}
     env["BINWATCH_PASSWORD"] = PASSWORD
     run = tmp_path / "retrain"
     result = binwatch("retrain", "--from", service.url, "--manifest", WASTE_V1 / "manifest.csv",
                       "--out", run, "--limit", "150", "--field-holdout", "0.4",
-                      "--version", f"{base}-r1", env=env)  # fmt: skip
+                      # the head alone: tuning the last blocks is tests/train/test_tail.py's
+                      "--tune-blocks", "0", "--version", f"{base}-r1", env=env)  # fmt: skip
     kept = REPO / "artifacts" / "loop"  # for a full-size retrain by hand (README, bench numbers)
     kept.mkdir(parents=True, exist_ok=True)
     shutil.copy(run / "reviewed.zip", kept / "reviewed.zip")

@@ -153,6 +153,11 @@ class RateHit(Base):
 
 
 class Event(Base):
+    """One drop-off. On PostgreSQL the table is partitioned by month of `day` (migration 0013):
+    the primary key is (id, day), `event_id` is unique with its day (ingest derives the day from
+    the event, and looks an id up in every partition first), and queue items and reviews refer
+    to (id, day); SQLite keeps one table with the keys declared here."""
+
     __tablename__ = "events"
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid, unique=True)
@@ -189,6 +194,40 @@ class Event(Base):
         Index("ix_events_compound_day", "compound_id", "day"),
         Index("ix_events_household_day", "household_id", "day"),
     )
+
+
+class RetiredMonth(Base):
+    """A month whose events were exported (`export_key` in the object store) and dropped
+    (api/event_retention.py); its rollups, household days and reviews stay."""
+
+    __tablename__ = "retired_months"
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
+    events: Mapped[int] = mapped_column(Integer)
+    export_key: Mapped[str] = mapped_column(String(200))
+    retired_at: Mapped[datetime]
+
+
+class RetiredStratum(Base):
+    """What the audit-corrected statistics read from the events of a retired month, per day and
+    compound: the counts `api.stats.queries.strata` groups, frozen when the month was dropped,
+    and the standing reviews among them (the monthly report counts those)."""
+
+    __tablename__ = "retired_strata"
+    __table_args__ = (Index("ix_retired_strata_compound_day", "compound_id", "day"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    day: Mapped[date] = mapped_column(Date)
+    compound_id: Mapped[int] = mapped_column(ForeignKey("places.id"))
+    category: Mapped[str] = mapped_column(String(16))
+    model_version: Mapped[str] = mapped_column(String(64))
+    verdict: Mapped[str] = mapped_column(String(16))
+    final_verdict: Mapped[str] = mapped_column(String(16))
+    decided: Mapped[bool] = mapped_column(Boolean)
+    audit: Mapped[bool] = mapped_column(Boolean)
+    flag_sample: Mapped[bool] = mapped_column(Boolean)
+    n: Mapped[int] = mapped_column(Integer)
+    w: Mapped[float] = mapped_column(Float)
+    w2: Mapped[float] = mapped_column(Float)
+    reviews: Mapped[int] = mapped_column(Integer)
 
 
 class Rollup(Base):
@@ -242,10 +281,11 @@ class QueueItem(Base):
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     reason: Mapped[str] = mapped_column(String(16))  # flagged|uncertain|audit|appeal|report
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"), index=True)
+    event_day: Mapped[date | None] = mapped_column(Date)  # the event's partition key
     report_id: Mapped[int | None] = mapped_column(ForeignKey("reports.id"))
     place_path: Mapped[str] = mapped_column(String(400), index=True)
     created_at: Mapped[datetime] = mapped_column(index=True)
-    status: Mapped[str] = mapped_column(String(16), default="open")  # open|decided
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open|decided|expired
     claimed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_until: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)  # an appeal's or report's text
@@ -258,6 +298,7 @@ class Review(Base):
     id: Mapped[int] = mapped_column(ID, primary_key=True)
     item_id: Mapped[int] = mapped_column(ForeignKey("queue_items.id"), index=True)
     event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"), index=True)
+    event_day: Mapped[date | None] = mapped_column(Date)  # the event's partition key
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     decision: Mapped[str] = mapped_column(String(16))  # confirm|overturn|unclear
     true_categories: Mapped[list[str]] = mapped_column(JSON)

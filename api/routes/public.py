@@ -152,6 +152,7 @@ def appeal(
     item = QueueItem(
         reason="appeal",
         event_id=event.id,
+        event_day=event.day,
         place_path=station.path,
         created_at=datetime.now(UTC),
         status="open",

@@ -18,6 +18,7 @@ from api.db.models import (
     Place,
     PlaceKind,
     QueueItem,
+    RetiredStratum,
     Review,
     Rollup,
 )
@@ -117,6 +118,7 @@ def strata(session: Session, place: Place, start: date, end: date) -> dict[str, 
             Event.flag_sample,
         )
     ).all()
+    rows = [*rows, *session.execute(_retired_strata(place, start, end)).all()]
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for version, category, model, final, is_decided, audit, flag, n, w, w2 in rows:
         cell = cells.setdefault(
@@ -139,6 +141,23 @@ def strata(session: Session, place: Place, start: date, end: date) -> dict[str, 
             Stratum(version, category, **cell["counts"], audit=cell["audit"], flags=cell["flags"])
         )
     return out
+
+
+def _retired_strata(place: Place, start: date, end: date) -> Any:
+    """The same groups from months whose events were retired (api/event_retention.py)."""
+    r = RetiredStratum
+    keys = (r.model_version, r.category, r.verdict, r.final_verdict, r.decided, r.audit,
+            r.flag_sample)  # fmt: skip
+    return (
+        select(*keys, func.sum(r.n), func.sum(r.w), func.sum(r.w2))
+        .where(
+            r.compound_id.in_(compounds_under(place)),
+            r.day >= start,
+            r.day <= end,
+            r.final_verdict.in_(("correct", "contaminated")),
+        )
+        .group_by(*keys)
+    )
 
 
 def corrected(strata: list[Stratum], rules: Rules) -> dict[str, Any]:

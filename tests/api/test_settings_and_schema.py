@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -53,10 +55,48 @@ def test_migrations_build_exactly_the_models(database_url: str) -> None:
     engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
     upgrade(engine)
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "include_name": _not_a_partition}
+        )
         assert context.get_current_revision() == head()
-        assert compare_metadata(context, Base.metadata) == []
+        diff = compare_metadata(context, Base.metadata)
     engine.dispose()
+    if engine.dialect.name == "postgresql":
+        # the partitioned events table: keys carry the partition key (migration 0013)
+        diff = [d for d in diff if _described(d) not in PARTITION_KEYS]
+    assert [_described(d) for d in diff] == []
+
+
+# what PostgreSQL's partitioned `events` has instead of the models' single-table keys
+PARTITION_KEYS = {
+    "remove_fk queue_items (event_id, event_day) -> events",
+    "remove_fk reviews (event_id, event_day) -> events",
+    "add_fk queue_items (event_id) -> events",
+    "add_fk reviews (event_id) -> events",
+    "remove_constraint events (event_id, day)",
+    "add_constraint events (event_id)",
+}
+
+
+def _not_a_partition(name: str | None, kind: str, parent: dict[str, str | None]) -> bool:
+    return not (
+        kind == "table" and name is not None and re.match(r"events_(\d{4}_\d{2}|default)$", name)
+    )
+
+
+def _described(diff: Any) -> str:
+    if isinstance(diff, list):  # column changes come as lists
+        return repr(diff)
+    what, thing = diff[0], diff[1]
+    if what in ("add_fk", "remove_fk"):
+        columns = ", ".join(c.name for c in thing.columns)
+        target = thing.referred_table.name  # reported once per partition too
+        target = "events" if not _not_a_partition(target, "table", {}) else target
+        return f"{what} {thing.parent.name} ({columns}) -> {target}"
+    if what in ("add_constraint", "remove_constraint"):
+        columns = ", ".join(c.name for c in thing.columns)
+        return f"{what} {thing.table.name} ({columns})"
+    return repr(diff)
 
 
 def _free_port() -> int:
