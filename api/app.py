@@ -13,6 +13,7 @@ from fastapi import FastAPI, Request, Response
 from api import errors, web
 from api.db.engine import make_engine, make_sessionmaker
 from api.db.partitions import keep_partitions
+from api.db.slots import DatabaseSlots, request_slots
 from api.drift import DriftCache, keep_fresh
 from api.limits import BodyLimit
 from api.metrics import Metrics
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     web.mount(app)
     errors.install(app)
     app.add_middleware(BodyLimit, settings=settings)  # inside `measure`: its 413s are counted
+    app.add_middleware(DatabaseSlots, slots=request_slots(settings))
 
     @app.middleware("http")
     async def measure(

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -82,8 +82,10 @@ def station_drift(session: Session, now: datetime | None = None) -> list[Station
         .where(Place.kind == PlaceKind.STATION.value)
         .order_by(Place.code)
     ).all()
+    # the day bound lets PostgreSQL read only the partitions of these weeks
+    here_days = Event.day >= (start - timedelta(days=1)).date()
     for station_id, code in stations:
-        here = Event.station_id == station_id
+        here = and_(Event.station_id == station_id, here_days)
         recent = sample_items(session, here, Event.captured_at >= split, Event.captured_at < now)
         reference = sample_items(
             session, here, Event.captured_at >= start, Event.captured_at < split

@@ -22,7 +22,14 @@ SAMPLE = 50_000  # the newest events read per model for the confidence distribut
 
 
 def _side(session: Session, version: str, start: datetime, end: datetime) -> dict[str, Any]:
-    window = (Event.model_version == version, Event.captured_at >= start, Event.captured_at < end)
+    window = (
+        Event.model_version == version,
+        Event.captured_at >= start,
+        Event.captured_at < end,
+        # local days around the window: PostgreSQL reads only those months' partitions
+        Event.day >= (start - timedelta(days=1)).date(),
+        Event.day <= (end + timedelta(days=1)).date(),
+    )
     total, scored, flagged = session.execute(
         select(
             func.count(),

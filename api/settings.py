@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         description="the address residents' phones reach this service at (https://…): the "
         "QR posters at the bins link to its residents' page",
     )
+    db_connections: Annotated[int, Field(ge=6, le=1000)] = Field(
+        20,
+        description="database connections per service process (workers × this must stay "
+        "under PostgreSQL's max_connections, 100 by default); API requests beyond it less 4 "
+        "wait their turn in the event loop",
+    )
     session_hours: Annotated[int, Field(ge=1, le=24 * 30)] = 12
     retention_days: Annotated[int, Field(ge=30, le=3650)] = Field(
         400, description="evidence images older than this are deleted"

@@ -114,6 +114,7 @@ class Load:
     stored: int = 0
     evidence_bytes: int = 0
     errors: int = 0
+    transport_errors: dict[str, int] = field(default_factory=dict)
     behind_s: float = 0.0  # open loop: how late the latest batch went out
     backlog: int = 0  # open loop: events scheduled but not sent by the end
 
@@ -135,6 +136,7 @@ class Load:
             "upload_p50_ms": pct(self.uploads, 50),
             "upload_p99_ms": pct(self.uploads, 99),
             "errors": self.errors,
+            "transport_errors": self.transport_errors,
             "behind_schedule_s": self.behind_s,
             "backlog_events": self.backlog,
         }
@@ -180,6 +182,17 @@ class Device:
         return json.dumps(batch).encode(), evidence
 
     async def send(self, client: httpx.AsyncClient, size: int, load: Load) -> None:
+        """One upload round as the agent makes it; a dropped connection is counted (the agent
+        would send the same batch again next round) and the device goes on."""
+        try:
+            await self._send(client, size, load)
+        except httpx.TransportError as exc:
+            load.errors += 1
+            load.transport_errors[type(exc).__name__] = (
+                load.transport_errors.get(type(exc).__name__, 0) + 1
+            )
+
+    async def _send(self, client: httpx.AsyncClient, size: int, load: Load) -> None:
         body, evidence = self.batch(size, datetime.now(UTC))
         auth = {"Authorization": f"Bearer {self.token}"}
         started = time.perf_counter()

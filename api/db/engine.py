@@ -23,12 +23,19 @@ def make_engine(settings: Settings) -> Engine:
     url = settings.url
     if url.startswith("sqlite"):
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False}, **_pool(settings.db_connections)
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, **_pool(settings.db_connections))
+
+
+def _pool(connections: int) -> dict[str, int]:
+    """Half kept open, half opened on demand; api/db/slots.py keeps requests within it."""
+    return {"pool_size": max(1, connections // 2), "max_overflow": connections - connections // 2}
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -193,6 +193,7 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_compound_day", "compound_id", "day"),
         Index("ix_events_household_day", "household_id", "day"),
+        Index("ix_events_station_captured", "station_id", "captured_at"),  # drift gauges
     )
 
 

@@ -1,6 +1,7 @@
 """events partitioned by month on PostgreSQL (the table converted in place, rows and ids kept);
 queue items and reviews carry their event's day, so their references hold on the partitioned
-table; retired months (exported, then dropped) and what the statistics keep of them
+table; retired months (exported, then dropped) and what the statistics keep of them; an index for
+a station's newest drop-offs
 
 Revision ID: 0013
 Revises: 0012
@@ -124,11 +125,14 @@ def upgrade() -> None:
     op.create_index("ix_retired_strata_compound_day", "retired_strata", ["compound_id", "day"])
     if op.get_bind().dialect.name == "postgresql":
         _partition_events()
+    # the newest drop-offs of a station (the drift gauges) without a scan
+    op.create_index("ix_events_station_captured", "events", ["station_id", "captured_at"])
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         raise NotImplementedError("events stay partitioned; restore a backup to go back")
+    op.drop_index("ix_events_station_captured", table_name="events")
     op.drop_index("ix_retired_strata_compound_day", table_name="retired_strata")
     op.drop_table("retired_strata")
     op.drop_table("retired_months")
