@@ -78,32 +78,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _db_upgrade(args: argparse.Namespace, rest: list[str]) -> int:
-    from api.db.engine import make_engine
+    from api.db.engine import make_engine, make_sessionmaker
     from api.db.migrate import current, upgrade
+    from api.db.partitions import ensure_now
     from api.settings_cli import load_settings
 
     engine = make_engine(load_settings())
     upgrade(engine)
-    made = _ensure_partitions(engine)
+    made = ensure_now(make_sessionmaker(engine))
     print(f"database at schema revision {current(engine)}")
     if made:
         print(f"created event partitions: {', '.join(made)}")
     return 0
-
-
-def _ensure_partitions(engine: object) -> list[str]:
-    from datetime import UTC, datetime
-
-    from sqlalchemy import Engine
-
-    from api.db.engine import make_sessionmaker
-    from api.db.partitions import ensure_partitions
-
-    assert isinstance(engine, Engine)
-    with make_sessionmaker(engine)() as session:
-        made = ensure_partitions(session, datetime.now(UTC).date())
-        session.commit()
-    return made
 
 
 def _db_retire(args: argparse.Namespace, rest: list[str]) -> int:

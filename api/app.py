@@ -7,17 +7,19 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 
 from fastapi import FastAPI, Request, Response
 
 from api import errors, web
 from api.db.engine import make_engine, make_sessionmaker
-from api.db.partitions import keep_partitions
+from api.db.partitions import ensure_now
 from api.db.slots import DatabaseSlots, request_slots
-from api.drift import DriftCache, keep_fresh
+from api.drift import DriftCache, refresh_gauges
 from api.limits import BodyLimit
 from api.metrics import Metrics
 from api.objects_s3 import S3Store
+from api.periodic import repeat
 from api.routes import (
     assessment,
     auth,
@@ -42,6 +44,7 @@ from vision.version import __version__
 
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
+PARTITIONS_EVERY = 6 * 3600  # seconds between checks that next months' partitions exist
 
 
 def _route_of(request: Request) -> str:
@@ -60,8 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = [
-            asyncio.create_task(keep_fresh(app, settings.drift_refresh_seconds)),
-            asyncio.create_task(keep_partitions(app.state.sessions)),
+            asyncio.create_task(
+                repeat(partial(refresh_gauges, app), settings.drift_refresh_seconds, "drift gauges")
+            ),
+            asyncio.create_task(
+                repeat(partial(ensure_now, app.state.sessions), PARTITIONS_EVERY, "partitions")
+            ),
         ]
         try:
             yield

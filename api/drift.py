@@ -6,14 +6,13 @@ For every station, the items of the last `RECENT_DAYS` are compared with those o
 `REFERENCE_DAYS` before them, by the population stability index (PSI) of two histograms: item
 confidence (ten bins of 0.1) and predicted category. A station is flagged when either PSI reaches
 `THRESHOLD` (0.25, the usual "significant shift") and both windows hold at least `MIN_ITEMS`
-items. The service recomputes it on a schedule (`drift_refresh_seconds`, `keep_fresh`) and
-exports it as Prometheus gauges; a scrape of /metrics only reads them. The engineers' route
-serves the result cached for `CACHE_SECONDS` (or recomputes on request).
+items. The service recomputes it on a schedule (`drift_refresh_seconds`: `refresh_gauges`, run
+by `api.periodic.repeat`) and exports it as Prometheus gauges; a scrape of /metrics only reads
+them. The engineers' route serves the result cached for `CACHE_SECONDS` (or recomputes on request).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from datetime import UTC, datetime, timedelta
@@ -22,7 +21,6 @@ from typing import Any
 import numpy as np
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from api.db.models import Event, Place, PlaceKind
 from api.schemas import StationDriftFlag as StationDrift
@@ -145,14 +143,3 @@ def refresh_gauges(app: Any) -> None:
     """Recompute every station's drift and set the gauges (the schedule's one step)."""
     with app.state.sessions() as session:
         app.state.drift.get(session, app.state.metrics, refresh=True)
-
-
-async def keep_fresh(app: Any, every: float) -> None:
-    """Refresh the drift gauges now and every `every` seconds, in the thread pool; a failure
-    (a database not yet migrated, a lost connection) is logged and tried again next time."""
-    while True:
-        try:
-            await run_in_threadpool(refresh_gauges, app)
-        except Exception as exc:
-            log.warning("drift gauges not refreshed: %s", exc)
-        await asyncio.sleep(every)

@@ -19,7 +19,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, cast
 
@@ -35,6 +35,7 @@ from api.db.partitions import (
     partitions,
 )
 from api.settings import Settings
+from api.stats.queries import decided_by_review, sample_weight, standing_review
 from api.storage import evidence_for, objects_for
 
 log = logging.getLogger(__name__)
@@ -118,8 +119,8 @@ def retire_month(session: Session, settings: Settings, month: date) -> Retired:
         )
     store = objects_for(settings)
     key = _key(month)
-    evidence: list[Any] = []
-    size = store.put_stream(key, _export(session, month, evidence))
+    tally = _Tally()
+    size = store.put_stream(key, _export(session, month, tally))
     _freeze_strata(session, month)
     day = _in_month(QueueItem.event_day, month)
     session.execute(
@@ -136,7 +137,8 @@ def retire_month(session: Session, settings: Settings, month: date) -> Retired:
         .where(_in_month(Review.event_day, month))
         .values(event_id=None, event_day=None)
     )
-    events = _drop(session, month)
+    _drop(session, month)
+    events, evidence = tally.rows, tally.evidence
     label = f"{month:%Y-%m}"
     session.add(
         RetiredMonth(month=label, events=events, export_key=key, retired_at=datetime.now(UTC))
@@ -150,9 +152,17 @@ def retire_month(session: Session, settings: Settings, month: date) -> Retired:
     return Retired(label, events, key, len(evidence))
 
 
-def _export(session: Session, month: date, evidence: list[Any]) -> Iterator[bytes]:
-    """The month's events as gzip-compressed CSV, streamed (one header row, then by id); the
-    ids of those with stored evidence collected on the way."""
+@dataclass
+class _Tally:
+    """What the export saw: its rows, and the ids of the events with stored evidence."""
+
+    rows: int = 0
+    evidence: list[Any] = field(default_factory=list)
+
+
+def _export(session: Session, month: date, tally: _Tally) -> Iterator[bytes]:
+    """The month's events as gzip-compressed CSV, streamed (one header row, then by id),
+    counted on the way."""
     columns = [c.name for c in EVENTS.columns]
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb") as packed:
@@ -164,8 +174,9 @@ def _export(session: Session, month: date, evidence: list[Any]) -> Iterator[byte
         ).yield_per(2000)
         for row in rows:
             writer.writerow([_cell(value) for value in row])
+            tally.rows += 1
             if row.evidence_stored:
-                evidence.append(row.event_id)
+                tally.evidence.append(row.event_id)
             if buffer.tell() > 1 << 20:
                 text_out.flush()
                 yield buffer.getvalue()
@@ -186,18 +197,9 @@ def _cell(value: Any) -> Any:
 
 def _freeze_strata(session: Session, month: date) -> None:
     """What `api.stats.queries.strata` and the monthly report read from these events."""
-    standing = and_(
-        Review.event_id == Event.id,
-        Review.event_day == Event.day,
-        Review.superseded_by.is_(None),
-        Review.withdrawn.is_(False),
-    )
-    decided = and_(
-        Event.reviewed, select(Review.id).where(standing, Review.decision != "unclear").exists()
-    )
-    decided_flag = case((decided, True), else_=False)
-    weight = 1.0 / func.coalesce(Event.sample_share, 1.0)
-    reviews = select(func.count(Review.id)).where(standing).scalar_subquery()
+    decided_flag = case((decided_by_review(), True), else_=False)
+    weight = sample_weight()
+    reviews = select(func.count(Review.id)).where(standing_review()).scalar_subquery()
     keys = (Event.day, Event.compound_id, Event.category, Event.model_version, Event.verdict,
             Event.final_verdict, decided_flag, Event.audit, Event.flag_sample)  # fmt: skip
     source = (
@@ -210,11 +212,10 @@ def _freeze_strata(session: Session, month: date) -> None:
     session.execute(insert(RetiredStratum).from_select(names, source))
 
 
-def _drop(session: Session, month: date) -> int:
-    events = _count(session, month)
+def _drop(session: Session, month: date) -> None:
     if not is_postgres(session):
         session.execute(EVENTS.delete().where(_in_month(EVENTS.c.day, month)))
-        return events
+        return
     name = partitions(session).get(month)
     if name is not None:
         session.execute(text(f"ALTER TABLE events DETACH PARTITION {name}"))
@@ -223,4 +224,3 @@ def _drop(session: Session, month: date) -> int:
         text("DELETE FROM events_default WHERE day >= :lo AND day < :hi"),
         {"lo": month, "hi": next_month(month)},
     )
-    return events

@@ -11,15 +11,16 @@ import hashlib
 import json
 import logging
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from api.db.models import Bin, Card, Device, Event, Household, Place, QueueItem, RetiredMonth
+from api.db.models import Bin, Card, Device, Event, Household, Place, QueueItem
+from api.db.partitions import retired_through
 from api.rollups import HouseholdKey, RollupKey, add_household_days, add_rollups
 from api.settings import Settings
 from api.stats.counters import Dropoff, household_counts, rollup_counts, rollup_weights
@@ -92,7 +93,9 @@ def ingest(
         else []
     )
     households = {pseudonym: household for pseudonym, household in cards}
-    retired = session.scalar(select(func.max(RetiredMonth.month)))
+    # retention keeps at least 3 months: a batch of the last month's drop-offs has none retired
+    oldest = min((e.captured_at for e in batch.events), default=now)
+    retired = retired_through(session) if oldest < now - timedelta(days=31) else None
     results: dict[UUID, EventResult] = {}
     rows: list[dict[str, Any]] = []
     for event in batch.events:
@@ -117,11 +120,11 @@ def ingest(
     return [results[i] for i in ids]
 
 
-def _retired(event: DropoffEvent, retired: str | None, settings: Settings) -> str | None:
+def _retired(event: DropoffEvent, retired: date | None, settings: Settings) -> str | None:
     """A drop-off in a month whose events were exported and dropped cannot be counted again."""
-    month = f"{event.captured_at.astimezone(settings.zone):%Y-%m}"
-    if retired is not None and month <= retired:
-        return f"captured in {month}: events up to {retired} are retired (exported and dropped)"
+    day = event.captured_at.astimezone(settings.zone).date()
+    if retired is not None and day < retired:
+        return f"captured on {day}: events before {retired} are retired (exported and dropped)"
     return None
 
 

@@ -11,7 +11,6 @@ those rows move into it. SQLite keeps one table; everything here is a no-op ther
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from datetime import UTC, date, datetime, timedelta
@@ -19,7 +18,6 @@ from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from api.db.models import RetiredMonth
 
@@ -141,19 +139,10 @@ def _create(session: Session, month: date) -> None:
         )
 
 
-async def keep_partitions(sessions: Any, every: float = 6 * 3600) -> None:
-    """The service's task: ensure the partitions now and every `every` seconds (in the thread
-    pool); a failure is logged and tried again next time."""
-    while True:
-        try:
-            await run_in_threadpool(_ensure_now, sessions)
-        except Exception as exc:
-            log.warning("event partitions not checked: %s", exc)
-        await asyncio.sleep(every)
-
-
-def _ensure_now(sessions: Any) -> None:
+def ensure_now(sessions: Any) -> list[str]:
+    """`ensure_partitions` for today in a session of its own (the service every few hours,
+    `binwatch db upgrade`); nothing on SQLite."""
     with sessions() as session:
-        if is_postgres(session):
-            ensure_partitions(session, datetime.now(UTC).date())
-            session.commit()
+        made = ensure_partitions(session, datetime.now(UTC).date())
+        session.commit()
+    return made

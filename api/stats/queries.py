@@ -73,22 +73,35 @@ def participating_count(session: Session, place: Place, start: date, end: date) 
     )
 
 
+def standing_review() -> Any:
+    """A review of the event in hand that stands (neither superseded nor withdrawn)."""
+    return and_(
+        Review.event_id == Event.id,
+        Review.event_day == Event.day,
+        Review.superseded_by.is_(None),
+        Review.withdrawn.is_(False),
+    )
+
+
+def decided_by_review() -> Any:
+    """The event was reviewed and a standing confirm or overturn (not `unclear`) decides it."""
+    return and_(
+        Event.reviewed,
+        select(Review.id).where(standing_review(), Review.decision != "unclear").exists(),
+    )
+
+
+def sample_weight() -> Any:
+    """An event's weight in its random sample: one over the share it was drawn at."""
+    return 1.0 / func.coalesce(Event.sample_share, 1.0)
+
+
 def strata(session: Session, place: Place, start: date, end: date) -> dict[str, list[Stratum]]:
     """Per bin category, the scored drop-offs by model version as the correction needs them:
     decided (a standing confirm or overturn) or not, and the decided members of the random audit
     and flag samples with their weights (api/stats/correction.py)."""
-    standing_decision = (
-        select(Review.id)
-        .where(
-            Review.event_id == Event.id,
-            Review.superseded_by.is_(None),
-            Review.withdrawn.is_(False),
-            Review.decision != "unclear",
-        )
-        .exists()
-    )
-    decided = case((and_(Event.reviewed, standing_decision), 1), else_=0).label("decided")
-    weight = 1.0 / func.coalesce(Event.sample_share, 1.0)
+    decided = case((decided_by_review(), 1), else_=0).label("decided")
+    weight = sample_weight()
     rows = session.execute(
         select(
             Event.model_version,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from sqlalchemy import create_engine
 
 from api.db.migrate import head, upgrade
 from api.db.models import Base
+from api.db.partitions import NAME
 from api.settings import DEV_SECRET, Settings
 
 
@@ -79,9 +79,8 @@ PARTITION_KEYS = {
 
 
 def _not_a_partition(name: str | None, kind: str, parent: dict[str, str | None]) -> bool:
-    return not (
-        kind == "table" and name is not None and re.match(r"events_(\d{4}_\d{2}|default)$", name)
-    )
+    partition = name is not None and (bool(NAME.match(name)) or name == "events_default")
+    return not (kind == "table" and partition)
 
 
 def _described(diff: Any) -> str:
