@@ -25,9 +25,10 @@ compare, decide.
    cached features (through the candidate's own tail when it has one) and each model's head
    (the same numbers as running the file: tests/train/test_tail.py). The candidate
    passes when it is no worse than the active on base test category accuracy and macro recall
-   (each within `--margin`) and better on the field images: a lower log loss (a proper score
-   that uses every image's probabilities; on tens of held-back crops one image moves accuracy by
-   several points, so accuracy is reported but does not decide).
+   (each within `--margin`, or one image's worth on a split too small for it) and better on the
+   field images: a lower log loss (a proper score that uses every image's probabilities; on tens
+   of held-back crops one image moves accuracy by several points, so accuracy is reported but
+   does not decide).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import hashlib
 import logging
 import math
 import zlib
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +203,8 @@ def compare(
         out[name] = {"images": len(samples), "log_loss": loss}
         items = np.array([s.category is not None for s in samples])
         if items.any():
+            counts = Counter(s.category for s in samples if s.category is not None)
+            out[name] |= {"categories": len(counts), "smallest_category": min(counts.values())}
             scored = score(classifier, [s for s in samples if s.category is not None], probs[items])
             out[name] |= {
                 "category_accuracy": scored["category"]["accuracy"],
@@ -217,15 +221,28 @@ def compare(
 
 
 def verdict(active: dict[str, Any], candidate: dict[str, Any], margin: float) -> dict[str, Any]:
-    """Register the candidate only when it is no worse on base test and better on the field."""
+    """Register the candidate only when it is no worse on base test and better on the field.
+
+    "No worse" allows `margin`, or one image's worth where the split is so small that one image
+    moves a score by more than that (161 base test photos: one photo of a 23-photo category is
+    1.09 points of macro recall); a gate finer than its data fires on noise."""
     reasons = []
     drops = {}
+    base = candidate["base_test"]
+    one_image = {
+        "category_accuracy": 1 / base["images"] if base.get("images") else 0.0,
+        "category_macro_recall": 1 / (base["categories"] * base["smallest_category"])
+        if base.get("smallest_category")
+        else 0.0,
+    }
     for key, name in (("category_accuracy", "accuracy"), ("category_macro_recall", "macro recall")):
-        drops[key] = active["base_test"][key] - candidate["base_test"][key]
-        if drops[key] > margin:
+        drops[key] = active["base_test"][key] - base[key]
+        allowed = max(margin, one_image[key] + 1e-9)
+        if drops[key] > allowed:
+            why = "" if allowed == margin else ", one image's worth on this split"
             reasons.append(
                 f"base test category {name} drops {100 * drops[key]:.2f} points "
-                f"(allowed {100 * margin:.2f})"
+                f"(allowed {100 * allowed:.2f}{why})"
             )
     base_drop = max(drops.values())
     field_a, field_c = active["field_holdout"], candidate["field_holdout"]
@@ -544,8 +561,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Decision: **{'passed' if d['passed'] else 'not passed'}**"
         + ("" if d["passed"] else ": " + "; ".join(d["reasons"])),
         f"(base test category accuracy and macro recall may each drop at most "
-        f"{100 * report['margin']:.2f} points; the held-back field images must have a lower log "
-        "loss)",
+        f"{100 * report['margin']:.2f} points, or one image's worth on a small split; the "
+        "held-back field images must have a lower log loss)",
         "",
     ]
     return "\n".join(lines)

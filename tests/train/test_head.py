@@ -86,6 +86,25 @@ def test_the_candidate_must_be_no_worse_and_better(
         assert any(reason in r for r in decided["reasons"]), decided
 
 
+def test_the_gate_is_no_finer_than_one_image_of_a_small_split() -> None:
+    # 161 base test photos, the smallest category 23: one photo of it is 1.09 points of macro
+    # recall and 0.62 of accuracy; one photo lost passes, two fail
+    active = _scores(0.9752, 0.88, 0.50, recall=0.9700)
+    for scored in (active, one := _scores(0.9752 - 1 / 161, 0.90, 0.40, recall=0.97 - 1 / 92)):
+        scored["base_test"] |= {"images": 161, "categories": 4, "smallest_category": 23}
+    assert verdict(active, one, margin=0.01)["passed"]
+    two = _scores(0.9752 - 2 / 161, 0.90, 0.40, recall=0.97 - 2 / 92)
+    two["base_test"] |= {"images": 161, "categories": 4, "smallest_category": 23}
+    decided = verdict(active, two, margin=0.01)
+    assert not decided["passed"]
+    reason = "macro recall drops 2.17 points (allowed 1.09, one image's worth"
+    assert reason in decided["reasons"][-1]
+    # on a split of thousands the margin is the gate
+    big = _scores(0.9752 - 1 / 161, 0.90, 0.40, recall=0.97 - 1 / 92)
+    big["base_test"] |= {"images": 2000, "categories": 4, "smallest_category": 300}
+    assert not verdict(active, big, margin=0.01)["passed"]
+
+
 def test_hold_out_is_drawn_per_event() -> None:
     samples = [
         Sample(
