@@ -7,6 +7,7 @@ or rejected with a reason, and one bad event never costs the others.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -38,8 +39,9 @@ def sampled(event_id: UUID, share: float) -> bool:
 
 class _Station:
     def __init__(self, session: Session, device: Device):
-        self.station = session.get(Place, device.station_id)
-        assert self.station is not None
+        station = session.get(Place, device.station_id)
+        assert station is not None
+        self.station: Place = station
         self.compound_id = self.station.parent_id or self.station.id
         self.bins = {
             b.code: b
@@ -47,15 +49,15 @@ class _Station:
         }
 
     def problem(self, event: DropoffEvent, device: Device, now: datetime) -> str | None:
-        if event.station_id != self.station.code:  # type: ignore[union-attr]
+        if event.station_id != self.station.code:
             return f"station {event.station_id!r} is not this device's station"
         bin_ = self.bins.get(event.bin_id)
         if bin_ is None:
             return f"bin {event.bin_id!r} is not a bin of station {event.station_id!r}"
         if bin_.category != event.bin_category:
             return f"bin {event.bin_id!r} is a {bin_.category!r} bin, not {event.bin_category!r}"
-        if event.profile != self.station.profile:  # type: ignore[union-attr]
-            return f"station profile is {self.station.profile!r}, not {event.profile!r}"  # type: ignore[union-attr]
+        if event.profile != self.station.profile:
+            return f"station profile is {self.station.profile!r}, not {event.profile!r}"
         if event.captured_at > now + MAX_CLOCK_SKEW:
             return f"captured_at {event.captured_at.isoformat()} is in the future"
         return None
@@ -64,10 +66,11 @@ class _Station:
 EVENTS = cast(Table, Event.__table__)
 
 
-def _insert(session: Session) -> Any:
+@functools.cache
+def _insert(dialect: str) -> Any:
     """INSERT ... ON CONFLICT (event_id) DO NOTHING RETURNING event_id, id: one compiled
-    statement, run as an executemany (SQLAlchemy batches it into multi-row inserts)."""
-    dialect = session.get_bind().dialect.name
+    statement per dialect, run as an executemany (SQLAlchemy batches it into multi-row
+    inserts)."""
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(EVENTS)
     return stmt.on_conflict_do_nothing(index_elements=["event_id"]).returning(
         EVENTS.c.event_id, EVENTS.c.id
@@ -112,7 +115,7 @@ def ingest(
             )
             continue
         rows.append(_row(event, device, station, households, settings, now))
-    stored = _store(session, rows, station.compound_id)
+    stored = _store(session, rows, station)
     for row in rows:
         status = EventStatus.STORED if row["event_id"] in stored else EventStatus.DUPLICATE
         results[row["event_id"]] = EventResult(event_id=row["event_id"], status=status)
@@ -194,11 +197,11 @@ def _insert_rows(session: Session, rows: list[dict[str, Any]]) -> dict[UUID, int
         )
         result = session.execute(statement, {"rows": json.dumps(rows, default=str)})
     else:
-        result = session.execute(_insert(session), rows)
+        result = session.execute(_insert(session.get_bind().dialect.name), rows)
     return {UUID(str(event_id)): int(row_id) for event_id, row_id in result.all()}
 
 
-def _store(session: Session, rows: list[dict[str, Any]], compound_id: int) -> set[UUID]:
+def _store(session: Session, rows: list[dict[str, Any]], station: _Station) -> set[UUID]:
     """Insert the rows; count the stored ones into the rollups of the station's compound and
     into the household days (which count for the household's own compound)."""
     if not rows:
@@ -207,7 +210,6 @@ def _store(session: Session, rows: list[dict[str, Any]], compound_id: int) -> se
     rollups: dict[RollupKey, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     days: dict[HouseholdKey, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     last_seen: dict[HouseholdKey, datetime] = {}
-    station_paths = _paths(session, {r["station_id"] for r in rows})
     queue = []
     for row in rows:
         if row["event_id"] not in inserted:
@@ -234,7 +236,7 @@ def _store(session: Session, rows: list[dict[str, Any]], compound_id: int) -> se
                     reason=reason,
                     event_id=inserted[row["event_id"]],
                     event_day=row["day"],
-                    place_path=station_paths[row["station_id"]],
+                    place_path=station.station.path,
                     created_at=row["captured_at"],
                     status="open",
                 )
@@ -242,9 +244,5 @@ def _store(session: Session, rows: list[dict[str, Any]], compound_id: int) -> se
     add_rollups(session, rollups)
     add_household_days(session, days, last_seen=last_seen)
     session.add_all(queue)
-    log.info("stored %d events (compound %d)", len(inserted), compound_id)
+    log.info("stored %d events (compound %d)", len(inserted), station.compound_id)
     return set(inserted)
-
-
-def _paths(session: Session, place_ids: set[int]) -> dict[int, str]:
-    return dict(session.execute(select(Place.id, Place.path).where(Place.id.in_(place_ids))).all())

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from api.clock import aware
 from api.db.models import Bin, Event, Place, QueueItem, Review, User
+from api.db.partitions import event_of
 from api.rollups import add_household_days, add_rollups
 from api.stats.counters import Dropoff, difference, household_counts, rollup_counts, rollup_weights
 from vision.metadata import BACKGROUND
@@ -178,7 +179,7 @@ def decide(
         session.refresh(item)
         if not taken:
             raise _not_free(session, item)
-    event = session.get(Event, item.event_id, populate_existing=True) if item.event_id else None
+    event = event_of(session, item.event_id, item.event_day, fresh=True)
     standing = _standing(session, item)
     if supersede and not any(r.item_id == item.id for r in standing):
         raise ReviewError(
@@ -328,7 +329,7 @@ def undo(session: Session, item: QueueItem, user_id: int, minutes: int) -> Revie
             )
         )
     session.refresh(item)
-    event = session.get(Event, item.event_id) if item.event_id else None
+    event = event_of(session, item.event_id, item.event_day)
     if event is not None:
         newest = session.scalars(
             select(Review)
@@ -351,7 +352,7 @@ def set_final_verdict(session: Session, event: Event, verdict: str, reviewed: bo
     moved = _rows(
         session,
         _update(Event)
-        .where(Event.id == event.id, Event.final_verdict == old)
+        .where(Event.id == event.id, Event.day == event.day, Event.final_verdict == old)
         .values(final_verdict=verdict, reviewed=reviewed),
     )
     if not moved:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from api.db.models import RetiredMonth
+from api.db.models import Event, RetiredMonth
 
 log = logging.getLogger(__name__)
 AHEAD = 2  # months created ahead of the current one
@@ -146,3 +147,32 @@ def ensure_now(sessions: Any) -> list[str]:
         made = ensure_partitions(session, datetime.now(UTC).date())
         session.commit()
     return made
+
+
+def events_by_id(
+    session: Session, refs: Iterable[tuple[int, date | None]], fresh: bool = False
+) -> dict[int, Event]:
+    """The events that queue items or reviews refer to, by (id, day), in one query: the day
+    lets PostgreSQL read only those months' partitions (by id alone it plans and probes every
+    one). `fresh` re-reads rows the session already holds."""
+    refs = [(i, d) for i, d in refs if i is not None]
+    if not refs:
+        return {}
+    ids = {i for i, _ in refs}
+    where = [Event.id.in_(ids)]
+    days = {d for _, d in refs}
+    if None not in days:
+        where.append(Event.day.in_(days))
+    stmt = select(Event).where(*where)
+    if fresh:
+        stmt = stmt.execution_options(populate_existing=True)
+    return {e.id: e for e in session.scalars(stmt)}
+
+
+def event_of(
+    session: Session, event_id: int | None, day: date | None, fresh: bool = False
+) -> Event | None:
+    """One referred event (see `events_by_id`); None when there is none."""
+    if event_id is None:
+        return None
+    return events_by_id(session, [(event_id, day)], fresh).get(event_id)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from sqlalchemy import func, or_, select
 
 from api.db.models import Bin, Event, Place, QueueItem, Review, User
+from api.db.partitions import event_of, events_by_id
 from api.deps import Admin, Reviewer, RowId, SessionDep, SettingsDep, place_in_scope
 from api.review import ReviewError, claim, decide, undo
 from api.schemas import DecisionCreate, QueueCount, QueueEvent, QueueItemPublic, ReviewPublic
@@ -20,10 +21,14 @@ router = APIRouter(tags=["review"])
 Reason = Literal["flagged", "uncertain", "audit", "appeal", "report"]
 
 
-def _item_public(session: SessionDep, item: QueueItem) -> QueueItemPublic:
+def _item_public(
+    session: SessionDep, item: QueueItem, events: dict[int, Event] | None = None
+) -> QueueItemPublic:
     event_public = None
     if item.event_id is not None:
-        event = session.get(Event, item.event_id)
+        event = (events or {}).get(item.event_id) or event_of(
+            session, item.event_id, item.event_day
+        )
         assert event is not None
         station = session.get(Place, event.station_id)
         bin_ = session.get(Bin, event.bin_id)
@@ -109,10 +114,13 @@ def queue(
     stmt = select(QueueItem).where(*where)
     if reason:
         stmt = stmt.where(QueueItem.reason == reason)
-    items = session.scalars(
-        stmt.order_by(QueueItem.created_at.desc(), QueueItem.id.desc()).limit(limit)
+    items = list(
+        session.scalars(
+            stmt.order_by(QueueItem.created_at.desc(), QueueItem.id.desc()).limit(limit)
+        )
     )
-    return [_item_public(session, i) for i in items]
+    events = events_by_id(session, [(i.event_id, i.event_day) for i in items if i.event_id])
+    return [_item_public(session, i, events) for i in items]
 
 
 @router.get("/review/count", response_model=QueueCount)
