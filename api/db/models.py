@@ -152,6 +152,11 @@ class RateHit(Base):
     until: Mapped[datetime] = mapped_column(index=True)  # at + the bucket's window
 
 
+# what the statistics' strata group by (api/stats/queries.strata), kept in the compound-day index
+STRATA_COLUMNS = ("category", "model_version", "verdict", "final_verdict", "reviewed", "audit",
+                  "flag_sample", "sample_share", "id")  # fmt: skip
+
+
 class Event(Base):
     """One drop-off. On PostgreSQL the table is partitioned by month of `day` (migration 0013):
     the primary key is (id, day), `event_id` is unique with its day (ingest derives the day from
@@ -191,7 +196,9 @@ class Event(Base):
     reviewed: Mapped[bool] = mapped_column(Boolean, default=False)
 
     __table_args__ = (
-        Index("ix_events_compound_day", "compound_id", "day"),
+        # with what the statistics' strata group by: a compound-month's read from the index
+        # alone (migration 0014)
+        Index("ix_events_compound_day", "compound_id", "day", *STRATA_COLUMNS),
         Index("ix_events_household_day", "household_id", "day"),
         Index("ix_events_station_captured", "station_id", "captured_at"),  # drift gauges
     )
