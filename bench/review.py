@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import httpx
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from api.db.engine import make_engine, make_sessionmaker
 from api.db.migrate import upgrade
@@ -209,10 +209,28 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/review.json"))
     args = parser.parse_args()
     results: dict[str, Any] = {"items": args.items, "date": str(datetime.now(UTC).date())}
+    databases: list[tuple[str, str | None]] = [("sqlite", None)]
+    admin, made = None, ""
+    if args.postgres:
+        made, admin = fresh_postgres(args.postgres)
+        databases.append(("postgresql", made))
+    try:
+        run_all(databases, results, args)
+    finally:
+        if admin is not None:  # the PostgreSQL database made for the run goes with it
+            with admin.connect() as connection:
+                name = made.rsplit("/", 1)[1]
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.out}")
+
+
+def run_all(
+    databases: list[tuple[str, str | None]], results: dict[str, Any], args: argparse.Namespace
+) -> None:
     with tempfile.TemporaryDirectory(prefix="binwatch-review-") as tmp:
-        databases: list[tuple[str, str | None]] = [("sqlite", None)]
-        if args.postgres:
-            databases.append(("postgresql", fresh_postgres(args.postgres)[0]))
         for name, url in databases:
             settings = Settings(data_dir=Path(tmp) / name, database_url=url)
             seed(settings, args.items)
@@ -225,9 +243,6 @@ def main() -> None:
                 f"a decision p50 {r['decision']['p50_ms']:.0f} ms, "
                 f"p95 {r['decision']['p95_ms']:.0f} ms ({_span(r['decision']['p95_range'])})"
             )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
