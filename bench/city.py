@@ -52,7 +52,7 @@ from api.db.migrate import upgrade
 from api.devices import register_device
 from api.places import import_csv
 from api.settings import Settings
-from bench.ingest import free_port, fresh_postgres, healthy
+from bench.ingest import drop_database, free_port, fresh_postgres, healthy
 
 log = logging.getLogger("bench.city")
 BINS = ("kitchen", "recyclable", "hazardous", "other")
@@ -386,11 +386,7 @@ def run(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         server.terminate()
         server.wait(timeout=60)
         s3.terminate()
-        with admin.connect() as connection:
-            from sqlalchemy import text
-
-            name = url.rsplit("/", 1)[1]
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(admin, url)
     return result
 
 

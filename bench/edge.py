@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.timing import percentile
 from edge.config import EdgeConfig
 from edge.outbox import Outbox
 from edge.pipeline import Pipeline
@@ -49,11 +50,6 @@ def config_for(truth: dict[str, Any], video: Path, storage: Path, **source: Any)
             "evidence": {"audit_share": 0.05},
         }
     )
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * (len(ordered) - 1) + 0.5))]
 
 
 def main() -> None:

@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.edge import DATA, config_for, percentile
+from bench.edge import DATA, config_for
+from bench.timing import percentile
 from edge.outbox import Outbox
 from edge.pipeline import Pipeline
 from edge.scoring import Found, score

@@ -47,6 +47,7 @@ from api.schemas import UserCreate
 from api.settings import Settings
 from api.users import create_user
 from bench.statsload import load_events
+from bench.timing import latency
 from vision.events import DropoffEvent, EventBatch
 
 PASSWORD = "benchmark password"
@@ -67,6 +68,14 @@ def fresh_postgres(url: str) -> tuple[str, Engine]:
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
     return url.rsplit("/", 1)[0] + "/" + name, admin
+
+
+def drop_database(admin: Engine, url: str) -> None:
+    """Drop the database `fresh_postgres` made (connections to it are closed), and let go."""
+    with admin.connect() as connection:
+        name = url.rsplit("/", 1)[1]
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 def prepare(settings: Settings) -> str:
@@ -264,12 +273,7 @@ def _summary_times(settings: Settings, compounds: int, queries: int) -> dict[str
         server.terminate()
         server.wait(timeout=30)
     assert seen > 0, "the statistics found none of the loaded events"
-    times.sort()
-    return {
-        "p50_ms": statistics.median(times),
-        "p95_ms": times[int(0.95 * (len(times) - 1))],
-        "max_ms": times[-1],
-    }
+    return latency(times)
 
 
 def run_one(name: str, url: str | None, work: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -307,9 +311,7 @@ def run_all(results: dict[str, Any], tmp: Path, args: argparse.Namespace) -> Non
             if args.keep:
                 print(f"kept the database: --stats-on {url}")
             else:
-                with admin.connect() as connection:
-                    name = url.rsplit("/", 1)[1]
-                    connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                drop_database(admin, url)
 
 
 def main() -> None:

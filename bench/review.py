@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import httpx
 import numpy as np
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 
 from api.db.engine import make_engine, make_sessionmaker
 from api.db.migrate import upgrade
@@ -35,7 +35,8 @@ from api.schemas import UserCreate
 from api.settings import Settings
 from api.storage import evidence_for
 from api.users import create_user
-from bench.ingest import free_port, fresh_postgres, serve
+from bench.ingest import drop_database, free_port, fresh_postgres, serve
+from bench.timing import latency
 
 PASSWORD = "benchmark password"
 WITH_EVIDENCE = 1000  # the newest items have an image: every timed round decides one of them
@@ -171,15 +172,7 @@ def measure(settings: Settings, rounds: int) -> dict[str, Any]:
         server.terminate()
         server.wait(timeout=30)
 
-    def stats(values: list[float]) -> dict[str, float]:
-        ordered = sorted(values)
-        return {
-            "p50_ms": statistics.median(values),
-            "p95_ms": ordered[int(0.95 * (len(ordered) - 1))],
-            "max_ms": ordered[-1],
-        }
-
-    return {"open_page": stats(open_ms), "decision": stats(decide_ms), "rounds": rounds}
+    return {"open_page": latency(open_ms), "decision": latency(decide_ms), "rounds": rounds}
 
 
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -218,10 +211,7 @@ def main() -> None:
         run_all(databases, results, args)
     finally:
         if admin is not None:  # the PostgreSQL database made for the run goes with it
-            with admin.connect() as connection:
-                name = made.rsplit("/", 1)[1]
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+            drop_database(admin, made)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.out}")

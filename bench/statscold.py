@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import time
 from datetime import date
@@ -28,15 +27,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, text
 
 from api.db.engine import make_engine, make_sessionmaker
-from api.db.models import Place
+from api.db.models import STRATA_COLUMNS, Place
 from api.settings import Settings
 from api.stats import queries
+from bench.timing import latency
 
 NARROW = "compound_id, day"
-WIDE = (
-    "compound_id, day, category, model_version, verdict, final_verdict, reviewed, audit, "
-    "flag_sample, sample_share, id"
-)
+WIDE = ", ".join((NARROW, *STRATA_COLUMNS))
 
 
 def rebuild_index(url: str, columns: str) -> None:
@@ -75,11 +72,7 @@ def timed(url: str, first: int, count: int) -> dict[str, Any]:
                 began = time.perf_counter()
                 queries.summary(session, place, start, end, "day", zone)
                 times.append(1000 * (time.perf_counter() - began))
-            times.sort()
-            out[name] = {
-                "p50_ms": statistics.median(times),
-                "p95_ms": times[int(0.95 * (len(times) - 1))],
-            }
+            out[name] = latency(times)
     engine.dispose()
     return out
 

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,14 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from pydantic import ValidationError
-from sqlalchemy import create_engine
+from sqlalchemy import Column, create_engine
+from sqlalchemy.sql.visitors import iterate
 
 from api.db.migrate import head, upgrade
-from api.db.models import Base
+from api.db.models import Base, Event, Place
 from api.db.partitions import NAME
 from api.settings import DEV_SECRET, Settings
+from api.stats.queries import event_strata
 
 
 def test_production_refuses_the_default_secret(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,6 +105,19 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_the_strata_read_only_columns_of_the_compound_day_index() -> None:
+    """The audit correction's strata stay an index-only scan: a column the query comes to read
+    (a new group key, a weight) must join `ix_events_compound_day` (STRATA_COLUMNS, a migration)."""
+    stmt = event_strata(Place(path="/city/"), date(2025, 1, 1), date(2025, 1, 31))
+    read = {e.name for e in iterate(stmt) if isinstance(e, Column) and e.table is Event.__table__}
+    (index,) = [
+        i for i in Base.metadata.tables["events"].indexes if i.name == "ix_events_compound_day"
+    ]
+    covered = {c.name for c in index.columns}
+    assert {"category", "reviewed", "sample_share", "id"} <= read  # the walk reaches every part
+    assert read <= covered, f"read outside the index: {read - covered}"
 
 
 def test_serve_runs_with_nothing_configured(tmp_path: Path) -> None:
