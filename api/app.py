@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from functools import partial
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from api import errors, web
 from api.db.engine import make_engine, make_sessionmaker
@@ -17,6 +16,7 @@ from api.db.partitions import ensure_now
 from api.db.slots import DatabaseSlots, request_slots
 from api.drift import DriftCache, refresh_gauges
 from api.limits import BodyLimit
+from api.measure import RequestMetrics
 from api.metrics import Metrics
 from api.objects_s3 import S3Store
 from api.periodic import repeat
@@ -45,11 +45,6 @@ from vision.version import __version__
 log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1"
 PARTITIONS_EVERY = 6 * 3600  # seconds between checks that next months' partitions exist
-
-
-def _route_of(request: Request) -> str:
-    """The route's template (`/api/v1/places/{code}`), so metrics do not grow per id."""
-    return str(getattr(request.scope.get("route"), "path", "unmatched"))
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -111,23 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     web.mount(app)
     errors.install(app)
-    app.add_middleware(BodyLimit, settings=settings)  # inside `measure`: its 413s are counted
+    app.add_middleware(BodyLimit, settings=settings)  # inside RequestMetrics: its 413s counted
     app.add_middleware(DatabaseSlots, slots=request_slots(settings))
-
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        status = 500  # an exception no handler answered: the server's 500 is counted here
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            route = _route_of(request)
-            metrics: Metrics = request.app.state.metrics
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(request.method, route).observe(time.perf_counter() - started)
+    app.add_middleware(RequestMetrics, metrics=app.state.metrics)  # outermost: it times them all
 
     return app

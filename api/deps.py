@@ -3,7 +3,7 @@ is calling (a user with a role and a jurisdiction, or a device)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -20,7 +20,9 @@ from api.settings import Settings
 _bearer = HTTPBearer(auto_error=False, description="a session token (users) or device token")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
+    """`async`, as is the role check below: neither waits on anything, and a plain `def`
+    dependency costs a hop to the thread pool and back on every request."""
     settings: Settings = request.app.state.settings
     return settings
 
@@ -100,10 +102,10 @@ UserDep = Annotated[Caller, Depends(current_user)]
 DeviceDep = Annotated[Device, Depends(current_device)]
 
 
-def require(*roles: Role) -> Callable[[Caller], Caller]:
+def require(*roles: Role) -> Callable[[Caller], Awaitable[Caller]]:
     allowed = frozenset(roles)
 
-    def check(caller: UserDep) -> Caller:
+    async def check(caller: UserDep) -> Caller:
         if caller.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"needs role {names}")

@@ -181,17 +181,22 @@ def main() -> None:
                     continue  # the set allows no more than the last K did
                 last[seed] = counts
                 before = item_scores(classify_samples(start, rest), rest)
+                ran: set[int] = set()  # each recipe once per draw: -1 may resolve to one given
                 for tune in args.tune_blocks:
-                    rows.append(one_run(args, work, reviewed, rest, counts, k, seed, tune, before))
+                    blocks = RetrainOptions(tune_blocks=tune).blocks_for(len(reviewed))
+                    if blocks not in ran:
+                        ran.add(blocks)
+                        rows.append(
+                            one_run(args, work, reviewed, rest, counts, k, seed, tune, before)
+                        )
     print("\n| K per category | blocks tuned | reviewed | macro recall before → after "
           "(median of seeds) | base test accuracy after | retrain s |\n"
           "|---|---|---|---|---|---|")  # fmt: skip
-    for k, tune in sorted({(r["k"], r["tune_blocks"]) for r in rows}):
-        mine = [r for r in rows if r["k"] == k and r["tune_blocks"] == tune]
+    for k, tuned in sorted({(r["k"], r["tuned_blocks"]) for r in rows}):
+        mine = [r for r in rows if r["k"] == k and r["tuned_blocks"] == tuned]
         med = {key: statistics.median(r[key] for r in mine)
                for key in ("reviewed", "macro_recall_before", "macro_recall_after",
                            "base_test_accuracy_after", "seconds")}  # fmt: skip
-        tuned = "/".join(str(b) for b in sorted({r["tuned_blocks"] for r in mine}))
         print(f"| {k} | {tuned} | {med['reviewed']:.0f} | "
               f"{100 * med['macro_recall_before']:.1f} → "
               f"{100 * med['macro_recall_after']:.1f} % | "

@@ -1,11 +1,13 @@
 """Inference speed of the shipped model: binwatch's classifier (ONNX Runtime) against the same
 network in torch eager and in OpenCV's DNN module, one crop and batches of 8, 1 and 2 threads.
 
-    .venv/bin/python bench/inference.py --checkpoint runs/lite0-v1/checkpoint.pt \
-        --float runs/lite0-v1/float.onnx --out bench/results/inference.json
+    .venv/bin/python -m bench.inference [--checkpoint runs/lite0-v22/checkpoint.pt] \
+        [--float runs/lite0-v22/float-raw.onnx] --runs 3 --out bench/results/inference.json
 
 Each row times preprocessing (vision.preprocess, the same for all) plus the forward pass on
-real photos from ../shared/datasets; it prints a table and writes JSON.
+real photos from ../shared/datasets; it runs the whole
+set `--runs` times and prints and writes each row's median and range, the ratio to binwatch taken
+within each run.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ import cv2
 import numpy as np
 import torch
 
+from bench.timing import cpu
+from train.builders import build
 from train.export import load_network
 from vision.classifier import Classifier, ClassifierOptions
 from vision.imageio import read_image
@@ -71,12 +75,68 @@ def peers(
     return runtimes
 
 
+def torch_peer(checkpoint: Path | None, classifier: Classifier) -> torch.nn.Module:
+    """The trained network from its checkpoint; without one, the same architecture with as many
+    outputs (ImageNet body, fresh head): the same operations on the same shapes, so the same time
+    in torch eager, for a shipped file whose training run is not at hand."""
+    if checkpoint is not None:
+        return load_network(torch.load(checkpoint, map_location="cpu", weights_only=False))
+    metadata = classifier.metadata
+    return build(metadata.architecture, len(metadata.labels), pretrained=True).model.eval()
+
+
+def one_run(
+    model: Path, checkpoint: Path | None, float_model: Path | None,
+    crops: list[np.ndarray], repeats: int,
+) -> list[dict[str, Any]]:  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(threads)
+        classifier = Classifier(model, ClassifierOptions(threads=threads, batch_size=8))
+        network = torch_peer(checkpoint, classifier)
+        dnn = None
+        if float_model is not None:
+            try:
+                dnn = cv2.dnn.readNetFromONNX(str(float_model))
+            except cv2.error as exc:  # this OpenCV cannot read the export (e.g. Clip with inputs)
+                print(f"OpenCV DNN left out: {str(exc).strip().splitlines()[0]}")
+        for batch in (1, 8):
+            for name, fn in peers(classifier, network, dnn, crops[:batch]).items():
+                result = timed(fn, repeats)
+                rows.append({"runtime": name, "threads": threads, "batch": batch, **result,
+                             "per_crop_ms": result["median_ms"] / batch})  # fmt: skip
+    ours = {(r["threads"], r["batch"]): r for r in rows if r["runtime"].startswith("binwatch")}
+    for r in rows:
+        r["ratio_vs_binwatch"] = r["median_ms"] / ours[(r["threads"], r["batch"])]["median_ms"]
+    return rows
+
+
+def summarise(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per runtime, threads and batch: the median of the runs' medians and their range, and the
+    same of the ratio to binwatch taken within each run."""
+    summary = []
+    for i, first in enumerate(runs[0]):
+        per_crop = [run[i]["per_crop_ms"] for run in runs]
+        ratio = [run[i]["ratio_vs_binwatch"] for run in runs]
+        summary.append({
+            "runtime": first["runtime"], "threads": first["threads"], "batch": first["batch"],
+            "per_crop_ms": statistics.median(per_crop),
+            "per_crop_range_ms": [min(per_crop), max(per_crop)],
+            "ratio_vs_binwatch": statistics.median(ratio), "ratio_range": [min(ratio), max(ratio)],
+        })  # fmt: skip
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=shipped_model_path(), help="shipped ONNX")
-    parser.add_argument("--float", type=Path, required=True, help="float32 ONNX (for OpenCV DNN)")
-    parser.add_argument("--checkpoint", type=Path, required=True, help="checkpoint (for torch)")
+    parser.add_argument("--float", type=Path, help="float32 ONNX (for OpenCV DNN; else left out)")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="checkpoint (torch; else its architecture, ImageNet body)"
+    )
     parser.add_argument("--repeats", type=int, default=60)
+    parser.add_argument("--runs", type=int, default=3, help="whole runs; median and range reported")
     parser.add_argument("--out", type=Path, default=Path("bench/results/inference.json"))
     args = parser.parse_args()
     if args.model is None:
@@ -86,38 +146,25 @@ def main() -> None:
     if len(paths) < 8:
         raise SystemExit(f"need real photos in {DATA} (../shared/datasets)")
     crops = [read_image(p) for p in paths]
-    checkpoint = torch.load(args.checkpoint, map_location="cpu", weights_only=False)
-    network = load_network(checkpoint)
-    rows: list[dict[str, Any]] = []
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        cv2.setNumThreads(threads)
-        classifier = Classifier(args.model, ClassifierOptions(threads=threads, batch_size=8))
-        try:
-            dnn = cv2.dnn.readNetFromONNX(str(args.float))
-        except cv2.error as exc:  # this OpenCV cannot read the export (e.g. Clip with inputs)
-            print(f"OpenCV DNN left out: {str(exc).strip().splitlines()[0]}")
-            dnn = None
-        for batch in (1, 8):
-            for name, fn in peers(classifier, network, dnn, crops[:batch]).items():
-                result = timed(fn, args.repeats)
-                per_crop = result["median_ms"] / batch
-                rows.append(
-                    {"runtime": name, "threads": threads, "batch": batch, **result,
-                     "per_crop_ms": per_crop}
-                )  # fmt: skip
-    ours = {(r["threads"], r["batch"]): r for r in rows if r["runtime"].startswith("binwatch")}
-    for r in rows:
-        r["ratio_vs_binwatch"] = r["median_ms"] / ours[(r["threads"], r["batch"])]["median_ms"]
-    header = ("runtime", "threads", "batch", "median ms", "p90 ms", "ms/crop", "× binwatch")
-    line = "{:<42} {:>7} {:>5} {:>10} {:>8} {:>8} {:>10}"
+    runs = [one_run(args.model, args.checkpoint, args.float, crops, args.repeats)
+            for _ in range(args.runs)]  # fmt: skip
+    rows = summarise(runs)
+    header = ("runtime", "threads", "batch", "ms/crop", "(range)", "÷ binwatch", "(range)")
+    line = "{:<42} {:>7} {:>5} {:>8} {:>13} {:>10} {:>11}"
+    print(f"{cpu()}; median of {args.runs} runs, range in brackets")
     print(line.format(*header))
     for r in rows:
-        print(line.format(r["runtime"], r["threads"], r["batch"], f"{r['median_ms']:.2f}",
-                          f"{r['p90_ms']:.2f}", f"{r['per_crop_ms']:.2f}",
-                          f"{r['ratio_vs_binwatch']:.2f}"))  # fmt: skip
+        low, high = r["per_crop_range_ms"]
+        ratio_low, ratio_high = r["ratio_range"]
+        print(line.format(r["runtime"], r["threads"], r["batch"], f"{r['per_crop_ms']:.2f}",
+                          f"{low:.2f}–{high:.2f}", f"{r['ratio_vs_binwatch']:.2f}",
+                          f"{ratio_low:.2f}–{ratio_high:.2f}"))  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    summary = {"machine": platform.platform(), "model": str(args.model), "rows": rows}
+    summary = {
+        "machine": platform.platform(), "cpu": cpu(), "model": str(args.model),
+        "torch_peer": str(args.checkpoint) if args.checkpoint else "architecture, ImageNet body",
+        "runs": args.runs, "repeats": args.repeats, "rows": rows, "each_run": runs,
+    }  # fmt: skip
     args.out.write_text(json.dumps(summary, indent=2))
     print(f"wrote {args.out}")
 

@@ -1,0 +1,42 @@
+"""`bench/inference.py` times what it names: the shipped file against a torch network of the same
+shape on real photos, the ratio taken within each run, and the median and range over runs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bench.inference import DATA, one_run, summarise, torch_peer
+from tests.conftest import no_datasets
+from vision.classifier import Classifier
+from vision.imageio import read_image
+from vision.preprocess import preprocess
+from vision.shipped import shipped_model_path
+
+
+def test_the_speed_bench_times_the_shipped_file_against_the_same_network() -> None:
+    model = shipped_model_path()
+    if model is None:
+        pytest.fail("no shipped model under models/")
+    paths = sorted((DATA / "images").glob("*/*.jpg"))[::500][:8]
+    if len(paths) < 8:
+        no_datasets(f"photos not found in {DATA}")
+    crops = [read_image(p) for p in paths]
+    classifier = Classifier(model)
+    network = torch_peer(None, classifier)  # no checkpoint: the architecture, ImageNet body
+    with torch.no_grad():
+        out = network(torch.from_numpy(preprocess(crops[:2], classifier.metadata.preprocess)))
+    assert out.shape == (2, len(classifier.labels))  # the same outputs as the shipped file
+
+    runs = [one_run(model, None, None, crops, repeats=2) for _ in range(2)]
+    rows = summarise(runs)
+    assert {(r["threads"], r["batch"]) for r in rows} == {(1, 1), (1, 8), (2, 1), (2, 8)}
+    for row in rows:
+        low, high = row["per_crop_range_ms"]
+        assert 0 < low <= row["per_crop_ms"] <= high
+        if row["runtime"].startswith("binwatch"):
+            assert row["ratio_vs_binwatch"] == 1.0
+        else:
+            assert row["runtime"] == "torch eager (float32)"
+            ratio_low, ratio_high = row["ratio_range"]
+            assert 0 < ratio_low <= row["ratio_vs_binwatch"] <= ratio_high
