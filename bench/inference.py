@@ -75,6 +75,11 @@ def peers(
     return runtimes
 
 
+def photos() -> list[Path]:
+    """Eight real photos across the categories of waste-v1 (empty where the data is absent)."""
+    return sorted((DATA / "images").glob("*/*.jpg"))[::500][:8]
+
+
 def torch_peer(checkpoint: Path | None, classifier: Classifier) -> torch.nn.Module:
     """The trained network from its checkpoint; without one, the same architecture with as many
     outputs (ImageNet body, fresh head): the same operations on the same shapes, so the same time
@@ -86,7 +91,7 @@ def torch_peer(checkpoint: Path | None, classifier: Classifier) -> torch.nn.Modu
 
 
 def one_run(
-    model: Path, checkpoint: Path | None, float_model: Path | None,
+    model: Path, network: torch.nn.Module, float_model: Path | None,
     crops: list[np.ndarray], repeats: int,
 ) -> list[dict[str, Any]]:  # fmt: skip
     rows: list[dict[str, Any]] = []
@@ -94,7 +99,6 @@ def one_run(
         torch.set_num_threads(threads)
         cv2.setNumThreads(threads)
         classifier = Classifier(model, ClassifierOptions(threads=threads, batch_size=8))
-        network = torch_peer(checkpoint, classifier)
         dnn = None
         if float_model is not None:
             try:
@@ -142,11 +146,12 @@ def main() -> None:
     if args.model is None:
         raise SystemExit("no shipped model: pass --model")
 
-    paths = sorted((DATA / "images").glob("*/*.jpg"))[::500][:8]
+    paths = photos()
     if len(paths) < 8:
         raise SystemExit(f"need real photos in {DATA} (../shared/datasets)")
     crops = [read_image(p) for p in paths]
-    runs = [one_run(args.model, args.checkpoint, args.float, crops, args.repeats)
+    network = torch_peer(args.checkpoint, Classifier(args.model))
+    runs = [one_run(args.model, network, args.float, crops, args.repeats)
             for _ in range(args.runs)]  # fmt: skip
     rows = summarise(runs)
     header = ("runtime", "threads", "batch", "ms/crop", "(range)", "÷ binwatch", "(range)")

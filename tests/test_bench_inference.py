@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.inference import DATA, one_run, summarise, torch_peer
+from bench.inference import DATA, one_run, photos, summarise, torch_peer
 from tests.conftest import no_datasets
 from vision.classifier import Classifier
 from vision.imageio import read_image
@@ -18,7 +18,7 @@ def test_the_speed_bench_times_the_shipped_file_against_the_same_network() -> No
     model = shipped_model_path()
     if model is None:
         pytest.fail("no shipped model under models/")
-    paths = sorted((DATA / "images").glob("*/*.jpg"))[::500][:8]
+    paths = photos()
     if len(paths) < 8:
         no_datasets(f"photos not found in {DATA}")
     crops = [read_image(p) for p in paths]
@@ -28,7 +28,7 @@ def test_the_speed_bench_times_the_shipped_file_against_the_same_network() -> No
         out = network(torch.from_numpy(preprocess(crops[:2], classifier.metadata.preprocess)))
     assert out.shape == (2, len(classifier.labels))  # the same outputs as the shipped file
 
-    runs = [one_run(model, None, None, crops, repeats=2) for _ in range(2)]
+    runs = [one_run(model, network, None, crops, repeats=2) for _ in range(2)]
     rows = summarise(runs)
     assert {(r["threads"], r["batch"]) for r in rows} == {(1, 1), (1, 8), (2, 1), (2, 8)}
     for row in rows:
