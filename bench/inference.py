@@ -18,6 +18,7 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +133,16 @@ def summarise(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return summary
 
 
+def with_earlier(summary: dict[str, Any], before: dict[str, Any] | None) -> dict[str, Any]:
+    """The new result on top, every earlier one kept under `earlier`, newest first: the host
+    decides the answer (AVX-512 or not), so one run on one host must not erase another's."""
+    if before is None:
+        return summary
+    top = {k: v for k, v in before.items() if k != "earlier"}
+    kept = before.get("earlier", [])
+    return summary | {"earlier": [top, *(kept if isinstance(kept, list) else [kept])]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=shipped_model_path(), help="shipped ONNX")
@@ -166,11 +177,13 @@ def main() -> None:
                           f"{ratio_low:.2f}–{ratio_high:.2f}"))  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     summary = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": platform.platform(), "cpu": cpu(), "model": str(args.model),
         "torch_peer": str(args.checkpoint) if args.checkpoint else "architecture, ImageNet body",
         "runs": args.runs, "repeats": args.repeats, "rows": rows, "each_run": runs,
     }  # fmt: skip
-    args.out.write_text(json.dumps(summary, indent=2))
+    before = json.loads(args.out.read_text()) if args.out.is_file() else None
+    args.out.write_text(json.dumps(with_earlier(summary, before), indent=2))
     print(f"wrote {args.out}")
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from bench.inference import DATA, one_run, photos, summarise, torch_peer
+from bench.inference import DATA, one_run, photos, summarise, torch_peer, with_earlier
 from tests.conftest import no_datasets
 from vision.classifier import Classifier
 from vision.imageio import read_image
@@ -40,3 +40,15 @@ def test_the_speed_bench_times_the_shipped_file_against_the_same_network() -> No
             assert row["runtime"] == "torch eager (float32)"
             ratio_low, ratio_high = row["ratio_range"]
             assert 0 < ratio_low <= row["ratio_vs_binwatch"] <= ratio_high
+
+
+def test_a_new_result_keeps_the_earlier_ones() -> None:
+    first = {"date": "1", "rows": [1]}
+    assert with_earlier(first, None) == first
+    second = with_earlier({"date": "2", "rows": [2]}, dict(first))
+    third = with_earlier({"date": "3", "rows": [3]}, second)
+    assert [third["date"]] + [e["date"] for e in third["earlier"]] == ["3", "2", "1"]
+    assert all("earlier" not in e for e in third["earlier"])
+    # the hand-kept form before this (one dict of named results) is kept as one entry
+    old = {"date": "0", "earlier": {"note": "by hand", "lite0-waste-2.1": {}}}
+    assert with_earlier({"date": "1"}, old)["earlier"] == [{"date": "0"}, old["earlier"]]
