@@ -14,6 +14,8 @@ and seed, K photos per category are drawn by group; `binwatch retrain`'s recipe
 (train.retrain.retrain, no hold-out, base features cached; `--tune-blocks` as its option, several
 values compared on the same draws) trains on them, and the candidate and the model it started
 from are scored on the rest of the set (never a group on both sides) and the base test split.
+`--recipe field_weight=15,anchor=0.003` (repeatable; `default` is retrain's own options) compares
+other retrain options on the same draws.
 Prints the curve (macro recall on the rest, by K) and writes JSON.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import logging
 import random
@@ -103,6 +106,31 @@ def draw(samples: Sequence[Sample], k: int, seed: int) -> tuple[list[Sample], li
     return reviewed, [s for s in samples if s.group not in chosen_groups]
 
 
+def parse_recipe(text: str) -> dict[str, Any]:
+    """`default` or `KEY=VALUE,...` over RetrainOptions' numeric fields (retrain's own options
+    where not named); the draw's seed, hold-out and blocks stay the bench's."""
+    if text in ("", "default"):
+        return {}
+    kinds: dict[str, Any] = {f.name: type(f.default) for f in dataclasses.fields(RetrainOptions)}
+    recipe: dict[str, Any] = {}
+    for part in text.split(","):
+        key, _, value = part.partition("=")
+        key = key.strip()
+        if key in ("seed", "field_holdout", "tune_blocks"):
+            raise argparse.ArgumentTypeError(f"{key} is the bench's (--seed, --tune-blocks)")
+        if kinds.get(key) not in (int, float):
+            raise argparse.ArgumentTypeError(f"{key!r} is not a numeric retrain option")
+        try:
+            recipe[key] = kinds[key](value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{key}={value!r}: not a number") from None
+    return recipe
+
+
+def recipe_name(recipe: dict[str, Any]) -> str:
+    return ",".join(f"{k}={v}" for k, v in recipe.items()) or "default"
+
+
 def one_run(
     args: argparse.Namespace,
     work: Path,
@@ -113,20 +141,22 @@ def one_run(
     seed: int,
     tune: int,
     before: dict[str, Any],
+    recipe: dict[str, Any],
 ) -> dict[str, Any]:
-    """One retrain on `reviewed` (tuning `tune` blocks), scored on `rest` and base test."""
-    run = work / f"k{k}-s{seed}-b{tune}"
-    run.mkdir()
+    """One retrain on `reviewed` (tuning `tune` blocks, `recipe`'s options), scored on `rest`
+    and base test."""
+    run = Path(tempfile.mkdtemp(prefix=f"k{k}-s{seed}-b{tune}-", dir=work))
     manifest = write_manifest(reviewed, run / "reviewed.csv")
     began = time.perf_counter()
-    report = retrain(args.model, args.manifest, manifest, run,
-                     RetrainOptions(field_holdout=0.0, seed=seed, tune_blocks=tune),
-                     cache_dir=default_folder())  # fmt: skip
+    options = dataclasses.replace(
+        RetrainOptions(field_holdout=0.0, seed=seed, tune_blocks=tune), **recipe
+    )
+    report = retrain(args.model, args.manifest, manifest, run, options, cache_dir=default_folder())
     seconds = time.perf_counter() - began
     after = item_scores(classify_samples(Classifier(run / "candidate.onnx"), rest), rest)
     base_before, base_after = (report[m]["base_test"] for m in ("active", "candidate"))
     row = {
-        "k": k, "seed": seed, "tune_blocks": tune,
+        "k": k, "seed": seed, "tune_blocks": tune, "recipe": recipe_name(recipe),
         "tuned_blocks": report["recipe"]["tuned_blocks"], "counts": counts,
         "reviewed": len(reviewed), "scored": len(rest), "seconds": seconds,
         "macro_recall_before": before["macro_recall"],
@@ -136,7 +166,8 @@ def one_run(
         "base_test_accuracy_after": base_after["category_accuracy"],
     }  # fmt: skip
     print(
-        f"K={k:>3} seed {seed} blocks {row['tuned_blocks']}: {len(reviewed)} reviewed {counts}, "
+        f"K={k:>3} seed {seed} blocks {row['tuned_blocks']} {row['recipe']}: "
+        f"{len(reviewed)} reviewed {counts}, "
         f"{len(rest)} scored: macro recall {100 * row['macro_recall_before']:.1f} → "
         f"{100 * row['macro_recall_after']:.1f} %, base test accuracy "
         f"{100 * row['base_test_accuracy_before']:.2f} → "
@@ -160,10 +191,14 @@ def main() -> None:
     parser.add_argument("--tune-blocks", type=int, nargs="+", default=[-1],
                         help="blocks retrain tunes before the head (-1: its default, by the "
                         "number of reviews); several values: each on the same draws")  # fmt: skip
+    parser.add_argument("--recipe", type=parse_recipe, action="append",
+                        help="retrain options KEY=VALUE,... or 'default' (repeat: each on the "
+                        "same draws; default: retrain's own)")  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     if not args.simulator and args.field is None:
         parser.error("give --field MANIFEST or --simulator N")
+    recipes = args.recipe or [{}]
     logging.basicConfig(level=logging.WARNING)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,23 +216,23 @@ def main() -> None:
                     continue  # the set allows no more than the last K did
                 last[seed] = counts
                 before = item_scores(classify_samples(start, rest), rest)
-                ran: set[int] = set()  # each recipe once per draw: -1 may resolve to one given
-                for tune in args.tune_blocks:
-                    blocks = RetrainOptions(tune_blocks=tune).blocks_for(len(reviewed))
-                    if blocks not in ran:
-                        ran.add(blocks)
-                        rows.append(
-                            one_run(args, work, reviewed, rest, counts, k, seed, tune, before)
-                        )
-    print("\n| K per category | blocks tuned | reviewed | macro recall before → after "
+                ran: set[tuple[int, str]] = set()  # once per draw: -1 may resolve to one given
+                for recipe in recipes:
+                    for tune in args.tune_blocks:
+                        blocks = RetrainOptions(tune_blocks=tune).blocks_for(len(reviewed))
+                        if (blocks, recipe_name(recipe)) not in ran:
+                            ran.add((blocks, recipe_name(recipe)))
+                            rows.append(one_run(args, work, reviewed, rest, counts, k, seed,
+                                                tune, before, recipe))  # fmt: skip
+    print("\n| K per category | blocks tuned | recipe | reviewed | macro recall before → after "
           "(median of seeds) | base test accuracy after | retrain s |\n"
-          "|---|---|---|---|---|---|")  # fmt: skip
-    for k, tuned in sorted({(r["k"], r["tuned_blocks"]) for r in rows}):
-        mine = [r for r in rows if r["k"] == k and r["tuned_blocks"] == tuned]
+          "|---|---|---|---|---|---|---|")  # fmt: skip
+    for k, tuned, name in sorted({(r["k"], r["tuned_blocks"], r["recipe"]) for r in rows}):
+        mine = [r for r in rows if (r["k"], r["tuned_blocks"], r["recipe"]) == (k, tuned, name)]
         med = {key: statistics.median(r[key] for r in mine)
                for key in ("reviewed", "macro_recall_before", "macro_recall_after",
                            "base_test_accuracy_after", "seconds")}  # fmt: skip
-        print(f"| {k} | {tuned} | {med['reviewed']:.0f} | "
+        print(f"| {k} | {tuned} | {name} | {med['reviewed']:.0f} | "
               f"{100 * med['macro_recall_before']:.1f} → "
               f"{100 * med['macro_recall_after']:.1f} % | "
               f"{100 * med['base_test_accuracy_after']:.2f} % | "
