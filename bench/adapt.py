@@ -219,15 +219,18 @@ def main() -> None:
                 ran: set[tuple[int, str]] = set()  # once per draw: -1 may resolve to one given
                 for recipe in recipes:
                     for tune in args.tune_blocks:
-                        blocks = RetrainOptions(tune_blocks=tune).blocks_for(len(reviewed))
-                        if (blocks, recipe_name(recipe)) not in ran:
-                            ran.add((blocks, recipe_name(recipe)))
+                        key = (RetrainOptions(tune_blocks=tune).blocks_for(len(reviewed)),
+                               recipe_name(recipe))  # fmt: skip
+                        if key not in ran:
+                            ran.add(key)
                             rows.append(one_run(args, work, reviewed, rest, counts, k, seed,
                                                 tune, before, recipe))  # fmt: skip
     print("\n| K per category | blocks tuned | recipe | reviewed | macro recall before → after "
           "(median of seeds) | base test accuracy after | retrain s |\n"
           "|---|---|---|---|---|---|---|")  # fmt: skip
-    for k, tuned, name in sorted({(r["k"], r["tuned_blocks"], r["recipe"]) for r in rows}):
+    order = [recipe_name(r) for r in recipes]  # the recipes as given, `default` where put
+    for k, tuned, name in sorted({(r["k"], r["tuned_blocks"], r["recipe"]) for r in rows},
+                                 key=lambda t: (t[0], t[1], order.index(t[2]))):  # fmt: skip
         mine = [r for r in rows if (r["k"], r["tuned_blocks"], r["recipe"]) == (k, tuned, name)]
         med = {key: statistics.median(r[key] for r in mine)
                for key in ("reviewed", "macro_recall_before", "macro_recall_after",

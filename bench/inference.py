@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 import torch
 
-from bench.timing import cpu
+from bench.timing import cpu, percentile
 from train.builders import build
 from train.export import load_network
 from vision.classifier import Classifier, ClassifierOptions
@@ -45,8 +45,7 @@ def timed(fn: Callable[[], object], repeats: int) -> dict[str, float]:
         start = time.perf_counter()
         fn()
         times.append((time.perf_counter() - start) * 1000)
-    times.sort()
-    return {"median_ms": statistics.median(times), "p90_ms": times[int(0.9 * len(times)) - 1]}
+    return {"median_ms": statistics.median(times), "p90_ms": percentile(times, 0.9)}
 
 
 def peers(
