@@ -165,9 +165,11 @@ def real_ground(grounds: Sequence[Image]) -> Callable[[np.random.Generator, int,
     return draw
 
 
-def field_pipeline(strength: float = 1.0) -> A.Compose:
-    """The albumentations part: geometry, light, colour, blur, noise, JPEG, occlusion, IR."""
+def field_pipeline(strength: float = 1.0, night: bool = True) -> A.Compose:
+    """The albumentations part: geometry, light, colour, blur, noise, JPEG, occlusion, IR
+    (`night=False`: never grey, for a daylight view whose night twin is made apart)."""
     s = strength
+    n = s if night else 0.0
     return A.Compose([
         A.RandomRotate90(p=0.5),
         A.HorizontalFlip(p=0.5),
@@ -184,8 +186,8 @@ def field_pipeline(strength: float = 1.0) -> A.Compose:
             A.PlanckianJitter(),
         ], p=0.5 * s),
         A.RandomShadow(shadow_roi=(0, 0, 1, 1), p=0.2 * s),
-        A.ToGray(p=0.15 * s),  # infrared night frames are grey
-        A.Lambda(image=night_frame, p=0.3 * s),  # ... and flat: grey, low contrast, lifted
+        A.ToGray(p=0.15 * n),  # infrared night frames are grey
+        A.Lambda(image=night_frame, p=0.3 * n),  # ... and flat: grey, low contrast, lifted
         A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.1, 0.3),
                         hole_width_range=(0.1, 0.3), fill="random_uniform", p=0.2 * s),
         A.OneOf([
@@ -206,11 +208,13 @@ def make_augmenter(
     place_probability: float = 0.7,
     grounds: Sequence[Image] = (),
     real_share: float = 0.3,
+    night: bool = True,
 ) -> Callable[[Image], Image]:
     """A function BGR uint8 → augmented BGR uint8 (any size; vision.preprocess resizes).
-    `grounds`: photos of real empty ground; `real_share` of the placements use one of them."""
+    `grounds`: photos of real empty ground; `real_share` of the placements use one of them;
+    `night=False`: no grey or night frames."""
     rng = np.random.default_rng(seed)
-    pipeline = field_pipeline()
+    pipeline = field_pipeline(night=night)
     pipeline.set_random_seed(seed)
     real = real_ground(grounds) if grounds else None
 

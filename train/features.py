@@ -88,6 +88,7 @@ class _Job:
     seeds: tuple[int, ...]  # -1: the plain view
     spec: PreprocessSpec
     grounds: tuple[str, ...] = ()  # photos of real empty ground for placement
+    pairs: bool = False  # a daylight field view and its night twin per path
 
 
 @lru_cache(maxsize=2)
@@ -97,11 +98,16 @@ def _ground_images(paths: tuple[str, ...]) -> tuple[np.ndarray, ...]:
 
 
 def _prepare(job: _Job) -> np.ndarray:
-    from train.augment import make_augmenter
+    from train.augment import make_augmenter, night_frame
 
     # one seeded augmenter per job: reproducible
-    augment = make_augmenter(max(0, *job.seeds), grounds=_ground_images(job.grounds))
+    augment = make_augmenter(
+        max(0, *job.seeds), grounds=_ground_images(job.grounds), night=not job.pairs
+    )
     images = [read_image(path) for path in job.paths]
+    if job.pairs:  # the day views, then the same views as a night/IR camera sees them
+        days = [augment(im) for im in images]
+        return preprocess([*days, *(night_frame(d) for d in days)], job.spec, "bgr")
     views = [augment(im) if seed >= 0 else im for im, seed in zip(images, job.seeds, strict=True)]
     return preprocess(views, job.spec, "bgr")
 
@@ -138,3 +144,33 @@ def cache_features(
             parts.append(session.run(None, {"image": tensor})[0].astype(np.float16))
             bar.update(len(tensor))
     return np.concatenate(parts)
+
+
+def cache_night_pairs(
+    session: ort.InferenceSession,
+    samples: Sequence[Sample],
+    spec: PreprocessSpec,
+    seed: int = 0,
+    workers: int = 2,
+    grounds: Sequence[Path] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix activations (float16) of one daylight field view of each sample (placed,
+    lit and blurred as `cache_features` does, never grey) and of the same view as a night/IR
+    camera sees it (`train.augment.night_frame`): (day, night), rows in sample order."""
+    batch = 16
+    ground_paths = tuple(str(path) for path in grounds)
+    days, nights = [], []
+    context = mp.get_context("spawn")
+    items = [(str(s.path), seed * 1_000_003 + i * 97 + 50) for i, s in enumerate(samples)]
+    jobs = (
+        _Job(tuple(p for p, _ in chunk), tuple(v for _, v in chunk), spec, ground_paths, True)
+        for chunk in (items[i : i + batch] for i in range(0, len(items), batch))
+    )
+    with context.Pool(workers) as pool, tqdm(total=len(samples), desc="night pairs") as bar:
+        for tensor in pool.imap(_prepare, jobs):
+            out = session.run(None, {"image": tensor})[0].astype(np.float16)
+            half = len(tensor) // 2
+            days.append(out[:half])
+            nights.append(out[half:])
+            bar.update(half)
+    return np.concatenate(days), np.concatenate(nights)

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from tqdm import tqdm
 
 from train.background import make_backgrounds
 from train.builders import build
-from train.features import Tail, cache_features, export_prefix, split_lite0
+from train.features import Tail, cache_features, cache_night_pairs, export_prefix, split_lite0
 from train.manifest import Sample, load_manifests
 from train.metrics import fit_temperature, summary
 from vision.metadata import BACKGROUND, PreprocessSpec
@@ -91,6 +92,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=True,
         help="place items on the split's own no-item corner crops too (needs --background)",
     )
+    p.add_argument(
+        "--night-pairs",
+        type=float,
+        default=0.0,
+        metavar="WEIGHT",
+        help="also cache a daylight view of each training image and its night/IR twin, and "
+        "pull the twin's prediction towards the day view's with this weight (0: off)",
+    )
+    p.add_argument(
+        "--pair-batch", type=int, default=16, help="night pairs per step (with --night-pairs)"
+    )
     p.add_argument("--patience", type=int, default=4, help="epochs without improvement to stop")
     p.add_argument("--warmup-steps", type=int, default=150)
     p.add_argument("--threads", type=int, default=2)
@@ -123,10 +135,37 @@ def _draw_weights(targets: np.ndarray, classes: int, balance: str) -> np.ndarray
     return np.asarray(w / w.sum())
 
 
+@dataclass
+class NightPairs:
+    """A daylight view of each training image and its night twin (prefix activations), their
+    targets and draw weights; `weight` scales the pull of a twin's prediction towards its day
+    view's (KL to the day view's probabilities, which get no gradient from it)."""
+
+    day: np.ndarray
+    night: np.ndarray
+    targets: np.ndarray
+    draw: np.ndarray
+    weight: float
+
+
+def _pair_loss(
+    logits: torch.Tensor, y: torch.Tensor, criterion: nn.Module, pairs: NightPairs
+) -> torch.Tensor:
+    """Cross-entropy on both views of each pair plus the weighted KL(day || night)."""
+    day, night = logits.chunk(2)
+    both = torch.cat([y, y])
+    teacher = torch.softmax(day.detach(), dim=1)
+    pull = torch.nn.functional.kl_div(
+        torch.log_softmax(night, dim=1), teacher, reduction="batchmean"
+    )
+    return criterion(torch.cat([day, night]), both) + pairs.weight * pull  # type: ignore[no-any-return]
+
+
 def train_one_epoch(
     tail: Tail, features: np.ndarray, targets: np.ndarray, draw: np.ndarray,
     optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
     criterion: nn.Module, args: argparse.Namespace, rng: np.random.Generator, epoch: int,
+    pairs: NightPairs | None = None,
 ) -> float:  # fmt: skip
     tail.train()
     order = rng.choice(len(targets), size=args.samples_per_epoch, replace=True, p=draw)
@@ -137,7 +176,16 @@ def train_one_epoch(
         index = np.sort(order[start : start + args.batch_size])
         x = torch.from_numpy(features[index].astype(np.float32))
         y = torch.from_numpy(targets[index])
-        loss = criterion(tail(x), y)
+        if pairs is None:
+            loss = criterion(tail(x), y)
+        else:  # one forward pass, so batch norm sees day and night views together
+            drawn = np.sort(rng.choice(len(pairs.targets), size=args.pair_batch, p=pairs.draw))
+            both = np.concatenate([pairs.day[drawn], pairs.night[drawn]]).astype(np.float32)
+            logits = tail(torch.cat([x, torch.from_numpy(both)]))
+            yp = torch.from_numpy(pairs.targets[drawn])
+            loss = criterion(logits[: len(index)], y) + _pair_loss(
+                logits[len(index) :], yp, criterion, pairs
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -222,6 +270,13 @@ def main(args: argparse.Namespace) -> Path:
     val_x = cache_features(session, val_set, spec, 2, args.seed + 1, args.workers, "cache val",
                            real_grounds(val_set, args))  # fmt: skip
     val_y = np.tile(np.array([index[s.label] for s in val_set]), 2)
+    pairs = None
+    if args.night_pairs > 0:
+        day, night = cache_night_pairs(session, train_set, spec, args.seed, args.workers,
+                                       real_grounds(train_set, args))  # fmt: skip
+        pair_y = np.array([index[s.label] for s in train_set])
+        pairs = NightPairs(day, night, pair_y, _draw_weights(pair_y, len(labels), args.balance),
+                           args.night_pairs)  # fmt: skip
     cached = time.time()
     log.info(
         "cached %d train and %d val views in %.0f s", len(train_y), len(val_y), cached - started
@@ -254,7 +309,7 @@ def main(args: argparse.Namespace) -> Path:
     best_epoch, history = 0, []
     for epoch in range(1, args.epochs + 1):
         loss = train_one_epoch(tail, train_x, train_y, draw, optimizer, scheduler, criterion,
-                               args, rng, epoch)  # fmt: skip
+                               args, rng, epoch, pairs)  # fmt: skip
         n = len(val_set)
         logits = predict_logits(tail, val_x)
         plain, augmented = (

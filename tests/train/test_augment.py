@@ -74,3 +74,17 @@ def test_night_frames_are_grey_and_cover_the_check() -> None:
     dark = night_frame(photo)
     assert np.array_equal(dark[..., 0], dark[..., 1]) and np.array_equal(dark[..., 1], dark[..., 2])
     assert dark.std() < 0.9 * photo.std()  # flat: contrast at most 0.9
+
+
+def _grey(image: np.ndarray) -> bool:
+    spread = image.astype(int).max(axis=2) - image.astype(int).min(axis=2)
+    return bool(spread.max() <= 2)
+
+
+def test_daylight_augmenter_never_makes_a_grey_frame() -> None:
+    """The day half of a night pair (train --night-pairs) keeps its colour: its twin is the
+    grey one. With night frames on, some views of the same photo do turn grey."""
+    photo = studio_photo()
+    day = [make_augmenter(seed, night=False)(photo) for seed in range(40)]
+    assert not any(_grey(view) for view in day)
+    assert any(_grey(make_augmenter(seed)(photo)) for seed in range(40))

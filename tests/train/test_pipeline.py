@@ -1,5 +1,6 @@
 """The ML engineer's loop on a small slice of the shared photos, every step real:
-binwatch train → binwatch export (parity, int8) → binwatch evaluate → binwatch classify."""
+binwatch train (with night pairs) → binwatch export (parity, int8) → binwatch evaluate →
+binwatch classify."""
 
 from __future__ import annotations
 
@@ -31,9 +32,10 @@ def test_train_export_evaluate_classify(
     run = tmp_path / "run"
     binwatch("train", "--manifest", manifest, "--out", run, "--limit", "48", "--epochs", "2",
              "--samples-per-epoch", "96", "--views", "2", "--image-size", "96",
-             "--trainable-blocks", "2", "--workers", "1", "--batch-size", "32")  # fmt: skip
+             "--trainable-blocks", "2", "--workers", "1", "--batch-size", "32",
+             "--night-pairs", "1", "--pair-batch", "8")  # fmt: skip
     args = json.loads((run / "args.json").read_text())
-    assert args["image_size"] == 96 and args["views"] == 2
+    assert args["image_size"] == 96 and args["views"] == 2 and args["night_pairs"] == 1
     assert len((run / "log.jsonl").read_text().splitlines()) == 2
 
     model = tmp_path / "model.onnx"
