@@ -17,6 +17,11 @@ image the model calls empty counts as wrong. For each manifest's test split and 
 And the held-out empty set: crops with no item (the test split's tray and pill photo corners,
 drawn floors, drawn hands: train.background) plus crops of the simulator's empty bins; the share
 the model answers "no item". The peer (e.g. the model before) runs on the same images.
+
+Every macro recall comes with its 95 % interval over the photos (bench.intervals: stratified
+bootstrap; a category of 35 photos makes it several points wide), and with a peer the difference
+between the two on the same photos, with its own interval (`versus_peer` in the JSON). Neither
+covers training noise: compare two runs of a recipe before believing a gap of a few points.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from bench.intervals import macro_recall_interval, paired_difference
 from edge.simulate import BINS, empty_scene, item_crop
 from train.augment import (
     draw_floor,
@@ -53,12 +59,21 @@ COVERAGES = (1.0, 0.9, 0.8, 0.7, 0.5)
 Transform = Callable[[np.ndarray], np.ndarray]
 
 
-def item_scores(predictions: Sequence[Prediction], samples: Sequence[Sample]) -> dict[str, Any]:
-    """Scores as `binwatch classify` answers: an empty answer is a wrong one."""
-    truth = np.array([CATEGORIES.index(s.category) for s in samples if s.category is not None])
+def _truth(samples: Sequence[Sample]) -> np.ndarray:
+    return np.array([CATEGORIES.index(s.category) for s in samples if s.category is not None])
+
+
+def _right(predictions: Sequence[Prediction], samples: Sequence[Sample]) -> np.ndarray:
     answer = np.array([-1 if p.is_background else CATEGORIES.index(p.category)
                        for p in predictions])  # fmt: skip
-    right = answer == truth
+    return np.asarray(answer == _truth(samples))
+
+
+def item_scores(predictions: Sequence[Prediction], samples: Sequence[Sample]) -> dict[str, Any]:
+    """Scores as `binwatch classify` answers: an empty answer is a wrong one. Macro recall
+    comes with its 95 % interval (bench.intervals) and the photos of each category."""
+    truth = _truth(samples)
+    right = _right(predictions, samples)
     recall = {c.value: float(right[truth == i].mean()) for i, c in enumerate(CATEGORIES)
               if (truth == i).any()}  # fmt: skip
     confidence = np.array([0.0 if p.is_background else p.category_probabilities[p.category]
@@ -70,7 +85,9 @@ def item_scores(predictions: Sequence[Prediction], samples: Sequence[Sample]) ->
         "images": len(samples),
         "accuracy": float(right.mean()),
         "macro_recall": float(np.mean(list(recall.values()))),
+        "macro_recall_95": list(macro_recall_interval(right, truth)),
         "recall": recall,
+        "photos": {c.value: int((truth == i).sum()) for i, c in enumerate(CATEGORIES)},
         "dropped_as_empty": float(np.mean([p.is_background for p in predictions])),
         "risk_coverage": coverage,
     }
@@ -232,13 +249,45 @@ def evaluate(
             "ground_swap": swap_scores({g: got[g] for g in GROUNDS}, samples),
         }
     result["empty"] = empty_rejection(classifier, empty)
+    result["_right"] = {name: {v: _right(got, sets[name]) for v, got in made[name].items()}
+                        for name in sets}  # fmt: skip
     return result
+
+
+VERSUS = ("day", "night", "night_hard")
+
+
+def versus_peer(
+    model: dict[str, Any], peer: dict[str, Any], sets: dict[str, list[Sample]]
+) -> dict[str, Any]:
+    """Macro recall of the model minus the peer's on the same photos, with 95 % intervals,
+    per set by day, at night and at hard night (from each result's per-photo answers)."""
+    return {
+        name: {v: paired_difference(model["_right"][name][v], peer["_right"][name][v],
+                                    _truth(samples)) for v in VERSUS}
+        for name, samples in sets.items()
+    }  # fmt: skip
+
+
+def versus_lines(versus: dict[str, Any], model: str, peer: str) -> list[str]:
+    lines = [f"Macro recall, {model} minus {peer} on the same photos (95 % interval):", ""]
+    for name, by in versus.items():
+        parts = [f"{v} {100 * d['difference']:+.2f} ({100 * d['low']:+.2f} to "
+                 f"{100 * d['high']:+.2f})" for v, d in by.items()]  # fmt: skip
+        lines.append(f"- {name}: " + ", ".join(parts))
+    return lines
+
+
+def _span(scores: dict[str, Any]) -> str:
+    low, high = scores["macro_recall_95"]
+    return f"{100 * low:.1f}–{100 * high:.1f}"
 
 
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
-        "| set | model | accuracy | macro recall | recall R/H/K/O | night macro recall: check / "
-        "hard | dropped as empty | acc. of 70 % most confident | answer changes with the ground: "
+        "| set | model | accuracy | macro recall (95 % interval) | recall R/H/K/O | "
+        "night macro recall: check (interval) / hard | dropped as empty | "
+        "acc. of 70 % most confident | answer changes with the ground: "
         "floor vs textured / on any of 4 |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -252,7 +301,8 @@ def table(results: list[dict[str, Any]]) -> str:
             )
             lines.append(
                 f"| {name} | {r['model_version']} | {100 * day['accuracy']:.2f} % | "
-                f"{100 * day['macro_recall']:.2f} % | {rec} | {100 * dark['macro_recall']:.2f} / "
+                f"{100 * day['macro_recall']:.2f} % ({_span(day)}) | {rec} | "
+                f"{100 * dark['macro_recall']:.2f} % ({_span(dark)}) / "
                 f"{100 * hard['macro_recall']:.2f} % | "
                 f"{100 * day['dropped_as_empty']:.2f} % | "
                 f"{100 * day['risk_coverage']['70%']:.2f} % | "
@@ -296,11 +346,21 @@ def main() -> None:
                                                  args.seed + 2)  # fmt: skip
         models = [args.model] + ([args.peer] if args.peer else [])
         results = [evaluate(Classifier(m, options), sets, empty, apart) for m in models]
+        scored = {**sets, **({"pooled": [s for p in sets.values() for s in p]}
+                             if len(sets) > 1 else {}), **apart}  # fmt: skip
+        versus = versus_peer(results[0], results[1], scored) if len(results) > 1 else {}
+    for r in results:
+        del r["_right"]
     report = table(results)
+    if versus:
+        names = [r["model_version"] for r in results]
+        report += "\n\n" + "\n".join(versus_lines(versus, *names))
     print(report)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"results": results, "table": report}, indent=1))
+        args.out.write_text(
+            json.dumps({"results": results, "versus_peer": versus, "table": report}, indent=1)
+        )
 
 
 if __name__ == "__main__":

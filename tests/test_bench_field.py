@@ -8,7 +8,15 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.field import GROUNDS, hard_night, on_ground, swap_scores
+from bench.field import (
+    GROUNDS,
+    hard_night,
+    item_scores,
+    on_ground,
+    swap_scores,
+    versus_lines,
+    versus_peer,
+)
 from train.augment import night_check
 from train.manifest import Sample
 from vision.prediction import Prediction
@@ -61,3 +69,25 @@ def test_the_hard_night_is_grey_flatter_and_noisier_than_the_check() -> None:
 
     assert grain(hard) > 2 * grain(check)  # noisier
     assert np.ptp(cv2.GaussianBlur(hard, (0, 0), 3)) < np.ptp(check)  # flatter
+
+
+def test_scores_carry_their_interval_and_the_peer_comparison_is_paired() -> None:
+    cats = [Category.RECYCLABLE] * 30 + [Category.OTHER] * 20
+    samples = [Sample(Path(f"{n}.jpg"), "test", c, "x", "s", f"g{n}", "m")
+               for n, c in enumerate(cats)]  # fmt: skip
+    answers = [_answer(c) for c in cats[:-6]] + [_answer(Category.KITCHEN)] * 6  # 6 of 20 wrong
+    scores = item_scores(answers, samples)
+    assert scores["macro_recall"] == (1.0 + 0.7) / 2
+    low, high = scores["macro_recall_95"]
+    assert low < scores["macro_recall"] < high and high <= 1.0
+    assert scores["photos"] == {"recyclable": 30, "hazardous": 0, "kitchen": 0, "other": 20}
+
+    right = np.array([p.category == c for p, c in zip(answers, cats, strict=True)])
+    model = {"_right": {"sim": dict.fromkeys(("day", "night", "night_hard"), np.ones(50, bool))}}
+    peer = {"_right": {"sim": dict.fromkeys(("day", "night", "night_hard"), right)}}
+    versus = versus_peer(model, peer, {"sim": samples})
+    assert np.isclose(versus["sim"]["night"]["difference"], 0.15)  # other 70 % -> 100 %, halved
+    night = versus["sim"]["night"]
+    assert night["low"] > 0 and night["low"] - 1e-9 <= night["difference"] <= night["high"] + 1e-9
+    lines = versus_lines(versus, "new", "old")
+    assert lines[0].startswith("Macro recall, new minus old") and "night +15.00" in lines[2]
