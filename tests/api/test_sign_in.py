@@ -71,10 +71,12 @@ def test_unknown_and_known_usernames_cost_the_same(world: World, production_hash
         assert login(world, username, "wrong password") == 401
         return time.perf_counter() - started
 
-    unknown = statistics.median(timed(f"nobody{i}") for i in range(5))
-    known = statistics.median(timed("super_k1") for _ in range(5))
-    # both verify an argon2id hash (~60 ms here); a missing dummy verify shows as 10× or more
-    assert 0.5 < unknown / known < 2.0, (unknown, known)
+    # interleaved, so a busy machine slows both alike (CI once saw 2.04× with them in turn)
+    pairs = [(timed(f"nobody{i}"), timed("super_k1")) for i in range(5)]
+    unknown = statistics.median(u for u, _ in pairs)
+    known = statistics.median(k for _, k in pairs)
+    # both verify an argon2id hash (~30-60 ms here); a missing dummy verify shows as 10× or more
+    assert 1 / 3 < unknown / known < 3.0, (unknown, known)
 
 
 def test_failures_per_username_are_throttled_with_retry_after(world: World) -> None:
