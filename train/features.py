@@ -134,16 +134,20 @@ def cache_features(
     """Prefix activations (float16) for `views` views of each sample: view 0 plain, the rest
     augmented (placed on `grounds`, photos of real empty ground, now and then); rows are
     ordered view-major (all samples' view 0, then view 1, ...)."""
-    batch = 32
-    ground_paths = tuple(str(path) for path in grounds)
+    jobs = _jobs(samples, views, seed, spec, 32, tuple(str(path) for path in grounds))
+    return np.concatenate(_run(session, jobs, len(samples) * views, desc, workers))
+
+
+def _run(session: ort.InferenceSession, jobs: Iterator[_Job], total: int, desc: str,
+         workers: int) -> list[np.ndarray]:  # fmt: skip
+    """Each job's images prepared in `workers` processes, then through the prefix (float16)."""
     parts = []
-    total = len(samples) * views
     context = mp.get_context("spawn")
     with context.Pool(workers) as pool, tqdm(total=total, desc=desc, unit="img") as bar:
-        for tensor in pool.imap(_prepare, _jobs(samples, views, seed, spec, batch, ground_paths)):
+        for tensor in pool.imap(_prepare, jobs):
             parts.append(session.run(None, {"image": tensor})[0].astype(np.float16))
             bar.update(len(tensor))
-    return np.concatenate(parts)
+    return parts
 
 
 def cache_night_pairs(
@@ -157,20 +161,13 @@ def cache_night_pairs(
     """Prefix activations (float16) of one daylight field view of each sample (placed,
     lit and blurred as `cache_features` does, never grey) and of the same view as a night/IR
     camera sees it (`train.augment.night_frame`): (day, night), rows in sample order."""
-    batch = 16
     ground_paths = tuple(str(path) for path in grounds)
-    days, nights = [], []
-    context = mp.get_context("spawn")
     items = [(str(s.path), seed * 1_000_003 + i * 97 + 50) for i, s in enumerate(samples)]
     jobs = (
         _Job(tuple(p for p, _ in chunk), tuple(v for _, v in chunk), spec, ground_paths, True)
-        for chunk in (items[i : i + batch] for i in range(0, len(items), batch))
+        for chunk in (items[i : i + 16] for i in range(0, len(items), 16))
     )
-    with context.Pool(workers) as pool, tqdm(total=len(samples), desc="night pairs") as bar:
-        for tensor in pool.imap(_prepare, jobs):
-            out = session.run(None, {"image": tensor})[0].astype(np.float16)
-            half = len(tensor) // 2
-            days.append(out[:half])
-            nights.append(out[half:])
-            bar.update(half)
+    parts = _run(session, jobs, 2 * len(samples), "night pairs", workers)
+    days = [part[: len(part) // 2] for part in parts]  # each job: its day views, then twins
+    nights = [part[len(part) // 2 :] for part in parts]
     return np.concatenate(days), np.concatenate(nights)
