@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -50,6 +50,16 @@ DEFAULT_COUNTS = {
     "val": BackgroundCounts(1, 60, 30),
     "test": BackgroundCounts(1, 120, 60),
 }
+
+
+def counts_for(split: str, corners_per_photo: int = 1) -> BackgroundCounts:
+    """The split's default counts; `corners_per_photo` (1 to 4) applies to the train split
+    only, so the validation and held-out empty sets stay the same whatever the recipe."""
+    if not 1 <= corners_per_photo <= 4:
+        raise ValueError(f"corners per photo must be 1 to 4 (a photo has four corners), "
+                         f"not {corners_per_photo}")  # fmt: skip
+    counts = DEFAULT_COUNTS.get(split, BackgroundCounts())
+    return replace(counts, corner_per_photo=corners_per_photo) if split == "train" else counts
 
 
 def corner_crop(image: np.ndarray, rng: np.random.Generator, corner: int) -> np.ndarray:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from train.background import make_backgrounds
+from train.background import counts_for, make_backgrounds
 from train.builders import build
 from train.features import Tail, cache_features, cache_night_pairs, export_prefix, split_lite0
 from train.manifest import Sample, load_manifests
@@ -91,6 +91,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="place items on the split's own no-item corner crops too (needs --background)",
+    )
+    p.add_argument(
+        "--corners-per-photo",
+        type=int,
+        default=1,
+        metavar="N",
+        help="no-item corner crops per training tray or pill photo (1 to 4; more real "
+        "empty ground for the `background` output and for placing items on)",
     )
     p.add_argument(
         "--night-pairs",
@@ -243,6 +251,10 @@ def main(args: argparse.Namespace) -> Path:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
+    try:
+        counts_for("train", args.corners_per_photo)
+    except ValueError as error:
+        raise SystemExit(f"--corners-per-photo: {error}") from None
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
@@ -255,7 +267,8 @@ def main(args: argparse.Namespace) -> Path:
     if args.background:
         every = list(dataset.samples)
         for name, into in (("train", train_set), ("val", val_set)):
-            made = make_backgrounds(every, name, args.out / "background" / name, args.seed)
+            counts = counts_for(name, args.corners_per_photo)
+            made = make_backgrounds(every, name, args.out / "background" / name, args.seed, counts)
             into += made[:: max(1, len(made) // args.limit)] if args.limit else made
     index = {label: i for i, label in enumerate(labels)}
     built = build(args.model, len(labels))

@@ -6,8 +6,16 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
-from train.background import BackgroundCounts, corner_crop, hand_scene, make_backgrounds
+from train.background import (
+    DEFAULT_COUNTS,
+    BackgroundCounts,
+    corner_crop,
+    counts_for,
+    hand_scene,
+    make_backgrounds,
+)
 from train.manifest import Sample
 from train.thresholds import choose_background_threshold
 from vision.imageio import read_image
@@ -79,3 +87,13 @@ def test_background_threshold_spares_the_items() -> None:
     assert effect["items_dropped"] <= 0.01 and 0.75 < effect["empty_rejected"] < 0.9
     stricter, _ = choose_background_threshold(items, empty, max_item_drop=0.005)
     assert 0.6 < stricter <= 0.9
+
+
+def test_corners_per_photo_change_only_the_train_split() -> None:
+    assert counts_for("train", 3).corner_per_photo == 3
+    assert counts_for("train", 3).drawn == DEFAULT_COUNTS["train"].drawn
+    assert counts_for("val", 3) == DEFAULT_COUNTS["val"]  # the held-out sets stay as they are
+    assert counts_for("test", 4) == DEFAULT_COUNTS["test"]
+    for wrong in (0, 5):
+        with pytest.raises(ValueError, match="1 to 4"):
+            counts_for("train", wrong)
