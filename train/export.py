@@ -122,3 +122,22 @@ def parity(
     got = np.exp(logits - logits.max(axis=1, keepdims=True))
     got /= got.sum(axis=1, keepdims=True)
     return float(np.abs(want - got).max())
+
+
+def not_retrainable(path: Path, blocks: int) -> str | None:
+    """Why `binwatch retrain` could not start from this file (None: it can): its classifier
+    must be a Gemm (`train.head.read_head`) and its last `blocks` blocks rebuildable as torch
+    (`train.tail`). A form that fails here must not ship, whatever its accuracy: the
+    supervisors' reviews would have nothing to train."""
+    from train.head import read_head
+    from train.tail import TailModule, cut_for
+    from vision.errors import ModelError
+
+    model = onnx.load(str(path))
+    try:
+        read_head(model)
+        if blocks:
+            TailModule(model, cut_for(model, blocks))
+    except ModelError as error:
+        return str(error)
+    return None

@@ -60,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     from train.evaluate import category_probs, empty_rejection, predict, score
     from train.manifest import load_manifests
     from train.quantize import quantize_static_int8, quantize_weights_int8
+    from train.retrain import AUTO_BLOCKS
     from train.thresholds import choose_background_threshold, choose_thresholds
     from vision.classifier import Classifier
     from vision.imageio import read_image
@@ -148,11 +149,16 @@ def run(args: argparse.Namespace) -> int:
     for name, kind, raw, scored_report in candidates:
         drop = max(_points(float_report, scored_report, level) for level in ("fine", "category"))
         keep = drop <= args.max_int8_drop
+        verdict = ": within the limit" if keep else ": rejected"
+        blocker = export.not_retrainable(raw, AUTO_BLOCKS)
+        if blocker is not None:
+            keep = False
+            verdict = f": rejected, `binwatch retrain` cannot start from it ({blocker})"
         print(
             f"{name:>12}: {raw.stat().st_size / 1e6:5.2f} MB, test accuracy fine "
             f"{100 * scored_report['fine']['accuracy']:.2f} %, category "
             f"{100 * scored_report['category']['accuracy']:.2f} % (largest drop {drop:.2f} points)"
-            + ("" if kind == "none" else (": within the limit" if keep else ": rejected"))
+            + ("" if kind == "none" else verdict)
         )
         if keep and kind != "none" and chosen_name == "float32":
             chosen_name, quantization, chosen, report = name, kind, raw, scored_report

@@ -13,6 +13,7 @@ import onnx
 import pytest
 
 from tests.conftest import WASTE_V1
+from train import export
 from vision.classifier import Classifier
 
 pytestmark = pytest.mark.dataset
@@ -53,7 +54,12 @@ def test_train_export_evaluate_classify(
     assert meta.provenance.datasets[0].name == "waste-v1"
     assert meta.provenance.recipe["args"]["epochs"] == 2
     assert "test_category_accuracy" in meta.metrics
-    assert any(node.op_type == "QuantizeLinear" for node in onnx.load(str(model)).graph.node)
+    # static int8 ends in QuantizeLinear/DequantizeLinear, which `binwatch retrain` cannot
+    # start from: export rejects it and ships int8 weights
+    assert "int8 static" in exported.stdout and "cannot start from it" in exported.stdout
+    assert "shipping int8 weights" in exported.stdout
+    assert any(n.op_type == "DequantizeLinear" for n in onnx.load(str(model)).graph.node)
+    assert export.not_retrainable(model, 2) is None
 
     report = tmp_path / "report"
     binwatch(

@@ -3,6 +3,7 @@ as ONNX Runtime, written back in the form they came in, and retraining through t
 
 from __future__ import annotations
 
+import copy
 import csv
 from pathlib import Path
 
@@ -194,3 +195,31 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(tmp_path: Path) -> N
     out3.mkdir()
     head_only = retrain(active, manifests, field, out3, few, limit=60, cache_dir=tmp_path / "c")
     assert head_only["recipe"]["tuned_blocks"] == 0  # too few reviews: the head alone
+
+
+def test_export_refuses_a_form_retrain_cannot_start_from(
+    shipped: onnx.ModelProto, tmp_path: Path
+) -> None:
+    from train.export import not_retrainable
+
+    path = tmp_path / "shipped.onnx"
+    onnx.save(shipped, str(path))
+    assert not_retrainable(path, 2) is None
+    # static int8 puts QuantizeLinear/DequantizeLinear after the classifier: no Gemm output
+    quantized = copy.deepcopy(shipped)
+    logits = quantized.graph.output[0].name
+    for node in quantized.graph.node:
+        node.output[:] = ["gemm_out" if o == logits else o for o in node.output]
+    quantized.graph.initializer.extend([
+        numpy_helper.from_array(np.array(0.1, np.float32), "q_scale"),
+        numpy_helper.from_array(np.array(128, np.uint8), "q_zero"),
+    ])  # fmt: skip
+    quantized.graph.node.extend([
+        helper.make_node("QuantizeLinear", ["gemm_out", "q_scale", "q_zero"], ["q"]),
+        helper.make_node("DequantizeLinear", ["q", "q_scale", "q_zero"], [logits]),
+    ])  # fmt: skip
+    onnx.save(quantized, str(path))
+    assert "comes from DequantizeLinear" in (not_retrainable(path, 2) or "")
+    onnx.save(build_tiny_model(), str(path))  # a head but no blocks to tune
+    assert not_retrainable(path, 0) is None
+    assert "0 block boundaries" in (not_retrainable(path, 2) or "")
