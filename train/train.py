@@ -53,8 +53,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--trainable-blocks",
         type=int,
-        default=3,
-        help="last network blocks that train (the rest is frozen and cached)",
+        default=5,
+        help="last network blocks that train (the rest is frozen and cached; 5: all of "
+        "stage 6 and stage 7, lite0-waste-2.3)",
     )
     p.add_argument(
         "--views",
@@ -95,7 +96,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--corners-per-photo",
         type=int,
-        default=1,
+        default=2,
         metavar="N",
         help="no-item corner crops per training tray or pill photo (1 to 4; more real "
         "empty ground for the `background` output and for placing items on)",
