@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         drop = max(_points(float_report, scored_report, level) for level in ("fine", "category"))
         keep = drop <= args.max_int8_drop
         verdict = ": within the limit" if keep else ": rejected"
-        blocker = export.not_retrainable(raw, AUTO_BLOCKS)
+        blocker = export.not_retrainable(raw, AUTO_BLOCKS) if keep and kind != "none" else None
         if blocker is not None:
             keep = False
             verdict = f": rejected, `binwatch retrain` cannot start from it ({blocker})"

@@ -96,6 +96,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--corners-per-photo",
         type=int,
+        choices=range(1, 5),
         default=2,
         metavar="N",
         help="no-item corner crops per training tray or pill photo (1 to 4; more real "
@@ -252,10 +253,6 @@ def main(args: argparse.Namespace) -> Path:
     torch.manual_seed(args.seed)
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
-    try:
-        counts_for("train", args.corners_per_photo)
-    except ValueError as error:
-        raise SystemExit(f"--corners-per-photo: {error}") from None
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
 
