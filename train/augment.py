@@ -17,6 +17,8 @@ import albumentations as A
 import cv2
 import numpy as np
 
+from train.surfaces import plain_surface
+
 Image = np.ndarray
 
 
@@ -45,9 +47,13 @@ def textured_ground(rng: np.random.Generator, height: int, width: int) -> Image:
 
 def draw_background(rng: np.random.Generator, height: int, width: int) -> Image:
     """A bin floor, bag or tray (draw_floor); one in four is a textured ground (grass,
-    pavement, gravel) instead."""
-    if rng.random() < 0.25:
+    pavement, gravel) instead, and one in five a plain surface (a steel or plastic floor,
+    `train.surfaces.plain_surface`)."""
+    pick = rng.random()
+    if pick < 0.25:
         return textured_ground(rng, height, width)
+    if pick < 0.45:
+        return plain_surface(rng, height, width)
     return draw_floor(rng, height, width)
 
 

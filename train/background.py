@@ -8,7 +8,10 @@ labelled empty, so the crops are made, per split, from three kinds of ground:
   photos: stained kraft paper; its pill photos: countertops, notebooks and palms, so that a
   palm without pills is taught as "no item", not as medicine);
 - `drawn`: bin floors, bags and trays drawn by `train.augment.draw_background`;
-- `hand`: a drawn floor with a skin-toned arm and hand reaching in (a false trigger).
+- `hand`: a drawn floor with a skin-toned arm and hand reaching in (a false trigger);
+- `plain`: an empty plain surface (`train.surfaces.plain_surface`: the floor of a sorting
+  device, a steel or plastic plate, unevenly lit), training and validation only: the held-out
+  measure of those is `bench.surfaces`, drawn by its own code.
 
 Crops of a split come only from that split's photos, so the held-out empty set (the test
 split's) shares no photo with training. The crops are written as JPEG files into a folder of
@@ -27,12 +30,15 @@ import numpy as np
 
 from train.augment import draw_background
 from train.manifest import Sample
+from train.surfaces import plain_surface
 from vision.imageio import read_image
 from vision.metadata import BACKGROUND
 
 log = logging.getLogger(__name__)
 
 CORNER_SOURCES = ("tray", "pills")  # top-down photos with the item in the middle
+ASPECTS = (1.0, 4 / 3, 16 / 9, 3 / 4, 9 / 16)  # width / height
+ASPECT_SHARES = (0.3, 0.25, 0.2, 0.15, 0.1)
 SKIN_TONES = ((120, 160, 215), (95, 135, 190), (150, 185, 225), (70, 100, 150))  # BGR
 
 
@@ -43,45 +49,70 @@ class BackgroundCounts:
     corner_per_photo: int = 1
     drawn: int = 400
     hand: int = 150
+    plain: int = 0
 
 
 DEFAULT_COUNTS = {
-    "train": BackgroundCounts(1, 400, 150),
-    "val": BackgroundCounts(1, 60, 30),
-    "test": BackgroundCounts(1, 120, 60),
+    "train": BackgroundCounts(1, 400, 150, 400),
+    "val": BackgroundCounts(1, 60, 30, 60),
+    "test": BackgroundCounts(1, 120, 60, 0),
 }
 
 
-def counts_for(split: str, corners_per_photo: int = 1) -> BackgroundCounts:
-    """The split's default counts; `corners_per_photo` (1 to 4) applies to the train split
-    only, so the validation and held-out empty sets stay the same whatever the recipe."""
+def counts_for(
+    split: str, corners_per_photo: int = 1, plain: int | None = None
+) -> BackgroundCounts:
+    """The split's default counts; `corners_per_photo` (1 to 4) and `plain` (plain surfaces,
+    None: the default) apply to the train split only, so the validation and held-out empty
+    sets stay the same whatever the recipe."""
     if not 1 <= corners_per_photo <= 4:
         raise ValueError(f"corners per photo must be 1 to 4 (a photo has four corners), "
                          f"not {corners_per_photo}")  # fmt: skip
+    if plain is not None and plain < 0:
+        raise ValueError(f"plain surfaces must be 0 or more, not {plain}")
     counts = DEFAULT_COUNTS.get(split, BackgroundCounts())
-    return replace(counts, corner_per_photo=corners_per_photo) if split == "train" else counts
+    if split != "train":
+        return counts
+    counts = replace(counts, corner_per_photo=corners_per_photo)
+    return counts if plain is None else replace(counts, plain=plain)
+
+
+def crop_shape(rng: np.random.Generator, side: int) -> tuple[int, int]:
+    """(height, width) with `side` the longer one, in a camera's proportions: square, 4:3 or
+    16:9, landscape or portrait. A crop or photo that is not square reaches the model
+    letterboxed (vision.preprocess pads it with grey); were every no-item crop square, grey
+    bands would mean "an item is here" (a plain photo of an empty floor of 4:3, bands and all,
+    was answered `paper`)."""
+    aspect = float(rng.choice(ASPECTS, p=ASPECT_SHARES))
+    if aspect >= 1:
+        return max(8, round(side / aspect)), side
+    return side, max(8, round(side * aspect))
 
 
 def corner_crop(image: np.ndarray, rng: np.random.Generator, corner: int) -> np.ndarray:
-    """A square from one corner (0..3) of the photo, 0.22 to 0.33 of its shorter side."""
+    """A patch from one corner (0..3) of the photo, its longer side 0.22 to 0.33 of the
+    photo's shorter side, in one of crop_shape's proportions."""
     h, w = image.shape[:2]
     side = max(16, int(min(h, w) * rng.uniform(0.22, 0.33)))
+    ch, cw = crop_shape(rng, side)
     jitter = int(min(h, w) * 0.03)
     dx, dy = (int(rng.integers(0, jitter + 1)) for _ in range(2))
-    x = dx if corner in (0, 3) else w - side - dx
-    y = dy if corner in (0, 1) else h - side - dy
-    return np.ascontiguousarray(image[y : y + side, x : x + side])
+    x = dx if corner in (0, 3) else w - cw - dx
+    y = dy if corner in (0, 1) else h - ch - dy
+    return np.ascontiguousarray(image[y : y + ch, x : x + cw])
 
 
-def hand_scene(rng: np.random.Generator, side: int) -> np.ndarray:
+def hand_scene(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     """A drawn floor with an arm reaching in from one edge and a hand at its end."""
-    canvas = draw_background(rng, side, side)
+    canvas = draw_background(rng, height, width)
+    side = min(height, width)
     tone = np.array(SKIN_TONES[int(rng.integers(len(SKIN_TONES)))], np.float64)
     colour = tuple(int(c) for c in np.clip(tone + rng.normal(0, 12, 3), 0, 255))
-    tip = (int(rng.integers(side // 4, 3 * side // 4)), int(rng.integers(side // 4, 3 * side // 4)))
+    tip = (int(rng.integers(width // 4, 3 * width // 4)),
+           int(rng.integers(height // 4, 3 * height // 4)))  # fmt: skip
     edge = int(rng.integers(4))
-    start = [(tip[0], -side // 4), (side + side // 4, tip[1]), (tip[0], side + side // 4),
-             (-side // 4, tip[1])][edge]  # fmt: skip
+    start = [(tip[0], -height // 4), (width + width // 4, tip[1]), (tip[0], height + height // 4),
+             (-width // 4, tip[1])][edge]  # fmt: skip
     thickness = int(side * rng.uniform(0.15, 0.3))
     cv2.line(canvas, start, tip, colour, thickness, cv2.LINE_AA)
     axes = (int(thickness * rng.uniform(0.7, 1.0)), int(thickness * rng.uniform(0.5, 0.8)))
@@ -121,10 +152,13 @@ def make_backgrounds(
             crop = corner_crop(image, rng, int(corner))
             save(crop, f"corner-{i:05d}-{k}", f"corner:{sample.source}", sample.group)
     for i in range(counts.drawn):
-        side = int(rng.integers(96, 320))
-        save(draw_background(rng, side, side), f"drawn-{i:05d}", "drawn", f"drawn:{split}:{i}")
+        shape = crop_shape(rng, int(rng.integers(96, 320)))
+        save(draw_background(rng, *shape), f"drawn-{i:05d}", "drawn", f"drawn:{split}:{i}")
     for i in range(counts.hand):
-        save(hand_scene(rng, int(rng.integers(128, 320))), f"hand-{i:05d}", "hand",
-             f"hand:{split}:{i}")  # fmt: skip
+        shape = crop_shape(rng, int(rng.integers(128, 320)))
+        save(hand_scene(rng, *shape), f"hand-{i:05d}", "hand", f"hand:{split}:{i}")
+    for i in range(counts.plain):
+        shape = crop_shape(rng, int(rng.integers(96, 320)))
+        save(plain_surface(rng, *shape), f"plain-{i:05d}", "plain", f"plain:{split}:{i}")
     log.info("%s: %d background crops in %s", split, len(made), folder)
     return made

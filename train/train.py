@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from train.background import counts_for, make_backgrounds
+from train.background import DEFAULT_COUNTS, counts_for, make_backgrounds
 from train.builders import build
 from train.features import Tail, cache_features, cache_night_pairs, export_prefix, split_lite0
 from train.manifest import Sample, load_manifests
@@ -55,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=5,
         help="last network blocks that train (the rest is frozen and cached; 5: all of "
-        "stage 6 and stage 7, lite0-waste-2.3)",
+        "stage 6 and stage 7, since lite0-waste-2.3)",
     )
     p.add_argument(
         "--views",
@@ -101,6 +101,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="no-item corner crops per training tray or pill photo (1 to 4; more real "
         "empty ground for the `background` output and for placing items on)",
+    )
+    p.add_argument(
+        "--plain-surfaces",
+        type=int,
+        default=DEFAULT_COUNTS["train"].plain,
+        metavar="N",
+        help="drawn empty plain surfaces (steel or plastic floors, train.surfaces) among the "
+        "training split's no-item crops (0: none, as lite0-waste-2.3)",
     )
     p.add_argument(
         "--night-pairs",
@@ -265,7 +273,7 @@ def main(args: argparse.Namespace) -> Path:
     if args.background:
         every = list(dataset.samples)
         for name, into in (("train", train_set), ("val", val_set)):
-            counts = counts_for(name, args.corners_per_photo)
+            counts = counts_for(name, args.corners_per_photo, args.plain_surfaces)
             made = make_backgrounds(every, name, args.out / "background" / name, args.seed, counts)
             into += made[:: max(1, len(made) // args.limit)] if args.limit else made
     index = {label: i for i, label in enumerate(labels)}

@@ -13,6 +13,7 @@ from train.background import (
     BackgroundCounts,
     corner_crop,
     counts_for,
+    crop_shape,
     hand_scene,
     make_backgrounds,
 )
@@ -53,7 +54,7 @@ def test_each_split_cuts_only_its_own_photos(tmp_path: Path) -> None:
     for sample in train:  # no corner reaches the item in the middle
         image = read_image(sample.path)
         if sample.source == "corner:tray":
-            assert image.shape[0] == image.shape[1] and image.min() > 60
+            assert image.min() > 60
 
 
 def test_backgrounds_are_reproducible_and_made_afresh(tmp_path: Path) -> None:
@@ -71,11 +72,30 @@ def test_corner_and_hand_crops() -> None:
     image = np.arange(100 * 120 * 3, dtype=np.uint32).reshape(100, 120, 3).astype(np.uint8)
     for corner in range(4):
         crop = corner_crop(image, rng, corner)
-        assert crop.shape[0] == crop.shape[1] and 22 <= crop.shape[0] <= 33
-    hand = hand_scene(np.random.default_rng(1), 160)
+        assert 22 <= max(crop.shape[:2]) <= 33 and min(crop.shape[:2]) >= 12
+    hand = hand_scene(np.random.default_rng(1), 120, 160)
     b, g, r = (hand[..., i].astype(int) for i in range(3))
     skin = (r > g) & (g > b) & (r - b > 40)
-    assert hand.shape == (160, 160, 3) and skin.mean() > 0.05
+    assert hand.shape == (120, 160, 3) and skin.mean() > 0.05
+
+
+def test_no_item_crops_come_in_a_cameras_shapes(tmp_path: Path) -> None:
+    """Not only squares: a photo that is not square reaches the model with grey letterbox
+    bands, and bands must not come to mean "an item is here"."""
+    rng = np.random.default_rng(2)
+    shapes = [crop_shape(rng, 240) for _ in range(400)]
+    assert all(max(shape) == 240 for shape in shapes)
+    ratios = {round(w / h, 2) for h, w in shapes}
+    assert ratios == {1.0, 1.33, 1.78, 0.75, 0.56}
+    assert 0.2 < sum(h == w for h, w in shapes) / len(shapes) < 0.4
+    made = make_backgrounds(
+        samples(tmp_path), "train", tmp_path / "bg", 0, BackgroundCounts(1, 20, 10, 10)
+    )
+    kinds: dict[str, set[bool]] = {s.source: set() for s in made}
+    for sample in made:
+        h, w = read_image(sample.path).shape[:2]
+        kinds[sample.source].add(h == w)
+    assert all(kinds[kind] == {True, False} for kind in ("drawn", "hand", "plain"))
 
 
 def test_background_threshold_spares_the_items() -> None:

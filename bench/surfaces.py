@@ -1,0 +1,254 @@
+"""Empty plain floors: how often a model answers "no item" for a photo of a surface with
+nothing on it, as `binwatch classify` reads a whole photo.
+
+    .venv/bin/python -m bench.surfaces --model models/binwatch.onnx --peer OLD.onnx \\
+        --out bench/results/surfaces.json
+
+The empty floor of a sorting device, a steel bin floor or a plastic plate is plain: an even
+surface, lit unevenly. Nothing in `../shared` photographs one, so this bench draws them itself,
+with its own code and parameters (not `train.surfaces`, the training drawings), whole photos of
+480 × 360 written as JPEG (quality 85) and read back, in six families:
+
+- `flat`: one colour and sensor noise (greys from near black to near white, a few tints);
+- `gradient`: the same under a strong light ramp, ×0.5 to ×1.4 across the photo;
+- `brushed`: steel streaks along one direction;
+- `stained`: a light plate with a few soft brownish stains;
+- `perforated`: a plate with a square grid of dark holes;
+- `tiles`: square tiles with grout lines between them — a family the training drawings never
+  draw (the rest have a kin there; this one says whether the lesson carries over).
+
+Each photo is scored as it is and as a night/IR camera sees it (the night check's transform).
+A photo answered anything but "no item" would become an event and, in most bins, a
+contamination flag.
+
+And the cost: with `--manifest`, `--items` test photos of those manifests (pooled, a seeded
+draw) are each placed on a photo of every family (`train.augment.place_on_background`: cut out
+when their studio ground is plain, the same spot and scale on every family), and the bench
+reports how many real items each model then drops as "no item", and their category accuracy
+and macro recall as `binwatch classify` answers (an empty answer is a wrong one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from bench.field import item_scores
+from train.augment import night_check, place_on_background
+from train.manifest import Sample, load_manifests
+from vision.classifier import Classifier, ClassifierOptions
+from vision.imageio import read_image
+
+log = logging.getLogger(__name__)
+WIDTH, HEIGHT = 480, 360
+Draw = Callable[[np.random.Generator], np.ndarray]
+
+
+def _grey(rng: np.random.Generator) -> np.ndarray:
+    if rng.random() < 0.8:
+        return np.full(3, rng.uniform(20, 240))
+    return np.asarray(np.clip(rng.uniform(60, 200) + rng.normal(0, 20, 3), 0, 255))
+
+
+def _finish(rng: np.random.Generator, image: np.ndarray, noise: float = 3.0) -> np.ndarray:
+    noisy = image + rng.normal(0, noise, image.shape)
+    return np.asarray(np.clip(noisy, 0, 255), np.uint8)
+
+
+def flat(rng: np.random.Generator) -> np.ndarray:
+    return _finish(rng, np.ones((HEIGHT, WIDTH, 3)) * _grey(rng), float(rng.uniform(2, 5)))
+
+
+def gradient(rng: np.random.Generator) -> np.ndarray:
+    low, high = rng.uniform(0.5, 0.8), rng.uniform(1.1, 1.4)
+    ramp = np.linspace(low, high, WIDTH if rng.random() < 0.5 else HEIGHT)
+    field = ramp[None, :] if len(ramp) == WIDTH else ramp[:, None]
+    light = np.broadcast_to(field, (HEIGHT, WIDTH))[:, :, None]
+    return _finish(rng, np.ones((HEIGHT, WIDTH, 3)) * _grey(rng) * light)
+
+
+def brushed(rng: np.random.Generator) -> np.ndarray:
+    streaks = cv2.blur(rng.normal(0, 1, (HEIGHT, WIDTH)).astype(np.float32), (71, 1))
+    level = rng.uniform(90, 210)
+    grey = level + streaks / max(float(streaks.std()), 1e-6) * rng.uniform(6, 15)
+    image = np.dstack([grey, grey, grey * 1.02])
+    if rng.random() < 0.5:
+        image = np.ascontiguousarray(np.rot90(cv2.resize(image, (HEIGHT, WIDTH))))
+    return _finish(rng, image, 2.0)
+
+
+def stained(rng: np.random.Generator) -> np.ndarray:
+    image = np.ones((HEIGHT, WIDTH, 3)) * rng.uniform(150, 225)
+    for _ in range(int(rng.integers(3, 10))):
+        mask = np.zeros((HEIGHT, WIDTH), np.float32)
+        centre = (int(rng.integers(0, WIDTH)), int(rng.integers(0, HEIGHT)))
+        cv2.circle(mask, centre, int(rng.integers(8, 40)), 1.0, -1)
+        soft = cv2.GaussianBlur(mask, (0, 0), 8)
+        brown = np.array([-45.0, -30.0, -10.0]) * rng.uniform(0.4, 1.0)
+        image += soft[:, :, None] * brown
+    return _finish(rng, image)
+
+
+def perforated(rng: np.random.Generator) -> np.ndarray:
+    level = rng.uniform(80, 200)
+    image = np.ones((HEIGHT, WIDTH, 3)) * level
+    step, radius = int(rng.integers(18, 44)), int(rng.integers(3, 8))
+    for y in range(step // 2, HEIGHT, step):
+        for x in range(step // 2, WIDTH, step):
+            cv2.circle(image, (x, y), radius, (level * 0.25,) * 3, -1)
+    return _finish(rng, cv2.GaussianBlur(image, (3, 3), 0))
+
+
+def tiles(rng: np.random.Generator) -> np.ndarray:
+    tile = _grey(rng)
+    image = np.ones((HEIGHT, WIDTH, 3)) * tile
+    step = int(rng.integers(50, 130))
+    grout = tuple(float(c) for c in tile * rng.uniform(0.4, 0.8))
+    width = int(rng.integers(2, 5))
+    for x in range(int(rng.integers(0, step)), WIDTH, step):
+        cv2.line(image, (x, 0), (x, HEIGHT), grout, width)
+    for y in range(int(rng.integers(0, step)), HEIGHT, step):
+        cv2.line(image, (0, y), (WIDTH, y), grout, width)
+    shade = np.linspace(rng.uniform(0.8, 1.0), rng.uniform(1.0, 1.2), WIDTH)[None, :, None]
+    return _finish(rng, image * shade)
+
+
+FAMILIES: dict[str, Draw] = {
+    "flat": flat,
+    "gradient": gradient,
+    "brushed": brushed,
+    "stained": stained,
+    "perforated": perforated,
+    "tiles": tiles,
+}
+
+
+def draw_set(folder: Path, per_family: int, seed: int) -> dict[str, list[Path]]:
+    """Write `per_family` JPEG photos of each family into `folder`; their paths by family."""
+    rng = np.random.default_rng(seed)
+    made: dict[str, list[Path]] = {}
+    for name, draw in FAMILIES.items():
+        made[name] = []
+        for i in range(per_family):
+            path = folder / f"{name}-{i:03d}.jpg"
+            if not cv2.imwrite(str(path), draw(rng), [cv2.IMWRITE_JPEG_QUALITY, 85]):
+                raise OSError(f"cannot write {path}")
+            made[name].append(path)
+    return made
+
+
+def score(classifier: Classifier, photos: dict[str, list[Path]]) -> dict[str, Any]:
+    """The share answered "no item" per family and overall, by day and at night, and what
+    the rest were called (labels, most common first)."""
+    out: dict[str, Any] = {"families": {}}
+    for light, transform in (("day", None), ("night", night_check)):
+        empty_all = 0
+        total = 0
+        for name, paths in photos.items():
+            images = [read_image(p) for p in paths]
+            if transform is not None:
+                images = [transform(image) for image in images]
+            predictions = classifier.classify(images)
+            empty = sum(p.is_background for p in predictions)
+            called = Counter(p.label for p in predictions if not p.is_background)
+            row = out["families"].setdefault(name, {"photos": len(paths)})
+            row[light] = {"empty": empty / len(paths), "called": dict(called.most_common(3))}
+            empty_all += empty
+            total += len(paths)
+        out[light] = {"photos": total, "empty": empty_all / total}
+    return out
+
+
+def _sized(draw: Draw, own: np.random.Generator) -> Callable[..., np.ndarray]:
+    """A ground for place_on_background: the family's photo, resized to the side asked."""
+
+    def ground(_: np.random.Generator, height: int, width: int) -> np.ndarray:
+        return np.asarray(cv2.resize(draw(own), (width, height), interpolation=cv2.INTER_AREA))
+
+    return ground
+
+
+def items_on_surfaces(classifier: Classifier, samples: list[Sample], seed: int) -> dict[str, Any]:
+    """Each item on a photo of every family: scores per family and over all of them."""
+    images = [read_image(s.path) for s in samples]
+    out: dict[str, Any] = {}
+    everything = []
+    for f, (name, draw) in enumerate(FAMILIES.items()):
+        placed = []
+        for i, image in enumerate(images):
+            where = np.random.default_rng([seed, i])  # the same spot on every family
+            own = np.random.default_rng([seed, i, f])
+            placed.append(place_on_background(image, where, ground=_sized(draw, own)))
+        predictions = classifier.classify(placed)
+        everything += predictions
+        out[name] = item_scores(predictions, samples)
+    out["all"] = item_scores(everything, samples * len(FAMILIES))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=Path("models/binwatch.onnx"))
+    parser.add_argument("--peer", type=Path, help="a second model, on the same photos")
+    parser.add_argument("--per-family", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--manifest", type=Path, action="append", default=[],
+                        help="test photos to place on the surfaces (repeat to pool)")  # fmt: skip
+    parser.add_argument("--items", type=int, default=300, help="with --manifest: how many")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    items: list[Sample] = []
+    if args.manifest:
+        pool = load_manifests(args.manifest).split("test")
+        chosen = np.random.default_rng(args.seed).permutation(len(pool))[: args.items]
+        items = [pool[i] for i in sorted(chosen)]
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    models = [args.model] + ([args.peer] if args.peer else [])
+    results: dict[str, Any] = {"per_family": args.per_family, "seed": args.seed,
+                               "items": len(items), "models": []}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        photos = draw_set(Path(tmp), args.per_family, args.seed)
+        for model in models:
+            classifier = Classifier(model, ClassifierOptions(threads=2, batch_size=32))
+            if classifier.metadata.background_index is None:
+                log.warning("%s has no background output: it cannot answer 'no item'", model)
+            scored = score(classifier, photos)
+            scored.update(model=str(model), version=classifier.metadata.model_version)
+            if items:
+                scored["items"] = items_on_surfaces(classifier, items, args.seed)
+            results["models"].append(scored)
+    header = f"{'family':<11}" + "".join(f"{m['version'][:22]:>24}" for m in results["models"])
+    print(f"answered 'no item' (day / night), {args.per_family} photos a family\n{header}")
+    for name in [*FAMILIES, "all"]:
+        cells = []
+        for m in results["models"]:
+            row = m["families"][name] if name != "all" else m
+            cells.append(
+                f"{100 * row['day']['empty']:>10.1f} / {100 * row['night']['empty']:5.1f} %"
+            )
+        print(f"{name:<11}" + "".join(f"{c:>24}" for c in cells))
+    if items:
+        print(f"{len(items)} real test items on each family: dropped as 'no item' / macro recall")
+        for name in [*FAMILIES, "all"]:
+            rows = [m["items"][name] for m in results["models"]]
+            cells = [f"{100 * r['dropped_as_empty']:>9.1f} / {100 * r['macro_recall']:5.1f} %"
+                     for r in rows]  # fmt: skip
+            print(f"{name:<11}" + "".join(f"{c:>24}" for c in cells))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

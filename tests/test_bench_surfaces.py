@@ -1,0 +1,71 @@
+"""bench.surfaces: its own drawn empty floors, scored by day and at night."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from bench.surfaces import FAMILIES, HEIGHT, WIDTH, main
+from tests.tiny_model import PROTOTYPES, solid_image, write_tiny_model
+from tests.train.test_manifest import write_manifest
+from vision.metadata import BACKGROUND
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_each_family_draws_a_plain_photo(family: str) -> None:
+    first = FAMILIES[family](np.random.default_rng(4))
+    assert first.shape == (HEIGHT, WIDTH, 3) and first.dtype == np.uint8
+    assert 1.0 < first.std() < 60
+    assert np.array_equal(first, FAMILIES[family](np.random.default_rng(4)))
+
+
+def test_the_share_answered_no_item_per_family(tmp_path: Path) -> None:
+    """The tiny model calls mid-grey `background`: the night check (grey, contrast 0.7,
+    brightness +30) pulls every photo towards it, so more are answered "no item" at night;
+    a model without the output answers none."""
+    with_bg = write_tiny_model(tmp_path / "bg.onnx", labels=(*PROTOTYPES, BACKGROUND))
+    without = write_tiny_model(tmp_path / "plain.onnx")
+    out = tmp_path / "surfaces.json"
+    assert main(["--model", str(with_bg), "--peer", str(without), "--per-family", "4",
+                 "--out", str(out)]) == 0  # fmt: skip
+    result = json.loads(out.read_text())
+    first, peer = result["models"]
+    assert set(first["families"]) == set(FAMILIES)
+    assert all(row["photos"] == 4 for row in first["families"].values())
+    assert first["day"]["photos"] == 4 * len(FAMILIES)
+    assert first["night"]["empty"] > first["day"]["empty"]
+    assert peer["day"]["empty"] == peer["night"]["empty"] == 0.0
+    called = sum(sum(row["day"]["called"].values()) for row in peer["families"].values())
+    assert called == 4 * len(FAMILIES)
+
+
+def test_real_items_on_every_family(tmp_path: Path) -> None:
+    """With a manifest, each test photo is placed on a photo of every family and scored: a
+    model without the output drops none of them as "no item"."""
+    rows = []
+    for n, label in enumerate(("battery", "glass", "food_waste")):
+        image = np.full((60, 60, 3), 255, np.uint8)
+        image[15:45, 15:45] = solid_image(label, (30, 30))
+        cv2.imwrite(str(tmp_path / f"{label}.jpg"), image)
+        category = {"battery": "hazardous", "glass": "recyclable", "food_waste": "kitchen"}
+        rows.append({"path": f"{label}.jpg", "split": "test", "category": category[label],
+                     "fine_label": label, "source": "field", "group": f"g{n}"})  # fmt: skip
+    rows.append(dict(rows[0], split="train", group="t"))  # not a test photo: never placed
+    manifest = write_manifest(tmp_path / "set", rows)
+    for row in rows:
+        (tmp_path / "set" / row["path"]).write_bytes((tmp_path / row["path"]).read_bytes())
+    model = write_tiny_model(tmp_path / "plain.onnx")
+    out = tmp_path / "surfaces.json"
+    assert main(["--model", str(model), "--manifest", str(manifest), "--per-family", "2",
+                 "--out", str(out)]) == 0  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["items"] == 3
+    items = result["models"][0]["items"]
+    assert set(items) == {*FAMILIES, "all"}
+    assert all(items[name]["images"] == 3 for name in FAMILIES)
+    assert items["all"]["images"] == 3 * len(FAMILIES)
+    assert all(row["dropped_as_empty"] == 0.0 for row in items.values())
