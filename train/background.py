@@ -2,7 +2,7 @@
 
 A camera over a bin triggers on hands, shadows, light switches and bags settling; a crop of an
 empty floor must be answered "no item", never a category. Nothing in the shared datasets is
-labelled empty, so the crops are made, per split, from three kinds of ground:
+labelled empty, so the crops are made, per split, from these kinds of ground:
 
 - `corner`: a corner of a top-down photo whose item sits in the middle (waste-extra-v1's tray
   photos: stained kraft paper; its pill photos: countertops, notebooks and palms, so that a

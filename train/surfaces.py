@@ -48,7 +48,7 @@ def _lighting(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
         angle = rng.uniform(0, 2 * np.pi)
         edge = np.cos(angle) * u + np.sin(angle) * v - rng.uniform(-0.4, 0.4)
         soft = rng.uniform(0.01, 0.15)
-        light *= 1 - rng.uniform(0.2, 0.6) / (1 + np.exp(-edge / soft))
+        light *= 1 - rng.uniform(0.2, 0.6) / (1 + np.exp(np.clip(-edge / soft, -60, 60)))
     return np.clip(light, 0.15, 2.0)
 
 
