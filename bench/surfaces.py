@@ -206,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=300, help="with --manifest: how many")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
+    if args.per_family < 1 or args.items < 1:
+        parser.error("--per-family and --items must be 1 or more")
     items: list[Sample] = []
     if args.manifest:
         pool = load_manifests(args.manifest).split("test")

@@ -69,3 +69,12 @@ def test_real_items_on_every_family(tmp_path: Path) -> None:
     assert all(items[name]["images"] == 3 for name in FAMILIES)
     assert items["all"]["images"] == 3 * len(FAMILIES)
     assert all(row["dropped_as_empty"] == 0.0 for row in items.values())
+
+
+@pytest.mark.parametrize("option", ["--per-family", "--items"])
+def test_an_empty_set_is_refused_with_a_clear_error(
+    option: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main([option, "0"])
+    assert stop.value.code == 2 and "must be 1 or more" in capsys.readouterr().err
