@@ -39,6 +39,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--manifest",
@@ -104,7 +112,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--plain-surfaces",
-        type=int,
+        type=_count,
         default=DEFAULT_COUNTS["train"].plain,
         metavar="N",
         help="drawn empty plain surfaces (steel or plastic floors, train.surfaces) among the "

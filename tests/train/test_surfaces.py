@@ -3,6 +3,7 @@ among the no-item crops and the grounds items are placed on."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 from train import augment
 from train.background import DEFAULT_COUNTS, BackgroundCounts, counts_for, make_backgrounds
 from train.surfaces import plain_surface
+from train.train import add_arguments
 from vision.imageio import read_image
 from vision.metadata import BACKGROUND
 
@@ -54,4 +56,14 @@ def test_plain_crops_are_training_and_validation_data_only(tmp_path: Path) -> No
     made = make_backgrounds([], "train", tmp_path / "bg", 0, BackgroundCounts(1, 0, 0, 3))
     assert [s.source for s in made] == ["plain"] * 3
     assert {s.label for s in made} == {BACKGROUND} and len({s.group for s in made}) == 3
-    assert all(read_image(s.path).shape[0] >= 96 for s in made)
+    assert all(max(read_image(s.path).shape[:2]) >= 96 for s in made)  # the longer side
+
+
+def test_binwatch_train_refuses_a_negative_count(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    with pytest.raises(SystemExit) as stop:
+        parser.parse_args(["--manifest", "m.csv", "--out", "r", "--plain-surfaces", "-1"])
+    assert stop.value.code == 2 and "must be 0 or more, not -1" in capsys.readouterr().err
+    args = parser.parse_args(["--manifest", "m.csv", "--out", "r", "--plain-surfaces", "0"])
+    assert args.plain_surfaces == 0
