@@ -138,9 +138,32 @@ def _dirt(rng: np.random.Generator, canvas: np.ndarray) -> None:
         cv2.circle(canvas, centre, int(rng.integers(1, 3)), (shade, shade, shade), -1)
 
 
+BARE_SHARE = 0.35
+"""The share of plain surfaces drawn bare: one colour, evenly lit, and sensor noise. The rest
+are lit unevenly and most carry texture, structure or dirt, so before lite0-waste-2.5 a bare
+surface was about one draw in two hundred, and 2.4 called an evenly lit light plate `paper`
+(up to 0.97) and a mid-grey one `metal` (`bench.surfaces`, family `flat`: 42.5 % "no item")."""
+
+
+def _bare(rng: np.random.Generator, height: int, width: int) -> Image:
+    """One colour under at most a gentle ramp (×0.9 to ×1.1 across the picture), plus
+    sensor noise: an evenly lit plate or floor, nothing on it."""
+    canvas = np.empty((height, width, 3), np.float32)
+    canvas[:] = _base_colour(rng)[None, None, :].astype(np.float32)
+    if rng.random() < 0.5:
+        across = rng.random() < 0.5
+        along = np.linspace(1 - rng.uniform(0, 0.1), 1 + rng.uniform(0, 0.1),
+                            width if across else height, dtype=np.float32)  # fmt: skip
+        canvas *= (along[None, :] if across else along[:, None])[:, :, None]
+    canvas += rng.normal(0, rng.uniform(1.5, 6), canvas.shape).astype(np.float32)
+    return np.asarray(np.clip(canvas, 0, 255), np.uint8)
+
+
 def plain_surface(rng: np.random.Generator, height: int, width: int) -> Image:
-    """An empty plain surface (uint8 BGR, height × width): base colour × light field, plus
-    texture, sometimes structure and dirt, and sensor noise."""
+    """An empty plain surface (uint8 BGR, height × width): bare (`BARE_SHARE` of draws), or
+    base colour × light field, plus texture, sometimes structure and dirt, and sensor noise."""
+    if rng.random() < BARE_SHARE:
+        return _bare(rng, height, width)
     base = _base_colour(rng)
     canvas = np.empty((height, width, 3), np.float32)
     canvas[:] = base[None, None, :].astype(np.float32)

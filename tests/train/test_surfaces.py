@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
-from train import augment
+from train import augment, surfaces
 from train.background import DEFAULT_COUNTS, BackgroundCounts, counts_for, make_backgrounds
 from train.surfaces import plain_surface
 from train.train import add_arguments
@@ -67,3 +68,26 @@ def test_binwatch_train_refuses_a_negative_count(capsys: pytest.CaptureFixture[s
     assert stop.value.code == 2 and "must be 0 or more, not -1" in capsys.readouterr().err
     args = parser.parse_args(["--manifest", "m.csv", "--out", "r", "--plain-surfaces", "0"])
     assert args.plain_surfaces == 0
+
+
+def test_a_share_of_plain_surfaces_are_bare(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An evenly lit plate with nothing on it (2.4 called it `paper` or `metal`) is drawn
+    often enough to be learnt: a bare draw is one colour under a gentle ramp, plus noise."""
+    bare: list[np.ndarray] = []
+
+    def counted(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+        bare.append(draw_bare(rng, height, width))
+        return bare[-1]
+
+    draw_bare = surfaces._bare
+    monkeypatch.setattr(surfaces, "_bare", counted)
+    rng = np.random.default_rng(5)
+    drawn = [surfaces.plain_surface(rng, 90, 120) for _ in range(400)]
+    assert abs(len(bare) / len(drawn) - surfaces.BARE_SHARE) < 0.06
+    means = [float(d.mean()) for d in bare]
+    assert min(means) < 60 and max(means) > 190  # dark floors and light plates alike
+    for d in bare:
+        grey = d.astype(np.float32).mean(axis=2)
+        smooth = cv2.GaussianBlur(grey, (0, 0), 6)
+        assert (grey - smooth).std() < 7  # nothing but sensor noise on it
+        assert np.ptp(smooth[8:-8, 8:-8]) <= 0.25 * smooth.mean() + 8  # at most a gentle ramp
