@@ -7,15 +7,18 @@ nothing on it, as `binwatch classify` reads a whole photo.
 The empty floor of a sorting device, a steel bin floor or a plastic plate is plain: an even
 surface, lit unevenly. Nothing in `../shared` photographs one, so this bench draws them itself,
 with its own code and parameters (not `train.surfaces`, the training drawings), whole photos of
-480 × 360 written as JPEG (quality 85) and read back, in six families:
+480 × 360 written as JPEG (quality 85) and read back, in seven families:
 
 - `flat`: one colour and sensor noise (greys from near black to near white, a few tints);
 - `gradient`: the same under a strong light ramp, ×0.5 to ×1.4 across the photo;
 - `brushed`: steel streaks along one direction;
 - `stained`: a light plate with a few soft brownish stains;
 - `perforated`: a plate with a square grid of dark holes;
-- `tiles`: square tiles with grout lines between them — a family the training drawings never
-  draw (the rest have a kin there; this one says whether the lesson carries over).
+- `tiles`: square tiles with grout lines between them (the training draws tiles and gratings
+  since lite0-waste-2.6; before, none);
+- `treadplate`: a steel tread plate, short raised bars in alternating directions, lit from one
+  side — a family the training drawings never draw (the rest have a kin there; this one says
+  whether the lesson carries over to a floor nobody drew for it).
 
 Each photo is scored as it is and as a night/IR camera sees it (the night check's transform).
 A photo answered anything but "no item" would become an event and, in most bins, a
@@ -122,6 +125,24 @@ def tiles(rng: np.random.Generator) -> np.ndarray:
     return _finish(rng, image * shade)
 
 
+def treadplate(rng: np.random.Generator) -> np.ndarray:
+    level = rng.uniform(80, 200)
+    image = np.ones((HEIGHT, WIDTH, 3)) * level
+    step = int(rng.integers(18, 36))
+    length, thick = step * rng.uniform(0.5, 0.7), max(2, int(step * rng.uniform(0.12, 0.2)))
+    light, dark = (min(255.0, level * 1.25),) * 3, (level * 0.7,) * 3
+    for row, y in enumerate(range(step // 2, HEIGHT + step, step)):
+        for col, x in enumerate(range(step // 2, WIDTH + step, step)):
+            turn = np.pi / 4 if (row + col) % 2 == 0 else -np.pi / 4
+            dx, dy = length / 2 * np.cos(turn), length / 2 * np.sin(turn)
+            start, end = (int(x - dx), int(y - dy)), (int(x + dx), int(y + dy))
+            below = ((start[0] + 2, start[1] + 2), (end[0] + 2, end[1] + 2))
+            cv2.line(image, *below, dark, thick, cv2.LINE_AA)  # the bar's shadow
+            cv2.line(image, start, end, light, thick, cv2.LINE_AA)
+    shade = np.linspace(rng.uniform(0.8, 1.0), rng.uniform(1.0, 1.15), HEIGHT)[:, None, None]
+    return _finish(rng, image * shade)
+
+
 FAMILIES: dict[str, Draw] = {
     "flat": flat,
     "gradient": gradient,
@@ -129,6 +150,7 @@ FAMILIES: dict[str, Draw] = {
     "stained": stained,
     "perforated": perforated,
     "tiles": tiles,
+    "treadplate": treadplate,  # last, so the others' photos stay those of earlier runs
 }
 
 
