@@ -14,11 +14,13 @@ with its own code and parameters (not `train.surfaces`, the training drawings), 
 - `brushed`: steel streaks along one direction;
 - `stained`: a light plate with a few soft brownish stains;
 - `perforated`: a plate with a square grid of dark holes;
-- `tiles`: square tiles with grout lines between them (the training draws tiles and gratings
-  since lite0-waste-2.6; before, none);
+- `tiles`: square tiles with grout lines between them;
 - `treadplate`: a steel tread plate, short raised bars in alternating directions, lit from one
-  side — a family the training drawings never draw (the rest have a kin there; this one says
-  whether the lesson carries over to a floor nobody drew for it).
+  side.
+
+The training drawings never draw tiles or a tread plate (the rest have a kin there): these two
+say whether the lesson carries over to a floor nobody drew for it (a run that also drew tiles,
+lite0-waste-2.6, learned them and still not the tread plate; it was not shipped).
 
 Each photo is scored as it is and as a night/IR camera sees it (the night check's transform).
 A photo answered anything but "no item" would become an event and, in most bins, a

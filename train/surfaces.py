@@ -75,9 +75,9 @@ def _texture(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
 
 
 def _structure(rng: np.random.Generator, canvas: np.ndarray, base: np.ndarray) -> None:
-    """Seams, ribs, perforations, screw heads, or tiles and gratings, in place; often none."""
+    """Seams, ribs, perforations or screw heads, in place; often none."""
     height, width = canvas.shape[:2]
-    kind = int(rng.integers(6))
+    kind = int(rng.integers(5))
     dark = tuple(float(c) for c in base * rng.uniform(0.3, 0.7))
     if kind == 1:  # panel seams
         for _ in range(int(rng.integers(1, 3))):
@@ -103,19 +103,6 @@ def _structure(rng: np.random.Generator, canvas: np.ndarray, base: np.ndarray) -
         for y in range(int(rng.integers(0, step)), height, step):
             for x in range(int(rng.integers(0, step)), width, step):
                 cv2.circle(canvas, (x, y), radius, hole, -1, cv2.LINE_AA)
-    elif kind == 5:  # tiles or a grating: lines both ways, tiles a shade apart
-        step = max(6, int(min(height, width) * rng.uniform(0.08, 0.45)))
-        line = tuple(float(c) for c in base * rng.uniform(0.4, 1.3))
-        thick = int(rng.integers(1, 5))
-        x0, y0 = int(rng.integers(0, step)), int(rng.integers(0, step))
-        for y in range(y0 - step, height, step):
-            for x in range(x0 - step, width, step):
-                tile = canvas[max(0, y) : y + step, max(0, x) : x + step]
-                tile *= rng.uniform(0.94, 1.06)
-        for x in range(x0, width, step):
-            cv2.line(canvas, (x, 0), (x, height), line, thick, cv2.LINE_AA)
-        for y in range(y0, height, step):
-            cv2.line(canvas, (0, y), (width, y), line, thick, cv2.LINE_AA)
     elif kind == 4:  # a few screw heads or rivets
         for _ in range(int(rng.integers(1, 5))):
             centre = (int(rng.integers(0, width)), int(rng.integers(0, height)))

@@ -91,18 +91,3 @@ def test_a_share_of_plain_surfaces_are_bare(monkeypatch: pytest.MonkeyPatch) -> 
         smooth = cv2.GaussianBlur(grey, (0, 0), 6)
         assert (grey - smooth).std() < 7  # nothing but sensor noise on it
         assert np.ptp(smooth[8:-8, 8:-8]) <= 0.25 * smooth.mean() + 8  # at most a gentle ramp
-
-
-def test_tiles_and_gratings_are_drawn_with_lines_both_ways() -> None:
-    """The structure kind added for lite0-waste-2.6: lines across and down (grout or bars),
-    tiles a shade apart; 2.5 called bench.surfaces' tiles `textile` (27.5 % "no item")."""
-    seed = next(s for s in range(100) if np.random.default_rng(s).integers(6) == 5)
-    base = np.full(3, 150.0)
-    canvas = np.empty((120, 160, 3), np.float32)
-    canvas[:] = base
-    surfaces._structure(np.random.default_rng(seed), canvas, base)
-    grey = canvas.mean(axis=2)
-    rows, cols = grey.mean(axis=1), grey.mean(axis=0)
-    # a line across the whole picture moves a row's (or a column's) mean far from the tiles'
-    assert np.abs(rows - np.median(rows)).max() > 15 and np.abs(cols - np.median(cols)).max() > 15
-    assert grey.std() < 60  # a plain floor with lines on it, as bench.surfaces draws its own
