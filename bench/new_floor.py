@@ -28,15 +28,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from bench.adapt import write_manifest
-from bench.surfaces import FAMILIES, draw_set, items_on_surfaces, score
+from bench.surfaces import FAMILIES, draw_items, draw_set, score_model, write_photo
 from train.feature_cache import default_folder
-from train.manifest import Sample, load_manifests
+from train.manifest import Sample
 from train.retrain import RetrainOptions, retrain
-from vision.classifier import Classifier, ClassifierOptions
 from vision.metadata import BACKGROUND
 
 log = logging.getLogger(__name__)
@@ -49,27 +47,16 @@ def reviewed_floor(folder: Path, family: str, k: int, seed: int) -> list[Sample]
     rng = np.random.default_rng([REVIEW_SEED, seed])
     rows = []
     for i in range(k):
-        path = folder / f"{family}-{i:03d}.jpg"
-        if not cv2.imwrite(str(path), FAMILIES[family](rng), [cv2.IMWRITE_JPEG_QUALITY, 85]):
-            raise OSError(f"cannot write {path}")
+        path = write_photo(folder / f"{family}-{i:03d}.jpg", FAMILIES[family](rng))
         rows.append(Sample(path, "train", None, BACKGROUND, "review", f"{family}-{i}", "review"))
     return rows
 
 
-def _scored(model: Path, photos: dict[str, list[Path]], items: list[Sample], seed: int) -> Any:
-    classifier = Classifier(model, ClassifierOptions(threads=2, batch_size=32))
-    out = score(classifier, photos)
-    out.update(version=classifier.metadata.model_version)
-    if items:
-        out["items"] = items_on_surfaces(classifier, items, seed)
-    return out
-
-
 def _line(name: str, scored: dict[str, Any], family: str) -> str:
-    mine, rest = scored["families"][family], scored
+    mine = scored["families"][family]
     cells = (f"{name:<26} {family} {100 * mine['day']['empty']:5.1f} / "
-             f"{100 * mine['night']['empty']:5.1f} %, all {100 * rest['day']['empty']:5.1f} / "
-             f"{100 * rest['night']['empty']:5.1f} %")  # fmt: skip
+             f"{100 * mine['night']['empty']:5.1f} %, all {100 * scored['day']['empty']:5.1f} / "
+             f"{100 * scored['night']['empty']:5.1f} %")  # fmt: skip
     if "items" in scored:
         on = scored["items"]
         cells += (f"; items on {family} dropped {100 * on[family]['dropped_as_empty']:.1f} %,"
@@ -95,18 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.k) < 1 or args.per_family < 1 or args.items < 0:
         parser.error("--k and --per-family must be 1 or more, --items 0 or more")
     logging.basicConfig(level=logging.WARNING)
-    items: list[Sample] = []
-    if args.items:
-        pool = load_manifests(args.manifest).split("test")
-        chosen = np.random.default_rng(args.seed).permutation(len(pool))[: args.items]
-        items = [pool[i] for i in sorted(chosen)]
+    items = draw_items(args.manifest, args.items, args.seed) if args.items else []
     results: dict[str, Any] = {"family": args.family, "per_family": args.per_family,
                                "seed": args.seed, "items": len(items), "runs": []}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "bench").mkdir()
         photos = draw_set(work / "bench", args.per_family, args.seed)
-        results["before"] = _scored(args.model, photos, items, args.seed)
+        results["before"] = score_model(args.model, photos, items, args.seed)
         print(_line(f"{results['before']['version']}", results["before"], args.family))
         for k in args.k:
             run = work / f"k{k}"
@@ -118,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             report = retrain(args.model, args.manifest, manifest, run, options,
                              limit=args.limit, cache_dir=default_folder())  # fmt: skip
             seconds = time.perf_counter() - began
-            after = _scored(run / "candidate.onnx", photos, items, args.seed)
+            after = score_model(run / "candidate.onnx", photos, items, args.seed)
             after.update(
                 k=k,
                 seconds=seconds,

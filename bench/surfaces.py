@@ -163,11 +163,22 @@ def draw_set(folder: Path, per_family: int, seed: int) -> dict[str, list[Path]]:
     for name, draw in FAMILIES.items():
         made[name] = []
         for i in range(per_family):
-            path = folder / f"{name}-{i:03d}.jpg"
-            if not cv2.imwrite(str(path), draw(rng), [cv2.IMWRITE_JPEG_QUALITY, 85]):
-                raise OSError(f"cannot write {path}")
-            made[name].append(path)
+            made[name].append(write_photo(folder / f"{name}-{i:03d}.jpg", draw(rng)))
     return made
+
+
+def write_photo(path: Path, image: np.ndarray) -> Path:
+    """`image` as a camera would store it (JPEG, quality 85), at `path`."""
+    if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 85]):
+        raise OSError(f"cannot write {path}")
+    return path
+
+
+def draw_items(manifests: list[Path], count: int, seed: int) -> list[Sample]:
+    """`count` photos of the manifests' pooled test split, a seeded draw, in manifest order."""
+    pool = load_manifests(manifests).split("test")
+    chosen = np.random.default_rng(seed).permutation(len(pool))[:count]
+    return [pool[i] for i in sorted(chosen)]
 
 
 def score(classifier: Classifier, photos: dict[str, list[Path]]) -> dict[str, Any]:
@@ -219,6 +230,20 @@ def items_on_surfaces(classifier: Classifier, samples: list[Sample], seed: int) 
     return out
 
 
+def score_model(
+    model: Path, photos: dict[str, list[Path]], items: list[Sample], seed: int
+) -> dict[str, Any]:
+    """One model on the drawn photos (`score`) and, when given, the items placed on them."""
+    classifier = Classifier(model, ClassifierOptions(threads=2, batch_size=32))
+    if classifier.metadata.background_index is None:
+        log.warning("%s has no background output: it cannot answer 'no item'", model)
+    scored = score(classifier, photos)
+    scored.update(model=str(model), version=classifier.metadata.model_version)
+    if items:
+        scored["items"] = items_on_surfaces(classifier, items, seed)
+    return scored
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=Path("models/binwatch.onnx"))
@@ -232,11 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.per_family < 1 or args.items < 1:
         parser.error("--per-family and --items must be 1 or more")
-    items: list[Sample] = []
-    if args.manifest:
-        pool = load_manifests(args.manifest).split("test")
-        chosen = np.random.default_rng(args.seed).permutation(len(pool))[: args.items]
-        items = [pool[i] for i in sorted(chosen)]
+    items = draw_items(args.manifest, args.items, args.seed) if args.manifest else []
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     models = [args.model] + ([args.peer] if args.peer else [])
     results: dict[str, Any] = {"per_family": args.per_family, "seed": args.seed,
@@ -244,14 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         photos = draw_set(Path(tmp), args.per_family, args.seed)
         for model in models:
-            classifier = Classifier(model, ClassifierOptions(threads=2, batch_size=32))
-            if classifier.metadata.background_index is None:
-                log.warning("%s has no background output: it cannot answer 'no item'", model)
-            scored = score(classifier, photos)
-            scored.update(model=str(model), version=classifier.metadata.model_version)
-            if items:
-                scored["items"] = items_on_surfaces(classifier, items, args.seed)
-            results["models"].append(scored)
+            results["models"].append(score_model(model, photos, items, args.seed))
     header = f"{'family':<11}" + "".join(f"{m['version'][:22]:>24}" for m in results["models"])
     print(f"answered 'no item' (day / night), {args.per_family} photos a family\n{header}")
     for name in [*FAMILIES, "all"]:

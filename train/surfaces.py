@@ -141,8 +141,9 @@ def _dirt(rng: np.random.Generator, canvas: np.ndarray) -> None:
 BARE_SHARE = 0.35
 """The share of plain surfaces drawn bare: one colour, evenly lit, and sensor noise. The rest
 are lit unevenly and most carry texture, structure or dirt, so before lite0-waste-2.5 a bare
-surface was about one draw in two hundred, and 2.4 called an evenly lit light plate `paper`
-(up to 0.97) and a mid-grey one `metal` (`bench.surfaces`, family `flat`: 42.5 % "no item")."""
+surface was about one draw in 250 (by the generator's probabilities), and 2.4 called an evenly
+lit light plate `paper` (up to 0.97) and a mid-grey one `metal` (`bench.surfaces`, family
+`flat`: 42.5 % "no item")."""
 
 
 def _bare(rng: np.random.Generator, height: int, width: int) -> Image:
