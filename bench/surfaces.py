@@ -31,6 +31,10 @@ draw) are each placed on a photo of every family (`train.augment.place_on_backgr
 when their studio ground is plain, the same spot and scale on every family), and the bench
 reports how many real items each model then drops as "no item", and their category accuracy
 and macro recall as `binwatch classify` answers (an empty answer is a wrong one).
+
+Then the same items small, as a whole camera frame over a bin shows a cigarette butt or a
+stone: each on a floor photo (the families take turns), its longest side 15, 25, 35 and 50 %
+of the photo's side, kept clear of the borders (`items_by_size`).
 """
 
 from __future__ import annotations
@@ -230,6 +234,26 @@ def items_on_surfaces(classifier: Classifier, samples: list[Sample], seed: int) 
     return out
 
 
+SIZES = (0.15, 0.25, 0.35, 0.5)  # an item's longest side, as a share of the photo's
+
+
+def items_by_size(classifier: Classifier, samples: list[Sample], seed: int) -> dict[str, Any]:
+    """Each item small on a wide floor, at every share of `SIZES`: on a photo of one family
+    (they take turns), the same spot's centre and floor photo at every size."""
+    images = [read_image(s.path) for s in samples]
+    draws = list(FAMILIES.values())
+    out: dict[str, Any] = {}
+    for size in SIZES:
+        placed = []
+        for i, image in enumerate(images):
+            own = np.random.default_rng([seed, i, 99])
+            ground = _sized(draws[i % len(draws)], own)
+            where = np.random.default_rng([seed, i])
+            placed.append(place_on_background(image, where, ground=ground, size=(size, size)))
+        out[f"{size:.2f}"] = item_scores(classifier.classify(placed), samples)
+    return out
+
+
 def score_model(
     model: Path, photos: dict[str, list[Path]], items: list[Sample], seed: int
 ) -> dict[str, Any]:
@@ -241,6 +265,7 @@ def score_model(
     scored.update(model=str(model), version=classifier.metadata.model_version)
     if items:
         scored["items"] = items_on_surfaces(classifier, items, seed)
+        scored["items_by_size"] = items_by_size(classifier, items, seed)
     return scored
 
 
@@ -283,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
             cells = [f"{100 * r['dropped_as_empty']:>9.1f} / {100 * r['macro_recall']:5.1f} %"
                      for r in rows]  # fmt: skip
             print(f"{name:<11}" + "".join(f"{c:>24}" for c in cells))
+        print("the same items small on a floor (longest side, share of the photo's side)")
+        for size in SIZES:
+            rows = [m["items_by_size"][f"{size:.2f}"] for m in results["models"]]
+            cells = [f"{100 * r['dropped_as_empty']:>9.1f} / {100 * r['macro_recall']:5.1f} %"
+                     for r in rows]  # fmt: skip
+            print(f"{f'{100 * size:.0f} %':<11}" + "".join(f"{c:>24}" for c in cells))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))

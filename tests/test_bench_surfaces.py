@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.surfaces import FAMILIES, HEIGHT, WIDTH, main
+from bench.surfaces import FAMILIES, HEIGHT, SIZES, WIDTH, main
 from tests.tiny_model import PROTOTYPES, solid_image, write_tiny_model
 from tests.train.test_manifest import write_manifest
 from vision.metadata import BACKGROUND
@@ -69,6 +69,9 @@ def test_real_items_on_every_family(tmp_path: Path) -> None:
     assert all(items[name]["images"] == 3 for name in FAMILIES)
     assert items["all"]["images"] == 3 * len(FAMILIES)
     assert all(row["dropped_as_empty"] == 0.0 for row in items.values())
+    small = result["models"][0]["items_by_size"]
+    assert set(small) == {f"{size:.2f}" for size in SIZES}
+    assert all(row["images"] == 3 and row["dropped_as_empty"] == 0.0 for row in small.values())
 
 
 @pytest.mark.parametrize("option", ["--per-family", "--items"])

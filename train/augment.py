@@ -106,19 +106,26 @@ def place_on_background(
     rng: np.random.Generator,
     max_margin: float = 0.5,
     ground: Callable[[np.random.Generator, int, int], Image] | None = None,
+    size: tuple[float, float] | None = None,
 ) -> Image:
     """Paste the item, scaled down, at a random place on a drawn background (`ground`, default
     draw_background). A plain studio background is cut away; other photos get feathered edges
     so no hard rectangle shows. The result is roughly square, as crops around a dropped item
-    are."""
+    are. `size`: the item's longest side as a share of the square's side, drawn from this
+    range (a small item on a wide floor, as a whole camera frame shows it); by default the
+    item fills most of the square (`max_margin`)."""
     h, w = image.shape[:2]
-    side = int(max(h, w) * (1 + rng.uniform(0.05, max_margin)))
+    side = max(h, w) if size else int(max(h, w) * (1 + rng.uniform(0.05, max_margin)))
     canvas = (ground or draw_background)(rng, side, side)
-    scale = rng.uniform(0.6, 1.0) * min(side / w, side / h) * 0.95
+    if size is None:
+        scale = rng.uniform(0.6, 1.0) * min(side / w, side / h) * 0.95
+    else:
+        scale = rng.uniform(*size)
     new_w, new_h = max(8, int(w * scale)), max(8, int(h * scale))
     item = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    top = int(rng.integers(0, side - new_h + 1))
-    left = int(rng.integers(0, side - new_w + 1))
+    edge = int(side * 0.12) if size else 0  # a small item stays clear of the borders
+    top = int(rng.integers(edge, max(edge, side - new_h - edge) + 1))
+    left = int(rng.integers(edge, max(edge, side - new_w - edge) + 1))
     mask = item_mask(item)
     if mask is None:
         feather = max(1, int(min(new_w, new_h) * rng.uniform(0.03, 0.12)))
@@ -171,11 +178,13 @@ def real_ground(grounds: Sequence[Image]) -> Callable[[np.random.Generator, int,
     return draw
 
 
-def field_pipeline(strength: float = 1.0, night: bool = True) -> A.Compose:
+def field_pipeline(strength: float = 1.0, night: bool = True, occlude: bool = True) -> A.Compose:
     """The albumentations part: geometry, light, colour, blur, noise, JPEG, occlusion, IR
-    (`night=False`: never grey, for a daylight view whose night twin is made apart)."""
+    (`night=False`: never grey, for a daylight view whose night twin is made apart;
+    `occlude=False`: no dropped-out patches, which could hide a small item whole)."""
     s = strength
     n = s if night else 0.0
+    o = s if occlude else 0.0
     return A.Compose([
         A.RandomRotate90(p=0.5),
         A.HorizontalFlip(p=0.5),
@@ -195,7 +204,7 @@ def field_pipeline(strength: float = 1.0, night: bool = True) -> A.Compose:
         A.ToGray(p=0.15 * n),  # infrared night frames are grey
         A.Lambda(image=night_frame, p=0.3 * n),  # ... and flat: grey, low contrast, lifted
         A.CoarseDropout(num_holes_range=(1, 3), hole_height_range=(0.1, 0.3),
-                        hole_width_range=(0.1, 0.3), fill="random_uniform", p=0.2 * s),
+                        hole_width_range=(0.1, 0.3), fill="random_uniform", p=0.2 * o),
         A.OneOf([
             A.GaussianBlur(sigma_limit=(0.3, 1.8)),
             A.MotionBlur(blur_limit=(3, 9)),
@@ -209,6 +218,10 @@ def field_pipeline(strength: float = 1.0, night: bool = True) -> A.Compose:
     ])  # fmt: skip
 
 
+SMALL_SHARE = 0.25  # of the placements: the item small on a wide floor (a butt, a stone)
+SMALL_SIZE = (0.12, 0.4)  # ... its longest side as a share of the frame's
+
+
 def make_augmenter(
     seed: int,
     place_probability: float = 0.7,
@@ -218,17 +231,22 @@ def make_augmenter(
 ) -> Callable[[Image], Image]:
     """A function BGR uint8 → augmented BGR uint8 (any size; vision.preprocess resizes).
     `grounds`: photos of real empty ground; `real_share` of the placements use one of them;
+    `SMALL_SHARE` of them put the item small (`SMALL_SIZE`) on a wide floor;
     `night=False`: no grey or night frames."""
     rng = np.random.default_rng(seed)
     pipeline = field_pipeline(night=night)
     pipeline.set_random_seed(seed)
+    unoccluded = field_pipeline(night=night, occlude=False)
+    unoccluded.set_random_seed(seed + 1)
     real = real_ground(grounds) if grounds else None
 
     def augment(image: Image) -> Image:
+        size = None
         if rng.random() < place_probability:
             ground = real if real is not None and rng.random() < real_share else None
-            image = place_on_background(image, rng, ground=ground)
-        out: Image = pipeline(image=image)["image"]
+            size = SMALL_SIZE if rng.random() < SMALL_SHARE else None
+            image = place_on_background(image, rng, ground=ground, size=size)
+        out: Image = (pipeline if size is None else unoccluded)(image=image)["image"]
         return out
 
     return augment

@@ -4,6 +4,7 @@ import numpy as np
 
 from train.augment import (
     draw_background,
+    field_pipeline,
     item_mask,
     make_augmenter,
     night_frame,
@@ -88,3 +89,26 @@ def test_daylight_augmenter_never_makes_a_grey_frame() -> None:
     day = [make_augmenter(seed, night=False)(photo) for seed in range(40)]
     assert not any(_grey(view) for view in day)
     assert any(_grey(make_augmenter(seed)(photo)) for seed in range(40))
+
+
+def test_a_small_item_keeps_its_size_and_stays_clear_of_the_borders() -> None:
+    """`size`: the item's longest side is that share of the frame's, away from the edges."""
+    for seed in range(20):
+        placed = place_on_background(studio_photo(), np.random.default_rng(seed), size=(0.2, 0.2))
+        red = (placed[:, :, 2] > 150) & (placed[:, :, 0] < 80)
+        rows, cols = np.nonzero(red)
+        side = placed.shape[0]
+        assert placed.shape == (side, side, 3) and side == 160  # the photo's own longest side
+        # the red square is 60 of the photo's 160 px: 0.2 of the frame makes it 12 px
+        assert 8 <= np.ptp(rows) + 1 <= 14 and 8 <= np.ptp(cols) + 1 <= 14
+        edge = int(side * 0.12)
+        assert rows.min() >= edge - 2 and cols.max() <= side - edge + 2
+
+
+def test_small_placements_are_never_hidden_by_dropped_out_patches() -> None:
+    def dropout(occlude: bool) -> float:
+        [hole] = [t for t in field_pipeline(occlude=occlude).transforms
+                  if type(t).__name__ == "CoarseDropout"]  # fmt: skip
+        return float(hole.p)
+
+    assert dropout(True) > 0 and dropout(False) == 0.0
