@@ -218,7 +218,9 @@ def field_pipeline(strength: float = 1.0, night: bool = True, occlude: bool = Tr
     ])  # fmt: skip
 
 
-SMALL_SHARE = 0.25  # of the placements: the item small on a wide floor (a butt, a stone)
+# of the placements: the item small on a wide floor (a butt, a stone). 0 reproduces the
+# shipped 2.5; 0.25 is lite0-waste-2.7's recipe (commit b8379e9), tried and not shipped
+SMALL_SHARE = 0.0
 SMALL_SIZE = (0.12, 0.4)  # ... its longest side as a share of the frame's
 
 
@@ -244,7 +246,8 @@ def make_augmenter(
         size = None
         if rng.random() < place_probability:
             ground = real if real is not None and rng.random() < real_share else None
-            size = SMALL_SIZE if rng.random() < SMALL_SHARE else None
+            small = SMALL_SHARE > 0 and rng.random() < SMALL_SHARE  # no draw at 0: as 2.5
+            size = SMALL_SIZE if small else None
             image = place_on_background(image, rng, ground=ground, size=size)
         out: Image = (pipeline if size is None else unoccluded)(image=image)["image"]
         return out

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+import pytest
 
 from train.augment import (
     draw_background,
@@ -112,3 +115,23 @@ def test_small_placements_are_never_hidden_by_dropped_out_patches() -> None:
         return float(hole.p)
 
     assert dropout(True) > 0 and dropout(False) == 0.0
+
+
+def test_small_placements_are_off_by_default_and_drawn_when_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`SMALL_SHARE` 0 (the shipped recipe) never places an item small; 1 always does."""
+    import train.augment as augment
+
+    sizes: list[object] = []
+    real = augment.place_on_background
+
+    def spy(*args: Any, **kwargs: Any) -> np.ndarray:
+        sizes.append(kwargs.get("size"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(augment, "place_on_background", spy)
+    make_augmenter(3, place_probability=1.0)(studio_photo())
+    monkeypatch.setattr(augment, "SMALL_SHARE", 1.0)
+    make_augmenter(3, place_probability=1.0)(studio_photo())
+    assert sizes == [None, augment.SMALL_SIZE]
