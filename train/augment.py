@@ -230,10 +230,11 @@ def make_augmenter(
     grounds: Sequence[Image] = (),
     real_share: float = 0.3,
     night: bool = True,
+    small_share: float = SMALL_SHARE,
 ) -> Callable[[Image], Image]:
     """A function BGR uint8 → augmented BGR uint8 (any size; vision.preprocess resizes).
     `grounds`: photos of real empty ground; `real_share` of the placements use one of them;
-    `SMALL_SHARE` of them put the item small (`SMALL_SIZE`) on a wide floor;
+    `small_share` of them put the item small (`SMALL_SIZE`) on a wide floor;
     `night=False`: no grey or night frames."""
     rng = np.random.default_rng(seed)
     pipeline = field_pipeline(night=night)
@@ -246,7 +247,7 @@ def make_augmenter(
         size = None
         if rng.random() < place_probability:
             ground = real if real is not None and rng.random() < real_share else None
-            small = SMALL_SHARE > 0 and rng.random() < SMALL_SHARE  # no draw at 0: as 2.5
+            small = small_share > 0 and rng.random() < small_share  # no draw at 0: as 2.5
             size = SMALL_SIZE if small else None
             image = place_on_background(image, rng, ground=ground, size=size)
         out: Image = (pipeline if size is None else unoccluded)(image=image)["image"]

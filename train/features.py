@@ -89,6 +89,7 @@ class _Job:
     spec: PreprocessSpec
     grounds: tuple[str, ...] = ()  # photos of real empty ground for placement
     pairs: bool = False  # a daylight field view and its night twin per path
+    small_share: float | None = None  # small placements (None: train.augment.SMALL_SHARE)
 
 
 @lru_cache(maxsize=2)
@@ -98,11 +99,14 @@ def _ground_images(paths: tuple[str, ...]) -> tuple[np.ndarray, ...]:
 
 
 def _prepare(job: _Job) -> np.ndarray:
-    from train.augment import make_augmenter, night_frame
+    from train.augment import SMALL_SHARE, make_augmenter, night_frame
 
     # one seeded augmenter per job: reproducible
     augment = make_augmenter(
-        max(0, *job.seeds), grounds=_ground_images(job.grounds), night=not job.pairs
+        max(0, *job.seeds),
+        grounds=_ground_images(job.grounds),
+        night=not job.pairs,
+        small_share=SMALL_SHARE if job.small_share is None else job.small_share,
     )
     images = [read_image(path) for path in job.paths]
     if job.pairs:  # the day views, then the same views as a night/IR camera sees them
@@ -112,13 +116,14 @@ def _prepare(job: _Job) -> np.ndarray:
     return preprocess(views, job.spec, "bgr")
 
 
-def _jobs(samples: Sequence[Sample], views: int, seed: int, spec: PreprocessSpec,
-          batch: int, grounds: tuple[str, ...]) -> Iterator[_Job]:  # fmt: skip
+def _jobs(samples: Sequence[Sample], views: int, seed: int, spec: PreprocessSpec, batch: int,
+          grounds: tuple[str, ...], small_share: float | None) -> Iterator[_Job]:  # fmt: skip
     items = [(str(s.path), -1 if v == 0 else seed * 1_000_003 + i * 97 + v)
              for v in range(views) for i, s in enumerate(samples)]  # fmt: skip
     for start in range(0, len(items), batch):
         chunk = items[start : start + batch]
-        yield _Job(tuple(p for p, _ in chunk), tuple(s for _, s in chunk), spec, grounds)
+        yield _Job(tuple(p for p, _ in chunk), tuple(s for _, s in chunk), spec, grounds,
+                   small_share=small_share)  # fmt: skip
 
 
 def cache_features(
@@ -130,11 +135,14 @@ def cache_features(
     workers: int = 2,
     desc: str = "features",
     grounds: Sequence[Path] = (),
+    small_share: float | None = None,
 ) -> np.ndarray:
     """Prefix activations (float16) for `views` views of each sample: view 0 plain, the rest
-    augmented (placed on `grounds`, photos of real empty ground, now and then); rows are
+    augmented (placed on `grounds`, photos of real empty ground, now and then; `small_share`
+    of the placements small on a wide floor, None: `train.augment.SMALL_SHARE`); rows are
     ordered view-major (all samples' view 0, then view 1, ...)."""
-    jobs = _jobs(samples, views, seed, spec, 32, tuple(str(path) for path in grounds))
+    grounds_ = tuple(str(path) for path in grounds)
+    jobs = _jobs(samples, views, seed, spec, 32, grounds_, small_share)
     return np.concatenate(_run(session, jobs, len(samples) * views, desc, workers))
 
 
@@ -157,6 +165,7 @@ def cache_night_pairs(
     seed: int = 0,
     workers: int = 2,
     grounds: Sequence[Path] = (),
+    small_share: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Prefix activations (float16) of one daylight field view of each sample (placed,
     lit and blurred as `cache_features` does, never grey) and of the same view as a night/IR
@@ -164,7 +173,14 @@ def cache_night_pairs(
     ground_paths = tuple(str(path) for path in grounds)
     items = [(str(s.path), seed * 1_000_003 + i * 97 + 50) for i, s in enumerate(samples)]
     jobs = (
-        _Job(tuple(p for p, _ in chunk), tuple(v for _, v in chunk), spec, ground_paths, True)
+        _Job(
+            tuple(p for p, _ in chunk),
+            tuple(v for _, v in chunk),
+            spec,
+            ground_paths,
+            pairs=True,
+            small_share=small_share,
+        )
         for chunk in (items[i : i + 16] for i in range(0, len(items), 16))
     )
     parts = _run(session, jobs, 2 * len(samples), "night pairs", workers)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from train.augment import SMALL_SHARE
 from train.background import DEFAULT_COUNTS, counts_for, make_backgrounds
 from train.builders import build
 from train.features import Tail, cache_features, cache_night_pairs, export_prefix, split_lite0
@@ -37,6 +38,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="train a binwatch classifier")
     add_arguments(parser)
     return parser
+
+
+def _share(text: str) -> float:
+    """An argparse type: a share, 0 to 1."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"a share is from 0 to 1, got {text}")
+    return value
 
 
 def _count(text: str) -> int:
@@ -129,9 +138,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--pair-batch", type=int, default=16, help="night pairs per step (with --night-pairs)"
     )
+    p.add_argument(
+        "--small-share",
+        type=_share,
+        default=SMALL_SHARE,
+        metavar="P",
+        help="share of the placed training views that put the item small (12-40 %% of the "
+        "frame's side) on a wide floor (0: lite0-waste-2.5; 0.25: 2.7, tried)",
+    )
     p.add_argument("--patience", type=int, default=4, help="epochs without improvement to stop")
     p.add_argument("--warmup-steps", type=int, default=150)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="where the trainable blocks train (cpu, cuda); the frozen part is cached through "
+        "ONNX Runtime on the CPU either way",
+    )
     p.add_argument("--workers", type=int, default=2, help="processes reading and augmenting")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -200,15 +223,15 @@ def train_one_epoch(
     bar = tqdm(steps, desc=f"epoch {epoch}", unit="batch", leave=False)
     for start in bar:
         index = np.sort(order[start : start + args.batch_size])
-        x = torch.from_numpy(features[index].astype(np.float32))
-        y = torch.from_numpy(targets[index])
+        x = torch.from_numpy(features[index].astype(np.float32)).to(args.device)
+        y = torch.from_numpy(targets[index]).to(args.device)
         if pairs is None:
             loss = criterion(tail(x), y)
         else:  # one forward pass, so batch norm sees day and night views together
             drawn = np.sort(rng.choice(len(pairs.targets), size=args.pair_batch, p=pairs.draw))
             both = np.concatenate([pairs.day[drawn], pairs.night[drawn]]).astype(np.float32)
-            logits = tail(torch.cat([x, torch.from_numpy(both)]))
-            yp = torch.from_numpy(pairs.targets[drawn])
+            logits = tail(torch.cat([x, torch.from_numpy(both).to(args.device)]))
+            yp = torch.from_numpy(pairs.targets[drawn]).to(args.device)
             loss = criterion(logits[: len(index)], y) + _pair_loss(
                 logits[len(index) :], yp, criterion, pairs
             )
@@ -225,8 +248,9 @@ def train_one_epoch(
 @torch.no_grad()
 def predict_logits(tail: Tail, features: np.ndarray, batch: int = 256) -> np.ndarray:
     tail.eval()
-    out = [tail(torch.from_numpy(features[i : i + batch].astype(np.float32))).numpy()
-           for i in range(0, len(features), batch)]  # fmt: skip
+    device = next(tail.parameters()).device
+    out = [tail(torch.from_numpy(features[i : i + batch].astype(np.float32)).to(device)).cpu()
+           .numpy() for i in range(0, len(features), batch)]  # fmt: skip
     return np.concatenate(out)
 
 
@@ -292,15 +316,17 @@ def main(args: argparse.Namespace) -> Path:
     session = export_prefix(prefix, spec.input_size, args.out / "prefix.onnx")
 
     train_x = cache_features(session, train_set, spec, args.views, args.seed, args.workers,
-                             "cache train", real_grounds(train_set, args))  # fmt: skip
+                             "cache train", real_grounds(train_set, args),
+                             args.small_share)  # fmt: skip
     train_y = np.tile(np.array([index[s.label] for s in train_set]), args.views)
     val_x = cache_features(session, val_set, spec, 2, args.seed + 1, args.workers, "cache val",
-                           real_grounds(val_set, args))  # fmt: skip
+                           real_grounds(val_set, args), args.small_share)  # fmt: skip
     val_y = np.tile(np.array([index[s.label] for s in val_set]), 2)
     pairs = None
     if args.night_pairs > 0:
         day, night = cache_night_pairs(session, train_set, spec, args.seed, args.workers,
-                                       real_grounds(train_set, args))  # fmt: skip
+                                       real_grounds(train_set, args),
+                                       args.small_share)  # fmt: skip
         pair_y = np.array([index[s.label] for s in train_set])
         pairs = NightPairs(day, night, pair_y, _draw_weights(pair_y, len(labels), args.balance),
                            args.night_pairs)  # fmt: skip
@@ -309,6 +335,7 @@ def main(args: argparse.Namespace) -> Path:
         "cached %d train and %d val views in %.0f s", len(train_y), len(val_y), cached - started
     )
 
+    tail.to(args.device)
     head = list(tail.classifier.parameters())
     head_ids = {id(p) for p in head}
     body = [p for p in tail.parameters() if id(p) not in head_ids]
@@ -356,7 +383,7 @@ def main(args: argparse.Namespace) -> Path:
             handle.write(json.dumps(row) + "\n")
         if score > best:
             best, best_epoch = score, epoch  # type: ignore[assignment]
-            best_state = {k: v.detach().clone() for k, v in built.model.state_dict().items()}
+            best_state = {k: v.detach().cpu().clone() for k, v in built.model.state_dict().items()}
         elif epoch - best_epoch >= args.patience:
             log.info("no improvement for %d epochs: stopping", args.patience)
             break
@@ -367,7 +394,7 @@ def main(args: argparse.Namespace) -> Path:
     final = evaluate(logits[: len(val_set)], val_y[: len(val_set)], labels)
     checkpoint = Path(args.out) / "checkpoint.pt"
     torch.save({
-        "model": built.model.state_dict(),
+        "model": {k: v.cpu() for k, v in built.model.state_dict().items()},
         "architecture": built.architecture,
         "labels": labels,
         "preprocess": spec.model_dump(mode="json"),

@@ -120,7 +120,8 @@ def test_small_placements_are_never_hidden_by_dropped_out_patches() -> None:
 def test_small_placements_are_off_by_default_and_drawn_when_asked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`SMALL_SHARE` 0 (the shipped recipe) never places an item small; 1 always does."""
+    """`SMALL_SHARE` 0 (the shipped recipe, the default) never places an item small; a
+    `small_share` of 1 always does."""
     import train.augment as augment
 
     sizes: list[object] = []
@@ -132,6 +133,5 @@ def test_small_placements_are_off_by_default_and_drawn_when_asked(
 
     monkeypatch.setattr(augment, "place_on_background", spy)
     make_augmenter(3, place_probability=1.0)(studio_photo())
-    monkeypatch.setattr(augment, "SMALL_SHARE", 1.0)
-    make_augmenter(3, place_probability=1.0)(studio_photo())
+    make_augmenter(3, place_probability=1.0, small_share=1.0)(studio_photo())
     assert sizes == [None, augment.SMALL_SIZE]
