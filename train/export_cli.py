@@ -99,10 +99,14 @@ def run(args: argparse.Namespace) -> int:
     val_probs = predict(classifier, val)
     val_report = score(classifier, val, val_probs)
     # the verdict thresholds are chosen for the field, not the studio: on the val photos as
-    # they are, as a night/IR camera sees them, and placed on drawn bin floors (augmented)
+    # they are, as a night/IR camera sees them, and placed on drawn bin floors (augmented; at
+    # the usual sizes whatever the training's --small-share, so that the `background`
+    # threshold means the same for every recipe: what it costs small items, bench.surfaces'
+    # items_by_size reports)
     cats = list(Category)
+    placed = make_augmenter(1, small_share=0.0)
     field_views = [val_probs, predict(classifier, val, transform=night_check),
-                   predict(classifier, val, transform=make_augmenter(1))]  # fmt: skip
+                   predict(classifier, val, transform=placed)]  # fmt: skip
     val_cat = np.concatenate(
         [category_probs(p, list(classifier.labels), classifier.profile) for p in field_views]
     )
