@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from train.augment import SMALL_SHARE, make_augmenter, night_frame
 from train.manifest import Sample
 from vision.imageio import read_image
 from vision.metadata import PreprocessSpec
@@ -89,7 +90,7 @@ class _Job:
     spec: PreprocessSpec
     grounds: tuple[str, ...] = ()  # photos of real empty ground for placement
     pairs: bool = False  # a daylight field view and its night twin per path
-    small_share: float | None = None  # small placements (None: train.augment.SMALL_SHARE)
+    small_share: float = SMALL_SHARE  # of the placements: the item small on a wide floor
 
 
 @lru_cache(maxsize=2)
@@ -99,14 +100,12 @@ def _ground_images(paths: tuple[str, ...]) -> tuple[np.ndarray, ...]:
 
 
 def _prepare(job: _Job) -> np.ndarray:
-    from train.augment import SMALL_SHARE, make_augmenter, night_frame
-
     # one seeded augmenter per job: reproducible
     augment = make_augmenter(
         max(0, *job.seeds),
         grounds=_ground_images(job.grounds),
         night=not job.pairs,
-        small_share=SMALL_SHARE if job.small_share is None else job.small_share,
+        small_share=job.small_share,
     )
     images = [read_image(path) for path in job.paths]
     if job.pairs:  # the day views, then the same views as a night/IR camera sees them
@@ -117,7 +116,7 @@ def _prepare(job: _Job) -> np.ndarray:
 
 
 def _jobs(samples: Sequence[Sample], views: int, seed: int, spec: PreprocessSpec, batch: int,
-          grounds: tuple[str, ...], small_share: float | None) -> Iterator[_Job]:  # fmt: skip
+          grounds: tuple[str, ...], small_share: float) -> Iterator[_Job]:  # fmt: skip
     items = [(str(s.path), -1 if v == 0 else seed * 1_000_003 + i * 97 + v)
              for v in range(views) for i, s in enumerate(samples)]  # fmt: skip
     for start in range(0, len(items), batch):
@@ -135,14 +134,13 @@ def cache_features(
     workers: int = 2,
     desc: str = "features",
     grounds: Sequence[Path] = (),
-    small_share: float | None = None,
+    small_share: float = SMALL_SHARE,
 ) -> np.ndarray:
     """Prefix activations (float16) for `views` views of each sample: view 0 plain, the rest
     augmented (placed on `grounds`, photos of real empty ground, now and then; `small_share`
-    of the placements small on a wide floor, None: `train.augment.SMALL_SHARE`); rows are
+    of the placements small on a wide floor); rows are
     ordered view-major (all samples' view 0, then view 1, ...)."""
-    grounds_ = tuple(str(path) for path in grounds)
-    jobs = _jobs(samples, views, seed, spec, 32, grounds_, small_share)
+    jobs = _jobs(samples, views, seed, spec, 32, tuple(str(p) for p in grounds), small_share)
     return np.concatenate(_run(session, jobs, len(samples) * views, desc, workers))
 
 
@@ -165,7 +163,7 @@ def cache_night_pairs(
     seed: int = 0,
     workers: int = 2,
     grounds: Sequence[Path] = (),
-    small_share: float | None = None,
+    small_share: float = SMALL_SHARE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Prefix activations (float16) of one daylight field view of each sample (placed,
     lit and blurred as `cache_features` does, never grey) and of the same view as a night/IR

@@ -6,17 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
-import onnxruntime as ort
 import torch
 from torch import nn
 
+from tests.train.mean_prefix import SPEC, coloured_photos, mean_prefix
 from train.features import cache_night_pairs
-from train.manifest import Sample
 from train.train import NightPairs, _pair_loss
-from vision.metadata import PreprocessSpec
-from vision.taxonomy import Category
 
 
 def pairs(weight: float) -> NightPairs:
@@ -42,28 +38,8 @@ def test_the_pull_is_zero_when_night_agrees_and_moves_only_the_night_view() -> N
     assert grad_night.abs().sum() > 0
 
 
-class Mean(nn.Module):
-    """A stand-in prefix: per-channel means of the preprocessed image."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(2, 3), keepdim=True)
-
-
 def test_cached_pairs_are_one_day_view_and_its_grey_twin(tmp_path: Path) -> None:
-    prefix = tmp_path / "prefix.onnx"
-    torch.onnx.export(Mean(), (torch.zeros(1, 3, 32, 32),), str(prefix),
-                      input_names=["image"], output_names=["features"],
-                      dynamic_axes={"image": {0: "batch"}, "features": {0: "batch"}},
-                      opset_version=17, dynamo=False)  # fmt: skip
-    session = ort.InferenceSession(str(prefix), providers=["CPUExecutionProvider"])
-    samples = []
-    for n, colour in enumerate([(30, 30, 200), (40, 180, 60), (200, 90, 20)]):
-        image = np.full((60, 80, 3), 235, np.uint8)
-        image[15:45, 20:60] = colour
-        cv2.imwrite(str(tmp_path / f"p{n}.jpg"), image)
-        samples.append(Sample(tmp_path / f"p{n}.jpg", "train", Category.OTHER, "residual",
-                              "s", f"g{n}", "m"))  # fmt: skip
-    spec = PreprocessSpec(input_size=(32, 32), mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+    session, samples, spec = mean_prefix(tmp_path), coloured_photos(tmp_path), SPEC
     day, night = cache_night_pairs(session, samples, spec, seed=3, workers=1)
     assert day.shape == night.shape == (3, 3, 1, 1) and day.dtype == np.float16
     channels = night[:, :, 0, 0].astype(np.float32)
