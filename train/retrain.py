@@ -319,10 +319,11 @@ def field_augmenter(seed: int) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def field_view(image: np.ndarray) -> np.ndarray:
-    """The val photo placed on a drawn floor and augmented as the export's threshold view does,
-    seeded by the photo itself, so the view (and its cached features) is the same every run."""
+    """The val photo placed on a drawn floor and augmented as the export's threshold view does
+    (at the usual sizes, never small, whatever the training's `--small-share`), seeded by the
+    photo itself, so the view (and its cached features) is the same every run."""
     seed = zlib.crc32(np.ascontiguousarray(image[::4, ::4]).tobytes())
-    return make_augmenter(seed)(image)
+    return make_augmenter(seed, small_share=0.0)(image)
 
 
 # the views thresholds are chosen on: as they are, as a night/IR camera sees them, placed

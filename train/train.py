@@ -144,7 +144,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=SMALL_SHARE,
         metavar="P",
         help="share of the placed training views that put the item small (12-40 %% of the "
-        "frame's side) on a wide floor (0: lite0-waste-2.5; 0.25: 2.7, tried)",
+        "frame's side) on a wide floor (0.1: lite0-waste-2.8, the default; 0: 2.5; 0.25: 2.7, "
+        "tried)",
     )
     p.add_argument("--patience", type=int, default=4, help="epochs without improvement to stop")
     p.add_argument("--warmup-steps", type=int, default=150)

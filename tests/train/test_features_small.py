@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.train.mean_prefix import SPEC, coloured_photos, mean_prefix
+from train.augment import SMALL_SHARE
 from train.features import cache_features
 from train.train import get_args_parser
 
@@ -22,16 +23,16 @@ def test_the_share_reaches_the_workers_and_its_default_is_the_recipes(tmp_path: 
         return cache_features(session, samples, spec, views=4, seed=5, workers=1,
                               small_share=small_share)  # fmt: skip
 
-    np.testing.assert_array_equal(default, cache(0.0))  # SMALL_SHARE is 0
-    small = cache(1.0)
-    np.testing.assert_array_equal(small[:3], default[:3])  # the plain views are plain
-    assert not np.array_equal(small[3:], default[3:])
+    np.testing.assert_array_equal(default, cache(SMALL_SHARE))
+    plain, small = cache(0.0), cache(1.0)  # 0: lite0-waste-2.5's draws
+    np.testing.assert_array_equal(small[:3], plain[:3])  # the plain views are plain
+    assert not np.array_equal(small[3:], plain[3:])
 
 
 def test_the_cli_takes_a_share_from_0_to_1() -> None:
     parser = get_args_parser()
     base = ["--manifest", "m.csv", "--out", "runs/x"]
-    assert parser.parse_args(base).small_share == 0.0
+    assert parser.parse_args(base).small_share == SMALL_SHARE == 0.1
     assert parser.parse_args([*base, "--small-share", "0.1"]).small_share == 0.1
     for bad in ("-0.1", "1.5"):
         with pytest.raises(SystemExit):
