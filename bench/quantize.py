@@ -32,7 +32,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from train.augment import make_augmenter, night_check
+from train.augment import field_view_augmenter, night_check
 from train.evaluate import predict, score
 from train.graph import fold_pads
 from train.manifest import load_manifests
@@ -91,7 +91,7 @@ def main() -> None:
     spec = shipped.metadata.preprocess
     rng = np.random.default_rng(0)
     plain = [read_image(val[i].path) for i in rng.choice(len(val), 160, replace=False)]
-    augment = make_augmenter(3, small_share=0.0)  # the field-like crops its results were drawn on
+    augment = field_view_augmenter(3)
     night, placed = [night_check(im) for im in plain[:80]], [augment(im) for im in plain[80:]]
     calibration = {
         "field": plain + night + placed,

@@ -255,3 +255,10 @@ def make_augmenter(
         return out
 
     return augment
+
+
+def field_view_augmenter(seed: int) -> Callable[[Image], Image]:
+    """The field-like view export and retrain choose their thresholds on: `make_augmenter`'s,
+    the item placed at the usual sizes only (never small, whatever `SMALL_SHARE`), so that a
+    threshold means the same for every recipe."""
+    return make_augmenter(seed, small_share=0.0)

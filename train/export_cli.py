@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from train import export
-    from train.augment import make_augmenter, night_check
+    from train.augment import field_view_augmenter, night_check
     from train.background import make_backgrounds
     from train.evaluate import category_probs, empty_rejection, predict, score
     from train.manifest import load_manifests
@@ -99,12 +99,11 @@ def run(args: argparse.Namespace) -> int:
     val_probs = predict(classifier, val)
     val_report = score(classifier, val, val_probs)
     # the verdict thresholds are chosen for the field, not the studio: on the val photos as
-    # they are, as a night/IR camera sees them, and placed on drawn bin floors (augmented; at
-    # the usual sizes whatever the training's --small-share, so that the `background`
-    # threshold means the same for every recipe: what it costs small items, bench.surfaces'
+    # they are, as a night/IR camera sees them, and placed on drawn bin floors (augmented, at
+    # the usual sizes: what the `background` threshold costs small items, bench.surfaces'
     # items_by_size reports)
     cats = list(Category)
-    placed = make_augmenter(1, small_share=0.0)
+    placed = field_view_augmenter(1)
     field_views = [val_probs, predict(classifier, val, transform=night_check),
                    predict(classifier, val, transform=placed)]  # fmt: skip
     val_cat = np.concatenate(

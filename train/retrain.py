@@ -49,7 +49,7 @@ import onnxruntime as ort
 import torch
 from tqdm import tqdm
 
-from train.augment import make_augmenter, night_check
+from train.augment import field_view_augmenter, make_augmenter, night_check
 from train.background import make_backgrounds
 from train.evaluate import category_probs, predict, score, split_outputs
 from train.feature_cache import FeatureCache
@@ -319,11 +319,10 @@ def field_augmenter(seed: int) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def field_view(image: np.ndarray) -> np.ndarray:
-    """The val photo placed on a drawn floor and augmented as the export's threshold view does
-    (at the usual sizes, never small, whatever the training's `--small-share`), seeded by the
-    photo itself, so the view (and its cached features) is the same every run."""
+    """The val photo placed on a drawn floor and augmented as the export's threshold view does,
+    seeded by the photo itself, so the view (and its cached features) is the same every run."""
     seed = zlib.crc32(np.ascontiguousarray(image[::4, ::4]).tobytes())
-    return make_augmenter(seed, small_share=0.0)(image)
+    return field_view_augmenter(seed)(image)
 
 
 # the views thresholds are chosen on: as they are, as a night/IR camera sees them, placed

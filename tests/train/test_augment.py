@@ -117,11 +117,9 @@ def test_small_placements_are_never_hidden_by_dropped_out_patches() -> None:
     assert dropout(True) > 0 and dropout(False) == 0.0
 
 
-def test_small_placements_are_off_at_0_and_drawn_when_asked(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A `small_share` of 0 (lite0-waste-2.5's recipe) never places an item small; 1 always does;
-    the default (`SMALL_SHARE`, the shipped 2.8's) does for about that share of the placements."""
+@pytest.fixture
+def placed_sizes(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The `size` of every `place_on_background` call from here on (None: the usual sizes)."""
     import train.augment as augment
 
     sizes: list[object] = []
@@ -132,6 +130,15 @@ def test_small_placements_are_off_at_0_and_drawn_when_asked(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(augment, "place_on_background", spy)
+    return sizes
+
+
+def test_small_placements_are_off_at_0_and_drawn_when_asked(placed_sizes: list[object]) -> None:
+    """A `small_share` of 0 (lite0-waste-2.5's recipe) never places an item small; 1 always does;
+    the default (`SMALL_SHARE`, the shipped 2.8's) does for about that share of the placements."""
+    import train.augment as augment
+
+    sizes = placed_sizes
     make_augmenter(3, place_probability=1.0, small_share=0.0)(studio_photo())
     make_augmenter(3, place_probability=1.0, small_share=1.0)(studio_photo())
     assert sizes == [None, augment.SMALL_SIZE]
@@ -143,22 +150,13 @@ def test_small_placements_are_off_at_0_and_drawn_when_asked(
     assert augment.SMALL_SHARE == 0.1 and 1 <= sizes.count(augment.SMALL_SIZE) <= 15
 
 
-def test_threshold_views_place_items_at_the_usual_sizes(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_threshold_views_place_items_at_the_usual_sizes(placed_sizes: list[object]) -> None:
     """Retrain chooses its thresholds on the views export chooses them on: placed at the usual
     sizes, never small, whatever the shipped recipe's `SMALL_SHARE`."""
-    import train.augment as augment
     from train.retrain import field_view
 
-    sizes: list[object] = []
-    real = augment.place_on_background
-
-    def spy(*args: Any, **kwargs: Any) -> np.ndarray:
-        sizes.append(kwargs.get("size"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(augment, "place_on_background", spy)
     photo = studio_photo()
     for shade in range(40):
         photo[0, 0] = shade  # a new photo, so a new seed
         field_view(photo.copy())
-    assert sizes and set(sizes) == {None}
+    assert placed_sizes and set(placed_sizes) == {None}
