@@ -45,7 +45,9 @@ def renamed(manifest: Path, draw: int) -> Path:
 def one_draw(
     args: argparse.Namespace, field: Path, work: Path, limit: int, draw: int
 ) -> dict[str, Any]:
-    options = RetrainOptions(field_holdout=args.field_holdout, tune_blocks=0)
+    options = RetrainOptions(
+        field_holdout=args.field_holdout, tune_blocks=0, base_views=args.base_views
+    )
     out = work / f"limit{limit}-draw{draw}"
     out.mkdir()
     report = retrain(args.model, args.manifest, renamed(field, draw), out, options, "noise",
@@ -70,6 +72,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, nargs="+", default=[150, 400])
     parser.add_argument("--draws", type=int, default=24)
     parser.add_argument("--field-holdout", type=float, default=0.4)
+    parser.add_argument(
+        "--base-views",
+        type=int,
+        default=RetrainOptions.base_views,
+        help="as binwatch retrain's (1: base train photos as they are only)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -102,7 +110,8 @@ def main() -> None:
               f"smallest field loss gain {s['smallest_field_loss_gain']:.3f}")  # fmt: skip
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"source": str(args.source), "summary": summary,
+        args.out.write_text(json.dumps({"source": str(args.source), "model": str(args.model),
+                                        "base_views": args.base_views, "summary": summary,
                                         "draws": rows}, indent=1))  # fmt: skip
 
 

@@ -77,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0,
                         help="at most N base photos a split (a quick run; 0: all)")  # fmt: skip
+    parser.add_argument(
+        "--base-views",
+        type=int,
+        default=RetrainOptions.base_views,
+        help="as binwatch retrain's (1: base train photos as they are only)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if min(args.k) < 1 or args.per_family < 1 or args.items < 0:
@@ -84,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     items = draw_items(args.manifest, args.items, args.seed) if args.items else []
     results: dict[str, Any] = {"family": args.family, "per_family": args.per_family,
-                               "seed": args.seed, "items": len(items), "runs": []}  # fmt: skip
+                               "seed": args.seed, "items": len(items),
+                               "base_views": args.base_views, "runs": []}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "bench").mkdir()
@@ -97,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             reviewed = reviewed_floor(run, args.family, k, args.seed)
             manifest = write_manifest(reviewed, run / "reviewed.csv")
             began = time.perf_counter()
-            options = RetrainOptions(field_holdout=0.0, seed=args.seed)
+            options = RetrainOptions(field_holdout=0.0, seed=args.seed, base_views=args.base_views)
             report = retrain(args.model, args.manifest, manifest, run, options,
                              limit=args.limit, cache_dir=default_folder())  # fmt: skip
             seconds = time.perf_counter() - began

@@ -42,6 +42,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=0, help="at most about N base images per split")
     p.add_argument("--field-weight", type=float, default=5.0)
     p.add_argument("--field-views", type=int, default=4)
+    p.add_argument("--base-views", type=int, choices=range(1, 5), default=2, metavar="{1..4}",
+                   help="views of each base train photo the head re-fits on: the photo as it is "
+                   "and N-1 drawn as training draws them (1: as it is only)")  # fmt: skip
     p.add_argument("--field-holdout", type=float, default=0.3)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--margin", type=float, default=0.01,
@@ -145,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         active_path.write_bytes(shipped.read_bytes())
 
     options = RetrainOptions(
-        field_weight=args.field_weight, field_views=args.field_views,
+        field_weight=args.field_weight, field_views=args.field_views, base_views=args.base_views,
         field_holdout=args.field_holdout, steps=args.steps, margin=args.margin,
         seed=args.seed, threads=args.threads, tune_blocks=args.tune_blocks,
         tune_from=args.tune_from,

@@ -160,3 +160,28 @@ def test_threshold_views_place_items_at_the_usual_sizes(placed_sizes: list[objec
         photo[0, 0] = shade  # a new photo, so a new seed
         field_view(photo.copy())
     assert placed_sizes and set(placed_sizes) == {None}
+
+
+def test_retrains_training_views_are_the_photos_own_and_drawn_as_training_draws(
+    placed_sizes: list[object],
+) -> None:
+    """The views of base train a retrain re-fits the head on: the same for the same photo and
+    draw (their features are cached), another for another draw, placed as training places
+    (some small, at the recipe's `SMALL_SHARE`)."""
+    import train.augment as augment
+    from train.retrain import TRAINING_VIEWS, training_view
+
+    photo = studio_photo()
+    first, again, other = (
+        training_view(1)(photo),
+        training_view(1)(photo.copy()),
+        training_view(2)(photo),
+    )
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert next(iter(TRAINING_VIEWS)) == f"train1-small{augment.SMALL_SHARE:g}"
+    placed_sizes.clear()
+    for shade in range(100):
+        photo[0, 0] = shade  # a new photo, so a new seed
+        training_view(1)(photo.copy())
+    assert 45 <= len(placed_sizes) <= 90  # seven in ten placed
+    assert 1 <= placed_sizes.count(augment.SMALL_SIZE) <= 20  # a tenth of those small

@@ -121,3 +121,21 @@ def test_hold_out_is_drawn_per_event() -> None:
     assert 0.27 < share < 0.33
     moved = Sample(Path("x.jpg"), "train", Category.KITCHEN, "food_waste", "s", "other:7", "o")
     assert held_back(moved, 0.3) == held_back(samples[21], 0.3)  # the folder's name is no part
+
+
+def test_retrain_asks_for_base_views_it_can_draw(capsys: pytest.CaptureFixture[str]) -> None:
+    """`binwatch retrain --base-views`: 2 by default (the photo as it is and one training view),
+    1 to 4; anything else is refused before a minute of work."""
+    import argparse
+
+    from binwatch.retrain_cli import configure
+    from train.retrain import TRAINING_VIEWS, RetrainOptions
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    needed = ["--from", "r.zip", "--manifest", "m.csv", "--out", "runs/x"]
+    assert parser.parse_args(needed).base_views == RetrainOptions.base_views == 2
+    assert parser.parse_args([*needed, "--base-views", "4"]).base_views == len(TRAINING_VIEWS) + 1
+    with pytest.raises(SystemExit):
+        parser.parse_args([*needed, "--base-views", "5"])
+    assert "--base-views" in capsys.readouterr().err

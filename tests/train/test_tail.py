@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import csv
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -15,9 +16,10 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+import train.retrain as retrain_module
 from tests.conftest import WASTE_EXTRA, WASTE_V1, no_datasets
 from tests.tiny_model import build_tiny_model
-from train.augment import draw_floor
+from train.augment import SMALL_SHARE, draw_floor
 from train.head import read_head
 from train.manifest import load_manifests
 from train.retrain import RetrainOptions, compare, retrain
@@ -156,7 +158,9 @@ def _field_manifest(path: Path, per_category: int, empties: int = 0) -> Path:
     return path
 
 
-def test_retrain_tunes_blocks_and_its_numbers_are_the_files(tmp_path: Path) -> None:
+def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if not (WASTE_V1 / "manifest.csv").is_file() or not (WASTE_EXTRA / "manifest.csv").is_file():
         no_datasets(f"shared datasets not found under {WASTE_V1.parent} (tests read ../shared)")
     active = shipped_model_path()
@@ -189,12 +193,36 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(tmp_path: Path) -> N
     assert direct["log_loss"] == pytest.approx(base_test["log_loss"], abs=2e-3)
 
     kept = sorted(p.name.split("-", 1)[1] for p in (tmp_path / "c").glob("*-*cut-*.npz"))
-    assert [name.rsplit("cut-", 1)[0] for name in kept] == ["", "night-", "placed-"]
+    # base train as it is and as training draws it (base_views 2), val in the threshold views
+    view = f"train1-small{SMALL_SHARE:g}-"
+    assert [name.rsplit("cut-", 1)[0] for name in kept] == ["", "night-", "placed-", view]
     few = RetrainOptions(steps=10, field_views=1, tune_from=10_000)
     out3 = tmp_path / "run3"
     out3.mkdir()
+    fitted: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    real_fit = retrain_module.train_head
+
+    def spy(x: np.ndarray, y: np.ndarray, w: np.ndarray, *rest: Any) -> Any:
+        fitted.append((x, y, w))
+        return real_fit(x, y, w, *rest)
+
+    monkeypatch.setattr(retrain_module, "train_head", spy)
     head_only = retrain(active, manifests, field, out3, few, limit=60, cache_dir=tmp_path / "c")
     assert head_only["recipe"]["tuned_blocks"] == 0  # too few reviews: the head alone
+    # the head re-fits on each base train photo twice (as it is, as training draws it), the two
+    # halves the same labels, different features; each photo kept under the limit weighs for
+    # the train photos it skipped, so the field weighs against the base as in a full retrain
+    ((x, y, w),) = fitted
+    base, field_train = head_only["recipe"]["base_train_images"], head_only["field"]["train"]
+    assert len(x) == 2 * base + field_train
+    assert (y[:base] == y[base : 2 * base]).all() and not np.allclose(x[:base], x[base : 2 * base])
+    every = load_manifests(manifests).split("train")
+    stands_for = len(every) / len(every[:: len(every) // 60])
+    assert head_only["recipe"]["base_photo_weight"] == pytest.approx(stands_for) and stands_for > 50
+    assert w[: 2 * base].sum() == pytest.approx(base * stands_for, rel=1e-6)
+    assert w[2 * base :].sum() == pytest.approx(few.field_weight * field_train, rel=1e-6)
+    with pytest.raises(ValueError, match="base_views is 1 to 4"):
+        retrain(active, manifests, field, out3, RetrainOptions(base_views=5), limit=60)
 
 
 def test_export_refuses_a_form_retrain_cannot_start_from(
