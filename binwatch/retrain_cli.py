@@ -43,8 +43,9 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--field-weight", type=float, default=5.0)
     p.add_argument("--field-views", type=int, default=4)
     p.add_argument("--base-views", type=int, choices=range(1, 5), default=2, metavar="{1..4}",
-                   help="views of each base train photo the head re-fits on: the photo as it is "
-                   "and N-1 drawn as training draws them (1: as it is only)")  # fmt: skip
+                   help="views of each base train photo the head alone re-fits on: the photo "
+                   "as it is and N-1 drawn as training draws them (1: as it is only; tuned "
+                   "blocks always re-fit on the photos as they are)")  # fmt: skip
     p.add_argument("--field-holdout", type=float, default=0.3)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--margin", type=float, default=0.01,
