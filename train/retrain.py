@@ -94,6 +94,10 @@ class RetrainOptions:
     flag_precision: float = 0.97  # as `binwatch export`
     correct_precision: float = 0.98
 
+    def __post_init__(self) -> None:
+        if not 1 <= self.base_views <= len(TRAINING_VIEWS) + 1:
+            raise ValueError(f"base_views is 1 to {len(TRAINING_VIEWS) + 1}, not {self.base_views}")
+
     def blocks_for(self, field_train: int) -> int:
         if self.tune_blocks >= 0:
             return self.tune_blocks
@@ -323,21 +327,24 @@ def field_augmenter(seed: int) -> Callable[[np.ndarray], np.ndarray]:
     return make_augmenter(seed, place_probability=0.0)
 
 
+def _photo_seed(image: np.ndarray) -> int:
+    """A seed drawn from the photo itself, so its view (and cached features) is the same every
+    run."""
+    return zlib.crc32(np.ascontiguousarray(image[::4, ::4]).tobytes())
+
+
 def field_view(image: np.ndarray) -> np.ndarray:
     """The val photo placed on a drawn floor and augmented as the export's threshold view does,
-    seeded by the photo itself, so the view (and its cached features) is the same every run."""
-    seed = zlib.crc32(np.ascontiguousarray(image[::4, ::4]).tobytes())
-    return field_view_augmenter(seed)(image)
+    seeded by the photo itself."""
+    return field_view_augmenter(_photo_seed(image))(image)
 
 
 def training_view(draw: int) -> Callable[[np.ndarray], np.ndarray]:
     """A base photo augmented as training draws its views (placed on a floor seven times in ten,
-    a tenth of those small: `make_augmenter`'s defaults), seeded by the photo and `draw`, so the
-    view (and its cached features) is the same every run."""
+    a tenth of those small: `make_augmenter`'s defaults), seeded by the photo and `draw`."""
 
     def view(image: np.ndarray) -> np.ndarray:
-        seed = zlib.crc32(np.ascontiguousarray(image[::4, ::4]).tobytes()) + 7919 * draw
-        return make_augmenter(seed)(image)
+        return make_augmenter(_photo_seed(image) + 7919 * draw)(image)
 
     return view
 
@@ -350,7 +357,7 @@ VIEWS: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {
 }
 # the views of base train the head re-fits on besides the photos as they are: the head learned
 # from such views, and re-fitted on plain photos alone it drifts (lite0-waste-2.8: base test
-# accuracy 0.7-1.2 points lower after a head-only retrain, the gate refusing half the draws;
+# accuracy 0.7-1.2 points lower after a head-only retrain, the gate refusing 2 of 8 draws;
 # `python -m bench.gatenoise`); the tag names the draw recipe, so a changed recipe is a new cache
 TRAINING_VIEWS = {f"train{draw}-small{SMALL_SHARE:g}": training_view(draw) for draw in range(1, 4)}
 
@@ -414,8 +421,6 @@ def retrain(
     if not field_train:
         raise ManifestError("no reviewed field images left to train on after the hold-out")
 
-    if not 1 <= options.base_views <= len(TRAINING_VIEWS) + 1:
-        raise ValueError(f"base_views is 1 to {len(TRAINING_VIEWS) + 1}, not {options.base_views}")
     blocks = options.blocks_for(len(field_train))
     model = onnx.load(str(active_path))
     cut = cut_for(model, blocks) if blocks else None
@@ -445,11 +450,11 @@ def retrain(
         return compute(samples) if store is None else store.features(samples, compute)
 
     base_y = np.array([index[s.label] for s in base_train])
-    # each photo weighs `stands_for` over its views; base labels weigh equally, as in training
     # the head alone re-fits on the training's views too; tuned blocks on the photos as they are
     # (with the views they read the simulator's crops 94.5 % after 50 reviews a category, not
     # 95.4: bench/results/adapt-simulator-base-views.json)
     chosen = ["", *list(TRAINING_VIEWS)[: options.base_views - 1]] if not blocks else [""]
+    # each photo weighs `stands_for` over its views; base labels weigh equally, as in training
     base_w = balanced_weights(base_y, len(labels)) * stands_for / len(chosen)
     parts_x = [base_rows(base_train, "base train", bool(blocks), view) for view in chosen]
     parts_y, parts_w = [base_y] * len(chosen), [base_w] * len(chosen)
