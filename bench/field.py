@@ -5,7 +5,10 @@
         --manifest ../shared/datasets/waste-extra-v1/manifest.csv --out bench/results/field.json
 
 Every answer is read as `binwatch classify --json` gives it: the top label's category, and an
-image the model calls empty counts as wrong. For each manifest's test split and for them pooled:
+image the model calls empty counts as wrong; a small item on a plain floor is read close up
+(`vision.zoom`; `--whole` / `--peer-whole` read as `binwatch classify --whole`, so `--peer` the
+same file with `--peer-whole` measures what the zoom changes). For each manifest's test split
+and for them pooled:
 
 - category accuracy, macro recall and recall per category, by day and as a night/IR camera sees
   the same photos (grey, contrast ×0.7, brightness +30: `cv2.convertScaleAbs(grey, 0.7, 30)`),
@@ -52,6 +55,7 @@ from train.manifest import Sample, load_manifests
 from vision.classifier import Classifier, ClassifierOptions
 from vision.prediction import Prediction
 from vision.taxonomy import Category
+from vision.zoom import ZoomParams
 
 log = logging.getLogger(__name__)
 CATEGORIES = list(Category)
@@ -226,18 +230,27 @@ def evaluate(
     sets: dict[str, list[Sample]],
     empty: list[Sample],
     apart: dict[str, list[Sample]] | None = None,
+    whole: bool = False,
 ) -> dict[str, Any]:
     """Each set as it is, at night and on each ground; `pooled`: the `sets` together (`apart`:
-    sets scored alone, such as the simulator's crops of photos already in a set)."""
-    result: dict[str, Any] = {"model_version": classifier.metadata.model_version, "sets": {}}
+    sets scored alone, such as the simulator's crops of photos already in a set). Photos are
+    read as `binwatch classify` reads them (a small item on a plain floor close up), or
+    `whole` as `binwatch classify --whole` does."""
+    version = classifier.metadata.model_version + (" (whole)" if whole else "")
+    result: dict[str, Any] = {"model_version": version, "sets": {}}
+    zoom = None if whole else ZoomParams()
+
+    def read(samples: list[Sample]) -> dict[str, list[Prediction]]:
+        return {v: classify_samples(classifier, samples, t, zoom=zoom) for v, t in VARIANTS.items()}
+
     made: dict[str, dict[str, list[Prediction]]] = {}
     for name, samples in sets.items():
-        made[name] = {v: classify_samples(classifier, samples, t) for v, t in VARIANTS.items()}
+        made[name] = read(samples)
     if len(sets) > 1:
         made["pooled"] = {v: [p for part in list(made.values()) for p in part[v]] for v in VARIANTS}
         sets = {**sets, "pooled": [s for part in sets.values() for s in part]}
     for name, samples in (apart or {}).items():
-        made[name] = {v: classify_samples(classifier, samples, t) for v, t in VARIANTS.items()}
+        made[name] = read(samples)
         sets = {**sets, name: samples}
     for name, samples in sets.items():
         got = made[name]
@@ -322,6 +335,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--peer", type=Path, help="a second model run on the same images")
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="read the model's photos whole (binwatch classify --whole)",
+    )
+    parser.add_argument("--peer-whole", action="store_true",
+                        help="read the peer's photos whole: with --peer the same file, what "
+                        "reading a small item close up changes")  # fmt: skip
     parser.add_argument("--manifest", type=Path, action="append", required=True)
     parser.add_argument("--out", type=Path, help="write the results as JSON")
     parser.add_argument("--threads", type=int, default=2)
@@ -344,8 +365,9 @@ def main() -> None:
             tests = everything.split("test")
             apart["simulator"] = simulator_items(Path(tmp) / "items", tests, args.simulator,
                                                  args.seed + 2)  # fmt: skip
-        models = [args.model] + ([args.peer] if args.peer else [])
-        results = [evaluate(Classifier(m, options), sets, empty, apart) for m in models]
+        models = [(args.model, args.whole)] + ([(args.peer, args.peer_whole)] if args.peer else [])
+        results = [evaluate(Classifier(m, options), sets, empty, apart, whole)
+                   for m, whole in models]  # fmt: skip
         scored = {**sets, **({"pooled": [s for p in sets.values() for s in p]}
                              if len(sets) > 1 else {}), **apart}  # fmt: skip
         versus = versus_peer(results[0], results[1], scored) if len(results) > 1 else {}

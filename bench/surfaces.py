@@ -35,6 +35,10 @@ and macro recall as `binwatch classify` answers (an empty answer is a wrong one)
 Then the same items small, as a whole camera frame over a bin shows a cigarette butt or a
 stone: each on a floor photo (the families take turns), its longest side 15, 25, 35 and 50 %
 of the photo's side, kept clear of the borders (`items_by_size`).
+
+Every photo is read as `binwatch classify` reads it: a small item on a plain floor found and read
+close up (`vision.zoom`); the items' scores also say what reading each photo whole gives
+(`whole`, as `binwatch classify --whole`), and how often the zoom was used (`zoomed`).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from train.augment import night_check, place_on_background
 from train.manifest import Sample, load_manifests
 from vision.classifier import Classifier, ClassifierOptions
 from vision.imageio import read_image
+from vision.zoom import Reading, read_photos
 
 log = logging.getLogger(__name__)
 WIDTH, HEIGHT = 480, 360
@@ -185,6 +190,19 @@ def draw_items(manifests: list[Path], count: int, seed: int) -> list[Sample]:
     return [pool[i] for i in sorted(chosen)]
 
 
+def read(classifier: Classifier, images: list[np.ndarray]) -> list[Reading]:
+    return read_photos(classifier, images)
+
+
+def both_ways(readings: list[Reading], samples: list[Sample]) -> dict[str, Any]:
+    """Item scores as `binwatch classify` reads the photos, with `whole` (each read whole) and
+    `zoomed` (the share read close up)."""
+    scores = item_scores([r.prediction for r in readings], samples)
+    scores["whole"] = item_scores([r.whole for r in readings], samples)
+    scores["zoomed"] = float(np.mean([r.item_box is not None for r in readings]))
+    return scores
+
+
 def score(classifier: Classifier, photos: dict[str, list[Path]]) -> dict[str, Any]:
     """The share answered "no item" per family and overall, by day and at night, and what
     the rest were called (labels, most common first)."""
@@ -196,7 +214,7 @@ def score(classifier: Classifier, photos: dict[str, list[Path]]) -> dict[str, An
             images = [read_image(p) for p in paths]
             if transform is not None:
                 images = [transform(image) for image in images]
-            predictions = classifier.classify(images)
+            predictions = [r.prediction for r in read(classifier, images)]
             empty = sum(p.is_background for p in predictions)
             called = Counter(p.label for p in predictions if not p.is_background)
             row = out["families"].setdefault(name, {"photos": len(paths)})
@@ -227,10 +245,10 @@ def items_on_surfaces(classifier: Classifier, samples: list[Sample], seed: int) 
             where = np.random.default_rng([seed, i])  # the same spot on every family
             own = np.random.default_rng([seed, i, f])
             placed.append(place_on_background(image, where, ground=_sized(draw, own)))
-        predictions = classifier.classify(placed)
-        everything += predictions
-        out[name] = item_scores(predictions, samples)
-    out["all"] = item_scores(everything, samples * len(FAMILIES))
+        readings = read(classifier, placed)
+        everything += readings
+        out[name] = both_ways(readings, samples)
+    out["all"] = both_ways(everything, samples * len(FAMILIES))
     return out
 
 
@@ -250,7 +268,7 @@ def items_by_size(classifier: Classifier, samples: list[Sample], seed: int) -> d
             ground = _sized(draws[i % len(draws)], own)
             where = np.random.default_rng([seed, i])
             placed.append(place_on_background(image, where, ground=ground, size=(size, size)))
-        out[f"{size:.2f}"] = item_scores(classifier.classify(placed), samples)
+        out[f"{size:.2f}"] = both_ways(read(classifier, placed), samples)
     return out
 
 
@@ -308,12 +326,14 @@ def main(argv: list[str] | None = None) -> int:
             cells = [f"{100 * r['dropped_as_empty']:>9.1f} / {100 * r['macro_recall']:5.1f} %"
                      for r in rows]  # fmt: skip
             print(f"{name:<11}" + "".join(f"{c:>24}" for c in cells))
-        print("the same items small on a floor (longest side, share of the photo's side)")
+        print("the same items small on a floor (longest side, share of the photo's side); "
+              "macro recall read whole, and the share read close up")  # fmt: skip
         for size in SIZES:
             rows = [m["items_by_size"][f"{size:.2f}"] for m in results["models"]]
             cells = [f"{100 * r['dropped_as_empty']:>9.1f} / {100 * r['macro_recall']:5.1f} %"
-                     for r in rows]  # fmt: skip
-            print(f"{f'{100 * size:.0f} %':<11}" + "".join(f"{c:>24}" for c in cells))
+                     f" (whole {100 * r['whole']['macro_recall']:4.1f}, "
+                     f"{100 * r['zoomed']:3.0f} % close)" for r in rows]  # fmt: skip
+            print(f"{f'{100 * size:.0f} %':<11}" + "".join(f"{c:>44}" for c in cells))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))

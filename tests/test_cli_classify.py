@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from tests.conftest import WASTE_V1, shipped_version
@@ -203,3 +204,25 @@ def test_json_logs(tiny_model: Path, drawn_images: list[Path]) -> None:
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
     assert lines and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
     assert any("loaded model tiny-1" in x["message"] for x in lines)
+
+
+def test_a_small_item_on_a_plain_floor_is_read_close_up(tiny_model: Path, tmp_path: Path) -> None:
+    """The tiny model reads a photo's mean colour: the whole white floor with a small blue
+    square on it is `paper`; read close up (the square most of the crop), it is not; `--whole`
+    reads it as before and says so with a null `item_box`."""
+    floor = np.full((360, 480, 3), 245, np.uint8)
+    noise = np.random.default_rng(0).normal(0, 2, floor.shape)
+    floor = np.clip(floor + noise, 0, 255).astype(np.uint8)
+    floor[200:290, 300:390] = (230, 60, 30)  # BGR: plastic blue, a quarter of the photo's height
+    path = tmp_path / "floor.jpg"
+    assert cv2.imwrite(str(path), floor, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    whole = binwatch("classify", path, "--bin", "other", "--model", tiny_model, "--json", "--whole")
+    zoomed = binwatch("classify", path, "--bin", "other", "--model", tiny_model, "--json")
+    assert whole.returncode == zoomed.returncode == 0, zoomed.stderr
+    before, after = json.loads(whole.stdout), json.loads(zoomed.stdout)
+    assert before["label"] == "paper" and before["item_box"] is None
+    assert after["label"] != "paper"
+    box = after["item_box"]
+    # the square (300..390, 200..290) and a blur's width round it
+    assert 290 <= box["x"] <= 300 and 190 <= box["y"] <= 200
+    assert 390 <= box["x"] + box["w"] <= 400 and 290 <= box["y"] + box["h"] <= 300

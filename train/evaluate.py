@@ -23,6 +23,7 @@ from vision.metadata import BACKGROUND
 from vision.prediction import Prediction
 from vision.taxonomy import Category, Profile
 from vision.verdict import VerdictKind, judge_item
+from vision.zoom import ZoomParams, read_photos
 
 log = logging.getLogger(__name__)
 CATEGORIES = list(Category)
@@ -33,15 +34,20 @@ def classify_samples(
     samples: Sequence[Sample],
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
     batch: int = 64,
+    zoom: ZoomParams | None = None,
 ) -> list[Prediction]:
     """The classifier's predictions for the samples' images (each through `transform` first
-    when given), in batches, through vision's preprocessing."""
+    when given), in batches, through vision's preprocessing; with `zoom`, a small item on a
+    plain floor read close up as `binwatch classify` reads it (vision.zoom)."""
     out: list[Prediction] = []
     for start in tqdm(range(0, len(samples), batch), desc="evaluate", unit="batch", leave=False):
         images = [read_image(s.path) for s in samples[start : start + batch]]
         if transform is not None:
             images = [transform(image) for image in images]
-        out += classifier.classify(images)
+        if zoom is None:
+            out += classifier.classify(images)
+        else:
+            out += [r.prediction for r in read_photos(classifier, images, zoom)]
     return out
 
 

@@ -166,6 +166,21 @@ class Classifier:
             start += len(item)
         return out
 
+    def what_it_is(self, whole: Prediction, close_ups: Sequence[Prediction]) -> Prediction:
+        """`whole`'s reading of whether there is an item (its `background`), with what the item
+        is read from it and its close-ups together: the mean of their item probabilities, each
+        renormalised over the item outputs (a close-up's own "no item" share is left out)."""
+        items = np.mean(
+            [p.probabilities[self._items] / max(float(p.probabilities[self._items].sum()), 1e-12)
+             for p in (whole, *close_ups)],
+            axis=0,
+        )  # fmt: skip
+        probabilities = np.zeros_like(whole.probabilities)
+        probabilities[self._items] = items * (1.0 - whole.background)
+        if self._background is not None:
+            probabilities[self._background] = whole.background
+        return self._predict(probabilities)
+
     def _predict(self, probabilities: npt.NDArray[np.float32]) -> Prediction:
         background = 0.0 if self._background is None else float(probabilities[self._background])
         items = probabilities[self._items].astype(np.float64)

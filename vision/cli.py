@@ -1,8 +1,9 @@
 """`binwatch classify IMAGE... --bin CATEGORY`: classify image files and judge each as a drop-off
 of one item into the given bin. Unreadable files are reported on their own line; the rest run.
 An image with no item in it (a model with a `background` output says so) gets verdict `empty`
-and `category` null. Exit status: 0 all classified, 1 some files could not be read, 2 bad model,
-profile or bin."""
+and `category` null. A small item on a plain floor is found and read close up (`vision.zoom`;
+`item_box` says where, null when the photo was read whole; `--whole` reads every photo whole).
+Exit status: 0 all classified, 1 some files could not be read, 2 bad model, profile or bin."""
 
 from __future__ import annotations
 
@@ -38,6 +39,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON object per image")
     parser.add_argument("--threads", type=int, default=2, help="ONNX Runtime threads (default 2)")
     parser.add_argument("--batch-size", type=int, default=32, help="images per batch (default 32)")
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="read every photo whole (default: a small item on a plain floor is found and "
+        "read close up)",
+    )
 
 
 def _expand(paths: Sequence[str]) -> list[Path]:
@@ -93,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from vision.prediction import items_only
     from vision.shipped import shipped_model_path
     from vision.verdict import judge
+    from vision.zoom import Reading, read_photos
 
     model_path = args.model or shipped_model_path()
     if model_path is None:
@@ -130,15 +138,19 @@ def run(args: argparse.Namespace) -> int:
                 readable.append(path)
             except ImageError as exc:
                 errors[path] = str(exc)
-        predictions = (
-            dict(zip(readable, classifier.classify(images), strict=True)) if images else {}
-        )
+        if not images:
+            readings: list[Reading] = []
+        elif args.whole:
+            readings = [Reading(p, None, p) for p in classifier.classify(images)]
+        else:
+            readings = read_photos(classifier, images)
+        by_path: dict[Path, Reading] = dict(zip(readable, readings, strict=True))
         for path in chunk:
             if path in errors:
                 failures += 1
                 out.error(path, errors[path])
                 continue
-            prediction = predictions[path]
+            prediction, box = by_path[path].prediction, by_path[path].item_box
             verdict = judge(items_only([prediction]), accepted, meta.thresholds)
             top = sorted(
                 zip(classifier.labels, prediction.probabilities.tolist(), strict=True),
@@ -164,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
                     "profile": profile.name,
                     "model_version": meta.model_version,
                     "top": [{"label": label, "p": round(p, 4)} for label, p in top],
+                    # the item read close up (photo pixels); null: the photo was read whole
+                    "item_box": None if box is None else box.model_dump(),
                 }
             )
         sys.stdout.flush()

@@ -106,3 +106,27 @@ def test_classify_reports_empty_with_null_category(model: Path, tmp_path: Path) 
     assert empty["belongs"] is None and float(str(empty["background"])) > 0.9
     assert rows["cell.jpg"]["verdict"] == "contaminated"
     assert rows["cell.jpg"]["category"] == "hazardous"
+
+
+def test_a_close_up_says_what_the_item_is_never_whether_there_is_one(model: Path) -> None:
+    """`what_it_is` (vision.zoom's reading of a whole photo and its close-up): "no item" stays
+    the whole photo's answer; the item's label comes from both readings' item probabilities."""
+    classifier = Classifier(model)
+    whole, close, floor = classifier.classify(
+        [solid_image("battery"), solid_image("plastic"), solid_image(BACKGROUND)]
+    )
+    read = classifier.what_it_is(whole, [close])
+    assert read.background == pytest.approx(whole.background, abs=1e-6)
+    assert read.is_background == whole.is_background
+    items = [i for i, label in enumerate(classifier.labels) if label != BACKGROUND]
+    expected = np.mean(
+        [p.probabilities[items] / p.probabilities[items].sum() for p in (whole, close)], axis=0
+    )
+    np.testing.assert_allclose(
+        read.probabilities[items] / read.probabilities[items].sum(), expected, atol=1e-5
+    )
+    assert read.label in ("battery", "plastic") and read.confidence < 0.55  # a coin toss
+    # a close-up read as "no item" cannot drop the item; an empty whole photo stays empty
+    kept = classifier.what_it_is(close, [floor])
+    assert not kept.is_background and kept.background == pytest.approx(close.background)
+    assert classifier.what_it_is(floor, [close]).is_background

@@ -1,0 +1,165 @@
+"""vision.zoom: a small item on a plain floor is found in a whole photo and read close up."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.conftest import WASTE_V1
+from vision.prediction import Box, Prediction
+from vision.zoom import ZoomParams, find_item, read_photos, zoom_crop
+
+SIDE = 360
+
+
+def floor(
+    seed: int, ramp: tuple[float, float] = (0.7, 1.3), tint: tuple[int, ...] = (120,) * 3
+) -> np.ndarray:
+    """A plain floor photo, lit unevenly from one side, with sensor noise."""
+    rng = np.random.default_rng(seed)
+    light = np.linspace(*ramp, SIDE)[None, :, None]
+    image = np.full((SIDE, SIDE, 3), tint, np.float32) * light
+    image += rng.normal(0, 3, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def as_jpeg(image: np.ndarray) -> np.ndarray:
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok
+    return np.asarray(cv2.imdecode(data, cv2.IMREAD_COLOR))
+
+
+def put(ground: np.ndarray, item: np.ndarray, share: float, at: tuple[int, int]) -> Box:
+    """Paste `item` (its longest side `share` of the photo's) with its top left at `at`, cut
+    by the photo's edges; the box of what shows."""
+    h, w = item.shape[:2]
+    scale = share * SIDE / max(h, w)
+    small = cv2.resize(item, (max(1, round(w * scale)), max(1, round(h * scale))))
+    x, y = at
+    shown = small[: SIDE - y, : SIDE - x]
+    ground[y : y + shown.shape[0], x : x + shown.shape[1]] = shown
+    return Box(x=x, y=y, w=shown.shape[1], h=shown.shape[0])
+
+
+def overlap(a: Box, b: Box) -> float:
+    """Intersection over union."""
+    w = min(a.x + a.w, b.x + b.w) - max(a.x, b.x)
+    h = min(a.y + a.h, b.y + b.h) - max(a.y, b.y)
+    inter = max(0, w) * max(0, h)
+    return inter / (a.w * a.h + b.w * b.h - inter)
+
+
+def drawn_item(seed: int) -> np.ndarray:
+    """A dark can-like object: a filled ellipse with a highlight (no dataset needed)."""
+    item = np.full((90, 60, 3), 0, np.uint8)
+    cv2.ellipse(item, (30, 45), (28, 43), 0, 0, 360, (40, 60 + seed * 10, 170), -1)
+    cv2.line(item, (20, 10), (20, 80), (220, 220, 230), 4)
+    return item
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_small_item_on_an_unevenly_lit_floor_is_found(seed: int) -> None:
+    ground = floor(seed)
+    truth = put(ground, drawn_item(seed), 0.2, (60 + 50 * seed, 200 - 30 * seed))
+    box = find_item(as_jpeg(ground))
+    assert box is not None
+    assert overlap(box, truth) > 0.6, (box, truth)
+
+
+@pytest.mark.parametrize(
+    "ground",
+    [
+        floor(0),
+        floor(1, ramp=(0.5, 1.4), tint=(200, 190, 180)),
+        floor(2, ramp=(1.0, 1.0), tint=(30, 30, 30)),
+    ],
+    ids=["grey", "light-ramp", "dark"],
+)
+def test_an_empty_plain_floor_gives_nothing(ground: np.ndarray) -> None:
+    assert find_item(as_jpeg(ground)) is None
+
+
+def test_a_busy_ground_an_item_across_the_edge_or_a_large_one_is_read_whole() -> None:
+    rng = np.random.default_rng(5)
+    gravel = cv2.resize(rng.integers(0, 255, (45, 45, 3), dtype=np.uint8), (SIDE, SIDE),
+                        interpolation=cv2.INTER_NEAREST)  # fmt: skip
+    put(gravel, drawn_item(0), 0.2, (150, 150))
+    assert find_item(as_jpeg(gravel)) is None  # the ring is not one ground
+    across = floor(6)
+    put(across, drawn_item(1), 0.3, (SIDE - 50, 120))  # cut by the right edge
+    assert find_item(as_jpeg(across)) is None
+    large = floor(7)
+    put(large, drawn_item(2), 0.6, (80, 60))
+    assert find_item(as_jpeg(large)) is None
+    assert find_item(as_jpeg(large), ZoomParams(max_side=0.8)) is not None
+
+
+def test_the_crop_is_square_holds_the_item_at_fill_and_stays_inside() -> None:
+    image = np.zeros((300, 400, 3), np.uint8)
+    crop = zoom_crop(image, Box(x=10, y=250, w=35, h=28))  # near the bottom left corner
+    assert crop is not None and crop.shape[:2] == (80, 80)  # 35 / 0.7 = 50, at least 0.2 × 400
+    inside = zoom_crop(image, Box(x=200, y=100, w=70, h=40))
+    assert inside is not None and inside.shape[:2] == (100, 100)
+    assert zoom_crop(image, Box(x=0, y=0, w=250, h=250)) is None  # would not fit: read whole
+
+
+@pytest.mark.parametrize(
+    "bad", [{"fill": 0}, {"max_side": 1.2}, {"work_side": 16}, {"spread_factor": 0}]
+)
+def test_params_refuse_what_cannot_work(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        ZoomParams(**bad)  # type: ignore[arg-type]
+
+
+def plain_ground(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A plain floor of a random grey, lit a little unevenly, with sensor noise."""
+    light = np.linspace(rng.uniform(0.8, 1), rng.uniform(1, 1.2), width)[None, :, None]
+    image = np.full((height, width, 3), rng.uniform(60, 200), np.float32) * light
+    return np.clip(image + rng.normal(0, 3, image.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.dataset
+def test_the_shipped_model_reads_small_real_items_better_close_up(
+    waste_v1_rows: list[dict[str, str]],
+) -> None:
+    """48 real test photos (12 a category), each placed on a plain floor with its side a fifth
+    of the photo's, as JPEGs: read whole, the shipped model gets 27 right; with the close-up,
+    39 (measured 2026-12-04). Zooming never drops an item or finds one on an empty floor."""
+    from train.augment import place_on_background
+    from vision.classifier import Classifier, ClassifierOptions
+    from vision.imageio import read_image
+    from vision.shipped import shipped_model_path
+
+    rng = np.random.default_rng(0)
+    tests: dict[str, list[dict[str, str]]] = {}
+    for row in waste_v1_rows:
+        if row["split"] == "test":
+            tests.setdefault(row["category"], []).append(row)
+    picked = [rows[i] for _, rows in sorted(tests.items()) for i in rng.permutation(len(rows))[:12]]
+    photos = []
+    for i, row in enumerate(picked):
+        item = read_image(WASTE_V1 / row["path"])
+        placed = place_on_background(
+            item, np.random.default_rng([1, i]), ground=plain_ground, size=(0.2, 0.2)
+        )
+        photos.append(as_jpeg(placed))
+    model = shipped_model_path()
+    assert model is not None
+    classifier = Classifier(model, ClassifierOptions(threads=2))
+    readings = read_photos(classifier, photos)
+    truth = [row["category"] for row in picked]
+
+    def right(predictions: list[Prediction]) -> int:
+        return sum(
+            not p.is_background and p.category.value == t
+            for p, t in zip(predictions, truth, strict=True)
+        )
+
+    close, whole = right([r.prediction for r in readings]), right([r.whole for r in readings])
+    assert close >= whole + 6, (close, whole)
+    assert sum(r.item_box is not None for r in readings) >= 30
+    assert all(r.prediction.is_background == r.whole.is_background for r in readings)
+    empty = read_photos(classifier, [plain_ground(np.random.default_rng([2, i]), 360, 360)
+                                     for i in range(20)])  # fmt: skip
+    assert all(r.prediction.is_background and r.item_box is None for r in empty)
