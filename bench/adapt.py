@@ -6,9 +6,13 @@
         --field ../shared/datasets/waste-extra-v1/manifest.csv --night \\
         --simulator 400 --out bench/results/adapt.json
 
-A field set is photos of one site: a manifest's test split (`--field`), or crops of the
+A field set is photos of one site: a manifest's test split (`--field`), crops of the
 simulator's bins with test-split photos dropped on them (`--simulator N`, photos from the base
-manifests' test splits only); either as a night/IR camera sees it with `--night`. For each K
+manifests' test splits only), or whole photos of a sorting device's plain floor with a small item
+on it (`--small-site N`: base test photos placed with their side 15-35 % of the photo's on a
+floor of one `bench.surfaces` family, `--floor`); any as a night/IR camera sees it with
+`--night`. The site's photos are scored as `binwatch classify` reads them (a small item on a
+plain floor read close up, `vision.zoom`) and, beside that, read whole (`*_whole`). For each K
 (reviewed photos per category, as far as the set allows: at most half of a category's groups)
 and seed, K photos per category are drawn by group; `binwatch retrain`'s recipe
 (train.retrain.retrain, no hold-out, base features cached; `--tune-blocks` as its option, several
@@ -35,19 +39,29 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import numpy as np
 
 from bench.field import item_scores
+from bench.surfaces import FAMILIES, ground_of
 from edge.simulate import item_crop
-from train.augment import night_check
+from train.augment import night_check, place_on_background
 from train.evaluate import classify_samples
 from train.feature_cache import default_folder
 from train.manifest import Sample, load_manifests
 from train.retrain import RetrainOptions, retrain
 from vision.classifier import Classifier
 from vision.imageio import read_image
+from vision.zoom import ZoomParams
 
 log = logging.getLogger(__name__)
 FIELDS = ("path", "split", "category", "fine_label", "source", "group")
+SMALL_SIZES = (0.15, 0.35)  # --small-site: the item's longest side, share of the photo's
+
+
+def scores(classifier: Classifier, samples: list[Sample]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Item scores as `binwatch classify` reads the photos, and read whole."""
+    close = item_scores(classify_samples(classifier, samples, zoom=ZoomParams()), samples)
+    return close, item_scores(classify_samples(classifier, samples), samples)
 
 
 def write_manifest(rows: Sequence[Sample], path: Path) -> Path:
@@ -60,8 +74,28 @@ def write_manifest(rows: Sequence[Sample], path: Path) -> Path:
     return path
 
 
+def small_site(args: argparse.Namespace, folder: Path) -> tuple[str, list[Sample]]:
+    """Base test photos, each placed small on a photo of one floor family (seeded per photo)."""
+    base = list(load_manifests(args.manifest).split("test"))
+    random.Random(args.seed).shuffle(base)
+    draw_floor = FAMILIES[args.floor]
+    made = []
+    for n, s in enumerate(base[: args.small_site]):
+        where = np.random.default_rng([args.seed, n])
+        ground = ground_of(draw_floor, np.random.default_rng([args.seed, n, 7]))
+        photo = place_on_background(read_image(s.path), where, ground=ground, size=SMALL_SIZES)
+        path = folder / f"floor-{n:04d}.jpg"
+        cv2.imwrite(str(path), night_check(photo) if args.night else photo,
+                    [cv2.IMWRITE_JPEG_QUALITY, 85])  # fmt: skip
+        made.append(Sample(path, "test", s.category, s.label, "small-site", s.group, "site"))
+    night = ", night/IR" if args.night else ""
+    return f"{len(made)} base test photos small on a {args.floor} floor{night}", made
+
+
 def field_set(args: argparse.Namespace, folder: Path) -> tuple[str, list[Sample]]:
-    """The site's photos, written into `folder` when they are made (night, simulator)."""
+    """The site's photos, written into `folder` when they are made (night, simulator, floor)."""
+    if args.small_site:
+        return small_site(args, folder)
     if args.simulator:
         base = [s for s in load_manifests(args.manifest).split("test")]
         random.Random(args.seed).shuffle(base)
@@ -140,7 +174,7 @@ def one_run(
     k: int,
     seed: int,
     tune: int,
-    before: dict[str, Any],
+    before: tuple[dict[str, Any], dict[str, Any]],
     recipe: dict[str, Any],
 ) -> dict[str, Any]:
     """One retrain on `reviewed` (tuning `tune` blocks, `recipe`'s options), scored on `rest`
@@ -153,15 +187,17 @@ def one_run(
     )
     report = retrain(args.model, args.manifest, manifest, run, options, cache_dir=default_folder())
     seconds = time.perf_counter() - began
-    after = item_scores(classify_samples(Classifier(run / "candidate.onnx"), rest), rest)
+    after, after_whole = scores(Classifier(run / "candidate.onnx"), rest)
     base_before, base_after = (report[m]["base_test"] for m in ("active", "candidate"))
     row = {
         "k": k, "seed": seed, "tune_blocks": tune, "recipe": recipe_name(recipe),
         "tuned_blocks": report["recipe"]["tuned_blocks"], "counts": counts,
         "reviewed": len(reviewed), "scored": len(rest), "seconds": seconds,
-        "macro_recall_before": before["macro_recall"],
+        "macro_recall_before": before[0]["macro_recall"],
         "macro_recall_after": after["macro_recall"],
         "recall_after": after["recall"],
+        "macro_recall_before_whole": before[1]["macro_recall"],
+        "macro_recall_after_whole": after_whole["macro_recall"],
         "base_test_accuracy_before": base_before["category_accuracy"],
         "base_test_accuracy_after": base_after["category_accuracy"],
     }  # fmt: skip
@@ -169,7 +205,9 @@ def one_run(
         f"K={k:>3} seed {seed} blocks {row['tuned_blocks']} {row['recipe']}: "
         f"{len(reviewed)} reviewed {counts}, "
         f"{len(rest)} scored: macro recall {100 * row['macro_recall_before']:.1f} → "
-        f"{100 * row['macro_recall_after']:.1f} %, base test accuracy "
+        f"{100 * row['macro_recall_after']:.1f} % (read whole "
+        f"{100 * row['macro_recall_before_whole']:.1f} → "
+        f"{100 * row['macro_recall_after_whole']:.1f}), base test accuracy "
         f"{100 * row['base_test_accuracy_before']:.2f} → "
         f"{100 * row['base_test_accuracy_after']:.2f} % ({seconds:.0f} s)",
         flush=True,
@@ -185,6 +223,10 @@ def main() -> None:
     parser.add_argument("--split", default="test", help="the field manifest's split")
     parser.add_argument("--night", action="store_true", help="the site's camera is night/IR")
     parser.add_argument("--simulator", type=int, default=0, help="N simulator crops instead")
+    parser.add_argument("--small-site", type=int, default=0,
+                        help="N base test photos small on a plain floor instead")  # fmt: skip
+    parser.add_argument("--floor", choices=sorted(FAMILIES), default="gradient",
+                        help="--small-site's floor (bench.surfaces' families)")  # fmt: skip
     parser.add_argument("--k", type=int, nargs="+", default=[10, 25, 50, 100])
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
@@ -196,8 +238,8 @@ def main() -> None:
                         "same draws; default: retrain's own)")  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    if not args.simulator and args.field is None:
-        parser.error("give --field MANIFEST or --simulator N")
+    if not args.simulator and not args.small_site and args.field is None:
+        parser.error("give --field MANIFEST, --simulator N or --small-site N")
     recipes = args.recipe or [{}]
     logging.basicConfig(level=logging.WARNING)
     rows: list[dict[str, Any]] = []
@@ -215,7 +257,7 @@ def main() -> None:
                 if last.get(seed) == counts:
                     continue  # the set allows no more than the last K did
                 last[seed] = counts
-                before = item_scores(classify_samples(start, rest), rest)
+                before = scores(start, rest)
                 ran: set[tuple[int, str]] = set()  # once per draw: -1 may resolve to one given
                 for recipe in recipes:
                     for tune in args.tune_blocks:
@@ -226,18 +268,21 @@ def main() -> None:
                             rows.append(one_run(args, work, reviewed, rest, counts, k, seed,
                                                 tune, before, recipe))  # fmt: skip
     print("\n| K per category | blocks tuned | recipe | reviewed | macro recall before → after "
-          "(median of seeds) | base test accuracy after | retrain s |\n"
-          "|---|---|---|---|---|---|---|")  # fmt: skip
+          "(median of seeds) | read whole | base test accuracy after | retrain s |\n"
+          "|---|---|---|---|---|---|---|---|")  # fmt: skip
     order = [recipe_name(r) for r in recipes]  # the recipes as given, `default` where put
     for k, tuned, name in sorted({(r["k"], r["tuned_blocks"], r["recipe"]) for r in rows},
                                  key=lambda t: (t[0], t[1], order.index(t[2]))):  # fmt: skip
         mine = [r for r in rows if (r["k"], r["tuned_blocks"], r["recipe"]) == (k, tuned, name)]
         med = {key: statistics.median(r[key] for r in mine)
                for key in ("reviewed", "macro_recall_before", "macro_recall_after",
+                           "macro_recall_before_whole", "macro_recall_after_whole",
                            "base_test_accuracy_after", "seconds")}  # fmt: skip
         print(f"| {k} | {tuned} | {name} | {med['reviewed']:.0f} | "
               f"{100 * med['macro_recall_before']:.1f} → "
               f"{100 * med['macro_recall_after']:.1f} % | "
+              f"{100 * med['macro_recall_before_whole']:.1f} → "
+              f"{100 * med['macro_recall_after_whole']:.1f} % | "
               f"{100 * med['base_test_accuracy_after']:.2f} % | "
               f"{med['seconds']:.0f} |")  # fmt: skip
     if args.out:

@@ -225,7 +225,7 @@ def score(classifier: Classifier, photos: dict[str, list[Path]]) -> dict[str, An
     return out
 
 
-def _sized(draw: Draw, own: np.random.Generator) -> Callable[..., np.ndarray]:
+def ground_of(draw: Draw, own: np.random.Generator) -> Callable[..., np.ndarray]:
     """A ground for place_on_background: the family's photo, resized to the side asked."""
 
     def ground(_: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -244,7 +244,7 @@ def items_on_surfaces(classifier: Classifier, samples: list[Sample], seed: int) 
         for i, image in enumerate(images):
             where = np.random.default_rng([seed, i])  # the same spot on every family
             own = np.random.default_rng([seed, i, f])
-            placed.append(place_on_background(image, where, ground=_sized(draw, own)))
+            placed.append(place_on_background(image, where, ground=ground_of(draw, own)))
         readings = read(classifier, placed)
         everything += readings
         out[name] = both_ways(readings, samples)
@@ -265,7 +265,7 @@ def items_by_size(classifier: Classifier, samples: list[Sample], seed: int) -> d
         placed = []
         for i, image in enumerate(images):
             own = np.random.default_rng([seed, i, 99])
-            ground = _sized(draws[i % len(draws)], own)
+            ground = ground_of(draws[i % len(draws)], own)
             where = np.random.default_rng([seed, i])
             placed.append(place_on_background(image, where, ground=ground, size=(size, size)))
         out[f"{size:.2f}"] = both_ways(read(classifier, placed), samples)

@@ -46,6 +46,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="views of each base train photo the head alone re-fits on: the photo "
                    "as it is and N-1 drawn as training draws them (1: as it is only; tuned "
                    "blocks always re-fit on the photos as they are)")  # fmt: skip
+    p.add_argument("--no-close-ups", action="store_true",
+                   help="train on reviewed photos as they are only (default: also on the "
+                   "close-up `binwatch classify` reads of a small item on a plain floor)",
+                   )  # fmt: skip
     p.add_argument("--field-holdout", type=float, default=0.3)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--margin", type=float, default=0.01,
@@ -150,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = RetrainOptions(
         field_weight=args.field_weight, field_views=args.field_views, base_views=args.base_views,
+        close_ups=0 if args.no_close_ups else 1,
         field_holdout=args.field_holdout, steps=args.steps, margin=args.margin,
         seed=args.seed, threads=args.threads, tune_blocks=args.tune_blocks,
         tune_from=args.tune_from,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.adapt import draw, parse_recipe, recipe_name
+from tests.conftest import WASTE_V1
 from train.manifest import Sample
 from vision.taxonomy import Category
 
@@ -46,3 +47,30 @@ def test_a_recipe_names_retrain_options() -> None:
     for wrong in ("fieldweight=3", "steps=1.5", "seed=2", "field_holdout=0.3", "anchor=lots"):
         with pytest.raises(argparse.ArgumentTypeError):
             parse_recipe(wrong)
+
+
+@pytest.mark.dataset
+def test_a_small_item_site_is_whole_frames_binwatch_classify_reads_close_up(
+    tmp_path: Path, waste_v1_rows: list[dict[str, str]]
+) -> None:
+    """`--small-site N`: N base test photos, each small on a floor of one family, as JPEGs of
+    a whole frame, labelled as the photo; most of them `binwatch classify` reads close up."""
+    from bench.adapt import SMALL_SIZES, small_site
+    from vision.imageio import read_image
+    from vision.zoom import find_item
+
+    args = argparse.Namespace(manifest=[WASTE_V1 / "manifest.csv"], seed=0, small_site=12,
+                              floor="gradient", night=False)  # fmt: skip
+    name, made = small_site(args, tmp_path)
+    assert len(made) == 12 and "gradient floor" in name
+    tests = {r["group"]: r["category"] for r in waste_v1_rows if r["split"] == "test"}
+    found = 0
+    for sample in made:
+        assert sample.path.parent == tmp_path and sample.category is not None
+        assert tests[sample.group.split(":", 1)[-1]] == sample.category.value
+        box = find_item(read_image(sample.path))
+        if box is not None:
+            found += 1
+            side = max(box.w, box.h) / max(read_image(sample.path).shape[:2])
+            assert side <= SMALL_SIZES[1] + 0.1
+    assert found >= 8

@@ -9,9 +9,10 @@ compare, decide.
    it skips them, as any label it lacks.
 2. The active model computes its head's input features (ONNX Runtime) for base train (as the
    photos are and, for the head alone, as training draws its views: the head learned from
-   those), field-train (several augmented views each), base val and base test; the base photos'
-   features are kept on disk per model file (train.feature_cache), so the next retrain from it
-   skips that work.
+   those), field-train (several augmented views each and, where `binwatch classify` reads a
+   photo close up as well, that close-up: `close_ups`, vision.zoom), base val and base test; the
+   base photos' features are kept on disk per model file (train.feature_cache), so the next
+   retrain from it skips that work.
 3. The head (W, b) starts from the active model's and trains on base train plus field-train, the
    field images weighted up, with a pull towards the active head so it moves only as far as the
    data asks; base labels weigh equally, as in training, and under `limit` each base photo kept
@@ -67,6 +68,7 @@ from vision.imageio import read_image
 from vision.metadata import BACKGROUND, DatasetRef, ModelMetadata, embed_metadata
 from vision.preprocess import preprocess
 from vision.taxonomy import Category
+from vision.zoom import find_item, zoom_crop
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,7 @@ log = logging.getLogger(__name__)
 class RetrainOptions:
     field_weight: float = 5.0  # one field image counts as this many base images
     field_views: int = 4  # views per field-train image: one plain, the rest augmented
+    close_ups: int = 1  # 1: and its close-up where `binwatch classify` reads one (vision.zoom)
     base_views: int = 2  # views per base-train photo: one plain, the rest as training draws them
     # (the head alone; tuning blocks, the photos as they are)
     field_holdout: float = 0.3  # share of reviewed events held back for the comparison
@@ -97,6 +100,8 @@ class RetrainOptions:
     def __post_init__(self) -> None:
         if not 1 <= self.base_views <= len(TRAINING_VIEWS) + 1:
             raise ValueError(f"base_views is 1 to {len(TRAINING_VIEWS) + 1}, not {self.base_views}")
+        if self.close_ups not in (0, 1):
+            raise ValueError(f"close_ups is 0 or 1, not {self.close_ups}")
 
     def blocks_for(self, field_train: int) -> int:
         if self.tune_blocks >= 0:
@@ -362,6 +367,24 @@ VIEWS: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {
 TRAINING_VIEWS = {f"train{draw}-small{SMALL_SHARE:g}": training_view(draw) for draw in range(1, 4)}
 
 
+def close_up(image: np.ndarray) -> np.ndarray | None:
+    """The close-up `binwatch classify` reads besides the whole photo (vision.zoom), or None."""
+    box = find_item(image)
+    return None if box is None else zoom_crop(image, box)
+
+
+def with_close_up(samples: Sequence[Sample]) -> list[Sample]:
+    """The samples whose photo `binwatch classify` also reads close up."""
+    return [s for s in samples if close_up(read_image(s.path)) is not None]
+
+
+def _close_up_view(image: np.ndarray) -> np.ndarray:
+    crop = close_up(image)
+    if crop is None:  # with_close_up chose the photo: the same photo gives the same answer
+        raise ValueError("no close-up in a photo chosen for one")
+    return crop
+
+
 def _tag(cut: str | None) -> str:
     """A file-name-safe name for the cut tensor (feature cache)."""
     return "cut-" + hashlib.sha1(str(cut).encode()).hexdigest()[:12]
@@ -458,13 +481,24 @@ def retrain(
     base_w = balanced_weights(base_y, len(labels)) * stands_for / len(chosen)
     parts_x = [base_rows(base_train, "base train", bool(blocks), view) for view in chosen]
     parts_y, parts_w = [base_y] * len(chosen), [base_w] * len(chosen)
+    # a reviewed photo `binwatch classify` also reads close up (a small item on a plain floor)
+    # trains the head on that close-up too, so a retrained model reads the site both ways
+    closer = with_close_up(field_train) if options.close_ups else []
+    chosen_close = {s.path for s in closer}
+    has_close = np.array([s.path in chosen_close for s in field_train], bool)
+    field_w = options.field_weight / (options.field_views + has_close)  # each photo weighs 5
     for view in range(options.field_views):
         augment = None if view == 0 else field_augmenter(options.seed + view)
         rows = features(session, field_train, meta, augment, desc=f"field view {view}",
                         output=cut)  # fmt: skip
         parts_x.append(rows.astype(np.float16) if blocks else rows)
         parts_y.append(np.array([index[s.label] for s in field_train]))
-        parts_w.append(np.full(len(field_train), options.field_weight / options.field_views))
+        parts_w.append(field_w)
+    if closer:
+        rows = features(session, closer, meta, _close_up_view, desc="field close-ups", output=cut)
+        parts_x.append(rows.astype(np.float16) if blocks else rows)
+        parts_y.append(np.array([index[s.label] for s in closer]))
+        parts_w.append(field_w[has_close])
     x, y, w = np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_w)
     candidate_test_x: np.ndarray | None = None
     if cut is not None:
@@ -509,6 +543,7 @@ def retrain(
         "base_train_images": len(base_train),
         "base_photo_weight": stands_for,
         "base_views": len(chosen),
+        "field_close_ups": len(closer),
         "temperature": temperature,
     }
     candidate_meta = meta.model_copy(

@@ -139,3 +139,20 @@ def test_retrain_asks_for_base_views_it_can_draw(capsys: pytest.CaptureFixture[s
     with pytest.raises(SystemExit):
         parser.parse_args([*needed, "--base-views", "5"])
     assert "--base-views" in capsys.readouterr().err
+
+
+def test_retrain_trains_on_close_ups_unless_told_not_to() -> None:
+    """`binwatch retrain` trains on the close-ups `binwatch classify` reads by default;
+    `--no-close-ups` skips them; RetrainOptions refuses anything but 0 or 1."""
+    import argparse
+
+    from binwatch.retrain_cli import configure
+    from train.retrain import RetrainOptions
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    needed = ["--from", "r.zip", "--manifest", "m.csv", "--out", "runs/x"]
+    assert not parser.parse_args(needed).no_close_ups and RetrainOptions.close_ups == 1
+    assert parser.parse_args([*needed, "--no-close-ups"]).no_close_ups
+    with pytest.raises(ValueError, match="close_ups is 0 or 1"):
+        RetrainOptions(close_ups=2)

@@ -19,12 +19,14 @@ from onnx import TensorProto, helper, numpy_helper
 import train.retrain as retrain_module
 from tests.conftest import WASTE_EXTRA, WASTE_V1, no_datasets
 from tests.tiny_model import build_tiny_model
-from train.augment import SMALL_SHARE, draw_floor
+from train.augment import SMALL_SHARE, draw_floor, place_on_background
 from train.head import read_head
 from train.manifest import load_manifests
 from train.retrain import RetrainOptions, compare, retrain
 from train.tail import TailModule, boundaries, cut_for, with_outputs, write_tail
+from vision.classifier import Classifier
 from vision.errors import ModelError
+from vision.imageio import read_image
 from vision.shipped import shipped_model_path
 
 
@@ -137,14 +139,26 @@ def test_an_op_torch_cannot_rebuild_is_refused() -> None:
         TailModule(model, "c1")
 
 
-def _field_manifest(path: Path, per_category: int, empties: int = 0) -> Path:
+def _field_manifest(path: Path, per_category: int, empties: int = 0, small: int = 0) -> Path:
     """Reviewed samples as the service exports them: waste-extra-v1 test photos, split train,
-    and `empties` drawn floors a reviewer named `background` (no item)."""
+    `empties` drawn floors a reviewer named `background` (no item), and `small` of the photos
+    again, small on a plain grey floor (a whole frame `binwatch classify` reads close up)."""
     samples = load_manifests([WASTE_EXTRA / "manifest.csv"]).split("test")
     taken: dict[str, int] = {}
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "split", "category", "fine_label", "source", "group"])
+        for n, s in enumerate(samples[:: max(1, len(samples) // max(1, small))][:small]):
+            assert s.category is not None
+            frame = path.parent / f"small-{n}.jpg"
+
+            def grey(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+                return np.clip(rng.normal(140, 3, (h, w, 3)), 0, 255).astype(np.uint8)
+
+            photo = place_on_background(read_image(s.path), np.random.default_rng(n),
+                                        ground=grey, size=(0.2, 0.3))  # fmt: skip
+            cv2.imwrite(str(frame), photo)
+            writer.writerow([frame.name, "train", s.category.value, s.label, "review", f"sm-{n}"])
         for n in range(empties):
             crop = path.parent / f"empty-{n}.jpg"
             cv2.imwrite(str(crop), draw_floor(np.random.default_rng(n), 160, 160))
@@ -200,6 +214,7 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
     few = RetrainOptions(steps=10, field_views=1, tune_from=10_000)
     out3 = tmp_path / "run3"
     out3.mkdir()
+    field = _field_manifest(out3 / "reviewed.csv", 12, empties=5, small=8)
     fitted: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     real_fit = retrain_module.train_head
 
@@ -217,8 +232,20 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
     # the train photos it skipped, so the field weighs against the base as in a full retrain
     ((x, y, w),) = fitted
     base, field_train = head_only["recipe"]["base_train_images"], head_only["field"]["train"]
-    assert len(x) == 2 * base + field_train
+    close = head_only["recipe"]["field_close_ups"]
+    assert len(x) == 2 * base + field_train + close
     assert (y[:base] == y[base : 2 * base]).all() and not np.allclose(x[:base], x[base : 2 * base])
+    # the reviewed frames binwatch classify reads close up train the head on that close-up too:
+    # the small items on the grey floor (those not held back), each its photo's label, the
+    # photo's weight split over its two views
+    reviewed = load_manifests([field]).samples
+    trained = [s for s in reviewed if not retrain_module.held_back(s, few.field_holdout)]
+    chosen = retrain_module.with_close_up(trained)
+    small_kept = sum("sm-" in s.group for s in trained)
+    assert close == len(chosen) >= small_kept - 1 and small_kept >= 4
+    labels = list(Classifier(active).labels)
+    assert [labels[i] for i in y[-close:]] == [s.label for s in chosen]
+    assert w[-close:] == pytest.approx(np.full(close, few.field_weight / 2))
     every = load_manifests(manifests).split("train")
     stands_for = len(every) / len(every[:: len(every) // 60])
     assert head_only["recipe"]["base_photo_weight"] == pytest.approx(stands_for) and stands_for > 50
