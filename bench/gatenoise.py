@@ -46,7 +46,10 @@ def one_draw(
     args: argparse.Namespace, field: Path, work: Path, limit: int, draw: int
 ) -> dict[str, Any]:
     options = RetrainOptions(
-        field_holdout=args.field_holdout, tune_blocks=0, base_views=args.base_views
+        field_holdout=args.field_holdout,
+        tune_blocks=0,
+        base_views=args.base_views,
+        close_ups=0 if args.no_close_ups else 1,
     )
     out = work / f"limit{limit}-draw{draw}"
     out.mkdir()
@@ -78,6 +81,8 @@ def main() -> None:
         default=RetrainOptions.base_views,
         help="as binwatch retrain's (1: base train photos as they are only)",
     )
+    parser.add_argument("--no-close-ups", action="store_true",
+                        help="as binwatch retrain's: reviewed crops as they are only")  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -111,7 +116,8 @@ def main() -> None:
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"source": str(args.source), "model": str(args.model),
-                                        "base_views": args.base_views, "summary": summary,
+                                        "base_views": args.base_views,
+                                        "close_ups": not args.no_close_ups, "summary": summary,
                                         "draws": rows}, indent=1))  # fmt: skip
 
 

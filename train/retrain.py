@@ -486,7 +486,8 @@ def retrain(
     closer = with_close_up(field_train) if options.close_ups else []
     chosen_close = {s.path for s in closer}
     has_close = np.array([s.path in chosen_close for s in field_train], bool)
-    field_w = options.field_weight / (options.field_views + has_close)  # each photo weighs 5
+    # each reviewed photo weighs field_weight, split over its views
+    field_w = options.field_weight / (options.field_views + has_close)
     for view in range(options.field_views):
         augment = None if view == 0 else field_augmenter(options.seed + view)
         rows = features(session, field_train, meta, augment, desc=f"field view {view}",

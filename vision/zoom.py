@@ -14,8 +14,10 @@ itself:
 3. what differs from that ground by more than `spread_factor` × the ring's own 95th-percentile
    difference (and at least `min_contrast` Lab units) is item; specks are opened away, an
    item's parts closed together;
-4. only a clear answer counts: the ring itself almost all ground (`ring_busy`: a textured floor,
-   a tiled one or an item across the edge gives none), something at least `min_area` of the
+4. only a clear answer counts: a plain ground (the ring's 95th-percentile difference from it at
+   most `max_spread`: a plate, steel, a tread plate; not a heap of fruit, a shelf or a busy
+   studio photo, where the most extreme specks would pass for an item), the ring itself almost
+   all ground (`ring_busy`: an item across the edge), something at least `min_area` of the
    photo, and everything found together (one box round all of it) at most `max_side` of the
    photo's side. Otherwise no box, and the photo is read whole as before.
 
@@ -53,6 +55,7 @@ class ZoomParams:
     ring: float = 0.08  # the border ring that shows the ground, share of the shorter side
     spread_factor: float = 2.5  # item: this many times the ring's 95th-percentile difference
     min_contrast: float = 10.0  # ... and at least this far from the ground (Lab units)
+    max_spread: float = 15.0  # the ring's 95th-percentile difference above this: not plain
     ring_busy: float = 0.04  # more of the ring than this found as item: no clear ground
     min_area: float = 0.002  # a part smaller than this share of the photo is a speck
     max_side: float = 0.45  # what is found wider or taller than this share: read whole
@@ -66,8 +69,10 @@ class ZoomParams:
             value = getattr(self, name)
             if not 0 < value < 1:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
-        if self.spread_factor <= 0 or self.min_contrast < 0:
-            raise ValueError("spread_factor must be positive and min_contrast not negative")
+        if self.spread_factor <= 0 or self.min_contrast < 0 or self.max_spread <= 0:
+            raise ValueError(
+                "spread_factor and max_spread must be positive and min_contrast not negative"
+            )
 
 
 @dataclass(frozen=True)
@@ -114,7 +119,10 @@ def find_item(image: Image, params: ZoomParams | None = None) -> Box | None:
     border = np.zeros((h, w), bool)
     border[:band], border[-band:], border[:, :band], border[:, -band:] = True, True, True, True
     distance = _ground_distance(lab, border)
-    limit = max(params.min_contrast, params.spread_factor * np.percentile(distance[border], 95))
+    spread = float(np.percentile(distance[border], 95))
+    if spread > params.max_spread:
+        return None
+    limit = max(params.min_contrast, params.spread_factor * spread)
     found = np.asarray(
         cv2.morphologyEx(
             cv2.morphologyEx(
