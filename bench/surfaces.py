@@ -34,7 +34,8 @@ and macro recall as `binwatch classify` answers (an empty answer is a wrong one)
 
 Then the same items small, as a whole camera frame over a bin shows a cigarette butt or a
 stone: each on a floor photo (the families take turns), its longest side 15, 25, 35 and 50 %
-of the photo's side, kept clear of the borders (`items_by_size`).
+of the photo's side, kept clear of the borders (`items_by_size`), by day and as a night/IR
+camera sees them (`items_by_size_night`).
 
 Every photo is read as `binwatch classify` reads it: a small item on a plain floor found and read
 close up (`vision.zoom`); the items' scores also say what reading each photo whole gives
@@ -255,9 +256,12 @@ def items_on_surfaces(classifier: Classifier, samples: list[Sample], seed: int) 
 SIZES = (0.15, 0.25, 0.35, 0.5)  # an item's longest side, as a share of the photo's
 
 
-def items_by_size(classifier: Classifier, samples: list[Sample], seed: int) -> dict[str, Any]:
+def items_by_size(
+    classifier: Classifier, samples: list[Sample], seed: int, night: bool = False
+) -> dict[str, Any]:
     """Each item small on a wide floor, at every share of `SIZES`: on a photo of one family
-    (they take turns), the same spot's centre and floor photo at every size."""
+    (they take turns), the same spot's centre and floor photo at every size; `night`: each
+    photo as a night/IR camera sees it (the night check's transform)."""
     images = [read_image(s.path) for s in samples]
     draws = list(FAMILIES.values())
     out: dict[str, Any] = {}
@@ -267,7 +271,8 @@ def items_by_size(classifier: Classifier, samples: list[Sample], seed: int) -> d
             own = np.random.default_rng([seed, i, 99])
             ground = ground_of(draws[i % len(draws)], own)
             where = np.random.default_rng([seed, i])
-            placed.append(place_on_background(image, where, ground=ground, size=(size, size)))
+            photo = place_on_background(image, where, ground=ground, size=(size, size))
+            placed.append(night_check(photo) if night else photo)
         out[f"{size:.2f}"] = both_ways(read(classifier, placed), samples)
     return out
 
@@ -284,6 +289,7 @@ def score_model(
     if items:
         scored["items"] = items_on_surfaces(classifier, items, seed)
         scored["items_by_size"] = items_by_size(classifier, items, seed)
+        scored["items_by_size_night"] = items_by_size(classifier, items, seed, night=True)
     return scored
 
 
@@ -326,14 +332,15 @@ def main(argv: list[str] | None = None) -> int:
             cells = [f"{100 * r['dropped_as_empty']:>9.1f} / {100 * r['macro_recall']:5.1f} %"
                      for r in rows]  # fmt: skip
             print(f"{name:<11}" + "".join(f"{c:>24}" for c in cells))
-        print("the same items small on a floor (longest side, share of the photo's side); "
-              "macro recall read whole, and the share read close up")  # fmt: skip
-        for size in SIZES:
-            rows = [m["items_by_size"][f"{size:.2f}"] for m in results["models"]]
-            cells = [f"{100 * r['dropped_as_empty']:>9.1f} / {100 * r['macro_recall']:5.1f} %"
-                     f" (whole {100 * r['whole']['macro_recall']:4.1f}, "
-                     f"{100 * r['zoomed']:3.0f} % close)" for r in rows]  # fmt: skip
-            print(f"{f'{100 * size:.0f} %':<11}" + "".join(f"{c:>44}" for c in cells))
+        for key, light in (("items_by_size", "by day"), ("items_by_size_night", "at night")):
+            print(f"the same items small on a floor {light} (longest side, share of the photo's "
+                  "side); macro recall read whole, and the share read close up")  # fmt: skip
+            for size in SIZES:
+                rows = [m[key][f"{size:.2f}"] for m in results["models"]]
+                cells = [f"{100 * r['dropped_as_empty']:>9.1f} / {100 * r['macro_recall']:5.1f} %"
+                         f" (whole {100 * r['whole']['macro_recall']:4.1f}, "
+                         f"{100 * r['zoomed']:3.0f} % close)" for r in rows]  # fmt: skip
+                print(f"{f'{100 * size:.0f} %':<11}" + "".join(f"{c:>44}" for c in cells))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))

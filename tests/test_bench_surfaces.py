@@ -69,9 +69,13 @@ def test_real_items_on_every_family(tmp_path: Path) -> None:
     assert all(items[name]["images"] == 3 for name in FAMILIES)
     assert items["all"]["images"] == 3 * len(FAMILIES)
     assert all(row["dropped_as_empty"] == 0.0 for row in items.values())
-    small = result["models"][0]["items_by_size"]
-    assert set(small) == {f"{size:.2f}" for size in SIZES}
-    assert all(row["images"] == 3 and row["dropped_as_empty"] == 0.0 for row in small.values())
+    for key in ("items_by_size", "items_by_size_night"):
+        small = result["models"][0][key]
+        assert set(small) == {f"{size:.2f}" for size in SIZES}
+        assert all(row["images"] == 3 and set(row["whole"]) >= {"macro_recall", "accuracy"}
+                   and 0 <= row["zoomed"] <= 1 for row in small.values())  # fmt: skip
+    assert all(row["dropped_as_empty"] == 0.0
+               for row in result["models"][0]["items_by_size"].values())  # fmt: skip
 
 
 @pytest.mark.parametrize("option", ["--per-family", "--items"])
