@@ -45,7 +45,7 @@ from bench.field import item_scores
 from bench.surfaces import FAMILIES, ground_of
 from edge.simulate import item_crop
 from train.augment import night_check, place_on_background
-from train.evaluate import classify_samples
+from train.evaluate import read_samples
 from train.feature_cache import default_folder
 from train.manifest import Sample, load_manifests
 from train.retrain import RetrainOptions, retrain
@@ -59,9 +59,10 @@ SMALL_SIZES = (0.15, 0.35)  # --small-site: the item's longest side, share of th
 
 
 def scores(classifier: Classifier, samples: list[Sample]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Item scores as `binwatch classify` reads the photos, and read whole."""
-    close = item_scores(classify_samples(classifier, samples, zoom=ZoomParams()), samples)
-    return close, item_scores(classify_samples(classifier, samples), samples)
+    """Item scores as `binwatch classify` reads the photos, and read whole (one pass)."""
+    readings = read_samples(classifier, samples, zoom=ZoomParams())
+    close = item_scores([r.prediction for r in readings], samples)
+    return close, item_scores([r.whole for r in readings], samples)
 
 
 def write_manifest(rows: Sequence[Sample], path: Path) -> Path:

@@ -191,10 +191,6 @@ def draw_items(manifests: list[Path], count: int, seed: int) -> list[Sample]:
     return [pool[i] for i in sorted(chosen)]
 
 
-def read(classifier: Classifier, images: list[np.ndarray]) -> list[Reading]:
-    return read_photos(classifier, images)
-
-
 def both_ways(readings: list[Reading], samples: list[Sample]) -> dict[str, Any]:
     """Item scores as `binwatch classify` reads the photos, with `whole` (each read whole) and
     `zoomed` (the share read close up)."""
@@ -215,7 +211,7 @@ def score(classifier: Classifier, photos: dict[str, list[Path]]) -> dict[str, An
             images = [read_image(p) for p in paths]
             if transform is not None:
                 images = [transform(image) for image in images]
-            predictions = [r.prediction for r in read(classifier, images)]
+            predictions = [r.prediction for r in read_photos(classifier, images)]
             empty = sum(p.is_background for p in predictions)
             called = Counter(p.label for p in predictions if not p.is_background)
             row = out["families"].setdefault(name, {"photos": len(paths)})
@@ -246,7 +242,7 @@ def items_on_surfaces(classifier: Classifier, samples: list[Sample], seed: int) 
             where = np.random.default_rng([seed, i])  # the same spot on every family
             own = np.random.default_rng([seed, i, f])
             placed.append(place_on_background(image, where, ground=ground_of(draw, own)))
-        readings = read(classifier, placed)
+        readings = read_photos(classifier, placed)
         everything += readings
         out[name] = both_ways(readings, samples)
     out["all"] = both_ways(everything, samples * len(FAMILIES))
@@ -273,7 +269,7 @@ def items_by_size(
             where = np.random.default_rng([seed, i])
             photo = place_on_background(image, where, ground=ground, size=(size, size))
             placed.append(night_check(photo) if night else photo)
-        out[f"{size:.2f}"] = both_ways(read(classifier, placed), samples)
+        out[f"{size:.2f}"] = both_ways(read_photos(classifier, placed), samples)
     return out
 
 

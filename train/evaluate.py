@@ -23,10 +23,33 @@ from vision.metadata import BACKGROUND
 from vision.prediction import Prediction
 from vision.taxonomy import Category, Profile
 from vision.verdict import VerdictKind, judge_item
-from vision.zoom import ZoomParams, read_photos
+from vision.zoom import Reading, ZoomParams, read_photos
 
 log = logging.getLogger(__name__)
 CATEGORIES = list(Category)
+
+
+def read_samples(
+    classifier: Classifier,
+    samples: Sequence[Sample],
+    transform: Callable[[np.ndarray], np.ndarray] | None = None,
+    batch: int = 64,
+    zoom: ZoomParams | None = None,
+) -> list[Reading]:
+    """How the classifier reads the samples' images (each through `transform` first when
+    given), in batches, through vision's preprocessing: whole, or with `zoom` as `binwatch
+    classify` reads them (a small item on a plain floor read close up as well, vision.zoom;
+    each reading keeps the whole photo's too)."""
+    out: list[Reading] = []
+    for start in tqdm(range(0, len(samples), batch), desc="evaluate", unit="batch", leave=False):
+        images = [read_image(s.path) for s in samples[start : start + batch]]
+        if transform is not None:
+            images = [transform(image) for image in images]
+        if zoom is None:
+            out += [Reading(p, None, p) for p in classifier.classify(images)]
+        else:
+            out += read_photos(classifier, images, zoom)
+    return out
 
 
 def classify_samples(
@@ -36,19 +59,8 @@ def classify_samples(
     batch: int = 64,
     zoom: ZoomParams | None = None,
 ) -> list[Prediction]:
-    """The classifier's predictions for the samples' images (each through `transform` first
-    when given), in batches, through vision's preprocessing; with `zoom`, a small item on a
-    plain floor read close up as `binwatch classify` reads it (vision.zoom)."""
-    out: list[Prediction] = []
-    for start in tqdm(range(0, len(samples), batch), desc="evaluate", unit="batch", leave=False):
-        images = [read_image(s.path) for s in samples[start : start + batch]]
-        if transform is not None:
-            images = [transform(image) for image in images]
-        if zoom is None:
-            out += classifier.classify(images)
-        else:
-            out += [r.prediction for r in read_photos(classifier, images, zoom)]
-    return out
+    """The classifier's predictions for the samples' images (`read_samples`)."""
+    return [r.prediction for r in read_samples(classifier, samples, transform, batch, zoom)]
 
 
 def predict(
