@@ -5,9 +5,10 @@
         --manifest ../shared/datasets/waste-extra-v1/manifest.csv --out bench/results/field.json
 
 Every answer is read as `binwatch classify --json` gives it: the top label's category, and an
-image the model calls empty counts as wrong; a small item on a plain floor is read close up
-(`vision.zoom`; `--whole` / `--peer-whole` read as `binwatch classify --whole`, so `--peer` the
-same file with `--peer-whole` measures what the zoom changes). For each manifest's test split
+image the model calls empty counts as wrong; a small item on a plain floor is read close up and
+a quiet plain floor answered "no item" (`vision.zoom`; `--whole` / `--peer-whole` read as
+`binwatch classify --whole`, so `--peer` the same file with `--peer-whole` measures what
+`vision.zoom` changes). For each manifest's test split
 and for them pooled:
 
 - category accuracy, macro recall and recall per category, by day and as a night/IR camera sees
@@ -19,7 +20,8 @@ and for them pooled:
 
 And the held-out empty set: crops with no item (the test split's tray and pill photo corners,
 drawn floors, drawn hands: train.background) plus crops of the simulator's empty bins; the share
-the model answers "no item". The peer (e.g. the model before) runs on the same images.
+answered "no item", read as classify reads them (or whole). The peer (e.g. the model before)
+runs on the same images.
 
 Every macro recall comes with its 95 % interval over the photos (bench.intervals: stratified
 bootstrap; a category of 35 photos makes it several points wide), and with a peer the difference
@@ -261,7 +263,7 @@ def evaluate(
             "flags": flags(classifier, got["day"], samples),
             "ground_swap": swap_scores({g: got[g] for g in GROUNDS}, samples),
         }
-    result["empty"] = empty_rejection(classifier, empty)
+    result["empty"] = empty_rejection(classifier, empty, zoom)
     result["_right"] = {name: {v: _right(got, sets[name]) for v, got in made[name].items()}
                         for name in sets}  # fmt: skip
     return result

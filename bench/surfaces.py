@@ -38,8 +38,10 @@ of the photo's side, kept clear of the borders (`items_by_size`), by day and as 
 camera sees them (`items_by_size_night`).
 
 Every photo is read as `binwatch classify` reads it: a small item on a plain floor found and read
-close up (`vision.zoom`); the items' scores also say what reading each photo whole gives
-(`whole`, as `binwatch classify --whole`), and how often the zoom was used (`zoomed`).
+close up, a quiet plain floor answered "no item" (`vision.zoom`); the items' scores also say
+what reading each photo whole gives (`whole`, as `binwatch classify --whole`), how often the zoom
+was used (`zoomed`) and how many items the quiet-floor rule dropped (`ground_only`); the empty
+floors', what reading them whole gives (`empty_whole`).
 """
 
 from __future__ import annotations
@@ -192,17 +194,20 @@ def draw_items(manifests: list[Path], count: int, seed: int) -> list[Sample]:
 
 
 def both_ways(readings: list[Reading], samples: list[Sample]) -> dict[str, Any]:
-    """Item scores as `binwatch classify` reads the photos, with `whole` (each read whole) and
-    `zoomed` (the share read close up)."""
+    """Item scores as `binwatch classify` reads the photos, with `whole` (each read whole),
+    `zoomed` (the share read close up) and `ground_only` (the share answered "no item" because
+    the ground is quiet)."""
     scores = item_scores([r.prediction for r in readings], samples)
     scores["whole"] = item_scores([r.whole for r in readings], samples)
     scores["zoomed"] = float(np.mean([r.item_box is not None for r in readings]))
+    scores["ground_only"] = float(np.mean([r.ground_only for r in readings]))
     return scores
 
 
 def score(classifier: Classifier, photos: dict[str, list[Path]]) -> dict[str, Any]:
-    """The share answered "no item" per family and overall, by day and at night, and what
-    the rest were called (labels, most common first)."""
+    """The share answered "no item" per family and overall, by day and at night, as classify
+    reads the photos (`empty`) and read whole (`empty_whole`), and what the rest were called
+    (labels, most common first)."""
     out: dict[str, Any] = {"families": {}}
     for light, transform in (("day", None), ("night", night_check)):
         empty_all = 0
@@ -211,14 +216,24 @@ def score(classifier: Classifier, photos: dict[str, list[Path]]) -> dict[str, An
             images = [read_image(p) for p in paths]
             if transform is not None:
                 images = [transform(image) for image in images]
-            predictions = [r.prediction for r in read_photos(classifier, images)]
+            readings = read_photos(classifier, images)
+            predictions = [r.prediction for r in readings]
             empty = sum(p.is_background for p in predictions)
             called = Counter(p.label for p in predictions if not p.is_background)
             row = out["families"].setdefault(name, {"photos": len(paths)})
-            row[light] = {"empty": empty / len(paths), "called": dict(called.most_common(3))}
+            row[light] = {
+                "empty": empty / len(paths),
+                "empty_whole": sum(r.whole.is_background for r in readings) / len(paths),
+                "called": dict(called.most_common(3)),
+            }
             empty_all += empty
             total += len(paths)
-        out[light] = {"photos": total, "empty": empty_all / total}
+        out[light] = {
+            "photos": total,
+            "empty": empty_all / total,
+            "empty_whole": sum(out["families"][n][light]["empty_whole"] * len(p)
+                               for n, p in photos.items()) / total,
+        }  # fmt: skip
     return out
 
 

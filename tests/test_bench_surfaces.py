@@ -39,6 +39,10 @@ def test_the_share_answered_no_item_per_family(tmp_path: Path) -> None:
     assert first["day"]["photos"] == 4 * len(FAMILIES)
     assert first["night"]["empty"] > first["day"]["empty"]
     assert peer["day"]["empty"] == peer["night"]["empty"] == 0.0
+    for light in ("day", "night"):  # classify's reading only adds "no item" to the model's
+        assert 0 <= first[light]["empty_whole"] <= first[light]["empty"]
+        assert all(row[light]["empty_whole"] <= row[light]["empty"]
+                   for row in first["families"].values())  # fmt: skip
     called = sum(sum(row["day"]["called"].values()) for row in peer["families"].values())
     assert called == 4 * len(FAMILIES)
 

@@ -226,3 +226,25 @@ def test_a_small_item_on_a_plain_floor_is_read_close_up(tiny_model: Path, tmp_pa
     # the square (300..390, 200..290) and a blur's width round it
     assert 290 <= box["x"] <= 300 and 190 <= box["y"] <= 200
     assert 390 <= box["x"] + box["w"] <= 400 and 290 <= box["y"] + box["h"] <= 300
+
+
+def test_a_quiet_plain_floor_is_empty_and_says_why(tmp_path: Path) -> None:
+    """A grey-blue plate the tiny model (with a `background` output) reads as `metal`, leaving
+    "no item" a few per cent: nothing on it stands out, so classify answers `empty` with
+    `ground_only` true; `--whole` gives the model's own answer."""
+    from tests.tiny_model import PROTOTYPES, write_tiny_model
+    from vision.metadata import BACKGROUND
+
+    model = write_tiny_model(tmp_path / "tiny-bg.onnx", labels=(*PROTOTYPES, BACKGROUND))
+    plate = np.full((360, 480, 3), (156, 150, 150), np.float32)
+    plate += np.random.default_rng(0).normal(0, 2, plate.shape)
+    path = tmp_path / "plate.jpg"
+    assert cv2.imwrite(str(path), np.clip(plate, 0, 255).astype(np.uint8))
+    quiet = binwatch("classify", path, "--bin", "other", "--model", model, "--json")
+    whole = binwatch("classify", path, "--bin", "other", "--model", model, "--json", "--whole")
+    assert quiet.returncode == whole.returncode == 0, quiet.stderr
+    after, before = json.loads(quiet.stdout), json.loads(whole.stdout)
+    assert before["label"] == "metal" and before["ground_only"] is False
+    assert 0.02 <= before["background"] < 0.5
+    assert after["verdict"] == "empty" and after["category"] is None and after["ground_only"]
+    assert after["background"] == before["background"] and after["item_box"] is None

@@ -95,6 +95,7 @@ def test_answers_no_item_on_the_held_out_empty_crops(
     from train.background import make_backgrounds
     from train.evaluate import empty_rejection
     from train.manifest import load_manifests
+    from vision.zoom import ZoomParams
 
     manifests = [WASTE_V1 / "manifest.csv", WASTE_EXTRA / "manifest.csv"]
     if not manifests[1].is_file():
@@ -107,3 +108,5 @@ def test_answers_no_item_on_the_held_out_empty_crops(
     assert result["rejected"] == pytest.approx(
         card()["evaluation"]["test_empty_rejected"], abs=2e-3
     )
+    as_classify = empty_rejection(classifier, empty, ZoomParams())  # a quiet floor: "no item"
+    assert result["rejected"] <= as_classify["rejected"] <= 1.0

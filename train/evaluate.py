@@ -129,10 +129,15 @@ def score(classifier: Classifier, samples: Sequence[Sample], probs: np.ndarray) 
     return result
 
 
-def empty_rejection(classifier: Classifier, samples: Sequence[Sample]) -> dict[str, Any]:
+def empty_rejection(
+    classifier: Classifier, samples: Sequence[Sample], zoom: ZoomParams | None = None
+) -> dict[str, Any]:
     """How many crops without an item the model answers "no item", overall and per source
-    (none, for a model without a `background` output)."""
-    rejected = np.array([p.is_background for p in classify_samples(classifier, samples)])
+    (none, for a model without a `background` output); read whole, or with `zoom` as `binwatch
+    classify` reads them (read_samples)."""
+    rejected = np.array(
+        [p.is_background for p in classify_samples(classifier, samples, zoom=zoom)], bool
+    )
     per_source = {}
     for source in sorted({s.source for s in samples}):
         mask = np.array([s.source == source for s in samples])

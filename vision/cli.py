@@ -2,7 +2,9 @@
 of one item into the given bin. Unreadable files are reported on their own line; the rest run.
 An image with no item in it (a model with a `background` output says so) gets verdict `empty`
 and `category` null. A small item on a plain floor is found and read close up (`vision.zoom`;
-`item_box` says where, null when the photo was read whole; `--whole` reads every photo whole).
+`item_box` says where, null when the photo was read whole), and a plain floor with nothing
+standing out on it is `empty` when the model leaves "no item" a little room (`ground_only`
+true); `--whole` reads every photo whole, as the model alone answers.
 Exit status: 0 all classified, 1 some files could not be read, 2 bad model, profile or bin."""
 
 from __future__ import annotations
@@ -42,8 +44,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--whole",
         action="store_true",
-        help="read every photo whole (default: a small item on a plain floor is found and "
-        "read close up)",
+        help="read every photo whole, the model alone deciding (default: a small item on a "
+        "plain floor is found and read close up, and a plain floor with nothing on it may be "
+        "answered empty)",
     )
 
 
@@ -150,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
                 failures += 1
                 out.error(path, errors[path])
                 continue
-            prediction, box = by_path[path].prediction, by_path[path].item_box
+            reading = by_path[path]
+            prediction, box = reading.prediction, reading.item_box
             verdict = judge(items_only([prediction]), accepted, meta.thresholds)
             top = sorted(
                 zip(classifier.labels, prediction.probabilities.tolist(), strict=True),
@@ -178,6 +182,8 @@ def run(args: argparse.Namespace) -> int:
                     "top": [{"label": label, "p": round(p, 4)} for label, p in top],
                     # the item read close up (photo pixels); null: the photo was read whole
                     "item_box": None if box is None else box.model_dump(),
+                    # "no item" because the ground is plain and nothing on it stands out
+                    "ground_only": reading.ground_only,
                 }
             )
         sys.stdout.flush()

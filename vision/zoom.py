@@ -25,16 +25,25 @@ itself:
 and `find_item` gives a box, the square round it (the item `fill` of its side, as in the
 training's crops) is read too. Whether there is an item stays the whole photo's answer; what it
 is, the mean of the two readings' item probabilities (`Classifier.what_it_is`). So zooming never
-turns an empty photo into an item and never drops an item the whole photo kept: it only changes
-what an item is read as. (Reading the close-up alone, or the mean of the two readings whole,
-background included, with a close-up read as "no item" left out, gained less on the smallest
-items: model card, "Small items read close up".)
+turns an empty photo into an item: it only changes what an item is read as. (Reading the
+close-up alone, or the mean of the two readings whole, background included, with a close-up read
+as "no item" left out, gained less on the smallest items: model card, "Small items read close
+up".)
+
+One case the ground decides whether there is an item at all: a **quiet** photo — the ground
+plain and not one pixel anywhere past the item limit of step 3 (`look`) — whose whole reading
+still gives "no item" at least `quiet_background` of its probability is answered "no item"
+(`Reading.ground_only`). A floor the model has never seen (a steel tread plate nobody drew for
+training) is read as some texture-like item with a few per cent left for "no item"; the ground
+says plainly that nothing lies on it. What it costs: a plain sheet filling the whole photo (paper,
+cloth) looks just like such a floor, and a few studio close-ups of one are answered "no item"
+(model card, "A quiet floor is no item").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -61,6 +70,8 @@ class ZoomParams:
     max_side: float = 0.45  # what is found wider or taller than this share: read whole
     fill: float = 0.7  # the item's longest side as a share of the zoomed crop's side
     min_crop: float = 0.2  # the crop's side at least this share of the photo's longest side
+    # a quiet photo whose whole reading gives "no item" at least this is "no item"; None: never
+    quiet_background: float | None = 0.02
 
     def __post_init__(self) -> None:
         if self.work_side < 32:
@@ -69,6 +80,10 @@ class ZoomParams:
             value = getattr(self, name)
             if not 0 < value < 1:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        if self.quiet_background is not None and not 0 < self.quiet_background <= 1:
+            raise ValueError(
+                f"quiet_background must be in (0, 1] or None, got {self.quiet_background}"
+            )
         if self.spread_factor <= 0 or self.min_contrast < 0 or self.max_spread <= 0:
             raise ValueError(
                 "spread_factor and max_spread must be positive and min_contrast not negative"
@@ -78,11 +93,24 @@ class ZoomParams:
 @dataclass(frozen=True)
 class Reading:
     """What a photo was read as (`prediction`), the box of the item read close up (None: the
-    photo was read whole) and what reading it whole gave (`whole`)."""
+    photo was read whole), what reading it whole gave (`whole`) and whether the photo was
+    answered "no item" because its ground is quiet (`ground_only`; module doc)."""
 
     prediction: Prediction
     item_box: Box | None
     whole: Prediction
+    ground_only: bool = False
+
+
+@dataclass(frozen=True)
+class Ground:
+    """What `look` makes of a photo's ground: `plain` (the border ring fits a smooth ground),
+    `quiet` (plain, and nothing anywhere stands out from it) and the `box` round a small item
+    on it (None: none found, or the ground not plain)."""
+
+    plain: bool
+    quiet: bool
+    box: Box | None
 
 
 def _design(xs: Floats, ys: Floats) -> Floats:
@@ -107,6 +135,12 @@ def _ground_distance(lab: Floats, border: npt.NDArray[np.bool_]) -> Floats:
 def find_item(image: Image, params: ZoomParams | None = None) -> Box | None:
     """The box (photo pixels) round what lies on a plain floor in `image`, a BGR photo; None
     when the ground is not plain, nothing is found or what is found is not small."""
+    return look(image, params).box
+
+
+def look(image: Image, params: ZoomParams | None = None) -> Ground:
+    """What the ground of `image`, a BGR photo, says: plain or not, quiet or not, and the box
+    round a small item on it (module doc, steps 1-4)."""
     params = params or ZoomParams()
     height, width = image.shape[:2]
     scale = params.work_side / max(height, width)
@@ -121,31 +155,33 @@ def find_item(image: Image, params: ZoomParams | None = None) -> Box | None:
     distance = _ground_distance(lab, border)
     spread = float(np.percentile(distance[border], 95))
     if spread > params.max_spread:
-        return None
+        return Ground(plain=False, quiet=False, box=None)
     limit = max(params.min_contrast, params.spread_factor * spread)
+    beyond = distance > limit
+    if not beyond.any():
+        return Ground(plain=True, quiet=True, box=None)
     found = np.asarray(
         cv2.morphologyEx(
-            cv2.morphologyEx(
-                (distance > limit).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)
-            ),
+            cv2.morphologyEx(beyond.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)),
             cv2.MORPH_CLOSE,
             np.ones((7, 7), np.uint8),
         ),
         np.uint8,
     )
     if found[border].mean() > params.ring_busy:
-        return None
+        return Ground(plain=True, quiet=False, box=None)
     count, _, stats, _ = cv2.connectedComponentsWithStats(found, connectivity=8)
     parts = [s for s in stats[1:count] if s[cv2.CC_STAT_AREA] >= params.min_area * h * w]
     if not parts:
-        return None
+        return Ground(plain=True, quiet=False, box=None)
     x0, y0 = min(int(s[0]) for s in parts), min(int(s[1]) for s in parts)
     x1, y1 = max(int(s[0] + s[2]) for s in parts), max(int(s[1] + s[3]) for s in parts)
     if max(x1 - x0, y1 - y0) > params.max_side * max(h, w):
-        return None
+        return Ground(plain=True, quiet=False, box=None)
     left, top = int(x0 / scale), int(y0 / scale)
     right, bottom = min(width, int(np.ceil(x1 / scale))), min(height, int(np.ceil(y1 / scale)))
-    return Box(x=left, y=top, w=max(1, right - left), h=max(1, bottom - top))
+    box = Box(x=left, y=top, w=max(1, right - left), h=max(1, bottom - top))
+    return Ground(plain=True, quiet=False, box=box)
 
 
 def zoom_crop(image: Image, box: Box, params: ZoomParams | None = None) -> Image | None:
@@ -166,15 +202,21 @@ def zoom_crop(image: Image, box: Box, params: ZoomParams | None = None) -> Image
 def read_photos(
     classifier: Classifier, images: Sequence[Image], params: ZoomParams | None = None
 ) -> list[Reading]:
-    """Each whole photo's reading, a small item on a plain floor read close up (module doc)."""
+    """Each whole photo's reading, a small item on a plain floor read close up and a quiet
+    floor answered "no item" (module doc)."""
     params = params or ZoomParams()
     readings = [Reading(p, None, p) for p in classifier.classify(images)]
     close: list[tuple[int, Box, Image]] = []
     for i, (image, reading) in enumerate(zip(images, readings, strict=True)):
-        if reading.prediction.is_background or (box := find_item(image, params)) is None:
+        if reading.prediction.is_background:
             continue
-        if (crop := zoom_crop(image, box, params)) is not None:
-            close.append((i, box, crop))
+        ground = look(image, params)
+        if ground.quiet and _no_item_likely(reading.whole, params):
+            readings[i] = Reading(
+                replace(reading.whole, is_background=True), None, reading.whole, ground_only=True
+            )
+        elif ground.box is not None and (crop := zoom_crop(image, ground.box, params)) is not None:
+            close.append((i, ground.box, crop))
     if close:
         for (i, box, _), prediction in zip(
             close, classifier.classify([crop for _, _, crop in close]), strict=True
@@ -182,3 +224,9 @@ def read_photos(
             whole = readings[i].whole
             readings[i] = Reading(classifier.what_it_is(whole, [prediction]), box, whole)
     return readings
+
+
+def _no_item_likely(whole: Prediction, params: ZoomParams) -> bool:
+    """Whether the whole reading leaves "no item" enough probability for a quiet ground to
+    decide it (a model without a `background` output always gives 0)."""
+    return params.quiet_background is not None and whole.background >= params.quiet_background
