@@ -1,4 +1,5 @@
-"""Read a small item close up: find it on a plain floor in a whole photo and classify the crop.
+"""Read a whole photo by its ground: a small item on a plain floor found and read close up, a
+quiet plain floor answered "no item".
 
 A camera over a bin frames the whole floor, and a cigarette butt or a stone is a small part of
 that photo; the model, trained on crops an item fills, reads such a photo poorly (on
