@@ -210,30 +210,27 @@ def score(classifier: Classifier, photos: dict[str, list[Path]]) -> dict[str, An
     (labels, most common first)."""
     out: dict[str, Any] = {"families": {}}
     for light, transform in (("day", None), ("night", night_check)):
-        empty_all = 0
-        total = 0
+        counts = Counter[str]()  # photos, and those answered "no item" both ways, all families
         for name, paths in photos.items():
             images = [read_image(p) for p in paths]
             if transform is not None:
                 images = [transform(image) for image in images]
             readings = read_photos(classifier, images)
-            predictions = [r.prediction for r in readings]
-            empty = sum(p.is_background for p in predictions)
-            called = Counter(p.label for p in predictions if not p.is_background)
+            empty = sum(r.prediction.is_background for r in readings)
+            empty_whole = sum(r.whole.is_background for r in readings)
+            called = Counter(r.prediction.label for r in readings if not r.prediction.is_background)
             row = out["families"].setdefault(name, {"photos": len(paths)})
             row[light] = {
                 "empty": empty / len(paths),
-                "empty_whole": sum(r.whole.is_background for r in readings) / len(paths),
+                "empty_whole": empty_whole / len(paths),
                 "called": dict(called.most_common(3)),
             }
-            empty_all += empty
-            total += len(paths)
+            counts.update(photos=len(paths), empty=empty, empty_whole=empty_whole)
         out[light] = {
-            "photos": total,
-            "empty": empty_all / total,
-            "empty_whole": sum(out["families"][n][light]["empty_whole"] * len(p)
-                               for n, p in photos.items()) / total,
-        }  # fmt: skip
+            "photos": counts["photos"],
+            "empty": counts["empty"] / counts["photos"],
+            "empty_whole": counts["empty_whole"] / counts["photos"],
+        }
     return out
 
 
