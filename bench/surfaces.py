@@ -33,14 +33,15 @@ reports how many real items each model then drops as "no item", and their catego
 and macro recall as `binwatch classify` answers (an empty answer is a wrong one).
 
 Then the same items small, as a whole camera frame over a bin shows a cigarette butt or a
-stone: each on a floor photo (the families take turns), its longest side 15, 25, 35 and 50 %
+stone: each on a floor photo (the families take turns), its longest side 8, 15, 25, 35 and 50 %
 of the photo's side, kept clear of the borders (`items_by_size`), by day and as a night/IR
 camera sees them (`items_by_size_night`).
 
 Every photo is read as `binwatch classify` reads it: a small item on a plain floor found and read
 close up, a quiet plain floor answered "no item" (`vision.zoom`); the items' scores also say
 what reading each photo whole gives (`whole`, as `binwatch classify --whole`), how often the zoom
-was used (`zoomed`) and how many items the quiet-floor rule dropped (`ground_only`); the empty
+was used (`zoomed`), how many items the quiet-floor rule dropped (`ground_only`) and how many
+the close-up found where the whole photo read as "no item" (`found_close_up`); the empty
 floors', what reading them whole gives (`empty_whole`).
 """
 
@@ -195,12 +196,14 @@ def draw_items(manifests: list[Path], count: int, seed: int) -> list[Sample]:
 
 def both_ways(readings: list[Reading], samples: list[Sample]) -> dict[str, Any]:
     """Item scores as `binwatch classify` reads the photos, with `whole` (each read whole),
-    `zoomed` (the share read close up) and `ground_only` (the share answered "no item" because
-    the ground is quiet)."""
+    `zoomed` (the share read close up), `ground_only` (the share answered "no item" because
+    the ground is quiet) and `found_close_up` (the share the whole photo read as "no item" and
+    its close-up found)."""
     scores = item_scores([r.prediction for r in readings], samples)
     scores["whole"] = item_scores([r.whole for r in readings], samples)
     scores["zoomed"] = float(np.mean([r.item_box is not None for r in readings]))
     scores["ground_only"] = float(np.mean([r.ground_only for r in readings]))
+    scores["found_close_up"] = float(np.mean([r.found_close_up for r in readings]))
     return scores
 
 
@@ -261,7 +264,7 @@ def items_on_surfaces(classifier: Classifier, samples: list[Sample], seed: int) 
     return out
 
 
-SIZES = (0.15, 0.25, 0.35, 0.5)  # an item's longest side, as a share of the photo's
+SIZES = (0.08, 0.15, 0.25, 0.35, 0.5)  # an item's longest side, as a share of the photo's
 
 
 def items_by_size(
@@ -342,13 +345,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<11}" + "".join(f"{c:>24}" for c in cells))
         for key, light in (("items_by_size", "by day"), ("items_by_size_night", "at night")):
             print(f"the same items small on a floor {light} (longest side, share of the photo's "
-                  "side); macro recall read whole, and the share read close up")  # fmt: skip
+                  "side); macro recall read whole, the share read close up and found only "
+                  "there")  # fmt: skip
             for size in SIZES:
                 rows = [m[key][f"{size:.2f}"] for m in results["models"]]
                 cells = [f"{100 * r['dropped_as_empty']:>9.1f} / {100 * r['macro_recall']:5.1f} %"
                          f" (whole {100 * r['whole']['macro_recall']:4.1f}, "
-                         f"{100 * r['zoomed']:3.0f} % close)" for r in rows]  # fmt: skip
-                print(f"{f'{100 * size:.0f} %':<11}" + "".join(f"{c:>44}" for c in cells))
+                         f"{100 * r['zoomed']:3.0f} % close, "
+                         f"{100 * r['found_close_up']:3.1f} % found there)"
+                         for r in rows]  # fmt: skip
+                print(f"{f'{100 * size:.0f} %':<11}" + "".join(f"{c:>58}" for c in cells))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))

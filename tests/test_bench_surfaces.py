@@ -77,7 +77,8 @@ def test_real_items_on_every_family(tmp_path: Path) -> None:
         small = result["models"][0][key]
         assert set(small) == {f"{size:.2f}" for size in SIZES}
         assert all(row["images"] == 3 and set(row["whole"]) >= {"macro_recall", "accuracy"}
-                   and 0 <= row["zoomed"] <= 1 for row in small.values())  # fmt: skip
+                   and 0 <= row["zoomed"] <= 1 and row["found_close_up"] == 0.0
+                   for row in small.values())  # fmt: skip
     assert all(row["dropped_as_empty"] == 0.0
                for row in result["models"][0]["items_by_size"].values())  # fmt: skip
 

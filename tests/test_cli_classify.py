@@ -248,3 +248,27 @@ def test_a_quiet_plain_floor_is_empty_and_says_why(tmp_path: Path) -> None:
     assert 0.02 <= before["background"] < 0.5
     assert after["verdict"] == "empty" and after["category"] is None and after["ground_only"]
     assert after["background"] == before["background"] and after["item_box"] is None
+
+
+def test_a_tiny_item_the_whole_photo_misses_is_found_and_says_so(tmp_path: Path) -> None:
+    """The tiny model (with a `background` output) reads a grey floor with a small green
+    square as "no item" whole; its close-up is food waste, so classify answers `kitchen` with
+    `found_close_up` true and the square's `item_box`; `--whole` answers `empty`."""
+    from tests.tiny_model import PROTOTYPES, write_tiny_model
+    from vision.metadata import BACKGROUND
+
+    model = write_tiny_model(tmp_path / "tiny-bg.onnx", labels=(*PROTOTYPES, BACKGROUND))
+    photo = np.full((360, 480, 3), 128, np.float32)
+    photo += np.random.default_rng(0).normal(0, 2, photo.shape)
+    photo[150:222, 250:322] = (0, 255, 0)
+    path = tmp_path / "floor.jpg"
+    assert cv2.imwrite(str(path), np.clip(photo, 0, 255).astype(np.uint8))
+    read = binwatch("classify", path, "--bin", "other", "--model", model, "--json")
+    whole = binwatch("classify", path, "--bin", "other", "--model", model, "--json", "--whole")
+    assert read.returncode == whole.returncode == 0, read.stderr
+    after, before = json.loads(read.stdout), json.loads(whole.stdout)
+    assert before["verdict"] == "empty" and before["found_close_up"] is False
+    assert after["category"] == "kitchen" and after["found_close_up"] is True
+    assert after["verdict"] != "empty" and after["ground_only"] is False
+    box = after["item_box"]
+    assert 240 <= box["x"] <= 250 and 140 <= box["y"] <= 150

@@ -2,9 +2,10 @@
 of one item into the given bin. Unreadable files are reported on their own line; the rest run.
 An image with no item in it (a model with a `background` output says so) gets verdict `empty`
 and `category` null. A small item on a plain floor is found and read close up (`vision.zoom`;
-`item_box` says where, null when the photo was read whole), and a plain floor with nothing
-standing out on it is `empty` when the model leaves "no item" a little room (`ground_only`
-true); `--whole` reads every photo whole, as the model alone answers.
+`item_box` says where, null when the photo was read whole; a tiny item the whole photo missed
+is still an item when its close-up reads one, `found_close_up` true), and a plain floor with
+nothing standing out on it is `empty` when the model leaves "no item" a little room
+(`ground_only` true); `--whole` reads every photo whole, as the model alone answers.
 Exit status: 0 all classified, 1 some files could not be read, 2 bad model, profile or bin."""
 
 from __future__ import annotations
@@ -184,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
                     "item_box": None if box is None else box.model_dump(),
                     # "no item" because the ground is plain and nothing on it stands out
                     "ground_only": reading.ground_only,
+                    # an item although the whole photo read as "no item": its close-up found it
+                    "found_close_up": reading.found_close_up,
                 }
             )
         sys.stdout.flush()

@@ -25,13 +25,23 @@ itself:
 `read_photos` reads every photo whole first. Where the whole photo is an item (not "no item")
 and `find_item` gives a box, the square round it (the item `fill` of its side, as in the
 training's crops) is read too. Whether there is an item stays the whole photo's answer; what it
-is, the mean of the two readings' item probabilities (`Classifier.what_it_is`). So zooming never
-turns an empty photo into an item: it only changes what an item is read as. (Reading the
+is, the mean of the two readings' item probabilities (`Classifier.what_it_is`). So for a photo
+the model reads as an item, zooming only changes what the item is read as. (Reading the
 close-up alone, or the mean of the two readings whole, background included, with a close-up read
 as "no item" left out, gained less on the smallest items: model card, "Small items read close
 up".)
 
-One case the ground decides whether there is an item at all: a **quiet** photo — the ground
+In two cases the ground has a say in whether there is an item at all. First, a tiny item (a
+cigarette butt, a stone: a twelfth of the frame's side or less) can leave the whole photo
+looking like an empty floor, and the model answers "no item". Where the ground still shows a
+clear item (`look` gives a box), its close-up is read, and if the close-up is an item the photo
+is one, read as its close-up reads it (`Reading.found_close_up`: the whole photo's item
+probabilities describe the floor it took for empty, not the item). A close-up of
+a stain or a scuff that the model reads as "no item" leaves the photo empty: the ground alone
+never makes an empty floor an item (`ZoomParams.close_up_finds`; model card, "Tiny items the
+whole photo misses").
+
+Second, a **quiet** photo — the ground
 plain and not one pixel anywhere past the item limit of step 3 (`look`) — whose whole reading
 still gives "no item" at least `quiet_background` of its probability is answered "no item"
 (`Reading.ground_only`). A floor the model has never seen (a steel tread plate nobody drew for
@@ -73,6 +83,9 @@ class ZoomParams:
     min_crop: float = 0.2  # the crop's side at least this share of the photo's longest side
     # a quiet photo whose whole reading gives "no item" at least this is "no item"; None: never
     quiet_background: float | None = 0.02
+    # a photo read "no item" whole, a small item found on its ground and its close-up an item:
+    # an item (module doc)
+    close_up_finds: bool = True
 
     def __post_init__(self) -> None:
         if self.work_side < 32:
@@ -95,12 +108,15 @@ class ZoomParams:
 class Reading:
     """What a photo was read as (`prediction`), the box of the item read close up (None: the
     photo was read whole), what reading it whole gave (`whole`) and whether the photo was
-    answered "no item" because its ground is quiet (`ground_only`; module doc)."""
+    answered "no item" because its ground is quiet (`ground_only`), or an item although the
+    whole photo read as "no item", because the close-up found one (`found_close_up`; module
+    doc)."""
 
     prediction: Prediction
     item_box: Box | None
     whole: Prediction
     ground_only: bool = False
+    found_close_up: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,16 +219,17 @@ def zoom_crop(image: Image, box: Box, params: ZoomParams | None = None) -> Image
 def read_photos(
     classifier: Classifier, images: Sequence[Image], params: ZoomParams | None = None
 ) -> list[Reading]:
-    """Each whole photo's reading, a small item on a plain floor read close up and a quiet
-    floor answered "no item" (module doc)."""
+    """Each whole photo's reading, a small item on a plain floor read close up (found there
+    when the whole photo missed it) and a quiet floor answered "no item" (module doc)."""
     params = params or ZoomParams()
     readings = [Reading(p, None, p) for p in classifier.classify(images)]
     close: list[tuple[int, Box, Image]] = []
     for i, (image, reading) in enumerate(zip(images, readings, strict=True)):
-        if reading.prediction.is_background:
+        empty = reading.whole.is_background
+        if empty and not params.close_up_finds:
             continue
         ground = look(image, params)
-        if ground.quiet and _no_item_likely(reading.whole, params):
+        if not empty and ground.quiet and _no_item_likely(reading.whole, params):
             readings[i] = Reading(
                 replace(reading.whole, is_background=True), None, reading.whole, ground_only=True
             )
@@ -223,7 +240,10 @@ def read_photos(
             close, classifier.classify([crop for _, _, crop in close]), strict=True
         ):
             whole = readings[i].whole
-            readings[i] = Reading(classifier.what_it_is(whole, [prediction]), box, whole)
+            if not whole.is_background:
+                readings[i] = Reading(classifier.what_it_is(whole, [prediction]), box, whole)
+            elif not prediction.is_background:  # the whole photo missed what the close-up found
+                readings[i] = Reading(prediction, box, whole, found_close_up=True)
     return readings
 
 
