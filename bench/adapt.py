@@ -10,7 +10,9 @@ A field set is photos of one site: a manifest's test split (`--field`), crops of
 simulator's bins with test-split photos dropped on them (`--simulator N`, photos from the base
 manifests' test splits only), or whole photos of a sorting device's plain floor with a small item
 on it (`--small-site N`: base test photos placed with their side 15-35 % of the photo's on a
-floor of one `bench.surfaces` family, `--floor`); any as a night/IR camera sees it with
+floor of one `bench.surfaces` family, `--floor`; each frame the size of the item's own photo,
+or `--frame PX` on its longest side with the item at that share of it, as a camera with more
+pixels than the item's photo holds it); any as a night/IR camera sees it with
 `--night`. The site's photos are scored as `binwatch classify` reads them (a small item on a
 plain floor read close up, `vision.zoom`) and, beside that, read whole (`*_whole`). For each K
 (reviewed photos per category, as far as the set allows: at most half of a category's groups)
@@ -19,7 +21,11 @@ and seed, K photos per category are drawn by group; `binwatch retrain`'s recipe
 values compared on the same draws) trains on them, and the candidate and the model it started
 from are scored on the rest of the set (never a group on both sides) and the base test split.
 `--recipe field_weight=15,anchor=0.003` (repeatable; `default` is retrain's own options) compares
-other retrain options on the same draws.
+other retrain options on the same draws. By default retrain trains on every reviewed photo (no
+hold-out: the curve says what the reviews can teach); `--holdout 0.3` runs it as `binwatch
+retrain` does by default, a share of the reviewed photos held back for its gate, and reports
+whether the gate would register the candidate (`gate_passed`; the candidate is scored either
+way, as `--no-register` leaves it).
 Prints the curve (macro recall on the rest, by K) and writes JSON.
 """
 
@@ -84,13 +90,27 @@ def small_site(args: argparse.Namespace, folder: Path) -> tuple[str, list[Sample
     for n, s in enumerate(base[: args.small_site]):
         where = np.random.default_rng([args.seed, n])
         ground = ground_of(draw_floor, np.random.default_rng([args.seed, n, 7]))
-        photo = place_on_background(read_image(s.path), where, ground=ground, size=SMALL_SIZES)
+        item = at_frame(read_image(s.path), args.frame)
+        photo = place_on_background(item, where, ground=ground, size=SMALL_SIZES)
         path = folder / f"floor-{n:04d}.jpg"
         cv2.imwrite(str(path), night_check(photo) if args.night else photo,
                     [cv2.IMWRITE_JPEG_QUALITY, 85])  # fmt: skip
         made.append(Sample(path, "test", s.category, s.label, "small-site", s.group, "site"))
     night = ", night/IR" if args.night else ""
-    return f"{len(made)} base test photos small on a {args.floor} floor{night}", made
+    frame = f", {args.frame}-pixel frames" if args.frame else ""
+    return f"{len(made)} base test photos small on a {args.floor} floor{frame}{night}", made
+
+
+def at_frame(image: np.ndarray, frame: int) -> np.ndarray:
+    """The item's photo scaled so its longest side is `frame` pixels (0: as it is):
+    place_on_background makes a frame that size and puts the item at its share of it, so the
+    item keeps up to all of its own pixels."""
+    if not frame:
+        return image
+    h, w = image.shape[:2]
+    scale = frame / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_CUBIC))
 
 
 def field_set(args: argparse.Namespace, folder: Path) -> tuple[str, list[Sample]]:
@@ -184,7 +204,7 @@ def one_run(
     manifest = write_manifest(reviewed, run / "reviewed.csv")
     began = time.perf_counter()
     options = dataclasses.replace(
-        RetrainOptions(field_holdout=0.0, seed=seed, tune_blocks=tune), **recipe
+        RetrainOptions(field_holdout=args.holdout, seed=seed, tune_blocks=tune), **recipe
     )
     report = retrain(args.model, args.manifest, manifest, run, options, cache_dir=default_folder())
     seconds = time.perf_counter() - began
@@ -194,6 +214,8 @@ def one_run(
         "k": k, "seed": seed, "tune_blocks": tune, "recipe": recipe_name(recipe),
         "tuned_blocks": report["recipe"]["tuned_blocks"], "counts": counts,
         "reviewed": len(reviewed), "scored": len(rest), "seconds": seconds,
+        "holdout": args.holdout, "trained_on": report["field"]["train"],
+        "gate_passed": report["decision"]["passed"], "gate_reasons": report["decision"]["reasons"],
         "macro_recall_before": before[0]["macro_recall"],
         "macro_recall_after": after["macro_recall"],
         "recall_after": after["recall"],
@@ -210,7 +232,13 @@ def one_run(
         f"{100 * row['macro_recall_before_whole']:.1f} → "
         f"{100 * row['macro_recall_after_whole']:.1f}), base test accuracy "
         f"{100 * row['base_test_accuracy_before']:.2f} → "
-        f"{100 * row['base_test_accuracy_after']:.2f} % ({seconds:.0f} s)",
+        f"{100 * row['base_test_accuracy_after']:.2f} % ({seconds:.0f} s)"
+        + (
+            f"; trained on {row['trained_on']}, gate "
+            f"{'passed' if row['gate_passed'] else 'refused: ' + '; '.join(row['gate_reasons'])}"
+            if args.holdout
+            else ""
+        ),
         flush=True,
     )
     return row
@@ -226,6 +254,8 @@ def main() -> None:
     parser.add_argument("--simulator", type=int, default=0, help="N simulator crops instead")
     parser.add_argument("--small-site", type=int, default=0,
                         help="N base test photos small on a plain floor instead")  # fmt: skip
+    parser.add_argument("--frame", type=int, default=0,
+                        help="--small-site's frame side, pixels (0: the item photo's)")  # fmt: skip
     parser.add_argument("--floor", choices=sorted(FAMILIES), default="gradient",
                         help="--small-site's floor (bench.surfaces' families)")  # fmt: skip
     parser.add_argument("--k", type=int, nargs="+", default=[10, 25, 50, 100])
@@ -237,8 +267,15 @@ def main() -> None:
     parser.add_argument("--recipe", type=parse_recipe, action="append",
                         help="retrain options KEY=VALUE,... or 'default' (repeat: each on the "
                         "same draws; default: retrain's own)")  # fmt: skip
+    parser.add_argument("--holdout", type=float, default=0.0,
+                        help="share of the reviewed photos retrain holds back for its gate "
+                        "(0: none, the default here; 0.3: binwatch retrain's default)")  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if args.frame and not 64 <= args.frame <= 4096:
+        parser.error(f"--frame is 64 to 4096 pixels, not {args.frame}")
+    if not 0 <= args.holdout < 1:
+        parser.error(f"--holdout is a share from 0 to below 1, not {args.holdout}")
     if not args.simulator and not args.small_site and args.field is None:
         parser.error("give --field MANIFEST, --simulator N or --small-site N")
     recipes = args.recipe or [{}]
@@ -269,8 +306,8 @@ def main() -> None:
                             rows.append(one_run(args, work, reviewed, rest, counts, k, seed,
                                                 tune, before, recipe))  # fmt: skip
     print("\n| K per category | blocks tuned | recipe | reviewed | macro recall before → after "
-          "(median of seeds) | read whole | base test accuracy after | retrain s |\n"
-          "|---|---|---|---|---|---|---|---|")  # fmt: skip
+          "(median of seeds) | read whole | base test accuracy after | retrain s | gate passed |\n"
+          "|---|---|---|---|---|---|---|---|---|")  # fmt: skip
     order = [recipe_name(r) for r in recipes]  # the recipes as given, `default` where put
     for k, tuned, name in sorted({(r["k"], r["tuned_blocks"], r["recipe"]) for r in rows},
                                  key=lambda t: (t[0], t[1], order.index(t[2]))):  # fmt: skip
@@ -285,7 +322,8 @@ def main() -> None:
               f"{100 * med['macro_recall_before_whole']:.1f} → "
               f"{100 * med['macro_recall_after_whole']:.1f} % | "
               f"{100 * med['base_test_accuracy_after']:.2f} % | "
-              f"{med['seconds']:.0f} |")  # fmt: skip
+              f"{med['seconds']:.0f} | "
+              f"{sum(r['gate_passed'] for r in mine)} of {len(mine)} |")  # fmt: skip
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"set": name, "model": str(args.model), "runs": rows},

@@ -60,7 +60,7 @@ def test_a_small_item_site_is_whole_frames_binwatch_classify_reads_close_up(
     from vision.zoom import find_item
 
     args = argparse.Namespace(manifest=[WASTE_V1 / "manifest.csv"], seed=0, small_site=12,
-                              floor="gradient", night=False)  # fmt: skip
+                              floor="gradient", night=False, frame=0)  # fmt: skip
     name, made = small_site(args, tmp_path)
     assert len(made) == 12 and "gradient floor" in name
     tests = {r["group"]: r["category"] for r in waste_v1_rows if r["split"] == "test"}
@@ -74,3 +74,28 @@ def test_a_small_item_site_is_whole_frames_binwatch_classify_reads_close_up(
             side = max(box.w, box.h) / max(read_image(sample.path).shape[:2])
             assert side <= SMALL_SIZES[1] + 0.1
     assert found >= 8
+
+
+@pytest.mark.parametrize("share", ["1", "-0.1", "1.5"])
+def test_a_holdout_outside_its_range_is_refused(
+    share: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.adapt import main
+
+    monkeypatch.setattr("sys.argv", ["adapt", "--manifest", "m.csv", "--simulator", "4",
+                                     "--holdout", share])  # fmt: skip
+    with pytest.raises(SystemExit) as stop:
+        main()
+    assert stop.value.code == 2 and "--holdout is a share" in capsys.readouterr().err
+
+
+def test_a_frame_keeps_more_of_the_item_s_pixels() -> None:
+    """`--frame`: the item's photo scaled to the frame's side, so placed at a share of that
+    frame it keeps up to its own resolution; 0 leaves it as it is."""
+    import numpy as np
+
+    from bench.adapt import at_frame
+
+    photo = np.zeros((240, 320, 3), np.uint8)
+    assert at_frame(photo, 0) is photo
+    assert at_frame(photo, 1280).shape == (960, 1280, 3)
