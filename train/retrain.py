@@ -25,8 +25,9 @@ compare, decide.
    (base val as it is, at night and on drawn floors; flags at 97 % precision, `correct` at
    98 %); the background threshold stays the active model's.
 4. The candidate is the active model with the new head (and blocks). Both are scored on the
-   held-back field images through the shared classifier and on the base test split from its
-   cached features (through the candidate's own tail when it has one) and each model's head
+   held-back field images through the shared classifier as `binwatch classify` reads them (a
+   small item on a plain floor read close up as well, vision.zoom) and on the base test split
+   from its cached features (through the candidate's own tail when it has one) and each model's head
    (the same numbers as running the file: tests/train/test_tail.py). The candidate
    passes when it is no worse than the active on base test category accuracy and macro recall
    (each within `--margin`, or one image's worth on a split too small for it) and better on the
@@ -55,7 +56,7 @@ from tqdm import tqdm
 
 from train.augment import SMALL_SHARE, field_view_augmenter, make_augmenter, night_check
 from train.background import make_backgrounds
-from train.evaluate import category_probs, predict, score, split_outputs
+from train.evaluate import category_probs, predict, read_samples, score, split_outputs
 from train.feature_cache import FeatureCache
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
@@ -68,7 +69,7 @@ from vision.imageio import read_image
 from vision.metadata import BACKGROUND, DatasetRef, ModelMetadata, embed_metadata
 from vision.preprocess import preprocess
 from vision.taxonomy import Category
-from vision.zoom import find_item, zoom_crop
+from vision.zoom import ZoomParams, find_item, zoom_crop
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,10 @@ def compare(
     base_features: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """A model's scores on the base test split and the held-back field images. The field images
-    run through the shared classifier; the base test split too, unless `base_features` (its
+    run through the shared classifier as `binwatch classify` reads them (a whole frame with a
+    small item on a plain floor read close up as well, vision.zoom: the gate judges the
+    answers a site gets, not the whole frame alone); the base test split through the shared
+    classifier too (read whole, as the model was trained and scored), unless `base_features` (its
     head features from the body every candidate shares, cached) are given: then its
     probabilities are the model's own head on them (features × head = the model's output, to
     1e-4: tests/train/test_head.py), which saves running the whole network twice per retrain."""
@@ -211,8 +215,11 @@ def compare(
         if name == "base_test" and base_features is not None:
             head = read_head(onnx.load(str(path)))
             probs = softmax(base_features @ head.weight.T + head.bias)
-        else:
+        elif name == "base_test":
             probs = predict(classifier, samples)
+        else:
+            readings = read_samples(classifier, samples, zoom=ZoomParams())
+            probs = np.stack([r.prediction.probabilities for r in readings])
         loss = log_loss(probs, samples, classifier.labels)
         out[name] = {"images": len(samples), "log_loss": loss}
         items = np.array([s.category is not None for s in samples])

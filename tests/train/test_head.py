@@ -156,3 +156,35 @@ def test_retrain_trains_on_close_ups_unless_told_not_to() -> None:
     assert parser.parse_args([*needed, "--no-close-ups"]).no_close_ups
     with pytest.raises(ValueError, match="close_ups is 0 or 1"):
         RetrainOptions(close_ups=2)
+
+
+def test_the_gate_reads_held_back_frames_as_binwatch_classify_does(tmp_path: Path) -> None:
+    """A reviewed whole frame with a small green item (food waste) on a grey floor: read whole
+    the tiny model sees a grey photo; read as `binwatch classify` reads it, the item close up
+    as well. The gate's field scores are classify's (its log loss is that reading's, and lower
+    than the whole frame's), so it judges the answers a site gets."""
+    import cv2
+
+    from tests.tiny_model import write_tiny_model
+    from train.evaluate import predict, read_samples
+    from train.retrain import compare, log_loss
+    from vision.classifier import Classifier
+    from vision.zoom import ZoomParams
+
+    frame = np.full((360, 480, 3), 128, np.float32)
+    frame += np.random.default_rng(0).normal(0, 2, frame.shape)
+    frame[150:222, 250:322] = (0, 255, 0)
+    path = tmp_path / "frame.jpg"
+    assert cv2.imwrite(str(path), np.clip(frame, 0, 255).astype(np.uint8))
+    sample = Sample(path, "test", Category.KITCHEN, "food_waste", "site", "e1", "site")
+    model = write_tiny_model(tmp_path / "tiny.onnx")
+    classifier = Classifier(model)
+    labels = list(classifier.labels)
+    reading = read_samples(classifier, [sample], zoom=ZoomParams())[0]
+    assert reading.item_box is not None
+    as_classify = log_loss(reading.prediction.probabilities[None], [sample], labels)
+    whole = log_loss(predict(classifier, [sample]), [sample], labels)
+    field = compare(model, [], [sample])["field_holdout"]
+    assert field["images"] == 1
+    assert field["log_loss"] == pytest.approx(as_classify, rel=1e-6)
+    assert as_classify < whole - 0.1
