@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -228,22 +229,30 @@ def test_a_small_item_on_a_plain_floor_is_read_close_up(tiny_model: Path, tmp_pa
     assert 390 <= box["x"] + box["w"] <= 400 and 290 <= box["y"] + box["h"] <= 300
 
 
-def test_a_quiet_plain_floor_is_empty_and_says_why(tmp_path: Path) -> None:
-    """A grey-blue plate the tiny model (with a `background` output) reads as `metal`, leaving
-    "no item" a few per cent: nothing on it stands out, so classify answers `empty` with
-    `ground_only` true; `--whole` gives the model's own answer."""
+def _both_ways_with_background(
+    tmp_path: Path, photo: np.ndarray
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`photo` (float BGR, sensor noise added) as a JPEG through `binwatch classify --json` with
+    the tiny model that has a `background` output: as classify reads it, and `--whole`."""
     from tests.tiny_model import PROTOTYPES, write_tiny_model
     from vision.metadata import BACKGROUND
 
     model = write_tiny_model(tmp_path / "tiny-bg.onnx", labels=(*PROTOTYPES, BACKGROUND))
-    plate = np.full((360, 480, 3), (156, 150, 150), np.float32)
-    plate += np.random.default_rng(0).normal(0, 2, plate.shape)
-    path = tmp_path / "plate.jpg"
-    assert cv2.imwrite(str(path), np.clip(plate, 0, 255).astype(np.uint8))
-    quiet = binwatch("classify", path, "--bin", "other", "--model", model, "--json")
+    photo = photo + np.random.default_rng(0).normal(0, 2, photo.shape)
+    path = tmp_path / "photo.jpg"
+    assert cv2.imwrite(str(path), np.clip(photo, 0, 255).astype(np.uint8))
+    read = binwatch("classify", path, "--bin", "other", "--model", model, "--json")
     whole = binwatch("classify", path, "--bin", "other", "--model", model, "--json", "--whole")
-    assert quiet.returncode == whole.returncode == 0, quiet.stderr
-    after, before = json.loads(quiet.stdout), json.loads(whole.stdout)
+    assert read.returncode == whole.returncode == 0, read.stderr
+    return json.loads(read.stdout), json.loads(whole.stdout)
+
+
+def test_a_quiet_plain_floor_is_empty_and_says_why(tmp_path: Path) -> None:
+    """A grey-blue plate the tiny model (with a `background` output) reads as `metal`, leaving
+    "no item" a few per cent: nothing on it stands out, so classify answers `empty` with
+    `ground_only` true; `--whole` gives the model's own answer."""
+    plate = np.full((360, 480, 3), (156, 150, 150), np.float32)
+    after, before = _both_ways_with_background(tmp_path, plate)
     assert before["label"] == "metal" and before["ground_only"] is False
     assert 0.02 <= before["background"] < 0.5
     assert after["verdict"] == "empty" and after["category"] is None and after["ground_only"]
@@ -254,19 +263,9 @@ def test_a_tiny_item_the_whole_photo_misses_is_found_and_says_so(tmp_path: Path)
     """The tiny model (with a `background` output) reads a grey floor with a small green
     square as "no item" whole; its close-up is food waste, so classify answers `kitchen` with
     `found_close_up` true and the square's `item_box`; `--whole` answers `empty`."""
-    from tests.tiny_model import PROTOTYPES, write_tiny_model
-    from vision.metadata import BACKGROUND
-
-    model = write_tiny_model(tmp_path / "tiny-bg.onnx", labels=(*PROTOTYPES, BACKGROUND))
     photo = np.full((360, 480, 3), 128, np.float32)
-    photo += np.random.default_rng(0).normal(0, 2, photo.shape)
     photo[150:222, 250:322] = (0, 255, 0)
-    path = tmp_path / "floor.jpg"
-    assert cv2.imwrite(str(path), np.clip(photo, 0, 255).astype(np.uint8))
-    read = binwatch("classify", path, "--bin", "other", "--model", model, "--json")
-    whole = binwatch("classify", path, "--bin", "other", "--model", model, "--json", "--whole")
-    assert read.returncode == whole.returncode == 0, read.stderr
-    after, before = json.loads(read.stdout), json.loads(whole.stdout)
+    after, before = _both_ways_with_background(tmp_path, photo)
     assert before["verdict"] == "empty" and before["found_close_up"] is False
     assert after["category"] == "kitchen" and after["found_close_up"] is True
     assert after["verdict"] != "empty" and after["ground_only"] is False
