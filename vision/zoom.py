@@ -115,8 +115,16 @@ class Reading:
     prediction: Prediction
     item_box: Box | None
     whole: Prediction
-    ground_only: bool = False
-    found_close_up: bool = False
+
+    @property
+    def ground_only(self) -> bool:
+        """ "No item" although the whole photo read as an item: only the quiet rule does that."""
+        return self.prediction.is_background and not self.whole.is_background
+
+    @property
+    def found_close_up(self) -> bool:
+        """An item although the whole photo read as "no item": only a close-up does that."""
+        return self.whole.is_background and not self.prediction.is_background
 
 
 @dataclass(frozen=True)
@@ -230,9 +238,7 @@ def read_photos(
             continue
         ground = look(image, params)
         if not empty and ground.quiet and _no_item_likely(reading.whole, params):
-            readings[i] = Reading(
-                replace(reading.whole, is_background=True), None, reading.whole, ground_only=True
-            )
+            readings[i] = Reading(replace(reading.whole, is_background=True), None, reading.whole)
         elif ground.box is not None and (crop := zoom_crop(image, ground.box, params)) is not None:
             close.append((i, ground.box, crop))
     if close:
@@ -243,7 +249,7 @@ def read_photos(
             if not whole.is_background:
                 readings[i] = Reading(classifier.what_it_is(whole, [prediction]), box, whole)
             elif not prediction.is_background:  # the whole photo missed what the close-up found
-                readings[i] = Reading(prediction, box, whole, found_close_up=True)
+                readings[i] = Reading(prediction, box, whole)
     return readings
 
 
