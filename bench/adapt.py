@@ -216,6 +216,8 @@ def one_run(
         "reviewed": len(reviewed), "scored": len(rest), "seconds": seconds,
         "holdout": args.holdout, "trained_on": report["field"]["train"],
         "gate_passed": report["decision"]["passed"], "gate_reasons": report["decision"]["reasons"],
+        # what the gate saw: the held-back reviews as classify reads them, before and after
+        "gate_field": {m: report[m]["field_holdout"] for m in ("active", "candidate")},
         "macro_recall_before": before[0]["macro_recall"],
         "macro_recall_after": after["macro_recall"],
         "recall_after": after["recall"],

@@ -33,7 +33,9 @@ compare, decide.
    (each within `--margin`, or one image's worth on a split too small for it) and better on the
    field images: a lower log loss (a proper score that uses every image's probabilities; on tens
    of held-back crops one image moves accuracy by several points, so accuracy is reported but
-   does not decide).
+   does not decide). The log loss of each photo's category or "no item" (`outcome_log_loss`)
+   is reported beside it; on the benches it tracks a site's change less well than the fine
+   labels' (models/README.md, "The gate").
 """
 
 from __future__ import annotations
@@ -192,6 +194,24 @@ def log_loss(probs: np.ndarray, samples: Sequence[Sample], labels: Sequence[str]
     return float(-np.log(np.clip(picked, 1e-7, 1.0)).mean())
 
 
+def outcome_log_loss(probs: np.ndarray, samples: Sequence[Sample], classifier: Classifier) -> float:
+    """Mean -log of what the office sees each photo as: an item's category (the probabilities of
+    its labels summed) or, for an empty crop, "no item" (the background output). A proper score
+    of the answer a site gets, blind to moves between labels of one category (reported; the gate
+    decides on the fine labels' log loss)."""
+    labels = list(classifier.labels)
+    profile = classifier.profile
+    picked = np.zeros(len(samples))
+    for i, sample in enumerate(samples):
+        if sample.label == BACKGROUND:
+            picked[i] = probs[i, labels.index(BACKGROUND)]
+            continue
+        mine = profile.category_of(sample.label)
+        picked[i] = sum(probs[i, j] for j, label in enumerate(labels)
+                        if label != BACKGROUND and profile.category_of(label) == mine)  # fmt: skip
+    return float(-np.log(np.clip(picked, 1e-7, 1.0)).mean())
+
+
 def compare(
     path: Path,
     base_test: Sequence[Sample],
@@ -221,7 +241,8 @@ def compare(
             readings = read_samples(classifier, samples, zoom=ZoomParams())
             probs = np.stack([r.prediction.probabilities for r in readings])
         loss = log_loss(probs, samples, classifier.labels)
-        out[name] = {"images": len(samples), "log_loss": loss}
+        out[name] = {"images": len(samples), "log_loss": loss,
+                     "outcome_log_loss": outcome_log_loss(probs, samples, classifier)}  # fmt: skip
         items = np.array([s.category is not None for s in samples])
         if items.any():
             counts = Counter(s.category for s in samples if s.category is not None)
@@ -582,8 +603,10 @@ def retrain(
         "test_ece": after["base_test"]["ece"],
         "field_category_accuracy": after["field_holdout"].get("category_accuracy"),
         "field_log_loss": after["field_holdout"].get("log_loss"),
+        "field_outcome_log_loss": after["field_holdout"].get("outcome_log_loss"),
         "parent_field_category_accuracy": before["field_holdout"].get("category_accuracy"),
         "parent_field_log_loss": before["field_holdout"].get("log_loss"),
+        "parent_field_outcome_log_loss": before["field_holdout"].get("outcome_log_loss"),
     }
     final = candidate_meta.model_copy(
         update={
@@ -615,6 +638,9 @@ def markdown(report: dict[str, Any]) -> str:
     def pct(v: float | None) -> str:
         return "–" if v is None else f"{100 * v:.2f} %"
 
+    def loss(v: float | None) -> str:
+        return "–" if v is None else f"{v:.3f}"
+
     a, c, d = report["active"], report["candidate"], report["decision"]
     lines = [
         f"# Retraining {a['model_version']} → {c['model_version']}",
@@ -633,7 +659,8 @@ def markdown(report: dict[str, Any]) -> str:
             ("category_accuracy", pct),
             ("category_macro_recall", pct),
             ("fine_accuracy", pct),
-            ("log_loss", lambda v: "–" if v is None else f"{v:.3f}"),
+            ("log_loss", loss),
+            ("outcome_log_loss", loss),
         ):
             lines.append(f"| {part} {key} | {show(a[part].get(key))} | {show(c[part].get(key))} |")
     if "no_item" in c["field_holdout"]:

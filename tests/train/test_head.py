@@ -188,3 +188,39 @@ def test_the_gate_reads_held_back_frames_as_binwatch_classify_does(tmp_path: Pat
     assert field["images"] == 1
     assert field["log_loss"] == pytest.approx(as_classify, rel=1e-6)
     assert as_classify < whole - 0.1
+
+
+def test_the_outcome_log_loss_scores_what_the_office_sees(tmp_path: Path) -> None:
+    """The held-back reviews' outcome log loss sums a photo's labels within its category (as
+    verdicts do) and reads an empty crop by the background output: a paper photo split between
+    paper and cardboard loses nothing there, while its fine log loss does; probability on another
+    category, or on "no item" for an item, costs both. `compare` reports it."""
+    import cv2
+
+    from tests.tiny_model import PROTOTYPES, write_tiny_model
+    from train.retrain import compare, log_loss, outcome_log_loss
+    from vision.classifier import Classifier
+    from vision.metadata import BACKGROUND
+
+    model = write_tiny_model(tmp_path / "tiny.onnx", labels=(*PROTOTYPES, BACKGROUND))
+    classifier = Classifier(model)
+    labels = list(classifier.labels)
+    paper = Sample(tmp_path / "p.jpg", "test", Category.RECYCLABLE, "paper", "site", "e1", "site")
+    empty = Sample(tmp_path / "e.jpg", "test", None, BACKGROUND, "site", "e2", "site")
+
+    def probs(**shares: float) -> np.ndarray:
+        row = np.zeros((1, len(labels)))
+        for label, share in shares.items():
+            row[0, labels.index(label)] = share
+        return row
+
+    split = probs(paper=0.5, cardboard=0.5)
+    assert outcome_log_loss(split, [paper], classifier) == pytest.approx(0.0, abs=1e-9)
+    assert log_loss(split, [paper], labels) == pytest.approx(np.log(2))
+    for wrong in (probs(paper=0.5, food_waste=0.5), probs(paper=0.5, background=0.5)):
+        assert outcome_log_loss(wrong, [paper], classifier) == pytest.approx(np.log(2))
+    both = np.concatenate([probs(paper=0.25, glass=0.75), probs(background=0.25, paper=0.75)])
+    assert outcome_log_loss(both, [paper, empty], classifier) == pytest.approx(np.log(4) / 2)
+    assert cv2.imwrite(str(paper.path), np.full((64, 64, 3), 245, np.uint8))
+    field = compare(model, [], [paper])["field_holdout"]
+    assert -1e-9 <= field["outcome_log_loss"] <= field["log_loss"] + 1e-9
