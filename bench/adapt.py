@@ -54,7 +54,7 @@ from train.augment import night_check, place_on_background
 from train.evaluate import read_samples
 from train.feature_cache import default_folder
 from train.manifest import Sample, load_manifests
-from train.retrain import RetrainOptions, retrain
+from train.retrain import RetrainOptions, held_back, outcome_probability, retrain
 from vision.classifier import Classifier
 from vision.imageio import read_image
 from vision.zoom import ZoomParams
@@ -69,6 +69,27 @@ def scores(classifier: Classifier, samples: list[Sample]) -> tuple[dict[str, Any
     readings = read_samples(classifier, samples, zoom=ZoomParams())
     close = item_scores([r.prediction for r in readings], samples)
     return close, item_scores([r.whole for r in readings], samples)
+
+
+def gate_photos(models: Sequence[Path], held: list[Sample]) -> list[dict[str, Any]]:
+    """Per held-back photo, what each model (the active, the candidate) gives its label and its
+    outcome (category or no item) as `binwatch classify` reads it, and the label's Brier score:
+    the gate's own data, to weigh gate rules against the site's change offline."""
+    rows: list[dict[str, Any]] = [{"label": s.label} for s in held]
+    if not held:
+        return rows
+    for name, path in zip(("active", "candidate"), models, strict=True):
+        classifier = Classifier(path)
+        readings = read_samples(classifier, held, zoom=ZoomParams())
+        probs = np.stack([r.prediction.probabilities for r in readings])
+        truth = np.array([list(classifier.labels).index(s.label) for s in held])
+        onehot = np.eye(probs.shape[1])[truth]
+        outcome = outcome_probability(probs, held, classifier)
+        for i, row in enumerate(rows):
+            row[name] = {"label": round(float(probs[i, truth[i]]), 5),
+                         "outcome": round(float(outcome[i]), 5),
+                         "brier": round(float(((probs[i] - onehot[i]) ** 2).sum()), 5)}  # fmt: skip
+    return rows
 
 
 def write_manifest(rows: Sequence[Sample], path: Path) -> Path:
@@ -210,6 +231,10 @@ def one_run(
     seconds = time.perf_counter() - began
     after, after_whole = scores(Classifier(run / "candidate.onnx"), rest)
     base_before, base_after = (report[m]["base_test"] for m in ("active", "candidate"))
+    # the photos retrain held back, drawn as it draws them (from the manifest it read)
+    held = [s for s in load_manifests([manifest]).samples if held_back(s, args.holdout)]
+    if len(held) != report["field"]["held_back"]:
+        raise RuntimeError(f"{len(held)} held back here, {report['field']['held_back']} in retrain")
     row = {
         "k": k, "seed": seed, "tune_blocks": tune, "recipe": recipe_name(recipe),
         "tuned_blocks": report["recipe"]["tuned_blocks"], "counts": counts,
@@ -218,6 +243,7 @@ def one_run(
         "gate_passed": report["decision"]["passed"], "gate_reasons": report["decision"]["reasons"],
         # what the gate saw: the held-back reviews as classify reads them, before and after
         "gate_field": {m: report[m]["field_holdout"] for m in ("active", "candidate")},
+        "gate_photos": gate_photos([args.model, run / "candidate.onnx"], held),
         "macro_recall_before": before[0]["macro_recall"],
         "macro_recall_after": after["macro_recall"],
         "recall_after": after["recall"],

@@ -99,3 +99,25 @@ def test_a_frame_keeps_more_of_the_item_s_pixels() -> None:
     photo = np.zeros((240, 320, 3), np.uint8)
     assert at_frame(photo, 0) is photo
     assert at_frame(photo, 1280).shape == (960, 1280, 3)
+
+
+def test_the_gate_s_photos_are_each_model_s_reading_of_them(tmp_path: Path) -> None:
+    """Per held-back photo, each model's probability of its label and its category and the
+    label's Brier score, as classify reads the photo: a white photo the tiny model calls paper
+    gets nearly all of both from a model that knows paper, and the Brier score agrees."""
+    import cv2
+    import numpy as np
+
+    from bench.adapt import gate_photos
+    from tests.tiny_model import write_tiny_model
+
+    model = write_tiny_model(tmp_path / "tiny.onnx")
+    photo = tmp_path / "paper.jpg"
+    assert cv2.imwrite(str(photo), np.full((64, 64, 3), 245, np.uint8))
+    paper = Sample(photo, "test", Category.RECYCLABLE, "paper", "site", "e1", "site")
+    (row,) = gate_photos([model, model], [paper])
+    assert row["label"] == "paper" and row["active"] == row["candidate"]
+    read = row["active"]
+    assert 0.9 < read["label"] <= read["outcome"] <= 1.0
+    assert read["brier"] == pytest.approx((1 - read["label"]) ** 2, abs=0.02)
+    assert gate_photos([model, model], []) == []

@@ -194,11 +194,12 @@ def log_loss(probs: np.ndarray, samples: Sequence[Sample], labels: Sequence[str]
     return float(-np.log(np.clip(picked, 1e-7, 1.0)).mean())
 
 
-def outcome_log_loss(probs: np.ndarray, samples: Sequence[Sample], classifier: Classifier) -> float:
-    """Mean -log of what the office sees each photo as: an item's category (the probabilities of
-    its labels summed) or, for an empty crop, "no item" (the background output). A proper score
-    of the answer a site gets, blind to moves between labels of one category (reported; the gate
-    decides on the fine labels' log loss)."""
+def outcome_probability(
+    probs: np.ndarray, samples: Sequence[Sample], classifier: Classifier
+) -> np.ndarray:
+    """Each photo's probability of what the office sees it as: an item's category (the
+    probabilities of its labels summed) or, for an empty crop, "no item" (the background
+    output)."""
     labels = list(classifier.labels)
     profile = classifier.profile
     picked = np.zeros(len(samples))
@@ -209,6 +210,14 @@ def outcome_log_loss(probs: np.ndarray, samples: Sequence[Sample], classifier: C
         mine = profile.category_of(sample.label)
         picked[i] = sum(probs[i, j] for j, label in enumerate(labels)
                         if label != BACKGROUND and profile.category_of(label) == mine)  # fmt: skip
+    return picked
+
+
+def outcome_log_loss(probs: np.ndarray, samples: Sequence[Sample], classifier: Classifier) -> float:
+    """Mean -log of `outcome_probability`: a proper score of the answer a site gets, blind to
+    moves between labels of one category (reported; the gate decides on the fine labels' log
+    loss)."""
+    picked = outcome_probability(probs, samples, classifier)
     return float(-np.log(np.clip(picked, 1e-7, 1.0)).mean())
 
 
