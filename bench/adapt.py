@@ -25,7 +25,9 @@ other retrain options on the same draws. By default retrain trains on every revi
 hold-out: the curve says what the reviews can teach); `--holdout 0.3` runs it as `binwatch
 retrain` does by default, a share of the reviewed photos held back for its gate, and reports
 whether the gate would register the candidate (`gate_passed`; the candidate is scored either
-way, as `--no-register` leaves it).
+way, as `--no-register` leaves it), with what the gate saw: its scores of the held-back photos
+(`gate_field`) and each of them as the active model and the candidate read it (`gate_photos`),
+to weigh gate rules against the rest's change (model card, "The gate on a site").
 Prints the curve (macro recall on the rest, by K) and writes JSON.
 """
 
@@ -86,9 +88,8 @@ def gate_photos(models: Sequence[Path], held: list[Sample]) -> list[dict[str, An
         onehot = np.eye(probs.shape[1])[truth]
         outcome = outcome_probability(probs, held, classifier)
         for i, row in enumerate(rows):
-            row[name] = {"label": round(float(probs[i, truth[i]]), 5),
-                         "outcome": round(float(outcome[i]), 5),
-                         "brier": round(float(((probs[i] - onehot[i]) ** 2).sum()), 5)}  # fmt: skip
+            row[name] = {"label": float(probs[i, truth[i]]), "outcome": float(outcome[i]),
+                         "brier": float(((probs[i] - onehot[i]) ** 2).sum())}  # fmt: skip
     return rows
 
 
@@ -235,6 +236,12 @@ def one_run(
     held = [s for s in load_manifests([manifest]).samples if held_back(s, args.holdout)]
     if len(held) != report["field"]["held_back"]:
         raise RuntimeError(f"{len(held)} held back here, {report['field']['held_back']} in retrain")
+    photos = gate_photos([args.model, run / "candidate.onnx"], held)
+    for name in ("active", "candidate") if held else ():  # the gate's own number, read again
+        loss = -np.log(np.clip([p[name]["label"] for p in photos], 1e-7, 1.0)).mean()
+        gate = report[name]["field_holdout"]["log_loss"]
+        if abs(loss - gate) > 1e-3:
+            raise RuntimeError(f"{name}: held-back log loss {loss:.4f} here, {gate:.4f} in retrain")
     row = {
         "k": k, "seed": seed, "tune_blocks": tune, "recipe": recipe_name(recipe),
         "tuned_blocks": report["recipe"]["tuned_blocks"], "counts": counts,
@@ -243,7 +250,7 @@ def one_run(
         "gate_passed": report["decision"]["passed"], "gate_reasons": report["decision"]["reasons"],
         # what the gate saw: the held-back reviews as classify reads them, before and after
         "gate_field": {m: report[m]["field_holdout"] for m in ("active", "candidate")},
-        "gate_photos": gate_photos([args.model, run / "candidate.onnx"], held),
+        "gate_photos": photos,
         "macro_recall_before": before[0]["macro_recall"],
         "macro_recall_after": after["macro_recall"],
         "recall_after": after["recall"],
