@@ -35,7 +35,7 @@ compare, decide.
    of held-back crops one image moves accuracy by several points, so accuracy is reported but
    does not decide). The log loss of each photo's category or "no item" (`outcome_log_loss`)
    is reported beside it; on the benches it tracks a site's change less well than the fine
-   labels' (models/README.md, "The gate").
+   labels' (models/README.md, "The gate on a site").
 """
 
 from __future__ import annotations
@@ -58,7 +58,14 @@ from tqdm import tqdm
 
 from train.augment import SMALL_SHARE, field_view_augmenter, make_augmenter, night_check
 from train.background import make_backgrounds
-from train.evaluate import category_probs, predict, read_samples, score, split_outputs
+from train.evaluate import (
+    CATEGORIES,
+    category_probs,
+    predict,
+    read_samples,
+    score,
+    split_outputs,
+)
 from train.feature_cache import FeatureCache
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
@@ -198,19 +205,15 @@ def outcome_probability(
     probs: np.ndarray, samples: Sequence[Sample], classifier: Classifier
 ) -> np.ndarray:
     """Each photo's probability of what the office sees it as: an item's category (the
-    probabilities of its labels summed) or, for an empty crop, "no item" (the background
-    output)."""
-    labels = list(classifier.labels)
-    profile = classifier.profile
-    picked = np.zeros(len(samples))
-    for i, sample in enumerate(samples):
-        if sample.label == BACKGROUND:
-            picked[i] = probs[i, labels.index(BACKGROUND)]
-            continue
-        mine = profile.category_of(sample.label)
-        picked[i] = sum(probs[i, j] for j, label in enumerate(labels)
-                        if label != BACKGROUND and profile.category_of(label) == mine)  # fmt: skip
-    return picked
+    probabilities of its labels summed: the category's share of the item outputs times what
+    "no item" leaves) or, for an empty crop, "no item" (the background output)."""
+    labels, profile = list(classifier.labels), classifier.profile
+    _, background = split_outputs(probs, labels)
+    categories = category_probs(probs, labels, profile) * (1.0 - background)[:, None]
+    empty = np.array([s.label == BACKGROUND for s in samples])
+    truth = [0 if s.label == BACKGROUND else CATEGORIES.index(profile.category_of(s.label))
+             for s in samples]  # fmt: skip
+    return np.where(empty, background, categories[np.arange(len(samples)), truth])
 
 
 def outcome_log_loss(probs: np.ndarray, samples: Sequence[Sample], classifier: Classifier) -> float:
