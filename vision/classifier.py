@@ -166,14 +166,23 @@ class Classifier:
             start += len(item)
         return out
 
-    def what_it_is(self, whole: Prediction, close_ups: Sequence[Prediction]) -> Prediction:
+    def what_it_is(
+        self, whole: Prediction, close_ups: Sequence[Prediction], close_up_weight: float = 0.5
+    ) -> Prediction:
         """`whole`'s reading of whether there is an item (its `background`), with what the item
-        is read from it and its close-ups together: the mean of their item probabilities, each
-        renormalised over the item outputs (a close-up's own "no item" share is left out)."""
-        items = np.mean(
+        is read from it and its close-ups together: a weighted mean of their item probabilities,
+        each renormalised over the item outputs (a close-up's own "no item" share is left out),
+        the close-ups sharing `close_up_weight` and the whole photo the rest."""
+        if not 0 <= close_up_weight <= 1:
+            raise ValueError(f"close_up_weight is 0 to 1, not {close_up_weight}")
+        weights = [1.0 - close_up_weight] + [close_up_weight / len(close_ups)] * len(close_ups)
+        if not close_ups:
+            weights = [1.0]
+        items = np.average(
             [p.probabilities[self._items] / max(float(p.probabilities[self._items].sum()), 1e-12)
              for p in (whole, *close_ups)],
             axis=0,
+            weights=weights,
         )  # fmt: skip
         probabilities = np.zeros_like(whole.probabilities)
         probabilities[self._items] = items * (1.0 - whole.background)

@@ -110,22 +110,29 @@ def test_classify_reports_empty_with_null_category(model: Path, tmp_path: Path) 
 
 def test_a_close_up_says_what_the_item_is_never_whether_there_is_one(model: Path) -> None:
     """`what_it_is` (vision.zoom's reading of a whole photo and its close-up): "no item" stays
-    the whole photo's answer; the item's label comes from both readings' item probabilities."""
+    the whole photo's answer; the item's label comes from both readings' item probabilities,
+    the close-ups sharing `close_up_weight` of it."""
     classifier = Classifier(model)
     whole, close, floor = classifier.classify(
         [solid_image("battery"), solid_image("plastic"), solid_image(BACKGROUND)]
     )
-    read = classifier.what_it_is(whole, [close])
-    assert read.background == pytest.approx(whole.background, abs=1e-6)
-    assert read.is_background == whole.is_background
     items = [i for i, label in enumerate(classifier.labels) if label != BACKGROUND]
-    expected = np.mean(
-        [p.probabilities[items] / p.probabilities[items].sum() for p in (whole, close)], axis=0
-    )
-    np.testing.assert_allclose(
-        read.probabilities[items] / read.probabilities[items].sum(), expected, atol=1e-5
-    )
-    assert read.label in ("battery", "plastic") and read.confidence < 0.55  # a coin toss
+    whole_items, close_items = (p.probabilities[items] / p.probabilities[items].sum()
+                                for p in (whole, close))  # fmt: skip
+    for weight in (0.5, 2 / 3, 1.0, 0.0):
+        read = classifier.what_it_is(whole, [close], weight)
+        assert read.background == pytest.approx(whole.background, abs=1e-6)
+        assert read.is_background == whole.is_background
+        np.testing.assert_allclose(
+            read.probabilities[items] / read.probabilities[items].sum(),
+            (1 - weight) * whole_items + weight * close_items,
+            atol=1e-5,
+        )
+    assert classifier.what_it_is(whole, [close]).confidence < 0.55  # the plain mean: a coin toss
+    assert classifier.what_it_is(whole, [close], 2 / 3).label == "plastic"  # the close-up's
+    assert classifier.what_it_is(whole, [close, whole], 2 / 3).label == "battery"  # shared
+    with pytest.raises(ValueError, match="close_up_weight"):
+        classifier.what_it_is(whole, [close], 1.5)
     # a close-up read as "no item" cannot drop the item; an empty whole photo stays empty
     kept = classifier.what_it_is(close, [floor])
     assert not kept.is_background and kept.background == pytest.approx(close.background)
