@@ -175,9 +175,8 @@ class Classifier:
         the close-ups sharing `close_up_weight` and the whole photo the rest."""
         if not 0 <= close_up_weight <= 1:
             raise ValueError(f"close_up_weight is 0 to 1, not {close_up_weight}")
-        weights = [1.0 - close_up_weight] + [close_up_weight / len(close_ups)] * len(close_ups)
-        if not close_ups:
-            weights = [1.0]
+        share = close_up_weight / len(close_ups) if close_ups else 0.0
+        weights = [1.0 - share * len(close_ups)] + [share] * len(close_ups)
         items = np.average(
             [p.probabilities[self._items] / max(float(p.probabilities[self._items].sum()), 1e-12)
              for p in (whole, *close_ups)],

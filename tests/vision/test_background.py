@@ -133,6 +133,8 @@ def test_a_close_up_says_what_the_item_is_never_whether_there_is_one(model: Path
     assert classifier.what_it_is(whole, [close, whole], 2 / 3).label == "battery"  # shared
     with pytest.raises(ValueError, match="close_up_weight"):
         classifier.what_it_is(whole, [close], 1.5)
+    alone = classifier.what_it_is(whole, [], 2 / 3)  # no close-up: the whole photo's reading
+    np.testing.assert_allclose(alone.probabilities, whole.probabilities, atol=1e-6)
     # a close-up read as "no item" cannot drop the item; an empty whole photo stays empty
     kept = classifier.what_it_is(close, [floor])
     assert not kept.is_background and kept.background == pytest.approx(close.background)
