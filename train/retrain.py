@@ -88,6 +88,9 @@ class RetrainOptions:
     field_weight: float = 5.0  # one field image counts as this many base images
     field_views: int = 4  # views per field-train image: one plain, the rest augmented
     close_ups: int = 1  # 1: and its close-up where `binwatch classify` reads one (vision.zoom)
+    # the share of such a photo's weight its close-up takes; negative: an even split over its
+    # views (the whole photo's `field_views` and the close-up)
+    close_up_share: float = -1.0
     base_views: int = 2  # views per base-train photo: one plain, the rest as training draws them
     # (the head alone; tuning blocks, the photos as they are)
     field_holdout: float = 0.3  # share of reviewed events held back for the comparison
@@ -112,6 +115,8 @@ class RetrainOptions:
             raise ValueError(f"base_views is 1 to {len(TRAINING_VIEWS) + 1}, not {self.base_views}")
         if self.close_ups not in (0, 1):
             raise ValueError(f"close_ups is 0 or 1, not {self.close_ups}")
+        if self.close_up_share >= 1:
+            raise ValueError(f"close_up_share is below 1, not {self.close_up_share}")
 
     def blocks_for(self, field_train: int) -> int:
         if self.tune_blocks >= 0:
@@ -192,6 +197,19 @@ def train_head(
         if step % 100 == 0 or step == options.steps - 1:
             log.info("head step %d: loss %.4f", step, loss.item())
     return w.detach().numpy(), b.detach().numpy()
+
+
+def view_weights(has_close: np.ndarray, options: RetrainOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Each reviewed photo weighs `field_weight`, split over its views: (the weight of each of
+    its `field_views` whole views, per photo; of each close-up, per photo that has one). The
+    close-up takes `close_up_share` of its photo's weight, or (negative) an even share."""
+    total, views = options.field_weight, options.field_views
+    if options.close_up_share < 0:
+        whole = total / (views + has_close)
+        return whole, whole[has_close]
+    share = options.close_up_share
+    whole = total * np.where(has_close, 1 - share, 1.0) / views
+    return whole, np.full(int(has_close.sum()), total * share)
 
 
 def log_loss(probs: np.ndarray, samples: Sequence[Sample], labels: Sequence[str]) -> float:
@@ -526,8 +544,7 @@ def retrain(
     closer = with_close_up(field_train) if options.close_ups else []
     chosen_close = {s.path for s in closer}
     has_close = np.array([s.path in chosen_close for s in field_train], bool)
-    # each reviewed photo weighs field_weight, split over its views
-    field_w = options.field_weight / (options.field_views + has_close)
+    field_w, close_w = view_weights(has_close, options)
     for view in range(options.field_views):
         augment = None if view == 0 else field_augmenter(options.seed + view)
         rows = features(session, field_train, meta, augment, desc=f"field view {view}",
@@ -539,7 +556,7 @@ def retrain(
         rows = features(session, closer, meta, _close_up_view, desc="field close-ups", output=cut)
         parts_x.append(rows.astype(np.float16) if blocks else rows)
         parts_y.append(np.array([index[s.label] for s in closer]))
-        parts_w.append(field_w[has_close])
+        parts_w.append(close_w)
     x, y, w = np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_w)
     candidate_test_x: np.ndarray | None = None
     if cut is not None:

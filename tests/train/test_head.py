@@ -14,7 +14,7 @@ from onnx import TensorProto, helper
 from tests.tiny_model import build_tiny_model
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
-from train.retrain import held_back, verdict
+from train.retrain import RetrainOptions, held_back, verdict, view_weights
 from vision.errors import ModelError
 from vision.shipped import shipped_model_path
 from vision.taxonomy import Category
@@ -129,7 +129,7 @@ def test_retrain_asks_for_base_views_it_can_draw(capsys: pytest.CaptureFixture[s
     import argparse
 
     from binwatch.retrain_cli import configure
-    from train.retrain import TRAINING_VIEWS, RetrainOptions
+    from train.retrain import TRAINING_VIEWS
 
     parser = argparse.ArgumentParser()
     configure(parser)
@@ -141,13 +141,29 @@ def test_retrain_asks_for_base_views_it_can_draw(capsys: pytest.CaptureFixture[s
     assert "--base-views" in capsys.readouterr().err
 
 
+def test_a_reviewed_photo_weighs_the_same_however_its_views_share_it() -> None:
+    has_close = np.array([True, False, True])
+    even_whole, even_close = view_weights(has_close, RetrainOptions())
+    # 5 over 4 views, or over 4 and its close-up
+    np.testing.assert_allclose(even_whole, [1.0, 1.25, 1.0])
+    np.testing.assert_allclose(even_close, [1.0, 1.0])
+    whole, close = view_weights(has_close, RetrainOptions(close_up_share=0.5))
+    np.testing.assert_allclose(whole, [0.625, 1.25, 0.625])
+    np.testing.assert_allclose(close, [2.5, 2.5])
+    for w, c in ((even_whole, even_close), (whole, close)):
+        totals = 4 * w
+        totals[has_close] += c
+        np.testing.assert_allclose(totals, 5.0)
+    with pytest.raises(ValueError, match="close_up_share"):
+        RetrainOptions(close_up_share=1.0)
+
+
 def test_retrain_trains_on_close_ups_unless_told_not_to() -> None:
     """`binwatch retrain` trains on the close-ups `binwatch classify` reads by default;
     `--no-close-ups` skips them; RetrainOptions refuses anything but 0 or 1."""
     import argparse
 
     from binwatch.retrain_cli import configure
-    from train.retrain import RetrainOptions
 
     parser = argparse.ArgumentParser()
     configure(parser)
