@@ -10,7 +10,8 @@ compare, decide.
 2. The active model computes its head's input features (ONNX Runtime) for base train (as the
    photos are and, for the head alone, as training draws its views: the head learned from
    those), field-train (several augmented views each and, where `binwatch classify` reads a
-   photo close up as well, that close-up: `close_ups`, vision.zoom), base val and base test; the
+   photo close up as well, that close-up: `close_ups`, its share of the photo's weight
+   `close_up_share`, vision.zoom), base val and base test; the
    base photos' features are kept on disk per model file (train.feature_cache), so the next
    retrain from it skips that work.
 3. The head (W, b) starts from the active model's and trains on base train plus field-train, the
