@@ -96,6 +96,25 @@ def category_probs(probs: np.ndarray, labels: Sequence[str], profile: Profile) -
     return out
 
 
+def test_metrics(report: dict[str, Any]) -> dict[str, float]:
+    """The test split's numbers a model's metadata carries, from its `score` report."""
+    metrics = {
+        "test_category_accuracy": report["category"]["accuracy"],
+        "test_category_macro_recall": report["category"]["macro_recall"],
+        "test_fine_accuracy": report["fine"]["accuracy"],
+        "test_fine_macro_recall": report["fine"]["macro_recall"],
+        "test_ece": report["calibration"]["ece"],
+    }
+    if "no_item" in report:
+        metrics["test_items_dropped"] = report["no_item"]["items_dropped_share"]
+    for name, row in report["category"]["per_class"].items():
+        metrics[f"test_recall_{name}"] = row["recall"]
+    hk = report["flags"]["hazardous_and_kitchen_items"]
+    metrics["test_flag_precision_hazardous_kitchen"] = hk["precision"]
+    metrics["test_flag_recall_hazardous_kitchen"] = hk["recall"]
+    return metrics
+
+
 def score(classifier: Classifier, samples: Sequence[Sample], probs: np.ndarray) -> dict[str, Any]:
     """Scores on item photos; each is answered by its most likely item label (for a model with
     a `background` output, `no_item` says how many items it would have dropped as empty)."""

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from train import export
     from train.augment import field_view_augmenter, night_check
     from train.background import make_backgrounds
-    from train.evaluate import category_probs, empty_rejection, predict, score
+    from train.evaluate import category_probs, empty_rejection, predict, score, test_metrics
     from train.manifest import load_manifests
     from train.quantize import quantize_static_int8, quantize_weights_int8
     from train.retrain import AUTO_BLOCKS
@@ -170,11 +170,7 @@ def run(args: argparse.Namespace) -> int:
     int8_report = candidates[1][3]
     weights_report = candidates[2][3]
     metrics = {
-        "test_category_accuracy": report["category"]["accuracy"],
-        "test_category_macro_recall": report["category"]["macro_recall"],
-        "test_fine_accuracy": report["fine"]["accuracy"],
-        "test_fine_macro_recall": report["fine"]["macro_recall"],
-        "test_ece": report["calibration"]["ece"],
+        **test_metrics(report),
         "val_category_macro_recall": val_report["category"]["macro_recall"],
         "float32_test_fine_accuracy": float_report["fine"]["accuracy"],
         "int8_static_test_fine_accuracy": int8_report["fine"]["accuracy"],
@@ -193,17 +189,11 @@ def run(args: argparse.Namespace) -> int:
         )
         rejection = empty_rejection(Classifier(shipped), empty)
         metrics["test_empty_rejected"] = rejection["rejected"]
-        metrics["test_items_dropped"] = report["no_item"]["items_dropped_share"]
         print(
             f"held-out empty crops rejected: {100 * rejection['rejected']:.2f} % of "
             f"{rejection['crops']}; test items dropped as empty: "
             f"{100 * report['no_item']['items_dropped_share']:.2f} %"
         )
-    for name, row in report["category"]["per_class"].items():
-        metrics[f"test_recall_{name}"] = row["recall"]
-    hk = report["flags"]["hazardous_and_kitchen_items"]
-    metrics["test_flag_precision_hazardous_kitchen"] = hk["precision"]
-    metrics["test_flag_recall_hazardous_kitchen"] = hk["recall"]
     metrics = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     export.save_with_metadata(

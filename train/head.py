@@ -20,6 +20,7 @@ from train.graph import dequantize, prune
 from vision.errors import ModelError
 
 Array = npt.NDArray[np.float32]
+GREY_ADD = "grey_head/add"  # the node that adds a grey head's correction (train.grey_head)
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,12 @@ def _initializers(model: onnx.ModelProto) -> dict[str, onnx.TensorProto]:
 
 
 def _gemm(model: onnx.ModelProto) -> onnx.NodeProto:
+    """The colour head: the Gemm the output comes from, or, in a model with a grey head
+    (train.grey_head), the one whose logits the grey correction is added to."""
     output = model.graph.output[0].name
     node = next((n for n in model.graph.node if output in n.output), None)
+    if node is not None and node.name == GREY_ADD:
+        node = next((n for n in model.graph.node if node.input[0] in n.output), None)
     if node is None or node.op_type != "Gemm":
         found = node.op_type if node is not None else "nothing"
         raise ModelError(

@@ -68,6 +68,7 @@ from train.evaluate import (
     split_outputs,
 )
 from train.feature_cache import FeatureCache
+from train.grey_head import GreyDelta, head_logits, read_grey_head, sample_flags
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
 from train.metrics import fit_temperature, softmax
@@ -264,8 +265,11 @@ def compare(
             out[name] = {"images": 0}
             continue
         if name == "base_test" and base_features is not None:
-            head = read_head(onnx.load(str(path)))
-            probs = softmax(base_features @ head.weight.T + head.bias)
+            model = onnx.load(str(path))
+            head, delta = read_head(model), read_grey_head(model)
+            flags = 0.0 if delta is None else sample_flags(samples, classifier.metadata,
+                                                           delta.threshold)  # fmt: skip
+            probs = softmax(head_logits(base_features, head.weight, head.bias, delta, flags))
         elif name == "base_test":
             probs = predict(classifier, samples)
         else:
@@ -346,21 +350,26 @@ def fit_and_threshold(
     bias: np.ndarray,
     labels: list[str],
     options: RetrainOptions,
+    grey: tuple[GreyDelta | None, list[np.ndarray | float]] = (None, []),
 ) -> tuple[np.ndarray, np.ndarray, float, Any]:
     """Refit the temperature on base val as it is and fold it into the head; choose the
     thresholds as `binwatch export` does, for the field: on base val as it is, as a night/IR
-    camera sees it and placed on drawn floors (VIEWS, features in that order), together."""
+    camera sees it and placed on drawn floors (VIEWS, features in that order), together.
+    `grey`: the model's grey correction and, per view, which rows it applies to (as the file
+    reads them: train.grey_head)."""
     from vision.taxonomy import load_profile
 
-    logits = views[0] @ weight.T + bias
-    temperature = fit_temperature(logits, val_y)
+    delta, flags = grey
+    flags = flags or [0.0] * len(views)
+    temperature = fit_temperature(head_logits(views[0], weight, bias, delta, flags[0]), val_y)
     weight, bias = weight / temperature, bias / temperature
     national = load_profile("national")
     cats = list(Category)
     items = np.array([labels[t] != BACKGROUND for t in val_y], dtype=bool)
     cat = np.concatenate(
-        [category_probs(softmax(x @ weight.T + bias)[items], labels, national) for x in views]
-    )
+        [category_probs(softmax(head_logits(x, weight, bias, delta, f))[items], labels, national)
+         for x, f in zip(views, flags, strict=True)]
+    )  # fmt: skip
     truth = np.tile([cats.index(national.category_of(labels[t])) for t in val_y[items]],
                     len(views))  # fmt: skip
     thresholds = choose_thresholds(cat, truth, options.flag_precision, options.correct_precision)
@@ -579,8 +588,16 @@ def retrain(
             log.info("feature cache %s: %d photos found, %d computed", store.path, store.hits,
                      store.misses)  # fmt: skip
     val_y = np.array([index[s.label] for s in base_val])
+    delta = read_grey_head(model)
+    # the file reads a grey frame with its grey correction: which of base val's views are grey
+    # (each view draws from the photo itself, so it draws the same again)
+    val_flags: list[np.ndarray | float] = (
+        [sample_flags(base_val, meta, delta.threshold, view) for view in VIEWS.values()]
+        if delta is not None
+        else []
+    )
     weight, bias, temperature, thresholds = fit_and_threshold(
-        val_x, val_y, weight, bias, labels, options
+        val_x, val_y, weight, bias, labels, options, (delta, val_flags)
     )
     thresholds = thresholds.model_copy(update={"background": meta.thresholds.background})
 

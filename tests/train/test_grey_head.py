@@ -1,0 +1,159 @@
+"""The grey head (train.grey_head): the file reads a grey frame with its correction and a colour
+frame exactly as before, retraining finds the colour head behind it and keeps it, and the
+numbers retrain computes from features are the file's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from tests.tiny_model import PROTOTYPES, build_tiny_model, solid_image, tiny_metadata
+from train.grey_head import (
+    GreyDelta,
+    add_grey_head,
+    drop_grey_head,
+    fit_delta,
+    grey_rows,
+    head_logits,
+    read_grey_head,
+)
+from train.head import Head, read_head, replace_head, with_features
+from train.manifest import Sample
+from train.tail import with_outputs
+from vision.errors import ModelError
+from vision.preprocess import preprocess
+from vision.taxonomy import load_profile
+
+SPEC = tiny_metadata().preprocess
+THRESHOLD = 2.0 / (0.5 * 255.0)
+
+
+def _run(model: onnx.ModelProto, images: list[np.ndarray], *names: str) -> list[np.ndarray]:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    wanted = [session.get_outputs()[0].name, *names]
+    found: list[np.ndarray] = session.run(wanted, {"image": preprocess(images, SPEC)})
+    return found
+
+
+def _delta(model: onnx.ModelProto, seed: int = 0) -> GreyDelta:
+    head = read_head(model)
+    rng = np.random.default_rng(seed)
+    weight = rng.normal(0, 5, head.weight.shape).astype(np.float32)
+    return GreyDelta(weight, rng.normal(0, 5, len(head.bias)).astype(np.float32), THRESHOLD)
+
+
+def _images() -> list[np.ndarray]:
+    rng = np.random.default_rng(1)
+    colour = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    grey = np.repeat(colour[:, :, :1], 3, axis=2)
+    # a grey frame as a camera stores it, a three-channel JPEG: its channels may differ by a level
+    _, jpeg = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, 80])
+    stored = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+    # a dull photo with a little colour left (a spread of 6 levels) is a colour frame
+    dull = grey.copy()
+    dull[:, :, 2] = np.clip(dull[:, :, 2].astype(int) + 6, 0, 255).astype(np.uint8)
+    return [colour, grey, stored, dull]
+
+
+def test_only_grey_frames_get_the_correction() -> None:
+    plain = build_tiny_model()
+    model = add_grey_head(plain, _delta(plain))
+    images = _images()
+    probe = with_outputs(with_features(model), ["grey.flag"])
+    before = _run(plain, images)[0]
+    after, features, flag = _run(probe, images, read_head(model).features, "grey.flag")
+    assert flag.ravel().tolist() == [0.0, 1.0, 1.0, 0.0]
+    assert grey_rows(preprocess(images, SPEC), THRESHOLD).tolist() == [False, True, True, False]
+    assert np.array_equal(after[[0, 3]], before[[0, 3]])  # colour: the very same numbers
+    assert not np.allclose(after[1:3], before[1:3], atol=1.0)
+    # what retrain computes from the features and the flags is what the file outputs
+    head, delta = read_head(model), read_grey_head(model)
+    assert delta is not None and delta.threshold == pytest.approx(THRESHOLD)
+    expected = head_logits(features, head.weight, head.bias, delta, flag)
+    assert after == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_correction_is_replaced_dropped_and_kept_by_a_new_head() -> None:
+    plain = build_tiny_model()
+    once = add_grey_head(plain, _delta(plain, 0))
+    twice = add_grey_head(once, _delta(plain, 1))  # replaced, not stacked
+    assert len(twice.graph.node) == len(once.graph.node)
+    twice_delta = read_grey_head(twice)
+    assert twice_delta is not None
+    assert np.array_equal(twice_delta.weight, _delta(plain, 1).weight)
+    dropped = drop_grey_head(twice)
+    assert read_grey_head(dropped) is None
+    assert len(dropped.graph.node) == len(plain.graph.node)
+    assert {i.name for i in dropped.graph.initializer} == {i.name for i in plain.graph.initializer}
+    images = _images()
+    assert np.array_equal(_run(dropped, images)[0], _run(plain, images)[0])
+    # retraining replaces the colour head behind the correction and keeps the correction
+    head = read_head(twice)
+    assert np.array_equal(head.weight, read_head(plain).weight)
+    new_w, new_b = head.weight * 0.5, head.bias + 1.0
+    retrained = replace_head(twice, new_w, new_b)
+    probe = with_outputs(with_features(retrained), ["grey.flag"])
+    out, features, flag = _run(probe, images, head.features, "grey.flag")
+    expected = head_logits(features, new_w, new_b, twice_delta, flag)
+    assert out == pytest.approx(expected, abs=1e-4)
+    assert np.array_equal(read_head(retrained).weight, new_w)
+
+
+def test_a_model_normalising_channels_apart_gets_no_grey_head() -> None:
+    from train.grey_head import _spread_threshold
+
+    spec = SPEC.model_copy(update={"mean": (0.485, 0.456, 0.406)})
+    with pytest.raises(ModelError, match="one mean and std for all channels"):
+        _spread_threshold(tiny_metadata().model_copy(update={"preprocess": spec}))
+    assert _spread_threshold(tiny_metadata()) == pytest.approx(THRESHOLD)
+
+
+def test_the_delta_learns_what_grey_asks_and_no_more() -> None:
+    """Grey views whose label lies along a direction the colour head ignores: the delta finds
+    it; pulled hard, it stays near zero."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 600)
+    x = rng.normal(0, 1, (600, 6)).astype(np.float32)
+    x[:, 3:] += 3.0 * np.eye(3, dtype=np.float32)[y]  # grey's evidence: dims 3-5
+    head = Head("f", np.zeros((3, 6), np.float32), np.zeros(3, np.float32))
+    dw, db = fit_delta(x, y.astype(np.int64), head, pull=1e-3, steps=300)
+    accuracy = ((x @ dw.T + db).argmax(1) == y).mean()
+    assert accuracy > 0.9
+    assert np.abs(dw[:, :3]).max() < np.abs(dw[:, 3:]).max() / 3
+    stiff, _ = fit_delta(x, y.astype(np.int64), head, pull=100.0, steps=300)
+    assert np.abs(stiff).max() < 0.05 * np.abs(dw).max()
+
+
+def test_retrain_scores_a_grey_photo_from_features_as_the_file_reads_it(tmp_path: Path) -> None:
+    """The gate's base test numbers come from cached features and the head; for a model with a
+    grey head they are the file's own, grey photos included."""
+    from train.retrain import compare
+
+    plain = build_tiny_model()
+    model = add_grey_head(plain, _delta(plain, 3))
+    path = tmp_path / "grey.onnx"
+    onnx.save(model, str(path))
+    profile = load_profile()
+    samples, images = [], []
+    for n, label in enumerate(PROTOTYPES):
+        image = solid_image(label)
+        if n % 2:  # every other photo grey, as a night camera or a grey source photo gives it
+            image = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        file = tmp_path / f"{label}.png"
+        cv2.imwrite(str(file), image)
+        images.append(image)
+        samples.append(Sample(file, "test", profile.category_of(label), label, "t", label, "m"))
+    features = _run(with_features(model), images, read_head(model).features)[1]
+    direct = compare(path, samples, [])["base_test"]
+    cached = compare(path, samples, [], features)["base_test"]
+    assert direct["log_loss"] == pytest.approx(cached["log_loss"], abs=1e-4)
+    assert direct["category_accuracy"] == cached["category_accuracy"]
+    # the colour head alone on the same features reads the grey photos otherwise
+    onnx.save(plain, str(tmp_path / "plain.onnx"))
+    colour_only = compare(tmp_path / "plain.onnx", samples, [], features)["base_test"]
+    assert colour_only["log_loss"] != pytest.approx(direct["log_loss"], abs=1e-3)

@@ -1,0 +1,331 @@
+"""A second reading for grey frames: what the head adds when the camera has no colour.
+
+A night/IR camera sends grey frames, and a head trained on colour and grey views together
+compromises between them: on the simulator's crops made grey it lost 10 points of macro recall
+that a head fitted to grey views alone wins back half of (models/README.md, "Grey frames"). The
+body's features are the same; only how they are weighed differs.
+
+So the model file carries a correction, used only where the frame is grey: the graph measures
+how far the input's three channels spread (their max minus min, averaged over the picture), and
+where that is under `GREY_LEVELS` grey levels (a grey frame's channels are equal; a JPEG of one
+differs by a level at most) it adds `features @ delta_w.T + delta_b` to the head's logits.
+Colour frames read exactly as before. The correction is the grey head's difference from the
+colour head, fitted once on grey views of the training photos (`fit_delta`, pulled towards zero
+so it moves only as far as grey asks); a retrain refits the colour head and keeps the correction
+(train.head finds the colour head behind it).
+
+    python -m train.grey_head --model models/binwatch.onnx --manifest ... --manifest ... \\
+        --version lite0-waste-2.9 --out models/binwatch.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import onnx
+import onnxruntime as ort
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from train.augment import make_augmenter, night_frame
+from train.background import make_backgrounds
+from train.export import git_commit
+from train.graph import prune
+from train.head import GREY_ADD, Head, _gemm, read_head, with_features
+from train.manifest import Sample, load_manifests
+from vision.errors import ModelError
+from vision.imageio import read_image
+from vision.metadata import ModelMetadata, embed_metadata, parse_metadata
+from vision.preprocess import Image, preprocess
+
+log = logging.getLogger(__name__)
+Array = npt.NDArray[np.float32]
+
+GREY_LEVELS = 2.0  # mean channel spread (0..255 levels) under which a frame is grey
+DELTA_W, DELTA_B = "classifier.grey_delta.weight", "classifier.grey_delta.bias"
+COLOUR_LOGITS = "logits.colour"
+PULL = 0.01  # L2 pull of the grey head towards the colour head (chosen on base val, below)
+STEPS = 300
+GREY_SHARE = 0.6  # of the grey views: a flat night frame; the rest plain grey
+
+
+@dataclass(frozen=True)
+class GreyDelta:
+    weight: Array  # classes × F, added to the head's weight on grey frames
+    bias: Array  # classes
+    threshold: float  # on the input tensor's scale: the mean channel spread below which
+
+
+def _spread_threshold(metadata: ModelMetadata) -> float:
+    """`GREY_LEVELS` on the input tensor's scale; the normalisation must treat the three
+    channels alike, or a grey frame's planes would not be equal."""
+    spec = metadata.preprocess
+    if len(set(spec.mean)) != 1 or len(set(spec.std)) != 1:
+        raise ModelError(
+            f"a grey head needs one mean and std for all channels, the model has mean "
+            f"{spec.mean} and std {spec.std}"
+        )
+    return GREY_LEVELS / (spec.std[0] * 255.0)
+
+
+def add_grey_head(model: onnx.ModelProto, delta: GreyDelta) -> onnx.ModelProto:
+    """A copy whose output adds `delta` to the head's logits where the input frame is grey (a
+    model that has one has it replaced)."""
+    out = drop_grey_head(model)
+    graph = out.graph
+    gemm = _gemm(out)
+    image, logits = graph.input[0].name, gemm.output[0]
+    gemm.output[0] = COLOUR_LOGITS
+    graph.initializer.extend(
+        [
+            numpy_helper.from_array(np.asarray(delta.weight, np.float32), DELTA_W),
+            numpy_helper.from_array(np.asarray(delta.bias, np.float32), DELTA_B),
+            numpy_helper.from_array(np.asarray(delta.threshold, np.float32), "grey.threshold"),
+        ]
+    )
+    graph.node.extend(
+        [
+            helper.make_node("ReduceMax", [image], ["grey.max"], axes=[1], keepdims=1),
+            helper.make_node("ReduceMin", [image], ["grey.min"], axes=[1], keepdims=1),
+            helper.make_node("Sub", ["grey.max", "grey.min"], ["grey.spread"]),
+            helper.make_node("ReduceMean", ["grey.spread"], ["grey.mean"], axes=[2, 3], keepdims=0),
+            helper.make_node("Less", ["grey.mean", "grey.threshold"], ["grey.is"]),
+            helper.make_node("Cast", ["grey.is"], ["grey.flag"], to=TensorProto.FLOAT),
+            helper.make_node("Gemm", [gemm.input[0], DELTA_W, DELTA_B], ["grey.delta"], transB=1),
+            helper.make_node("Mul", ["grey.delta", "grey.flag"], ["grey.term"]),
+            helper.make_node("Add", [COLOUR_LOGITS, "grey.term"], [logits], name=GREY_ADD),
+        ]
+    )
+    onnx.checker.check_model(out, full_check=True)
+    return out
+
+
+def drop_grey_head(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy without the grey correction (the same model when it has none)."""
+    out = copy.deepcopy(model)
+    graph = out.graph
+    add = next((n for n in graph.node if n.name == GREY_ADD), None)
+    if add is None:
+        return out
+    gemm = _gemm(out)
+    logits = add.output[0]
+    grey = [n for n in graph.node if any(o.startswith("grey.") for o in n.output) or n is add]
+    for node in grey:
+        graph.node.remove(node)
+    gemm.output[0] = logits
+    prune(graph, [DELTA_W, DELTA_B, "grey.threshold"])
+    return out
+
+
+def read_grey_head(model: onnx.ModelProto) -> GreyDelta | None:
+    """The model's grey correction, or None."""
+    if not any(n.name == GREY_ADD for n in model.graph.node):
+        return None
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    return GreyDelta(
+        inits[DELTA_W].astype(np.float32),
+        inits[DELTA_B].astype(np.float32),
+        float(inits["grey.threshold"]),
+    )
+
+
+def grey_rows(tensor: npt.NDArray[np.float32], threshold: float) -> npt.NDArray[np.bool_]:
+    """Which rows of a preprocessed N×3×H×W batch the graph takes for grey frames."""
+    spread = tensor.max(axis=1) - tensor.min(axis=1)
+    return np.asarray(spread.mean(axis=(1, 2)) < threshold)
+
+
+def sample_flags(
+    samples: Sequence[Sample], metadata: ModelMetadata, threshold: float,
+    view: Callable[[Image], Image] | None = None, batch: int = 64,
+) -> Array:  # fmt: skip
+    """1.0 for each sample whose photo (as `view` sees it, when given: a view that draws from the
+    photo itself draws the same again) the graph takes for a grey frame, else 0.0."""
+
+    def image(sample: Sample) -> Image:
+        photo = read_image(sample.path)
+        return photo if view is None else view(photo)
+
+    flags = []
+    for start in range(0, len(samples), batch):
+        images = [image(s) for s in samples[start : start + batch]]
+        flags.append(grey_rows(preprocess(images, metadata.preprocess), threshold))
+    return np.concatenate(flags).astype(np.float32) if flags else np.zeros(0, np.float32)
+
+
+def head_logits(
+    features: np.ndarray, weight: np.ndarray, bias: np.ndarray, delta: GreyDelta | None,
+    flags: np.ndarray | float,
+) -> np.ndarray:  # fmt: skip
+    """What the file outputs for these head features: the head's logits, plus the grey
+    correction on the rows `flags` marks grey (1.0; a scalar marks them all alike)."""
+    logits: np.ndarray = features @ weight.T + bias
+    if delta is not None:
+        grey = np.broadcast_to(np.asarray(flags, np.float32).reshape(-1), (len(features),))
+        logits = logits + grey[:, None] * (features @ delta.weight.T + delta.bias)
+    return logits
+
+
+def fit_delta(
+    features: Array, targets: npt.NDArray[np.int64], head: Head, pull: float = PULL,
+    steps: int = STEPS,
+) -> tuple[Array, Array]:  # fmt: skip
+    """The grey head's difference from `head`: full-batch Adam on the class-balanced cross
+    entropy of the grey views' features, from the colour head, with `pull` times the squared
+    distance of the weight from it."""
+    w0, b0 = torch.from_numpy(head.weight), torch.from_numpy(head.bias)
+    x, y = torch.from_numpy(np.asarray(features, np.float32)), torch.from_numpy(targets)
+    counts = torch.bincount(y, minlength=len(b0)).float()
+    balance = counts.sum() / (len(b0) * counts.clamp(min=1))
+    dw = torch.zeros_like(w0, requires_grad=True)
+    db = torch.zeros_like(b0, requires_grad=True)
+    optimizer = torch.optim.Adam([dw, db], lr=1e-3)
+    for _ in range(steps):
+        optimizer.zero_grad()
+        logits = x @ (w0 + dw).T + b0 + db
+        loss = torch.nn.functional.cross_entropy(logits, y, weight=balance)
+        (loss + pull * (dw**2).sum()).backward()  # type: ignore[no-untyped-call]
+        optimizer.step()
+    return dw.detach().numpy(), db.detach().numpy()
+
+
+def greyed(image: Image, rng: np.random.Generator) -> Image:
+    """A grey view: a flat night/IR frame (`GREY_SHARE`) or the photo in plain grey."""
+    if rng.random() < GREY_SHARE:
+        return night_frame(image)
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    return np.asarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), np.uint8)
+
+
+def grey_features(
+    model: onnx.ModelProto, metadata: ModelMetadata, samples: Sequence[Sample], views: int,
+    seed: int, threads: int = 2,
+) -> tuple[Array, npt.NDArray[np.int64]]:  # fmt: skip
+    """The head's input features of `views` grey field views of each sample (placed, lit and
+    blurred as training draws them, then made grey), and each view's output index."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(
+        with_features(model).SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    name, features = session.get_inputs()[0].name, read_head(model).features
+    index = {label: i for i, label in enumerate(metadata.labels)}
+    augment, rng = make_augmenter(seed, night=False), np.random.default_rng(seed)
+    rows, targets, batch = [], [], []
+
+    def run(images: list[Image]) -> Array:
+        found: Array = session.run([features], {name: preprocess(images, metadata.preprocess)})[0]
+        return found
+
+    for _ in range(views):
+        for sample in samples:
+            batch.append(greyed(augment(read_image(sample.path)), rng))
+            targets.append(index[sample.label])
+            if len(batch) == 64:
+                rows.append(
+                    session.run([features], {name: preprocess(batch, metadata.preprocess)})[0]
+                )
+                batch = []
+        log.info("grey views: %d of %d", len(targets), views * len(samples))
+    if batch:
+        rows.append(run(batch))
+    return np.concatenate(rows).reshape(len(targets), -1), np.array(targets, np.int64)
+
+
+def val_recall(
+    features: Array, targets: npt.NDArray[np.int64], weight: Array, bias: Array
+) -> float:
+    """Mean recall over the outputs present: how the pull was chosen (base val's grey views)."""
+    answers = (features @ weight.T + bias).argmax(1)
+    return float(np.mean([np.mean(answers[targets == c] == c) for c in np.unique(targets)]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--manifest", type=Path, action="append", required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--version", required=True, help="the new file's model_version")
+    parser.add_argument("--views", type=int, default=2, help="grey views of each train photo")
+    parser.add_argument("--pull", type=float, default=PULL)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    started = time.monotonic()
+    loaded = onnx.load(str(args.model))
+    meta = parse_metadata({p.key: p.value for p in loaded.metadata_props}, str(args.model))
+    model = drop_grey_head(loaded)
+    threshold = _spread_threshold(meta)
+    manifests = load_manifests(args.manifest)
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = make_backgrounds(manifests.samples, "train", Path(tmp) / "bg", args.seed)
+        train = [*manifests.split("train"), *empty]
+        x, y = grey_features(model, meta, train, args.views, args.seed, args.threads)
+        empty_val = make_backgrounds(manifests.samples, "val", Path(tmp) / "bgv", args.seed)
+        val = [*manifests.split("val"), *empty_val]
+        val_x, val_y = grey_features(model, meta, val, 1, args.seed + 1, args.threads)
+    head = read_head(model)
+    delta_w, delta_b = fit_delta(x, y, head, args.pull)
+    before = val_recall(val_x, val_y, head.weight, head.bias)
+    after = val_recall(val_x, val_y, head.weight + delta_w, head.bias + delta_b)
+    log.info("base val, grey views, mean recall over outputs: %.4f -> %.4f", before, after)
+    out = add_grey_head(model, GreyDelta(delta_w, delta_b, threshold))
+    recipe = {
+        **meta.provenance.recipe,
+        "grey_head": {
+            "from": meta.model_version, "views": args.views, "pull": args.pull,
+            "steps": STEPS, "seed": args.seed, "grey_levels": GREY_LEVELS, "commit": git_commit(),
+            "train_views": len(y), "val_grey_recall": [before, after],
+            "seconds": round(time.monotonic() - started),
+        },
+    }  # fmt: skip
+    new_meta = meta.model_copy(
+        update={
+            "model_version": args.version,
+            "provenance": meta.provenance.model_copy(update={"recipe": recipe}),
+        }
+    )
+    save_scored(out, new_meta, args.manifest, args.out)
+    log.info("wrote %s (%s) in %.0f s", args.out, args.version, time.monotonic() - started)
+
+
+def save_scored(
+    model: onnx.ModelProto, metadata: ModelMetadata, manifests: Sequence[Path], path: Path
+) -> None:
+    """Save the model with its metadata's test numbers measured again on the file itself (the
+    test split's grey photos now read with the correction; the held-out empty crops as export
+    draws them). The export's comparisons of quantized forms are not carried over."""
+    from train.evaluate import empty_rejection, predict, score, test_metrics
+    from vision.classifier import Classifier
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    embed_metadata(model, metadata)
+    onnx.save(model, str(path))
+    classifier = Classifier(path)
+    dataset = load_manifests(manifests)
+    test, val = dataset.split("test"), dataset.split("val")
+    metrics = test_metrics(score(classifier, test, predict(classifier, test)))
+    metrics["val_category_macro_recall"] = score(classifier, val, predict(classifier, val))[
+        "category"
+    ]["macro_recall"]
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = make_backgrounds(dataset.samples, "test", Path(tmp) / "empty", 0)
+        metrics["test_empty_rejected"] = empty_rejection(classifier, empty)["rejected"]
+    metrics = {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+    embed_metadata(model, metadata.model_copy(update={"metrics": metrics}))
+    onnx.save(model, str(path))
+
+
+if __name__ == "__main__":
+    main()
