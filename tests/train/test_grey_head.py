@@ -53,7 +53,7 @@ def _images() -> list[np.ndarray]:
     grey = np.repeat(colour[:, :, :1], 3, axis=2)
     # a grey frame as a camera stores it, a three-channel JPEG: its channels may differ by a level
     _, jpeg = cv2.imencode(".jpg", grey, [cv2.IMWRITE_JPEG_QUALITY, 80])
-    stored = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+    stored = np.asarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), np.uint8)
     # a dull photo with a little colour left (a spread of 6 levels) is a colour frame
     dull = grey.copy()
     dull[:, :, 2] = np.clip(dull[:, :, 2].astype(int) + 6, 0, 255).astype(np.uint8)
