@@ -43,6 +43,7 @@ from train.export import git_commit
 from train.graph import prune
 from train.head import GREY_ADD, Head, _gemm, read_head, with_features
 from train.manifest import Sample, load_manifests
+from train.metrics import summary
 from vision.errors import ModelError
 from vision.imageio import read_image
 from vision.metadata import ModelMetadata, embed_metadata, parse_metadata
@@ -225,41 +226,23 @@ def grey_features(
 ) -> tuple[Array, npt.NDArray[np.int64]]:  # fmt: skip
     """The head's input features of `views` grey field views of each sample (placed, lit and
     blurred as training draws them, then made grey), and each view's output index."""
+    from train.retrain import features  # retrain reads this module: imported when used
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(
         with_features(model).SerializeToString(), options, providers=["CPUExecutionProvider"]
     )
-    name, features = session.get_inputs()[0].name, read_head(model).features
-    index = {label: i for i, label in enumerate(metadata.labels)}
     augment, rng = make_augmenter(seed, night=False), np.random.default_rng(seed)
-    rows, targets, batch = [], [], []
 
-    def run(images: list[Image]) -> Array:
-        found: Array = session.run([features], {name: preprocess(images, metadata.preprocess)})[0]
-        return found
+    def view(image: Image) -> Image:
+        return greyed(augment(image), rng)
 
-    for _ in range(views):
-        for sample in samples:
-            batch.append(greyed(augment(read_image(sample.path)), rng))
-            targets.append(index[sample.label])
-            if len(batch) == 64:
-                rows.append(
-                    session.run([features], {name: preprocess(batch, metadata.preprocess)})[0]
-                )
-                batch = []
-        log.info("grey views: %d of %d", len(targets), views * len(samples))
-    if batch:
-        rows.append(run(batch))
-    return np.concatenate(rows).reshape(len(targets), -1), np.array(targets, np.int64)
-
-
-def val_recall(
-    features: Array, targets: npt.NDArray[np.int64], weight: Array, bias: Array
-) -> float:
-    """Mean recall over the outputs present: how the pull was chosen (base val's grey views)."""
-    answers = (features @ weight.T + bias).argmax(1)
-    return float(np.mean([np.mean(answers[targets == c] == c) for c in np.unique(targets)]))
+    rows = [features(session, samples, metadata, view, f"grey view {n + 1} of {views}", 64)
+            for n in range(views)]  # fmt: skip
+    index = {label: i for i, label in enumerate(metadata.labels)}
+    targets = np.tile([index[s.label] for s in samples], views).astype(np.int64)
+    return np.concatenate(rows), targets
 
 
 def main() -> None:
@@ -288,11 +271,14 @@ def main() -> None:
         val = [*manifests.split("val"), *empty_val]
         val_x, val_y = grey_features(model, meta, val, 1, args.seed + 1, args.threads)
     head = read_head(model)
-    delta_w, delta_b = fit_delta(x, y, head, args.pull)
-    before = val_recall(val_x, val_y, head.weight, head.bias)
-    after = val_recall(val_x, val_y, head.weight + delta_w, head.bias + delta_b)
+    delta = GreyDelta(*fit_delta(x, y, head, args.pull), threshold)
+    before, after = (
+        summary(val_y, head_logits(val_x, head.weight, head.bias, grey, 1.0).argmax(1),
+                meta.labels)["macro_recall"]
+        for grey in (None, delta)
+    )  # fmt: skip
     log.info("base val, grey views, mean recall over outputs: %.4f -> %.4f", before, after)
-    out = add_grey_head(model, GreyDelta(delta_w, delta_b, threshold))
+    out = add_grey_head(model, delta)
     recipe = {
         **meta.provenance.recipe,
         "grey_head": {

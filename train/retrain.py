@@ -249,6 +249,7 @@ def compare(
     base_test: Sequence[Sample],
     field: Sequence[Sample],
     base_features: np.ndarray | None = None,
+    base_flags: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """A model's scores on the base test split and the held-back field images. The field images
     run through the shared classifier as `binwatch classify` reads them (a whole frame with a
@@ -257,7 +258,9 @@ def compare(
     classifier too (read whole, as the model was trained and scored), unless `base_features` (its
     head features from the body every candidate shares, cached) are given: then its
     probabilities are the model's own head on them (features × head = the model's output, to
-    1e-4: tests/train/test_head.py), which saves running the whole network twice per retrain."""
+    1e-4: tests/train/test_head.py), which saves running the whole network twice per retrain.
+    A model with a grey head (train.grey_head) adds its correction on the photos it takes for
+    grey frames (`base_flags`, else found here)."""
     classifier = Classifier(path)
     out: dict[str, Any] = {"model_version": classifier.metadata.model_version}
     for name, samples in (("base_test", base_test), ("field_holdout", field)):
@@ -267,8 +270,9 @@ def compare(
         if name == "base_test" and base_features is not None:
             model = onnx.load(str(path))
             head, delta = read_head(model), read_grey_head(model)
-            flags = 0.0 if delta is None else sample_flags(samples, classifier.metadata,
-                                                           delta.threshold)  # fmt: skip
+            if delta is not None and base_flags is None:
+                base_flags = sample_flags(samples, classifier.metadata, delta.threshold)
+            flags = 0.0 if base_flags is None else base_flags
             probs = softmax(head_logits(base_features, head.weight, head.bias, delta, flags))
         elif name == "base_test":
             probs = predict(classifier, samples)
@@ -350,16 +354,16 @@ def fit_and_threshold(
     bias: np.ndarray,
     labels: list[str],
     options: RetrainOptions,
-    grey: tuple[GreyDelta | None, list[np.ndarray | float]] = (None, []),
+    delta: GreyDelta | None = None,
+    flags: Sequence[np.ndarray | float] = (),
 ) -> tuple[np.ndarray, np.ndarray, float, Any]:
     """Refit the temperature on base val as it is and fold it into the head; choose the
     thresholds as `binwatch export` does, for the field: on base val as it is, as a night/IR
     camera sees it and placed on drawn floors (VIEWS, features in that order), together.
-    `grey`: the model's grey correction and, per view, which rows it applies to (as the file
-    reads them: train.grey_head)."""
+    `delta`: the model's grey correction, and `flags` per view the rows it applies to (as the
+    file reads them: train.grey_head)."""
     from vision.taxonomy import load_profile
 
-    delta, flags = grey
     flags = flags or [0.0] * len(views)
     temperature = fit_temperature(head_logits(views[0], weight, bias, delta, flags[0]), val_y)
     weight, bias = weight / temperature, bias / temperature
@@ -589,15 +593,25 @@ def retrain(
                      store.misses)  # fmt: skip
     val_y = np.array([index[s.label] for s in base_val])
     delta = read_grey_head(model)
-    # the file reads a grey frame with its grey correction: which of base val's views are grey
-    # (each view draws from the photo itself, so it draws the same again)
-    val_flags: list[np.ndarray | float] = (
-        [sample_flags(base_val, meta, delta.threshold, view) for view in VIEWS.values()]
-        if delta is not None
-        else []
-    )
+    threshold = 0.0 if delta is None else delta.threshold
+
+    def grey_flags(samples: Sequence[Sample], view: str = "") -> np.ndarray:
+        """Which photos (as a `view` of VIEWS sees them: each draws from the photo itself, so
+        the same again) the file reads with its grey correction, cached like the features."""
+
+        def compute(part: Sequence[Sample]) -> np.ndarray:
+            return sample_flags(part, meta, threshold, VIEWS[view])[:, None]
+
+        if not samples:
+            return np.zeros(0, np.float32)
+        if cache_dir is None:
+            return compute(samples)[:, 0]
+        store = FeatureCache(cache_dir, sha, "-".join(t for t in ("grey", view) if t))
+        return store.features(samples, compute)[:, 0]
+
+    val_flags = [grey_flags(base_val, view) for view in VIEWS] if delta is not None else []
     weight, bias, temperature, thresholds = fit_and_threshold(
-        val_x, val_y, weight, bias, labels, options, (delta, val_flags)
+        val_x, val_y, weight, bias, labels, options, delta, val_flags
     )
     thresholds = thresholds.model_copy(update={"background": meta.thresholds.background})
 
@@ -639,9 +653,10 @@ def retrain(
     candidate_path = out / "candidate.onnx"
     write_candidate(body, candidate_path, weight, bias, candidate_meta)
     test_x = base_rows(base_test, "base test")
-    before = compare(active_path, base_test, field_test, test_x)
-    after = compare(candidate_path, base_test, field_test,
-                    test_x if candidate_test_x is None else candidate_test_x)  # fmt: skip
+    test_flags = grey_flags(base_test) if delta is not None else None  # the candidate keeps it
+    before = compare(active_path, base_test, field_test, test_x, test_flags)
+    candidate_x = test_x if candidate_test_x is None else candidate_test_x
+    after = compare(candidate_path, base_test, field_test, candidate_x, test_flags)
     decision = verdict(before, after, options.margin)
     metrics = {
         "test_category_accuracy": after["base_test"]["category_accuracy"],

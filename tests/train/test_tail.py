@@ -210,6 +210,10 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
     # tuned blocks re-fit on base train as it is (val in the threshold views): with the
     # training's views too they read a site worse (bench/results/adapt-simulator-base-views.json)
     assert [name.rsplit("cut-", 1)[0] for name in kept] == ["", "night-", "placed-"]
+    # the shipped model has a grey head: which base photos (and val views) it reads as grey
+    # frames is cached beside the features, so a warm retrain does not read them again
+    grey = {p.name.split("-", 1)[1] for p in (tmp_path / "c").glob("*-grey*.npz")}
+    assert grey == {"grey.npz", "grey-night.npz", "grey-placed.npz"}
     assert report["recipe"]["base_views"] == 1
     few = RetrainOptions(steps=10, field_views=1, tune_from=10_000)
     out3 = tmp_path / "run3"
