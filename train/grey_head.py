@@ -189,6 +189,17 @@ def head_logits(
     return logits
 
 
+def grey_term(
+    features: torch.Tensor, delta: GreyDelta | None, flags: torch.Tensor | None
+) -> torch.Tensor | float:
+    """`head_logits`' grey correction in torch, for training a head (or blocks) under it: what
+    the file adds to the logits of the rows `flags` marks grey (0.0 without a grey head)."""
+    if delta is None or flags is None:
+        return 0.0
+    weight, bias = torch.from_numpy(delta.weight), torch.from_numpy(delta.bias)
+    return flags[:, None] * (features @ weight.T + bias)
+
+
 def fit_delta(
     features: Array, targets: npt.NDArray[np.int64], head: Head, pull: float = PULL,
     steps: int = STEPS,

@@ -21,7 +21,10 @@ compare, decide.
    `tune_from` reviewed images on (or `tune_blocks` given), the model's last blocks train with
    it: rebuilt as torch from the ONNX file's own weights (train.tail; int8 dequantized, no other
    file needed), fed the activations where they begin (cached like the features), pulled harder
-   towards where they started (train.tail_fit), and written back int8. The temperature is
+   towards where they started (train.tail_fit), and written back int8. A model with a grey head
+   (train.grey_head) keeps its correction, and the rows it would read as grey frames (a night
+   site's reviews, grey base photos) are fitted with the correction added (`grey_in_fit`), so
+   the colour head learns what the file's grey reading still needs. The temperature is
    refitted on base val and the verdict thresholds chosen as `binwatch export` chooses them
    (base val as it is, at night and on drawn floors; flags at 97 % precision, `correct` at
    98 %); the background threshold stays the active model's.
@@ -68,7 +71,14 @@ from train.evaluate import (
     split_outputs,
 )
 from train.feature_cache import FeatureCache
-from train.grey_head import GreyDelta, head_logits, read_grey_head, sample_flags
+from train.grey_head import (
+    GreyDelta,
+    grey_rows,
+    grey_term,
+    head_logits,
+    read_grey_head,
+    sample_flags,
+)
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
 from train.metrics import fit_temperature, softmax
@@ -109,6 +119,9 @@ class RetrainOptions:
     tail_batch: int = 96  # activations per step, drawn by weight
     tail_lr: float = 2e-4
     tail_anchor: float = 1e-1
+    # a grey head's correction (train.grey_head) added to the grey rows while fitting, as the
+    # file reads them; off: the colour head fits grey rows bare and the correction comes on top
+    grey_in_fit: int = 1
     flag_precision: float = 0.97  # as `binwatch export`
     correct_precision: float = 0.98
 
@@ -117,6 +130,8 @@ class RetrainOptions:
             raise ValueError(f"base_views is 1 to {len(TRAINING_VIEWS) + 1}, not {self.base_views}")
         if self.close_ups not in (0, 1):
             raise ValueError(f"close_ups is 0 or 1, not {self.close_ups}")
+        if self.grey_in_fit not in (0, 1):
+            raise ValueError(f"grey_in_fit is 0 or 1, not {self.grey_in_fit}")
         if self.close_up_share >= 1:
             raise ValueError(f"close_up_share is below 1, not {self.close_up_share}")
 
@@ -148,16 +163,34 @@ def features(
 ) -> np.ndarray:
     """The head's input features (or the tensor `output`) of each sample's image (augmented
     first when given)."""
+    return features_and_flags(session, samples, metadata, augment, desc, batch, output)[0]
+
+
+def features_and_flags(
+    session: ort.InferenceSession,
+    samples: Sequence[Sample],
+    metadata: ModelMetadata,
+    augment: Callable[[np.ndarray], np.ndarray] | None = None,
+    desc: str = "features",
+    batch: int = 32,
+    output: str | None = None,
+    grey_threshold: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`features`, and per sample 1.0 where the image it read (the same draw of `augment`) is
+    one a grey head takes for a grey frame (train.grey_head; none under a threshold of 0)."""
     name = output or session.get_outputs()[1].name
-    out = []
+    out, flags = [], []
     for start in tqdm(range(0, len(samples), batch), desc=desc, unit="batch", leave=False):
         images = [read_image(s.path) for s in samples[start : start + batch]]
         if augment is not None:
             images = [augment(image) for image in images]
         tensor = preprocess(images, metadata.preprocess, "bgr")
         out.append(session.run([name], {"image": tensor})[0])
+        flags.append(grey_rows(tensor, grey_threshold).astype(np.float32))
     width = session.get_outputs()[1].shape[-1]
-    return np.concatenate(out) if out else np.zeros((0, width or 0), np.float32)
+    if not out:
+        return np.zeros((0, width or 0), np.float32), np.zeros(0, np.float32)
+    return np.concatenate(out), np.concatenate(flags)
 
 
 def balanced_weights(targets: np.ndarray, classes: int) -> np.ndarray:
@@ -174,19 +207,26 @@ def train_head(
     weights: np.ndarray,
     start: tuple[np.ndarray, np.ndarray],
     options: RetrainOptions,
+    delta: GreyDelta | None = None,
+    flags: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Weighted cross-entropy with a pull towards `start`; full-batch AdamW, cosine schedule."""
+    """Weighted cross-entropy with a pull towards `start`; full-batch AdamW, cosine schedule.
+    With a grey head (`delta`), the rows `flags` marks grey are fitted with its correction added,
+    as the file will read them."""
     torch.manual_seed(options.seed)
     w0, b0 = (torch.from_numpy(np.asarray(a, np.float32)) for a in start)
     w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
     xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))
     wt = torch.from_numpy((weights / weights.sum()).astype(np.float32))
+    grey = grey_term(
+        xt, delta, None if flags is None else torch.from_numpy(flags.astype(np.float32))
+    )
     optimizer = torch.optim.AdamW([w, b], lr=options.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / options.steps))
     )
     for step in range(options.steps):
-        logits = xt @ w.T + b
+        logits = xt @ w.T + b + grey
         loss = torch.nn.functional.cross_entropy(
             logits, yt, reduction="none", label_smoothing=options.label_smoothing
         )
@@ -544,6 +584,25 @@ def retrain(
         store = caches.get((view, at_cut))
         return compute(samples) if store is None else store.features(samples, compute)
 
+    delta = read_grey_head(model)
+    threshold = 0.0 if delta is None else delta.threshold
+
+    def grey_flags(samples: Sequence[Sample], view: str = "") -> np.ndarray:
+        """Which photos (as a `view` of VIEWS or TRAINING_VIEWS sees them: each draws from the
+        photo itself, so the same again) the file reads with its grey correction, cached like
+        the features."""
+
+        def compute(part: Sequence[Sample]) -> np.ndarray:
+            augment = VIEWS[view] if view in VIEWS else TRAINING_VIEWS[view]
+            return sample_flags(part, meta, threshold, augment)[:, None]
+
+        if not samples:
+            return np.zeros(0, np.float32)
+        if cache_dir is None:
+            return compute(samples)[:, 0]
+        store = FeatureCache(cache_dir, sha, "-".join(t for t in ("grey", view) if t))
+        return store.features(samples, compute)[:, 0]
+
     base_y = np.array([index[s.label] for s in base_train])
     # the head alone re-fits on the training's views too; tuned blocks on the photos as they are
     # (with the views they read the simulator's crops 94.5 % after 50 reviews a category, not
@@ -553,6 +612,10 @@ def retrain(
     base_w = balanced_weights(base_y, len(labels)) * stands_for / len(chosen)
     parts_x = [base_rows(base_train, "base train", bool(blocks), view) for view in chosen]
     parts_y, parts_w = [base_y] * len(chosen), [base_w] * len(chosen)
+    # with a grey head, the rows the file reads as grey frames train under its correction
+    grey_fit = delta is not None and options.grey_in_fit == 1
+    parts_g = [grey_flags(base_train, view) for view in chosen] if grey_fit else []
+    field_threshold = threshold if grey_fit else 0.0
     # a reviewed photo `binwatch classify` also reads close up (a small item on a plain floor)
     # trains the head on that close-up too, so a retrained model reads the site both ways
     closer = with_close_up(field_train) if options.close_ups else []
@@ -561,17 +624,23 @@ def retrain(
     field_w, close_w = view_weights(has_close, options)
     for view in range(options.field_views):
         augment = None if view == 0 else field_augmenter(options.seed + view)
-        rows = features(session, field_train, meta, augment, desc=f"field view {view}",
-                        output=cut)  # fmt: skip
+        rows, grey = features_and_flags(session, field_train, meta, augment,
+                                        f"field view {view}", output=cut,
+                                        grey_threshold=field_threshold)  # fmt: skip
         parts_x.append(rows.astype(np.float16) if blocks else rows)
         parts_y.append(np.array([index[s.label] for s in field_train]))
         parts_w.append(field_w)
+        parts_g.append(grey)
     if closer:
-        rows = features(session, closer, meta, _close_up_view, desc="field close-ups", output=cut)
+        rows, grey = features_and_flags(session, closer, meta, _close_up_view, "field close-ups",
+                                        output=cut, grey_threshold=field_threshold)  # fmt: skip
         parts_x.append(rows.astype(np.float16) if blocks else rows)
         parts_y.append(np.array([index[s.label] for s in closer]))
         parts_w.append(close_w)
+        parts_g.append(grey)
     x, y, w = np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_w)
+    flags = np.concatenate(parts_g) if grey_fit else None
+    fit_delta = delta if grey_fit else None
     candidate_test_x: np.ndarray | None = None
     if cut is not None:
         tail = TailModule(model, cut)
@@ -579,12 +648,13 @@ def retrain(
                                    lr=options.lr, tail_lr=options.tail_lr, anchor=options.anchor,
                                    tail_anchor=options.tail_anchor, seed=options.seed,
                                    label_smoothing=options.label_smoothing)  # fmt: skip
-        weight, bias = train_tail(tail, start_head(active_path), x, y, w, tail_options)
+        weight, bias = train_tail(tail, start_head(active_path), x, y, w, tail_options,
+                                  fit_delta, flags)  # fmt: skip
         body = write_tail(model, tail)  # the tail now holds what the file holds (int8 again)
         val_x = [tail_features(tail, base_rows(base_val, "base val", True, v)) for v in VIEWS]
         candidate_test_x = tail_features(tail, base_rows(base_test, "base test", True))
     else:
-        weight, bias = train_head(x, y, w, start_head(active_path), options)
+        weight, bias = train_head(x, y, w, start_head(active_path), options, fit_delta, flags)
         body = model
         val_x = [base_rows(base_val, "base val", False, v) for v in VIEWS]
     for store in caches.values():
@@ -592,22 +662,6 @@ def retrain(
             log.info("feature cache %s: %d photos found, %d computed", store.path, store.hits,
                      store.misses)  # fmt: skip
     val_y = np.array([index[s.label] for s in base_val])
-    delta = read_grey_head(model)
-    threshold = 0.0 if delta is None else delta.threshold
-
-    def grey_flags(samples: Sequence[Sample], view: str = "") -> np.ndarray:
-        """Which photos (as a `view` of VIEWS sees them: each draws from the photo itself, so
-        the same again) the file reads with its grey correction, cached like the features."""
-
-        def compute(part: Sequence[Sample]) -> np.ndarray:
-            return sample_flags(part, meta, threshold, VIEWS[view])[:, None]
-
-        if not samples:
-            return np.zeros(0, np.float32)
-        if cache_dir is None:
-            return compute(samples)[:, 0]
-        store = FeatureCache(cache_dir, sha, "-".join(t for t in ("grey", view) if t))
-        return store.features(samples, compute)[:, 0]
 
     val_flags = [grey_flags(base_val, view) for view in VIEWS] if delta is not None else []
     weight, bias, temperature, thresholds = fit_and_threshold(

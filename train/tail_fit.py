@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from train.grey_head import GreyDelta, grey_term
 from train.tail import TailModule
 
 log = logging.getLogger(__name__)
@@ -51,8 +52,11 @@ def train_tail(
     y: np.ndarray,
     weights: np.ndarray,
     options: TailOptions,
+    delta: GreyDelta | None = None,
+    flags: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Trains `tail` in place; returns the new head (weight, bias)."""
+    """Trains `tail` in place; returns the new head (weight, bias). With a grey head (`delta`),
+    the rows `flags` marks grey are trained as the file reads them: with its correction."""
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     w0, b0 = (torch.from_numpy(np.asarray(a, np.float32)) for a in start)
@@ -71,10 +75,11 @@ def train_tail(
     )
     p = weights / weights.sum()
     yt = torch.from_numpy(y.astype(np.int64))
+    grey = None if flags is None else torch.from_numpy(np.asarray(flags, np.float32))
     for step in range(options.steps):
         rows = np.sort(rng.choice(len(x), size=options.batch, p=p))
         feats = tail(torch.from_numpy(np.asarray(x[rows])))
-        logits = feats @ w.T + b
+        logits = feats @ w.T + b + grey_term(feats, delta, None if grey is None else grey[rows])
         loss = torch.nn.functional.cross_entropy(
             logits, yt[rows], label_smoothing=options.label_smoothing
         )

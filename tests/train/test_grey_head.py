@@ -26,6 +26,7 @@ from train.head import Head, read_head, replace_head, with_features
 from train.manifest import Sample
 from train.tail import with_outputs
 from vision.errors import ModelError
+from vision.metadata import parse_metadata
 from vision.preprocess import preprocess
 from vision.taxonomy import load_profile
 
@@ -157,3 +158,72 @@ def test_retrain_scores_a_grey_photo_from_features_as_the_file_reads_it(tmp_path
     onnx.save(plain, str(tmp_path / "plain.onnx"))
     colour_only = compare(tmp_path / "plain.onnx", samples, [], features)["base_test"]
     assert colour_only["log_loss"] != pytest.approx(direct["log_loss"], abs=1e-3)
+
+
+def _fit_data() -> tuple[np.ndarray, np.ndarray, GreyDelta]:
+    """Features whose label lies in dims 0-2, and a grey correction that pushes every row
+    towards class 0 by 4 logits."""
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 400)
+    x = rng.normal(0, 1, (400, 6)).astype(np.float32)
+    x[:, :3] += 2.0 * np.eye(3, dtype=np.float32)[y]
+    delta = GreyDelta(np.zeros((3, 6), np.float32), np.array([4.0, 0, 0], np.float32), THRESHOLD)
+    return x, y, delta
+
+
+def test_a_retrained_head_fits_grey_rows_under_the_correction() -> None:
+    """`binwatch retrain` fits the colour head with the grey correction added on the grey rows:
+    the head learns what the file's output still needs there, not the correction twice."""
+    from train.retrain import RetrainOptions, train_head
+
+    x, y, delta = _fit_data()
+    start = (np.zeros((3, 6), np.float32), np.zeros(3, np.float32))
+    weights, options = np.ones(len(y)), RetrainOptions(steps=300, lr=0.05, anchor=0.0)
+    grey = np.ones(len(y), np.float32)
+    bare_w, bare_b = train_head(x, y, weights, start, options)
+    w, b = train_head(x, y, weights, start, options, delta, grey)
+    # under the correction the head takes the bias back: the file's grey logits fit the labels
+    assert b[0] - b[1:].mean() < bare_b[0] - bare_b[1:].mean() - 2.0
+    fitted = head_logits(x, w, b, delta, grey).argmax(1)
+    doubled = head_logits(x, bare_w, bare_b, delta, grey).argmax(1)
+    assert (fitted == y).mean() > (doubled == y).mean() + 0.2
+    # rows not flagged train as before
+    same_w, same_b = train_head(x, y, weights, start, options, delta, np.zeros(len(y), np.float32))
+    assert np.allclose(same_w, bare_w, atol=1e-5) and np.allclose(same_b, bare_b, atol=1e-5)
+
+
+def test_tuned_blocks_fit_grey_rows_under_the_correction() -> None:
+    """The tail's fit (train.tail_fit) adds the correction on the rows marked grey, as the head's
+    does; with no row marked it trains as before."""
+    from train.tail import TailModule, cut_for
+    from train.tail_fit import TailOptions, tail_features, train_tail
+    from vision.shipped import shipped_model_path
+
+    path = shipped_model_path()
+    assert path is not None
+    model = drop_grey_head(onnx.load(str(path)))
+    cut, head = cut_for(model, 1), read_head(model)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(24)]
+    session = ort.InferenceSession(with_outputs(model, [cut]).SerializeToString(),
+                                   providers=["CPUExecutionProvider"])  # fmt: skip
+    spec = parse_metadata(session.get_modelmeta().custom_metadata_map, "shipped").preprocess
+    x = session.run([cut], {"image": preprocess(images, spec)})[0]
+    y = rng.integers(0, len(head.bias), len(images))
+    delta = GreyDelta(np.zeros_like(head.weight), np.zeros_like(head.bias), THRESHOLD)
+    delta.bias[0] = 6.0
+    options = TailOptions(steps=40, batch=12, lr=5e-2, tail_lr=1e-4, anchor=0.0,
+                          tail_anchor=0.0, label_smoothing=0.0, seed=0)  # fmt: skip
+    results, losses = {}, {}
+    for name, flags in (("bare", None), ("none", np.zeros(len(y))), ("grey", np.ones(len(y)))):
+        tail = TailModule(model, cut)
+        w, b = train_tail(tail, (head.weight, head.bias), x, y, np.ones(len(y)), options, delta,
+                          flags)  # fmt: skip
+        logits = head_logits(tail_features(tail, x), w, b, delta, 1.0)  # as the file reads grey
+        shifted = logits - logits.max(1, keepdims=True)
+        log_p = shifted - np.log(np.exp(shifted).sum(1, keepdims=True))
+        results[name], losses[name] = b, -log_p[np.arange(len(y)), y].mean()
+    assert np.allclose(results["none"], results["bare"], atol=1e-5)
+    # fitted under the correction, the file's grey reading fits the labels; fitted bare, the
+    # correction comes on top of a head that already fits them
+    assert losses["grey"] < 0.5 * losses["bare"]

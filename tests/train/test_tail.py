@@ -224,13 +224,18 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
 
     def spy(x: np.ndarray, y: np.ndarray, w: np.ndarray, *rest: Any) -> Any:
         fitted.append((x, y, w))
+        *_, delta, flags = rest  # the grey head's correction and the rows it reads as grey
+        assert delta is not None and flags is not None and flags.shape == y.shape
         return real_fit(x, y, w, *rest)
 
     monkeypatch.setattr(retrain_module, "train_head", spy)
     head_only = retrain(active, manifests, field, out3, few, limit=60, cache_dir=tmp_path / "c")
     assert head_only["recipe"]["tuned_blocks"] == 0  # too few reviews: the head alone
     assert head_only["recipe"]["base_views"] == 2  # ... which re-fits on the training's views too
-    assert len(list((tmp_path / "c").glob(f"*-train1-small{SMALL_SHARE:g}.npz"))) == 1
+    views = {
+        p.name.split("-", 1)[1] for p in (tmp_path / "c").glob(f"*train1-small{SMALL_SHARE:g}.npz")
+    }
+    assert views == {f"train1-small{SMALL_SHARE:g}.npz", f"grey-train1-small{SMALL_SHARE:g}.npz"}
     # the head re-fits on each base train photo twice (as it is, as training draws it), the two
     # halves the same labels, different features; each photo kept under the limit weighs for
     # the train photos it skipped, so the field weighs against the base as in a full retrain
