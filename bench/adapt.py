@@ -245,6 +245,7 @@ def one_run(
     row = {
         "k": k, "seed": seed, "tune_blocks": tune, "recipe": recipe_name(recipe),
         "tuned_blocks": report["recipe"]["tuned_blocks"], "counts": counts,
+        "temperature": report["recipe"]["temperature"],
         "reviewed": len(reviewed), "scored": len(rest), "seconds": seconds,
         "holdout": args.holdout, "trained_on": report["field"]["train"],
         "gate_passed": report["decision"]["passed"], "gate_reasons": report["decision"]["reasons"],

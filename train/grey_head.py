@@ -11,8 +11,9 @@ row and column), and where that is under `GREY_LEVELS` grey levels (a grey frame
 equal; a JPEG of one differs by a level at most) it adds `features @ delta_w.T + delta_b` to the
 head's logits. Colour frames read exactly as before. The correction is the grey head's
 difference from the colour head, fitted once on grey views of the training photos (`fit_delta`,
-pulled towards zero so it moves only as far as grey asks); a retrain refits the colour head and
-keeps the correction (train.head finds the colour head behind it).
+pulled towards zero so it moves only as far as grey asks); a retrain refits the colour head
+(train.head finds it behind the correction) with the grey rows read under the correction, and
+keeps the correction at the candidate's temperature (train.retrain).
 
     python -m train.grey_head --model models/binwatch.onnx --manifest ... --manifest ... \\
         --version lite0-waste-2.9 --out models/binwatch.onnx

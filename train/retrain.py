@@ -25,7 +25,8 @@ compare, decide.
    (train.grey_head) keeps its correction, and the rows it would read as grey frames (a night
    site's reviews, grey base photos) are fitted with the correction added (`grey_in_fit`), so
    the colour head learns what the file's grey reading still needs. The temperature is
-   refitted on base val and the verdict thresholds chosen as `binwatch export` chooses them
+   refitted on base val (and folded into the head and the grey correction alike: it was
+   fitted on their sum) and the verdict thresholds chosen as `binwatch export` chooses them
    (base val as it is, at night and on drawn floors; flags at 97 % precision, `correct` at
    98 %); the background threshold stays the active model's.
 4. The candidate is the active model with the new head (and blocks). Both are scored on the
@@ -73,6 +74,7 @@ from train.evaluate import (
 from train.feature_cache import FeatureCache
 from train.grey_head import (
     GreyDelta,
+    add_grey_head,
     grey_rows,
     grey_term,
     head_logits,
@@ -396,8 +398,9 @@ def fit_and_threshold(
     options: RetrainOptions,
     delta: GreyDelta | None = None,
     flags: Sequence[np.ndarray | float] = (),
-) -> tuple[np.ndarray, np.ndarray, float, Any]:
-    """Refit the temperature on base val as it is and fold it into the head; choose the
+) -> tuple[np.ndarray, np.ndarray, GreyDelta | None, float, Any]:
+    """Refit the temperature on base val as it is and fold it into the head (and a grey head's
+    correction, which the temperature was fitted with on the grey rows); choose the
     thresholds as `binwatch export` does, for the field: on base val as it is, as a night/IR
     camera sees it and placed on drawn floors (VIEWS, features in that order), together.
     `delta`: the model's grey correction, and `flags` per view the rows it applies to (as the
@@ -407,6 +410,8 @@ def fit_and_threshold(
     flags = flags or [0.0] * len(views)
     temperature = fit_temperature(head_logits(views[0], weight, bias, delta, flags[0]), val_y)
     weight, bias = weight / temperature, bias / temperature
+    if delta is not None:
+        delta = GreyDelta(delta.weight / temperature, delta.bias / temperature, delta.threshold)
     national = load_profile("national")
     cats = list(Category)
     items = np.array([labels[t] != BACKGROUND for t in val_y], dtype=bool)
@@ -417,7 +422,7 @@ def fit_and_threshold(
     truth = np.tile([cats.index(national.category_of(labels[t])) for t in val_y[items]],
                     len(views))  # fmt: skip
     thresholds = choose_thresholds(cat, truth, options.flag_precision, options.correct_precision)
-    return weight, bias, temperature, thresholds
+    return weight, bias, delta, temperature, thresholds
 
 
 def feature_session(
@@ -664,9 +669,11 @@ def retrain(
     val_y = np.array([index[s.label] for s in base_val])
 
     val_flags = [grey_flags(base_val, view) for view in VIEWS] if delta is not None else []
-    weight, bias, temperature, thresholds = fit_and_threshold(
+    weight, bias, tempered, temperature, thresholds = fit_and_threshold(
         val_x, val_y, weight, bias, labels, options, delta, val_flags
     )
+    if tempered is not None:  # the candidate's grey correction, at the candidate's temperature
+        body = add_grey_head(body, tempered)
     thresholds = thresholds.model_copy(update={"background": meta.thresholds.background})
 
     version = version or f"{meta.model_version}-r{datetime.now(UTC):%Y%m%d%H%M}"

@@ -20,6 +20,7 @@ import train.retrain as retrain_module
 from tests.conftest import WASTE_EXTRA, WASTE_V1, no_datasets
 from tests.tiny_model import build_tiny_model
 from train.augment import SMALL_SHARE, draw_floor, place_on_background
+from train.grey_head import read_grey_head
 from train.head import read_head
 from train.manifest import load_manifests
 from train.retrain import RetrainOptions, compare, retrain
@@ -196,6 +197,12 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
     assert abs(candidate.stat().st_size - active.stat().st_size) < 60_000
     body = onnx.load(str(candidate))
     assert _dequantizers(body) == _dequantizers(onnx.load(str(active))) - 1  # head is float
+    # the grey correction is kept at the candidate's temperature, which was fitted with it
+    kept, before = read_grey_head(body), read_grey_head(onnx.load(str(active)))
+    assert kept is not None and before is not None
+    temperature = report["recipe"]["temperature"]
+    assert kept.weight == pytest.approx(before.weight / temperature, rel=1e-5, abs=1e-7)
+    assert kept.bias == pytest.approx(before.bias / temperature, rel=1e-5, abs=1e-7)
     # the base test numbers came from cached activations through the torch tail: the file
     # itself, run whole through the shared classifier, gives the same
     base_test = report["candidate"]["base_test"]
