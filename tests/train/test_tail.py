@@ -198,11 +198,11 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
     body = onnx.load(str(candidate))
     assert _dequantizers(body) == _dequantizers(onnx.load(str(active))) - 1  # head is float
     # the grey correction is kept at the candidate's temperature, which was fitted with it
-    kept, before = read_grey_head(body), read_grey_head(onnx.load(str(active)))
-    assert kept is not None and before is not None
+    tempered, before = read_grey_head(body), read_grey_head(onnx.load(str(active)))
+    assert tempered is not None and before is not None
     temperature = report["recipe"]["temperature"]
-    assert kept.weight == pytest.approx(before.weight / temperature, rel=1e-5, abs=1e-7)
-    assert kept.bias == pytest.approx(before.bias / temperature, rel=1e-5, abs=1e-7)
+    assert tempered.weight == pytest.approx(before.weight / temperature, rel=1e-5, abs=1e-7)
+    assert tempered.bias == pytest.approx(before.bias / temperature, rel=1e-5, abs=1e-7)
     # the base test numbers came from cached activations through the torch tail: the file
     # itself, run whole through the shared classifier, gives the same
     base_test = report["candidate"]["base_test"]
