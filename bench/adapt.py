@@ -255,6 +255,7 @@ def one_run(
         "macro_recall_before": before[0]["macro_recall"],
         "macro_recall_after": after["macro_recall"],
         "recall_after": after["recall"],
+        "accuracy_before": before[0]["accuracy"], "accuracy_after": after["accuracy"],
         "macro_recall_before_whole": before[1]["macro_recall"],
         "macro_recall_after_whole": after_whole["macro_recall"],
         "base_test_accuracy_before": base_before["category_accuracy"],

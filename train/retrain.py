@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -124,6 +125,8 @@ class RetrainOptions:
     # a grey head's correction (train.grey_head) added to the grey rows while fitting, as the
     # file reads them; off: the colour head fits grey rows bare and the correction comes on top
     grey_in_fit: int = 1
+    # ... and a reviewed photo read as a grey frame keeps its augmented views grey (stays_grey)
+    keep_grey: int = 1
     flag_precision: float = 0.97  # as `binwatch export`
     correct_precision: float = 0.98
 
@@ -132,8 +135,9 @@ class RetrainOptions:
             raise ValueError(f"base_views is 1 to {len(TRAINING_VIEWS) + 1}, not {self.base_views}")
         if self.close_ups not in (0, 1):
             raise ValueError(f"close_ups is 0 or 1, not {self.close_ups}")
-        if self.grey_in_fit not in (0, 1):
-            raise ValueError(f"grey_in_fit is 0 or 1, not {self.grey_in_fit}")
+        for name in ("grey_in_fit", "keep_grey"):
+            if getattr(self, name) not in (0, 1):
+                raise ValueError(f"{name} is 0 or 1, not {getattr(self, name)}")
         if self.close_up_share >= 1:
             raise ValueError(f"close_up_share is below 1, not {self.close_up_share}")
 
@@ -449,6 +453,24 @@ def field_augmenter(seed: int) -> Callable[[np.ndarray], np.ndarray]:
     return make_augmenter(seed, place_probability=0.0)
 
 
+def stays_grey(
+    augment: Callable[[np.ndarray], np.ndarray], metadata: ModelMetadata, threshold: float
+) -> Callable[[np.ndarray], np.ndarray]:
+    """`augment`, but a photo the grey head reads as a grey frame (train.grey_head) keeps its
+    views grey: a night camera sends grey frames whatever the light, and the augmentation's
+    colour casts and per-channel noise would turn a reviewed night frame into colour views
+    that the file reads without the correction and the site never sends."""
+
+    def view(image: np.ndarray) -> np.ndarray:
+        out = augment(image)
+        if not grey_rows(preprocess([image], metadata.preprocess, "bgr"), threshold)[0]:
+            return out
+        grey = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)
+        return np.asarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), np.uint8)
+
+    return view
+
+
 def _photo_seed(image: np.ndarray) -> int:
     """A seed drawn from the photo itself, so its view (and cached features) is the same every
     run."""
@@ -482,6 +504,11 @@ VIEWS: dict[str, Callable[[np.ndarray], np.ndarray] | None] = {
 # accuracy 0.7-1.2 points lower after a head-only retrain, the gate refusing 2 of 8 draws;
 # `python -m bench.gatenoise`); the tag names the draw recipe, so a changed recipe is a new cache
 TRAINING_VIEWS = {f"train{draw}-small{SMALL_SHARE:g}": training_view(draw) for draw in range(1, 4)}
+
+
+def view_of(name: str) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The view a feature-cache tag names: one of VIEWS or of TRAINING_VIEWS."""
+    return VIEWS[name] if name in VIEWS else TRAINING_VIEWS[name]
 
 
 def close_up(image: np.ndarray) -> np.ndarray | None:
@@ -577,7 +604,7 @@ def retrain(
         as a `view` sees them (VIEWS), kept in the feature cache per model, view and tensor."""
 
         def compute(part: Sequence[Sample]) -> np.ndarray:
-            augment = VIEWS[view] if view in VIEWS else TRAINING_VIEWS[view]
+            augment = view_of(view)
             rows = features(session, part, meta, augment, f"{desc} {view}".strip(),
                             output=cut if at_cut else None)  # fmt: skip
             return rows.astype(np.float16) if at_cut else rows
@@ -598,7 +625,7 @@ def retrain(
         the features."""
 
         def compute(part: Sequence[Sample]) -> np.ndarray:
-            augment = VIEWS[view] if view in VIEWS else TRAINING_VIEWS[view]
+            augment = view_of(view)
             return sample_flags(part, meta, threshold, augment)[:, None]
 
         if not samples:
@@ -629,6 +656,8 @@ def retrain(
     field_w, close_w = view_weights(has_close, options)
     for view in range(options.field_views):
         augment = None if view == 0 else field_augmenter(options.seed + view)
+        if augment is not None and grey_fit and options.keep_grey:
+            augment = stays_grey(augment, meta, threshold)
         rows, grey = features_and_flags(session, field_train, meta, augment,
                                         f"field view {view}", output=cut,
                                         grey_threshold=field_threshold)  # fmt: skip

@@ -227,3 +227,21 @@ def test_tuned_blocks_fit_grey_rows_under_the_correction() -> None:
     # fitted under the correction, the file's grey reading fits the labels; fitted bare, the
     # correction comes on top of a head that already fits them
     assert losses["grey"] < 0.5 * losses["bare"]
+
+
+def test_a_reviewed_grey_frame_keeps_its_augmented_views_grey() -> None:
+    """A night site's reviewed frame is grey and so is every frame the site sends: its augmented
+    views (colour casts, per-channel noise) are made grey again; a colour photo's are untouched."""
+    from train.retrain import field_augmenter, stays_grey
+
+    metadata = tiny_metadata()
+    colour, grey, stored, _ = _images()
+    colour, grey, stored = (cv2.resize(i, (96, 96)) for i in (colour, grey, stored))
+    keep = stays_grey(field_augmenter(3), metadata, THRESHOLD)
+    plain = field_augmenter(3)
+    views = [keep(image) for image in (grey, stored) * 8]
+    assert grey_rows(preprocess(views, SPEC), THRESHOLD).all()
+    bare = [plain(image) for image in (grey, stored) * 8]
+    assert not grey_rows(preprocess(bare, SPEC), THRESHOLD).all()  # what it guards against
+    assert np.array_equal(stays_grey(field_augmenter(5), metadata, THRESHOLD)(colour),
+                          field_augmenter(5)(colour))  # fmt: skip
