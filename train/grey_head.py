@@ -238,7 +238,7 @@ def grey_features(
 ) -> tuple[Array, npt.NDArray[np.int64]]:  # fmt: skip
     """The head's input features of `views` grey field views of each sample (placed, lit and
     blurred as training draws them, then made grey), and each view's output index."""
-    from train.retrain import features  # retrain reads this module: imported when used
+    from train.retrain import features_and_flags  # retrain reads this module: imported when used
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -250,7 +250,8 @@ def grey_features(
     def view(image: Image) -> Image:
         return greyed(augment(image), rng)
 
-    rows = [features(session, samples, metadata, view, f"grey view {n + 1} of {views}", 64)
+    rows = [features_and_flags(session, samples, metadata, view, f"grey view {n + 1} of {views}",
+                               64)[0]
             for n in range(views)]  # fmt: skip
     index = {label: i for i, label in enumerate(metadata.labels)}
     targets = np.tile([index[s.label] for s in samples], views).astype(np.int64)

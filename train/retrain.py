@@ -24,7 +24,8 @@ compare, decide.
    towards where they started (train.tail_fit), and written back int8. A model with a grey head
    (train.grey_head) keeps its correction, and the rows it would read as grey frames (a night
    site's reviews, grey base photos) are fitted with the correction added (`grey_in_fit`), so
-   the colour head learns what the file's grey reading still needs. The temperature is
+   the colour head learns what the file's grey reading still needs, and a reviewed grey frame's
+   augmented views stay grey (`keep_grey`: a night camera sends nothing else). The temperature is
    refitted on base val (and folded into the head and the grey correction alike: it was
    fitted on their sum) and the verdict thresholds chosen as `binwatch export` chooses them
    (base val as it is, at night and on drawn floors; flags at 97 % precision, `correct` at
@@ -158,20 +159,6 @@ def held_back(sample: Sample, share: float) -> bool:
     return int(digest[:8], 16) / 0xFFFFFFFF < share
 
 
-def features(
-    session: ort.InferenceSession,
-    samples: Sequence[Sample],
-    metadata: ModelMetadata,
-    augment: Callable[[np.ndarray], np.ndarray] | None = None,
-    desc: str = "features",
-    batch: int = 32,
-    output: str | None = None,
-) -> np.ndarray:
-    """The head's input features (or the tensor `output`) of each sample's image (augmented
-    first when given)."""
-    return features_and_flags(session, samples, metadata, augment, desc, batch, output)[0]
-
-
 def features_and_flags(
     session: ort.InferenceSession,
     samples: Sequence[Sample],
@@ -182,8 +169,9 @@ def features_and_flags(
     output: str | None = None,
     grey_threshold: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`features`, and per sample 1.0 where the image it read (the same draw of `augment`) is
-    one a grey head takes for a grey frame (train.grey_head; none under a threshold of 0)."""
+    """The head's input features (or the tensor `output`) of each sample's image (augmented
+    first when given), and per sample 1.0 where the image it read (the same draw of `augment`)
+    is one a grey head takes for a grey frame (train.grey_head; none under a threshold of 0)."""
     name = output or session.get_outputs()[1].name
     out, flags = [], []
     for start in tqdm(range(0, len(samples), batch), desc=desc, unit="batch", leave=False):
@@ -605,8 +593,9 @@ def retrain(
 
         def compute(part: Sequence[Sample]) -> np.ndarray:
             augment = view_of(view)
-            rows = features(session, part, meta, augment, f"{desc} {view}".strip(),
-                            output=cut if at_cut else None)  # fmt: skip
+            rows, _ = features_and_flags(session, part, meta, augment,
+                                         f"{desc} {view}".strip(),
+                                         output=cut if at_cut else None)  # fmt: skip
             return rows.astype(np.float16) if at_cut else rows
 
         if cache_dir is not None and (view, at_cut) not in caches:
