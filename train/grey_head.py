@@ -30,7 +30,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 import onnx
@@ -38,7 +37,7 @@ import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from train.augment import make_augmenter, night_frame
+from train.augment import flat_grey, make_augmenter, night_frame
 from train.background import make_backgrounds
 from train.export import git_commit
 from train.graph import prune
@@ -228,8 +227,7 @@ def greyed(image: Image, rng: np.random.Generator) -> Image:
     """A grey view: a flat night/IR frame (`GREY_SHARE`) or the photo in plain grey."""
     if rng.random() < GREY_SHARE:
         return night_frame(image)
-    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-    return np.asarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), np.uint8)
+    return flat_grey(image, 1.0, 0.0)
 
 
 def grey_features(

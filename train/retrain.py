@@ -56,14 +56,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
 from tqdm import tqdm
 
-from train.augment import SMALL_SHARE, field_view_augmenter, make_augmenter, night_check
+from train.augment import (
+    SMALL_SHARE,
+    field_view_augmenter,
+    flat_grey,
+    make_augmenter,
+    night_check,
+)
 from train.background import make_backgrounds
 from train.evaluate import (
     CATEGORIES,
@@ -453,8 +458,7 @@ def stays_grey(
         out = augment(image)
         if not grey_rows(preprocess([image], metadata.preprocess, "bgr"), threshold)[0]:
             return out
-        grey = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)
-        return np.asarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR), np.uint8)
+        return flat_grey(out, 1.0, 0.0)  # plain grey: contrast and brightness as drawn
 
     return view
 
@@ -663,7 +667,7 @@ def retrain(
         parts_g.append(grey)
     x, y, w = np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_w)
     flags = np.concatenate(parts_g) if grey_fit else None
-    fit_delta = delta if grey_fit else None
+    grey_delta = delta if grey_fit else None
     candidate_test_x: np.ndarray | None = None
     if cut is not None:
         tail = TailModule(model, cut)
@@ -672,12 +676,12 @@ def retrain(
                                    tail_anchor=options.tail_anchor, seed=options.seed,
                                    label_smoothing=options.label_smoothing)  # fmt: skip
         weight, bias = train_tail(tail, start_head(active_path), x, y, w, tail_options,
-                                  fit_delta, flags)  # fmt: skip
+                                  grey_delta, flags)  # fmt: skip
         body = write_tail(model, tail)  # the tail now holds what the file holds (int8 again)
         val_x = [tail_features(tail, base_rows(base_val, "base val", True, v)) for v in VIEWS]
         candidate_test_x = tail_features(tail, base_rows(base_test, "base test", True))
     else:
-        weight, bias = train_head(x, y, w, start_head(active_path), options, fit_delta, flags)
+        weight, bias = train_head(x, y, w, start_head(active_path), options, grey_delta, flags)
         body = model
         val_x = [base_rows(base_val, "base val", False, v) for v in VIEWS]
     for store in caches.values():
