@@ -69,6 +69,30 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def weights_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped network in the `int8-weights` form (int8 weights dequantized at load, float
+    activations: lite0-waste-2.9's form), whatever form ships: what the retrain's int8
+    write-back of tuned blocks is tested on."""
+    import onnx
+
+    from train.quantize import weights_form
+    from vision.classifier import Classifier
+    from vision.metadata import embed_metadata
+    from vision.shipped import shipped_model_path
+
+    shipped = shipped_model_path()
+    assert shipped is not None, "no model ships in models/"
+    metadata = Classifier(shipped).metadata
+    if metadata.quantization == "int8-weights":
+        return shipped
+    model = weights_form(onnx.load(str(shipped)))
+    embed_metadata(model, metadata.model_copy(update={"quantization": "int8-weights"}))
+    path = tmp_path_factory.mktemp("weights") / "weights.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
 def waste_v1_rows() -> list[dict[str, str]]:
     """The rows of ../shared/datasets/waste-v1/manifest.csv; skips when the data is absent."""
     manifest = WASTE_V1 / "manifest.csv"

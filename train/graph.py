@@ -50,6 +50,62 @@ def prune(graph: onnx.GraphProto, names: list[str]) -> None:
             graph.initializer.remove(init)
 
 
+def float_weights(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy whose int8 weights are float32 again: every DequantizeLinear over initializers
+    becomes an initializer of its result (same name), the int8 tensors behind it dropped. What
+    an int8-weights file computes at load, as a plain float graph (e.g. to quantize it again)."""
+    out = copy.deepcopy(model)
+    graph = out.graph
+    values = {i.name: onnx.numpy_helper.to_array(i) for i in graph.initializer}
+    for node in [n for n in graph.node if n.op_type == "DequantizeLinear"]:
+        if all(name in values for name in node.input if name):
+            graph.node.remove(node)
+            graph.initializer.append(
+                onnx.numpy_helper.from_array(dequantize(node, values), node.output[0])
+            )
+            prune(graph, [name for name in node.input if name])
+    return out
+
+
+def strip_activation_qdq(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy without the QuantizeLinear -> DequantizeLinear pairs a static int8 (QDQ) file puts
+    on its activations: every reader of the pair's result reads the float tensor before it. The
+    weights' DequantizeLinear nodes (over initializers) stay; `float_weights` turns those into
+    float. What is left computes what the static file approximates, in float."""
+    out = copy.deepcopy(model)
+    graph = out.graph
+    constant = {i.name for i in graph.initializer}
+    constant |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    outputs = {o.name for o in graph.output}
+    rename: dict[str, str] = {}
+    dropped: list[str] = []
+    for quant in [n for n in graph.node if n.op_type == "QuantizeLinear"]:
+        if quant.input[0] in constant:
+            continue
+        readers = [n for n in graph.node if quant.output[0] in n.input]
+        if quant.output[0] in outputs or any(r.output[0] in outputs for r in readers):
+            raise ModelError(
+                f"the model's output comes from QuantizeLinear {quant.name or quant.output[0]!r}: "
+                "its logits are quantized (a float head is needed to retrain)"
+            )
+        if any(r.op_type != "DequantizeLinear" for r in readers):
+            raise ModelError(
+                f"QuantizeLinear {quant.name or quant.output[0]!r} is read by something other "
+                "than a DequantizeLinear: not a QDQ graph"
+            )
+        for reader in readers:
+            rename[reader.output[0]] = quant.input[0]
+            graph.node.remove(reader)
+            dropped.extend(n for n in reader.input[1:] if n)
+        graph.node.remove(quant)
+        dropped.extend(n for n in quant.input[1:] if n)
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            node.input[i] = rename.get(name, name)
+    prune(graph, sorted(set(dropped)))
+    return out
+
+
 def _input_shape(model: onnx.ModelProto) -> list[int]:
     dims = model.graph.input[0].type.tensor_type.shape.dim
     shape = [d.dim_value if d.HasField("dim_value") else 0 for d in dims]

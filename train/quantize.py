@@ -1,9 +1,11 @@
 """Two int8 forms of an exported float model; `binwatch export` keeps one only when its test
 accuracy stays within `--max-int8-drop` points of float32.
 
-- static: QDQ int8 weights and activations, calibrated on real training images (fastest, but on
-  EfficientNet-Lite0 the activation ranges after the depthwise and projection convolutions cost
-  several points of accuracy);
+- static: QDQ int8 weights and activations, calibrated on real images (`QUANTIZED_OPS`: the
+  convolutions, their activations and additions, the pooling; the heads' Gemm stays float, so
+  `binwatch retrain` reads its W and b as they are). ONNX Runtime runs it with its int8 kernels,
+  about 1.8 times as fast as the float convolutions on an AVX-512/AMX host (models/README.md,
+  Speed). `static_form` makes it from any binwatch file, a static one included;
 - weights: int8 weights, symmetric per output channel with the clipping that minimises each
   channel's squared error; the depthwise and stem convolutions (under 3 % of the parameters,
   and the most sensitive) stay float32. ONNX Runtime dequantizes once at load
@@ -21,39 +23,121 @@ import numpy as np
 import numpy.typing as npt
 import onnx
 from onnx import helper, numpy_helper
-from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_static,
+)
 
+from train.graph import float_weights, strip_activation_qdq
+from train.head import _gemm
 from train.manifest import Sample
 from vision.imageio import read_image
-from vision.metadata import PreprocessSpec
-from vision.preprocess import preprocess
+from vision.metadata import ModelMetadata, PreprocessSpec, embed_metadata
+from vision.preprocess import Image, preprocess
+
+QUANTIZED_OPS = ["Conv", "Add", "Clip", "GlobalAveragePool"]
 
 
 class _Calibration(CalibrationDataReader):  # type: ignore[misc]
-    def __init__(self, samples: Sequence[Sample], spec: PreprocessSpec, batch: int = 16):
-        self._batches = [samples[i : i + batch] for i in range(0, len(samples), batch)]
+    """Batches of photos (a Sample is read when its batch comes up) as the model's input."""
+
+    def __init__(self, images: Sequence[Sample | Image], spec: PreprocessSpec, batch: int = 16):
+        self._batches = [images[i : i + batch] for i in range(0, len(images), batch)]
         self._spec = spec
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         if not self._batches:
             return None
         chunk = self._batches.pop(0)
-        return {"image": preprocess([read_image(s.path) for s in chunk], self._spec, "bgr")}
+        read = [read_image(x.path) if isinstance(x, Sample) else x for x in chunk]
+        return {"image": preprocess(read, self._spec, "bgr")}
+
+
+def outside_body(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes that do not lead to the head's features (the heads' Gemm, a grey
+    head's correction and its sum with the logits): a static form keeps them float, so the
+    logits are never rounded to uint8. Unnamed nodes are named first (the quantizer excludes by
+    name)."""
+    for i, node in enumerate(model.graph.node):
+        node.name = node.name or f"{node.op_type.lower()}_{i}"
+    producers = {out: node for node in model.graph.node for out in node.output}
+    body, pending = set(), [_gemm(model).input[0]]
+    while pending:
+        node = producers.get(pending.pop())
+        if node is not None and node.name not in body:
+            body.add(node.name)
+            pending.extend(name for name in node.input if name)
+    return [node.name for node in model.graph.node if node.name not in body]
 
 
 def quantize_static_int8(
-    source: Path, target: Path, calibration: Sequence[Sample], spec: PreprocessSpec
+    source: Path,
+    target: Path,
+    calibration: Sequence[Sample | Image],
+    spec: PreprocessSpec,
+    method: CalibrationMethod = CalibrationMethod.MinMax,
+    keep_float: Sequence[str] = (),
+    extra: dict[str, object] | None = None,
 ) -> None:
-    """Static int8 (QDQ, per-channel weights) calibrated on real training images."""
+    """Static int8 (QDQ, per-channel int8 weights, uint8 activations) of a float graph,
+    calibrated on real images; what follows the head's features stays float (`outside_body`),
+    and so do the nodes named in `keep_float`."""
     with tempfile.TemporaryDirectory() as tmp:
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))
+        model = onnx.load(str(prepared))
+        keep = [*outside_body(model), *keep_float]
+        # a ReLU6 kept as a node, not folded into its quantizer's range: stripped of its QDQ
+        # pairs (`float_view`), the graph still clips
+        options = {"QDQKeepRemovableActivations": True, **(extra or {})}
+        onnx.save(model, str(prepared))
         quantize_static(str(prepared), str(target), _Calibration(calibration, spec),
                         quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)  # fmt: skip
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=method, op_types_to_quantize=QUANTIZED_OPS,
+                        nodes_to_exclude=keep, extra_options=options)  # fmt: skip
     onnx.checker.check_model(str(target))
+
+
+def field_calibration(samples: Sequence[Sample]) -> list[Sample | Image]:
+    """What a static form's activation ranges are measured on: the photos as they are, then
+    every other one as a night/IR camera sees it (`train.augment.night_check`) and the rest
+    placed on drawn floors (`field_view_augmenter(3)`): the ranges a camera's frames reach by
+    day and by night (calibrated on the photos alone, the pooled test at night lost 1.5 points
+    of macro recall against 0.1 with these views: models/README.md, Speed)."""
+    from train.augment import field_view_augmenter, night_check
+
+    placed = field_view_augmenter(3)
+    night = [night_check(read_image(s.path)) for s in samples[::2]]
+    return [*samples, *night, *[placed(read_image(s.path)) for s in samples[1::2]]]
+
+
+def float_view(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The float graph behind any binwatch file: activations unquantized, weights float32."""
+    return float_weights(strip_activation_qdq(model))
+
+
+def static_form(
+    model: onnx.ModelProto,
+    target: Path,
+    calibration: Sequence[Sample | Image],
+    metadata: ModelMetadata,
+) -> None:
+    """`model` (float, int8 weights or static already) as a static int8 file at `target`,
+    calibrated (min-max) on `calibration`, carrying `metadata` marked `int8-static`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "float.onnx"
+        onnx.save(float_view(model), str(source))
+        quantize_static_int8(source, target, calibration, metadata.preprocess)
+    static = onnx.load(str(target))
+    del static.metadata_props[:]
+    embed_metadata(static, metadata.model_copy(update={"quantization": "int8-static"}))
+    onnx.save(static, str(target))
 
 
 def channel_scales(weight: npt.NDArray[np.float32], steps: int = 26) -> npt.NDArray[np.float32]:
@@ -111,3 +195,19 @@ def quantize_weights_int8(source: Path, target: Path) -> int:
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(target))
     return len(dequantize)
+
+
+def weights_form(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Any binwatch graph (a static one included) in the `int8-weights` form (`binwatch export`'s
+    `quantize_weights_int8` over its float graph; a grey head's correction kept float): for a host
+    whose int8 kernels are slower than its float ones. The metadata is left to the caller."""
+    from train.grey_head import add_grey_head, drop_grey_head, read_grey_head
+
+    plain = float_view(model)
+    delta = read_grey_head(plain)
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "float.onnx", Path(tmp) / "weights.onnx"
+        onnx.save(drop_grey_head(plain), str(source))
+        quantize_weights_int8(source, target)
+        out = onnx.load(str(target))
+    return out if delta is None else add_grey_head(out, delta)

@@ -42,6 +42,12 @@ compare, decide.
    does not decide). The log loss of each photo's category or "no item" (`outcome_log_loss`)
    is reported beside it; on the benches it tracks a site's change less well than the fine
    labels' (models/README.md, "The gate on a site").
+5. A static int8 parent (`quantization: int8-static`) is retrained through its float graph
+   (train.quantize.float_view: the same weights, activations unrounded), and the candidate is
+   quantized again (min-max on 20 base training photos a label and up to 100 reviewed ones,
+   `calibration_photos`, and night and placed views of them, `train.quantize.field_calibration`);
+   both files then run whole on base test, the float features not
+   being what either file computes.
 """
 
 from __future__ import annotations
@@ -91,12 +97,19 @@ from train.grey_head import (
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
 from train.metrics import fit_temperature, softmax
+from train.quantize import field_calibration, float_view, static_form
 from train.tail import TailModule, cut_for, with_outputs, write_tail
 from train.tail_fit import TailOptions, tail_features, train_tail
 from train.thresholds import choose_thresholds
 from vision.classifier import Classifier
 from vision.imageio import read_image
-from vision.metadata import BACKGROUND, DatasetRef, ModelMetadata, embed_metadata
+from vision.metadata import (
+    BACKGROUND,
+    DatasetRef,
+    ModelMetadata,
+    embed_metadata,
+    parse_metadata,
+)
 from vision.preprocess import preprocess
 from vision.taxonomy import Category
 from vision.zoom import ZoomParams, find_item, zoom_crop
@@ -379,11 +392,46 @@ def write_candidate(
     weight: np.ndarray,
     bias: np.ndarray,
     metadata: ModelMetadata,
+    calibration: Sequence[Sample | np.ndarray] | None = None,
 ) -> None:
+    """The body with the new head; given `calibration`, quantized statically on those photos
+    (the parent was a static int8 file: train.quantize.static_form)."""
     model = replace_head(body, weight, bias)
+    if calibration is not None:
+        static_form(model, out, calibration, metadata)
+        return
     del model.metadata_props[:]
     embed_metadata(model, metadata)
     onnx.save(model, str(out))
+
+
+def stamp(path: Path, metadata: ModelMetadata) -> None:
+    """Replace a written candidate's metadata (its metrics known), the graph as it is."""
+    model = onnx.load(str(path))
+    embed_metadata(model, metadata)
+    onnx.save(model, str(path))
+
+
+def float_parent(active_path: Path, out: Path) -> Path:
+    """A static int8 file's float graph (train.quantize.float_view), its features the retrain's
+    to fit; removed when the candidate is written."""
+    model = float_view(onnx.load(str(active_path)))
+    metadata = parse_metadata(dict((p.key, p.value) for p in model.metadata_props), str(out))
+    embed_metadata(model, metadata.model_copy(update={"quantization": "none"}))
+    onnx.save(model, str(out))
+    return out
+
+
+def calibration_photos(
+    base_train: Sequence[Sample], field_train: Sequence[Sample], per_label: int = 20
+) -> list[Sample]:
+    """What a static candidate's activation ranges are measured on: `per_label` base training
+    photos of each label (the "no item" crops included) and up to 100 reviewed ones."""
+    by_label: dict[str, list[Sample]] = {}
+    for sample in base_train:
+        by_label.setdefault(sample.label, []).append(sample)
+    chosen = [s for label in sorted(by_label) for s in by_label[label][:per_label]]
+    return chosen + list(field_train[:: max(1, len(field_train) // 100)][:100])
 
 
 def fit_and_threshold(
@@ -581,10 +629,13 @@ def retrain(
         raise ManifestError("no reviewed field images left to train on after the hold-out")
 
     blocks = options.blocks_for(len(field_train))
-    model = onnx.load(str(active_path))
-    cut = cut_for(model, blocks) if blocks else None
-    session = feature_session(active_path, options.threads, cut)
     meta = active.metadata
+    # a static int8 file is retrained through its float graph and quantized again at the end
+    static = meta.quantization == "int8-static"
+    work_path = float_parent(active_path, out / "parent-float.onnx") if static else active_path
+    model = onnx.load(str(work_path))
+    cut = cut_for(model, blocks) if blocks else None
+    session = feature_session(work_path, options.threads, cut)
     index = {label: i for i, label in enumerate(labels)}
     sha = sha256_of(active_path)
     caches: dict[tuple[str, bool], FeatureCache | None] = {}
@@ -675,13 +726,13 @@ def retrain(
                                    lr=options.lr, tail_lr=options.tail_lr, anchor=options.anchor,
                                    tail_anchor=options.tail_anchor, seed=options.seed,
                                    label_smoothing=options.label_smoothing)  # fmt: skip
-        weight, bias = train_tail(tail, start_head(active_path), x, y, w, tail_options,
+        weight, bias = train_tail(tail, start_head(work_path), x, y, w, tail_options,
                                   grey_delta, flags)  # fmt: skip
         body = write_tail(model, tail)  # the tail now holds what the file holds (int8 again)
         val_x = [tail_features(tail, base_rows(base_val, "base val", True, v)) for v in VIEWS]
         candidate_test_x = tail_features(tail, base_rows(base_test, "base test", True))
     else:
-        weight, bias = train_head(x, y, w, start_head(active_path), options, grey_delta, flags)
+        weight, bias = train_head(x, y, w, start_head(work_path), options, grey_delta, flags)
         body = model
         val_x = [base_rows(base_val, "base val", False, v) for v in VIEWS]
     for store in caches.values():
@@ -734,11 +785,16 @@ def retrain(
         }
     )
     candidate_path = out / "candidate.onnx"
-    write_candidate(body, candidate_path, weight, bias, candidate_meta)
-    test_x = base_rows(base_test, "base test")
+    calibration = field_calibration(calibration_photos(base_train, field_train)) if static else None
+    write_candidate(body, candidate_path, weight, bias, candidate_meta, calibration)
     test_flags = grey_flags(base_test) if delta is not None else None  # the candidate keeps it
+    if static:  # the float graph's features are not the static file's: both files run whole
+        test_x: np.ndarray | None = None
+        candidate_x: np.ndarray | None = None
+    else:
+        test_x = base_rows(base_test, "base test")
+        candidate_x = test_x if candidate_test_x is None else candidate_test_x
     before = compare(active_path, base_test, field_test, test_x, test_flags)
-    candidate_x = test_x if candidate_test_x is None else candidate_test_x
     after = compare(candidate_path, base_test, field_test, candidate_x, test_flags)
     decision = verdict(before, after, options.margin)
     metrics = {
@@ -758,7 +814,9 @@ def retrain(
             "metrics": {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
         }
     )
-    write_candidate(body, candidate_path, weight, bias, final)
+    stamp(candidate_path, final)
+    if static:
+        (out / "parent-float.onnx").unlink()
     report = {
         "active": before,
         "candidate": after,

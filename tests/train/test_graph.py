@@ -13,7 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 from timm.layers.conv2d_same import Conv2dSame
 
 from train.export import export_float
-from train.graph import fold_pads
+from train.graph import float_weights, fold_pads
 from vision.metadata import PreprocessSpec
 
 
@@ -85,3 +85,39 @@ def test_only_zero_pads_into_a_convolution_are_folded() -> None:
     assert list(next(a for a in conv.attribute if a.name == "pads").ints) == [2, 1, 3, 2]
     x = rng.normal(size=(2, 2, 8, 8)).astype(np.float32)
     assert np.abs(_run(folded, x) - _run(model, x)).max() < 1e-5
+
+
+def test_float_weights_turns_int8_weights_into_float_initializers() -> None:
+    """An int8 weight's DequantizeLinear becomes a float initializer of the same values; one
+    over an activation (a static int8 file's) stays, and the outputs do not change."""
+    rng = np.random.default_rng(1)
+    q = rng.integers(-127, 128, size=(4, 3, 1, 1)).astype(np.int8)
+    scale = rng.uniform(0.01, 0.1, size=4).astype(np.float32)
+    nodes = [
+        helper.make_node("QuantizeLinear", ["image", "a_scale", "a_zero"], ["image_q"]),
+        helper.make_node("DequantizeLinear", ["image_q", "a_scale", "a_zero"], ["image_dq"]),
+        helper.make_node("DequantizeLinear", ["w_q", "w_scale", "w_zero"], ["w"], axis=0),
+        helper.make_node("Conv", ["image_dq", "w"], ["out"]),
+    ]
+    inits = [
+        numpy_helper.from_array(q, "w_q"),
+        numpy_helper.from_array(scale, "w_scale"),
+        numpy_helper.from_array(np.zeros(4, np.int8), "w_zero"),
+        numpy_helper.from_array(np.array(0.02, np.float32), "a_scale"),
+        numpy_helper.from_array(np.array(128, np.uint8), "a_zero"),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, 5, 5])],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)], inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    x = rng.uniform(-2, 2, size=(1, 3, 5, 5)).astype(np.float32)
+    floated = float_weights(model)
+    ops = [n.op_type for n in floated.graph.node]
+    assert ops == ["QuantizeLinear", "DequantizeLinear", "Conv"]
+    weights = {i.name: numpy_helper.to_array(i) for i in floated.graph.initializer}
+    assert "w_q" not in weights and weights["w"].dtype == np.float32
+    assert np.allclose(weights["w"], q.astype(np.float32) * scale.reshape(4, 1, 1, 1))
+    assert np.abs(_run(floated, x) - _run(model, x)).max() < 1e-5
+    assert len(model.graph.node) == 4, "the original is not changed"

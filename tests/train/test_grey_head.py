@@ -192,16 +192,13 @@ def test_a_retrained_head_fits_grey_rows_under_the_correction() -> None:
     assert np.allclose(same_w, bare_w, atol=1e-5) and np.allclose(same_b, bare_b, atol=1e-5)
 
 
-def test_tuned_blocks_fit_grey_rows_under_the_correction() -> None:
+def test_tuned_blocks_fit_grey_rows_under_the_correction(weights_model: Path) -> None:
     """The tail's fit (train.tail_fit) adds the correction on the rows marked grey, as the head's
     does; with no row marked it trains as before."""
     from train.tail import TailModule, cut_for
     from train.tail_fit import TailOptions, tail_features, train_tail
-    from vision.shipped import shipped_model_path
 
-    path = shipped_model_path()
-    assert path is not None
-    model = drop_grey_head(onnx.load(str(path)))
+    model = drop_grey_head(onnx.load(str(weights_model)))
     cut, head = cut_for(model, 1), read_head(model)
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(24)]

@@ -16,7 +16,6 @@ from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
 from train.retrain import RetrainOptions, held_back, verdict, view_weights
 from vision.errors import ModelError
-from vision.shipped import shipped_model_path
 from vision.taxonomy import Category
 
 
@@ -26,13 +25,11 @@ def _run(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
 
 
 @pytest.mark.parametrize("which", ["tiny", "shipped"])
-def test_features_times_head_is_the_output(which: str) -> None:
+def test_features_times_head_is_the_output(which: str, request: pytest.FixtureRequest) -> None:
     if which == "tiny":
         model, size = build_tiny_model(), 32
-    else:
-        path = shipped_model_path()
-        assert path is not None
-        model, size = onnx.load(str(path)), 224  # int8 weights behind a DequantizeLinear
+    else:  # the shipped network, int8 weights behind a DequantizeLinear (conftest.weights_model)
+        model, size = onnx.load(str(request.getfixturevalue("weights_model"))), 224
     head = read_head(model)
     x = np.random.default_rng(0).normal(size=(3, 3, size, size)).astype(np.float32)
     logits, feats = _run(with_features(model), x)

@@ -28,7 +28,6 @@ from train.tail import TailModule, boundaries, cut_for, with_outputs, write_tail
 from vision.classifier import Classifier
 from vision.errors import ModelError
 from vision.imageio import read_image
-from vision.shipped import shipped_model_path
 
 
 def _session(model: onnx.ModelProto) -> ort.InferenceSession:
@@ -40,10 +39,9 @@ def _dequantizers(model: onnx.ModelProto) -> int:
 
 
 @pytest.fixture(scope="module")
-def shipped() -> onnx.ModelProto:
-    path = shipped_model_path()
-    assert path is not None
-    return onnx.load(str(path))
+def shipped(weights_model: Path) -> onnx.ModelProto:
+    """The shipped network with int8 weights and float activations (conftest.weights_model)."""
+    return onnx.load(str(weights_model))
 
 
 def test_the_blocks_before_the_head_are_found(shipped: onnx.ModelProto) -> None:
@@ -174,12 +172,11 @@ def _field_manifest(path: Path, per_category: int, empties: int = 0, small: int 
 
 
 def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, weights_model: Path
 ) -> None:
     if not (WASTE_V1 / "manifest.csv").is_file() or not (WASTE_EXTRA / "manifest.csv").is_file():
         no_datasets(f"shared datasets not found under {WASTE_V1.parent} (tests read ../shared)")
-    active = shipped_model_path()
-    assert active is not None
+    active = weights_model  # int8 weights, float activations: blocks written back int8
     manifests = [WASTE_V1 / "manifest.csv", WASTE_EXTRA / "manifest.csv"]
     field = _field_manifest(tmp_path / "reviewed.csv", 12, empties=5)
     options = RetrainOptions(steps=30, tail_steps=25, field_views=2, tune_blocks=-1, tune_from=20)
@@ -280,7 +277,8 @@ def test_export_refuses_a_form_retrain_cannot_start_from(
     path = tmp_path / "shipped.onnx"
     onnx.save(shipped, str(path))
     assert not_retrainable(path, 2) is None
-    # static int8 puts QuantizeLinear/DequantizeLinear after the classifier: no Gemm output
+    # a static int8 form with QuantizeLinear/DequantizeLinear after the classifier (as
+    # `binwatch export` made it until 2026-12-05): the logits are rounded, no Gemm output
     quantized = copy.deepcopy(shipped)
     logits = quantized.graph.output[0].name
     for node in quantized.graph.node:
@@ -294,7 +292,7 @@ def test_export_refuses_a_form_retrain_cannot_start_from(
         helper.make_node("DequantizeLinear", ["q", "q_scale", "q_zero"], [logits]),
     ])  # fmt: skip
     onnx.save(quantized, str(path))
-    assert "comes from DequantizeLinear" in (not_retrainable(path, 2) or "")
+    assert "its logits are quantized" in (not_retrainable(path, 2) or "")
     onnx.save(build_tiny_model(), str(path))  # a head but no blocks to tune
     assert not_retrainable(path, 0) is None
     assert "0 block boundaries" in (not_retrainable(path, 2) or "")
