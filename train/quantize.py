@@ -4,8 +4,8 @@ accuracy stays within `--max-int8-drop` points of float32.
 - static: QDQ int8 weights and activations, calibrated on real images (`QUANTIZED_OPS`: the
   convolutions, their activations and additions, the pooling; the heads' Gemm stays float, so
   `binwatch retrain` reads its W and b as they are). ONNX Runtime runs it with its int8 kernels,
-  about 1.8 times as fast as the float convolutions on an AVX-512/AMX host (models/README.md,
-  Speed). `static_form` makes it from any binwatch file, a static one included;
+  1.4-1.7 times as fast as the float convolutions on an AVX-512/AMX host (models/README.md,
+  lite0-waste-2.10). `static_form` makes it from any binwatch file, a static one included;
 - weights: int8 weights, symmetric per output channel with the clipping that minimises each
   channel's squared error; the depthwise and stem convolutions (under 3 % of the parameters,
   and the most sensitive) stay float32. ONNX Runtime dequantizes once at load

@@ -46,8 +46,8 @@ compare, decide.
    (train.quantize.float_view: the same weights, activations unrounded), and the candidate is
    quantized again (min-max on 20 base training photos a label and up to 100 reviewed ones,
    `calibration_photos`, and night and placed views of them, `train.quantize.field_calibration`);
-   both files then run whole on base test, the float features not
-   being what either file computes.
+   both files then run whole on base test (the float graph's features are what neither file
+   computes).
 """
 
 from __future__ import annotations
@@ -728,7 +728,7 @@ def retrain(
                                    label_smoothing=options.label_smoothing)  # fmt: skip
         weight, bias = train_tail(tail, start_head(work_path), x, y, w, tail_options,
                                   grey_delta, flags)  # fmt: skip
-        body = write_tail(model, tail)  # the tail now holds what the file holds (int8 again)
+        body = write_tail(model, tail)  # the tail holds what the file holds (int8 weights again)
         val_x = [tail_features(tail, base_rows(base_val, "base val", True, v)) for v in VIEWS]
         candidate_test_x = tail_features(tail, base_rows(base_test, "base test", True))
     else:

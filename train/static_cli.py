@@ -1,17 +1,18 @@
 """The static int8 form of a binwatch file, its test numbers measured again:
 
-    .venv/bin/python -m train.static_cli --model models/binwatch.onnx \\
-        --out runs/static/binwatch.onnx --version lite0-waste-2.10 \\
+    .venv/bin/python -m train.static_cli --model lite0-waste-2.9.onnx \\
+        --out models/binwatch.onnx --version lite0-waste-2.10 \\
         --manifest ../shared/datasets/waste-v1/manifest.csv \\
         --manifest ../shared/datasets/waste-extra-v1/manifest.csv
 
 The same weights (the source's float graph, `train.quantize.float_view`), quantized statically
 (QDQ: per-channel int8 weights, uint8 activations, min-max on 20 training photos a label with
 the "no item" crops made as training makes them, `train.retrain.calibration_photos`, and night
-and placed views of them, `train.quantize.field_calibration`); what follows
-the head's features stays float. Thresholds and the rest of the metadata are the source's; the
+and placed views of them, `train.quantize.field_calibration`); what follows the head's
+features stays float. Thresholds and the rest of the metadata are the source's; the
 test metrics are measured again on the new file (`train.grey_head.save_scored`). About a minute
-on this CPU, and ONNX Runtime then runs a crop about 1.7 times as fast (models/README.md, Speed).
+on this CPU, and ONNX Runtime then runs a crop 1.4-1.7 times as fast (models/README.md,
+lite0-waste-2.10).
 """
 
 from __future__ import annotations
