@@ -43,11 +43,12 @@ compare, decide.
    is reported beside it; on the benches it tracks a site's change less well than the fine
    labels' (models/README.md, "The gate on a site").
 5. A static int8 parent (`quantization: int8-static`) is retrained through its float graph
-   (train.quantize.float_view: the same weights, activations unrounded), and the candidate is
-   quantized again (min-max on 20 base training photos a label and up to 100 reviewed ones,
-   `calibration_photos`, and night and placed views of them, `train.quantize.field_calibration`);
-   both files then run whole on base test (the float graph's features are what neither file
-   computes).
+   (train.quantize.float_view: the same weights, activations unrounded); the candidate is written
+   in the int8-weights form (`static_candidate` 0, the default: it runs what was fitted), or
+   quantized statically again (1: min-max on 20 base training photos a label and up to 100
+   reviewed ones, `calibration_photos`, and night and placed views of them,
+   `train.quantize.field_calibration`); both files then run whole on base test (the float
+   graph's features are what the static parent does not compute).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ from train.grey_head import (
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
 from train.metrics import fit_temperature, softmax
-from train.quantize import field_calibration, float_view, static_form
+from train.quantize import field_calibration, float_view, static_form, weights_form
 from train.tail import TailModule, cut_for, with_outputs, write_tail
 from train.tail_fit import TailOptions, tail_features, train_tail
 from train.thresholds import choose_thresholds
@@ -146,6 +147,10 @@ class RetrainOptions:
     grey_in_fit: int = 1
     # ... and a reviewed photo read as a grey frame keeps its augmented views grey (stays_grey)
     keep_grey: int = 1
+    # a static int8 parent's candidate: 0 written in the int8-weights form (float activations,
+    # as fitted), 1 quantized statically again (faster; on three simulator sites it ended 0.4-1.6
+    # points lower and the gate refused two: models/README.md, lite0-waste-2.10)
+    static_candidate: int = 0
     flag_precision: float = 0.97  # as `binwatch export`
     correct_precision: float = 0.98
 
@@ -154,7 +159,7 @@ class RetrainOptions:
             raise ValueError(f"base_views is 1 to {len(TRAINING_VIEWS) + 1}, not {self.base_views}")
         if self.close_ups not in (0, 1):
             raise ValueError(f"close_ups is 0 or 1, not {self.close_ups}")
-        for name in ("grey_in_fit", "keep_grey"):
+        for name in ("grey_in_fit", "keep_grey", "static_candidate"):
             if getattr(self, name) not in (0, 1):
                 raise ValueError(f"{name} is 0 or 1, not {getattr(self, name)}")
         if self.close_up_share >= 1:
@@ -785,7 +790,12 @@ def retrain(
         }
     )
     candidate_path = out / "candidate.onnx"
-    calibration = field_calibration(calibration_photos(base_train, field_train)) if static else None
+    calibration = None
+    if static and options.static_candidate:
+        calibration = field_calibration(calibration_photos(base_train, field_train))
+    elif static:  # the float graph, fitted as it is, in the int8-weights form
+        body = weights_form(body)
+        candidate_meta = candidate_meta.model_copy(update={"quantization": "int8-weights"})
     write_candidate(body, candidate_path, weight, bias, candidate_meta, calibration)
     test_flags = grey_flags(base_test) if delta is not None else None  # the candidate keeps it
     if static:  # the float graph's features are not the static file's: both files run whole
