@@ -109,7 +109,7 @@ def field_calibration(samples: Sequence[Sample]) -> list[Sample | Image]:
     every other one as a night/IR camera sees it (`train.augment.night_check`) and the rest
     placed on drawn floors (`field_view_augmenter(3)`): the ranges a camera's frames reach by
     day and by night (calibrated on the photos alone, the pooled test at night lost 1.5 points
-    of macro recall against 0.1 with these views: models/README.md, Speed)."""
+    of macro recall against 0.1 with these views: models/README.md, lite0-waste-2.10)."""
     from train.augment import field_view_augmenter, night_check
 
     placed = field_view_augmenter(3)

@@ -104,13 +104,7 @@ from train.tail_fit import TailOptions, tail_features, train_tail
 from train.thresholds import choose_thresholds
 from vision.classifier import Classifier
 from vision.imageio import read_image
-from vision.metadata import (
-    BACKGROUND,
-    DatasetRef,
-    ModelMetadata,
-    embed_metadata,
-    parse_metadata,
-)
+from vision.metadata import BACKGROUND, DatasetRef, ModelMetadata, embed_metadata
 from vision.preprocess import preprocess
 from vision.taxonomy import Category
 from vision.zoom import ZoomParams, find_item, zoom_crop
@@ -417,11 +411,10 @@ def stamp(path: Path, metadata: ModelMetadata) -> None:
     onnx.save(model, str(path))
 
 
-def float_parent(active_path: Path, out: Path) -> Path:
+def float_parent(active_path: Path, out: Path, metadata: ModelMetadata) -> Path:
     """A static int8 file's float graph (train.quantize.float_view), its features the retrain's
     to fit; removed when the candidate is written."""
     model = float_view(onnx.load(str(active_path)))
-    metadata = parse_metadata(dict((p.key, p.value) for p in model.metadata_props), str(out))
     embed_metadata(model, metadata.model_copy(update={"quantization": "none"}))
     onnx.save(model, str(out))
     return out
@@ -635,9 +628,11 @@ def retrain(
 
     blocks = options.blocks_for(len(field_train))
     meta = active.metadata
-    # a static int8 file is retrained through its float graph and quantized again at the end
+    # a static int8 file is retrained through its float graph (the candidate's form: step 5)
     static = meta.quantization == "int8-static"
-    work_path = float_parent(active_path, out / "parent-float.onnx") if static else active_path
+    work_path = active_path
+    if static:
+        work_path = float_parent(active_path, out / "parent-float.onnx", meta)
     model = onnx.load(str(work_path))
     cut = cut_for(model, blocks) if blocks else None
     session = feature_session(work_path, options.threads, cut)
