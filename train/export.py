@@ -127,19 +127,21 @@ def parity(
 def not_retrainable(path: Path, blocks: int) -> str | None:
     """Why `binwatch retrain` could not start from this file (None: it can): its classifier
     must be a Gemm (`train.head.read_head`) and its last `blocks` blocks rebuildable as torch
-    (`train.tail`), a static int8 form's through its float graph (`train.quantize.float_view`,
-    as the retrain reads it). A form that fails here must not ship, whatever its accuracy: the
-    supervisors' reviews would have nothing to train."""
+    (`train.tail`), a static int8 form's both in its own graph (the retrain's default) and
+    through its float graph (`train.quantize.float_view`, its other forms). A form that fails
+    here must not ship, whatever its accuracy: the supervisors' reviews would have nothing to
+    train."""
     from train.head import read_head
     from train.quantize import float_view
     from train.tail import TailModule, cut_for
     from vision.errors import ModelError
 
+    model = onnx.load(str(path))
     try:
-        model = float_view(onnx.load(str(path)))  # a static file is retrained through it
-        read_head(model)
-        if blocks:
-            TailModule(model, cut_for(model, blocks))
+        for form in (model, float_view(model)):
+            read_head(form)
+            if blocks:
+                TailModule(form, cut_for(form, blocks))
     except ModelError as error:
         return str(error)
     return None

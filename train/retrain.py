@@ -42,13 +42,16 @@ compare, decide.
    does not decide). The log loss of each photo's category or "no item" (`outcome_log_loss`)
    is reported beside it; on the benches it tracks a site's change less well than the fine
    labels' (models/README.md, "The gate on a site").
-5. A static int8 parent (`quantization: int8-static`) is retrained through its float graph
-   (train.quantize.float_view: the same weights, activations unrounded); the candidate is written
-   in the int8-weights form (`static_candidate` 0, the default: it runs what was fitted), or
-   quantized statically again (1: min-max on 20 base training photos a label and up to 100
-   reviewed ones, `calibration_photos`, and night and placed views of them,
-   `train.quantize.field_calibration`); both files then run whole on base test (the float
-   graph's features are what the static parent does not compute).
+5. A static int8 parent (`quantization: int8-static`) is retrained in its own graph
+   (`static_candidate` 2, the default): the features (or the activations at the cut) are the
+   file's own int8 ones, the tuned blocks run their activation rounding as fake quantization at
+   the file's scales (train.tail), and the new weights go back into the static graph (int8 per
+   channel, int32 biases), so the candidate runs what was fitted at the parent's speed. Or
+   through its float graph (train.quantize.float_view: the same weights, activations unrounded):
+   the candidate written in the int8-weights form (0), or quantized statically again (1: min-max
+   on 20 base training photos a label and up to 100 reviewed ones, `calibration_photos`, and
+   night and placed views of them, `train.quantize.field_calibration`). Both files then run whole
+   on base test, as a camera runs them.
 """
 
 from __future__ import annotations
@@ -141,10 +144,11 @@ class RetrainOptions:
     grey_in_fit: int = 1
     # ... and a reviewed photo read as a grey frame keeps its augmented views grey (stays_grey)
     keep_grey: int = 1
-    # a static int8 parent's candidate: 0 written in the int8-weights form (float activations,
-    # as fitted), 1 quantized statically again (faster; on three simulator sites it ended 0.4-1.6
-    # points lower and the gate refused two: models/README.md, lite0-waste-2.10)
-    static_candidate: int = 0
+    # a static int8 parent: 2 fitted on its own int8 activations (the tuned blocks rounded as the
+    # file rounds them) and written back into its graph; through its float graph, 0 written in
+    # the int8-weights form (float activations, as fitted), 1 quantized statically again (on
+    # three simulator sites 0.4-1.6 points lower, the gate refused two: models/README.md)
+    static_candidate: int = 2
     flag_precision: float = 0.97  # as `binwatch export`
     correct_precision: float = 0.98
 
@@ -153,9 +157,11 @@ class RetrainOptions:
             raise ValueError(f"base_views is 1 to {len(TRAINING_VIEWS) + 1}, not {self.base_views}")
         if self.close_ups not in (0, 1):
             raise ValueError(f"close_ups is 0 or 1, not {self.close_ups}")
-        for name in ("grey_in_fit", "keep_grey", "static_candidate"):
+        for name in ("grey_in_fit", "keep_grey"):
             if getattr(self, name) not in (0, 1):
                 raise ValueError(f"{name} is 0 or 1, not {getattr(self, name)}")
+        if self.static_candidate not in (0, 1, 2):
+            raise ValueError(f"static_candidate is 0, 1 or 2, not {self.static_candidate}")
         if self.close_up_share >= 1:
             raise ValueError(f"close_up_share is below 1, not {self.close_up_share}")
 
@@ -628,16 +634,19 @@ def retrain(
 
     blocks = options.blocks_for(len(field_train))
     meta = active.metadata
-    # a static int8 file is retrained through its float graph (the candidate's form: step 5)
+    # a static int8 file is retrained in its own graph or through its float graph (step 5)
     static = meta.quantization == "int8-static"
+    through_float = static and options.static_candidate != 2
     work_path = active_path
-    if static:
+    if through_float:
         work_path = float_parent(active_path, out / "parent-float.onnx", meta)
     model = onnx.load(str(work_path))
     cut = cut_for(model, blocks) if blocks else None
     session = feature_session(work_path, options.threads, cut)
     index = {label: i for i, label in enumerate(labels)}
     sha = sha256_of(active_path)
+    # a static file's features in the form they were read (its int8 ones or its float graph's)
+    read_as = f"{sha}-{'float' if through_float else 'int8'}" if static else sha
     caches: dict[tuple[str, bool], FeatureCache | None] = {}
 
     def base_rows(
@@ -655,7 +664,7 @@ def retrain(
 
         if cache_dir is not None and (view, at_cut) not in caches:
             tag = "-".join(t for t in (view, _tag(cut) if at_cut else "") if t)
-            caches[view, at_cut] = FeatureCache(cache_dir, sha, tag, np.float16 if at_cut
+            caches[view, at_cut] = FeatureCache(cache_dir, read_as, tag, np.float16 if at_cut
                                                 else np.float32)  # fmt: skip
         store = caches.get((view, at_cut))
         return compute(samples) if store is None else store.features(samples, compute)
@@ -786,14 +795,14 @@ def retrain(
     )
     candidate_path = out / "candidate.onnx"
     calibration = None
-    if static and options.static_candidate:
+    if through_float and options.static_candidate == 1:
         calibration = field_calibration(calibration_photos(base_train, field_train))
-    elif static:  # the float graph, fitted as it is, in the int8-weights form
+    elif through_float:  # the float graph, fitted as it is, in the int8-weights form
         body = weights_form(body)
         candidate_meta = candidate_meta.model_copy(update={"quantization": "int8-weights"})
     write_candidate(body, candidate_path, weight, bias, candidate_meta, calibration)
     test_flags = grey_flags(base_test) if delta is not None else None  # the candidate keeps it
-    if static:  # the float graph's features are not the static file's: both files run whole
+    if static:  # int8 activations (or the float graph's): both files run whole, as a camera
         test_x: np.ndarray | None = None
         candidate_x: np.ndarray | None = None
     else:
@@ -820,7 +829,7 @@ def retrain(
         }
     )
     stamp(candidate_path, final)
-    if static:
+    if through_float:
         (out / "parent-float.onnx").unlink()
     report = {
         "active": before,

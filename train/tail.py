@@ -10,6 +10,14 @@ per photo), and the trained tensors go back where they came from (`write_tail`):
 float32, int8 ones quantized again per output channel as `binwatch export` does, so the file stays
 the size it was. Batch norm is folded into the convolutions in the export, so the tail has no
 batch statistics to keep.
+
+A static int8 file (QDQ: every activation rounded to uint8 by a QuantizeLinear -> DequantizeLinear
+pair) is rebuilt as it runs: the cut is a rounded tensor between blocks, each pair in the tail is
+fake quantization at the file's own scale and zero point (straight-through gradient inside the
+range), and its int32 biases are written back at their convolution's input scale times the new
+weight scales. So the tail trains on, and the head fits to, the features the file computes
+(torch and ONNX Runtime differ by one rounding step on under 1 % of the values, where the int8
+kernels break a tie the other way: tests/train/test_tail.py).
 """
 
 from __future__ import annotations
@@ -30,7 +38,11 @@ from train.quantize import quantize_channels
 from vision.errors import ModelError
 
 ACTIVATIONS = {"Clip", "Relu", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu", "Tanh"}
-SUPPORTED = ACTIVATIONS | {"Conv", "Add", "Mul", "GlobalAveragePool", "Flatten", "Identity"}
+# a static int8 file's activation rounding (QuantizeLinear -> DequantizeLinear) runs as fake
+# quantization at the file's own scales
+QDQ = {"QuantizeLinear", "DequantizeLinear"}
+READ_ROUNDED = ACTIVATIONS | {"QuantizeLinear"}  # not a boundary: read through these
+SUPPORTED = ACTIVATIONS | QDQ | {"Conv", "Add", "Mul", "GlobalAveragePool", "Flatten", "Identity"}
 
 
 def _initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -63,10 +75,23 @@ def _consumers(model: onnx.ModelProto, name: str) -> list[onnx.NodeProto]:
     return [node for node in model.graph.node if name in node.input]
 
 
+def _settled(name: str, producers: dict[str, onnx.NodeProto]) -> onnx.NodeProto | None:
+    """The node that computed `name`: its producer, or in a static int8 file, the producer of
+    the value a QuantizeLinear -> DequantizeLinear pair rounded into `name`."""
+    node = producers.get(name)
+    if node is not None and node.op_type == "DequantizeLinear":
+        rounding = producers.get(node.input[0])
+        if rounding is not None and rounding.op_type == "QuantizeLinear":
+            return producers.get(rounding.input[0])
+    return node
+
+
 def boundaries(model: onnx.ModelProto) -> list[str]:
     """Block boundaries before the head, nearest the head first: tensors that every path from the
-    image to the head's features passes through, produced by a Conv or an Add and read by no
-    activation (the tensor between two blocks, or before the final convolution)."""
+    image to the head's features passes through, produced by a Conv or an Add (in a static int8
+    file: rounded to int8 after one) and read by no activation (the tensor between two blocks,
+    or before the final convolution; not the float value a static file rounds before anything
+    reads it)."""
     constants = _constants(model)
     producers = _producers(model)
     order = {id(node): i for i, node in enumerate(model.graph.node)}
@@ -76,11 +101,11 @@ def boundaries(model: onnx.ModelProto) -> list[str]:
     while frontier:
         if len(frontier) == 1:
             (only,) = frontier
-            node = producers.get(only)
+            node = _settled(only, producers)
             if (
                 node is not None
                 and node.op_type in ("Conv", "Add")
-                and not any(c.op_type in ACTIVATIONS for c in _consumers(model, only))
+                and not any(c.op_type in READ_ROUNDED for c in _consumers(model, only))
             ):
                 found.append(only)
         latest = max(frontier, key=lambda t: order[id(producers[t])] if t in producers else -1)
@@ -194,6 +219,10 @@ def _run(node: onnx.NodeProto, args: list[Any]) -> torch.Tensor:
         return torch.clamp(alpha * x + beta, 0.0, 1.0)
     if op == "HardSwish":
         return F.hardswish(x)
+    if op == "QuantizeLinear":
+        return _fake_quantize(x, args[1], args[2])
+    if op == "DequantizeLinear":  # of an activation: its QuantizeLinear gave the float already
+        return x
     if op == "Add":
         return x + other
     if op == "Mul":
@@ -204,6 +233,16 @@ def _run(node: onnx.NodeProto, args: list[Any]) -> torch.Tensor:
         axis = int(a.get("axis", 1))
         return x.reshape(int(np.prod(x.shape[:axis])), -1)
     return x  # Identity
+
+
+def _fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor) -> torch.Tensor:
+    """What QuantizeLinear then DequantizeLinear give back (round half to even, saturate to the
+    zero point's type), with the straight-through gradient inside the range and none outside."""
+    info = torch.iinfo(zero.dtype)
+    s, z = float(scale.reshape(-1)[0]), float(zero.reshape(-1)[0])
+    clipped = torch.clamp(x, (info.min - z) * s, (info.max - z) * s)
+    rounded = (torch.clamp(torch.round(clipped / s) + z, info.min, info.max) - z) * s
+    return clipped + (rounded - clipped).detach()
 
 
 def _scalar(value: Any) -> float | None:
@@ -229,12 +268,16 @@ def _dequantizers(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
 def write_tail(model: onnx.ModelProto, tail: TailModule) -> onnx.ModelProto:
     """A copy of `model` with the tail's parameters in place of the tensors they came from.
     Int8 weights are quantized again (symmetric, per output channel, the clipping with the
-    smallest error), and the tail's parameters are set to what the file now holds, so running
-    the tail in torch and the file in ONNX Runtime agree."""
+    smallest error); a static file's int32 biases again at their convolution's input scale times
+    its new weight scales; and the tail's parameters are set to what the file now holds, so
+    running the tail in torch and the file in ONNX Runtime agree."""
     out = copy.deepcopy(model)
     inits = {i.name: i for i in out.graph.initializer}
     sources = _dequantizers(out)
-    for key, name in tail.names.items():
+    weight_scales: dict[str, np.ndarray] = {}
+    biases = {n.input[2]: n for n in tail.nodes if n.op_type == "Conv" and len(n.input) > 2}
+    # weights first: a quantized bias's scale is its convolution's input scale x weight scale
+    for key, name in sorted(tail.names.items(), key=lambda item: item[1] in biases):
         value = tail.params[key].detach().cpu().numpy().astype(np.float32)
         if name in inits:
             inits[name].CopyFrom(numpy_helper.from_array(value, name))
@@ -242,15 +285,40 @@ def write_tail(model: onnx.ModelProto, tail: TailModule) -> onnx.ModelProto:
         node = sources.get(name)
         if node is None or node.input[0] not in inits or _attrs(node).get("axis", 1) != 0:
             raise ModelError(
-                f"cannot write {name!r} back: neither an initializer nor int8 per output channel"
+                f"cannot write {name!r} back: neither an initializer nor quantized per output "
+                "channel"
             )
-        q, scale = quantize_channels(value)
+        if inits[node.input[0]].data_type == TensorProto.INT32 and name in biases:
+            q, scale = _quantize_bias(value, biases[name], sources, inits, weight_scales)
+            zero = np.zeros(len(scale), np.int32)
+        else:
+            q, scale = quantize_channels(value)
+            weight_scales[name] = scale
+            zero = np.zeros(len(scale), np.int8)
         written: dict[str, np.ndarray] = {node.input[0]: q, node.input[1]: scale}
         if len(node.input) > 2 and node.input[2]:
-            written[node.input[2]] = np.zeros(len(scale), np.int8)
+            written[node.input[2]] = zero
         for tensor, array in written.items():
             inits[tensor].CopyFrom(numpy_helper.from_array(array, tensor))
         with torch.no_grad():  # what the file now holds
             tail.params[key].copy_(torch.from_numpy(dequantize(node, written)))
     onnx.checker.check_model(out, full_check=True)
     return out
+
+
+def _quantize_bias(
+    value: np.ndarray,
+    conv: onnx.NodeProto,
+    sources: dict[str, onnx.NodeProto],
+    inits: dict[str, onnx.TensorProto],
+    weight_scales: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """A static file's int32 bias (q, scale) for `conv`: scale = input scale x weight scales."""
+    rounding = sources.get(conv.input[0])
+    if rounding is None or conv.input[1] not in weight_scales:
+        raise ModelError(f"cannot write the int32 bias of {conv.name}: no input or weight scale")
+    input_scale = float(numpy_helper.to_array(inits[rounding.input[1]]).reshape(-1)[0])
+    scale = (input_scale * weight_scales[conv.input[1]]).astype(np.float32)
+    limit = np.iinfo(np.int32)
+    q = np.clip(np.round(value / scale), limit.min, limit.max).astype(np.int32)
+    return q, scale

@@ -1,5 +1,5 @@
 """The static int8 form (train.quantize.static_form) of the shipped model, and `binwatch
-retrain` from such a file: retrained through its float graph, quantized again."""
+retrain` from such a file: in its own graph, or through its float graph."""
 
 from __future__ import annotations
 
@@ -69,32 +69,50 @@ def test_the_static_form_reads_as_the_shipped_file(static_file: Path) -> None:
     assert "QuantizeLinear" not in _ops(strip_activation_qdq(model))
 
 
+def _activation_scales(model: onnx.ModelProto) -> dict[str, np.ndarray]:
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    return {n.input[1]: inits[n.input[1]] for n in model.graph.node
+            if n.op_type == "QuantizeLinear"}  # fmt: skip
+
+
 def test_retrain_from_a_static_file(static_file: Path, tmp_path: Path) -> None:
-    """By default the candidate is written in the int8-weights form (it runs what was fitted);
-    `static_candidate=1` quantizes it statically again."""
+    """By default the candidate is fitted on the static file's own int8 activations and written
+    back into its graph (its activation ranges kept); `static_candidate=0` writes the float
+    graph's fit in the int8-weights form, `static_candidate=1` quantizes it statically again."""
     field = _field_manifest(tmp_path / "reviewed.csv", 12, empties=3)
+    parent = onnx.load(str(static_file))
     for name, options in (
         ("head", RetrainOptions(steps=10, field_views=1, tune_from=10_000)),
-        ("tail", RetrainOptions(steps=10, tail_steps=5, field_views=1, tune_blocks=1,
-                                static_candidate=1)),
+        ("tail", RetrainOptions(steps=10, tail_steps=5, field_views=1, tune_blocks=2)),
+        ("weights", RetrainOptions(steps=10, field_views=1, tune_from=10_000,
+                                   static_candidate=0)),
+        ("again", RetrainOptions(steps=10, tail_steps=5, field_views=1, tune_blocks=1,
+                                 static_candidate=1)),
     ):  # fmt: skip
         out = tmp_path / name
         out.mkdir()
         report = retrain(static_file, MANIFESTS, field, out, options, limit=60)
-        assert report["recipe"]["tuned_blocks"] == (1 if name == "tail" else 0)
+        assert report["recipe"]["tuned_blocks"] == {"tail": 2, "again": 1}.get(name, 0)
         candidate = out / "candidate.onnx"
-        ops = _ops(onnx.load(str(candidate)))
-        if name == "tail":
-            assert Classifier(candidate).metadata.quantization == "int8-static"
-            assert ops.count("QuantizeLinear") > 40
-        else:
+        model = onnx.load(str(candidate))
+        ops = _ops(model)
+        if name == "weights":
             assert Classifier(candidate).metadata.quantization == "int8-weights"
             assert "QuantizeLinear" not in ops and ops.count("DequantizeLinear") > 20
+        else:
+            assert Classifier(candidate).metadata.quantization == "int8-static"
+            assert ops.count("QuantizeLinear") == _ops(parent).count("QuantizeLinear")
+        if name in ("head", "tail"):  # in the parent's own graph: its activation ranges kept
+            assert _activation_scales(model).keys() == _activation_scales(parent).keys()
+            assert all(np.array_equal(v, _activation_scales(parent)[k])
+                       for k, v in _activation_scales(model).items())  # fmt: skip
+            assert read_head(model).weight.shape == read_head(parent).weight.shape
+            assert not np.allclose(read_head(model).weight, read_head(parent).weight)
         assert not (out / "parent-float.onnx").exists()  # the float graph was a working copy
         # the candidate keeps about the parent's size (int8 weights; the int8-weights form keeps
         # the depthwise convolutions and the head float: 0.24 MB more), and both files ran whole on
         # base test: the gate judged what a camera would run
         assert abs(candidate.stat().st_size - static_file.stat().st_size) < 300_000
-        parent, child = report["active"]["base_test"], report["candidate"]["base_test"]
-        assert parent["images"] == child["images"] > 0
-        assert abs(parent["category_accuracy"] - child["category_accuracy"]) < 0.1
+        parent_test, child = report["active"]["base_test"], report["candidate"]["base_test"]
+        assert parent_test["images"] == child["images"] > 0
+        assert abs(parent_test["category_accuracy"] - child["category_accuracy"]) < 0.1

@@ -84,6 +84,50 @@ def test_torch_tail_is_the_onnx_graph(shipped: onnx.ModelProto, blocks: int) -> 
     assert np.abs(again - feats).max() > 1e-2  # the weights did move
 
 
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_a_static_files_tail_rounds_as_the_file(blocks: int) -> None:
+    """A static int8 file (the shipped one): its boundaries are the rounded tensors between
+    blocks, torch runs the tail's activation rounding as fake quantization at the file's scales
+    (one rounding step apart on a few values, where ONNX Runtime's int8 kernels round a tie the
+    other way), and moved weights go back as int8 with int32 biases at the new scales."""
+    from vision.shipped import shipped_model_path
+
+    path = shipped_model_path()
+    assert path is not None and Classifier(path).metadata.quantization == "int8-static"
+    static = onnx.load(str(path))
+    found = boundaries(static)
+    assert found[0].endswith("blocks.6.0/conv_pwl/Conv_output_0_DequantizeLinear_Output")
+    assert found[1].endswith("blocks.5.3/Add_output_0_DequantizeLinear_Output")
+    cut = cut_for(static, blocks)
+    tail = TailModule(static, cut)
+    assert sum(n.op_type == "QuantizeLinear" for n in tail.nodes) >= 3 * blocks
+    x = np.random.default_rng(blocks).normal(size=(3, 3, 224, 224)).astype(np.float32)
+    at_cut, feats = _session(with_outputs(static, [cut, tail.features])).run(
+        [cut, tail.features], {"image": x}
+    )
+    with torch.no_grad():
+        mine = tail(torch.from_numpy(at_cut)).numpy()
+    assert np.mean(np.abs(mine - feats) > 1e-5) < 0.01
+    assert np.abs(mine - feats).max() < 0.05
+
+    with torch.no_grad():
+        for param in tail.params.values():
+            param.mul_(1.05).add_(0.001)
+    written = write_tail(static, tail)
+    types = {i.name: i.data_type for i in written.graph.initializer}
+    assert types == {i.name: i.data_type for i in static.graph.initializer}  # int8, int32 kept
+    assert abs(len(written.SerializeToString()) - len(static.SerializeToString())) < 1024
+    (again,) = _session(with_outputs(written, [tail.features])).run([tail.features], {"image": x})
+    with torch.no_grad():
+        now = tail(torch.from_numpy(at_cut)).numpy()
+    assert np.mean(np.abs(now - again) > 1e-5) < 0.01
+    assert np.abs(again - feats).max() > 0.05  # the weights did move
+    # the fake quantization passes gradients inside the range, none outside
+    x_grad = torch.from_numpy(at_cut[:1]).requires_grad_(True)
+    tail(x_grad).sum().backward()
+    assert x_grad.grad is not None and torch.count_nonzero(x_grad.grad) > 0
+
+
 def _float_model() -> onnx.ModelProto:
     """Two float convolutions (asymmetric padding, stride 2, ReLU) and a residual add."""
     rng = np.random.default_rng(0)
