@@ -317,10 +317,13 @@ def test_export_refuses_a_form_retrain_cannot_start_from(
     shipped: onnx.ModelProto, tmp_path: Path
 ) -> None:
     from train.export import not_retrainable
+    from vision.shipped import shipped_model_path
 
     path = tmp_path / "shipped.onnx"
     onnx.save(shipped, str(path))
     assert not_retrainable(path, 2) is None
+    static = shipped_model_path()  # static int8: retrained in its own graph and its float one
+    assert static is not None and not_retrainable(static, 2) is None
     # a static int8 form with QuantizeLinear/DequantizeLinear after the classifier (as
     # `binwatch export` made it until 2026-12-05): the logits are rounded, no Gemm output
     quantized = copy.deepcopy(shipped)
