@@ -426,6 +426,17 @@ def float_parent(active_path: Path, out: Path, metadata: ModelMetadata) -> Path:
     return out
 
 
+def candidate_form(quantization: str, options: RetrainOptions) -> str:
+    """The candidate's form and what its fit read (a static parent's: `static_candidate`)."""
+    if quantization != "int8-static":
+        return f"{quantization}, as the parent"
+    return {
+        0: "int8-weights, fitted on the static parent's float graph",
+        1: "int8-static again, fitted on the parent's float graph and calibrated anew",
+        2: "int8-static, fitted in the parent's own graph (its int8 activations)",
+    }[options.static_candidate]
+
+
 def calibration_photos(
     base_train: Sequence[Sample], field_train: Sequence[Sample], per_label: int = 20
 ) -> list[Sample]:
@@ -770,6 +781,7 @@ def retrain(
         ),
         "tuned_blocks": blocks,
         "cut": cut,
+        "form": candidate_form(meta.quantization, options),
         "options": options.__dict__,
         "field_train_images": len(field_train),
         "field_holdout_images": len(field_test),
@@ -866,7 +878,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['field']['train']} trained on, {report['field']['held_back']} held back "
         "(by event).",
         "",
-        f"Method: {report['recipe']['method']}.",
+        f"Method: {report['recipe']['method']}; the candidate: {report['recipe']['form']}.",
         "",
         "| | active | candidate |",
         "|---|---|---|",

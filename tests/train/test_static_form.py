@@ -93,6 +93,9 @@ def test_retrain_from_a_static_file(static_file: Path, tmp_path: Path) -> None:
         out.mkdir()
         report = retrain(static_file, MANIFESTS, field, out, options, limit=60)
         assert report["recipe"]["tuned_blocks"] == {"tail": 2, "again": 1}.get(name, 0)
+        form = {"weights": "int8-weights", "again": "int8-static again"}.get(name, "int8-static,")
+        assert report["recipe"]["form"].startswith(form)
+        assert report["recipe"]["form"] in (out / "report.md").read_text()
         candidate = out / "candidate.onnx"
         model = onnx.load(str(candidate))
         ops = _ops(model)
