@@ -154,6 +154,14 @@ class TailModule(nn.Module):
             pending.extend(t for t in node.input if t)
         order = {id(node): i for i, node in enumerate(model.graph.node)}
         self.nodes = sorted({id(n): n for n in needed}.values(), key=lambda n: order[id(n)])
+        for node in self.nodes:  # fake quantization takes one scale and zero point a tensor
+            if node.op_type == "QuantizeLinear" and (
+                len(node.input) < 3 or np.size(constants.get(node.input[1], [])) != 1
+            ):
+                raise ModelError(
+                    f"cannot rebuild {node.name}: an activation quantized per channel or "
+                    "without a zero point"
+                )
         self.params = nn.ParameterDict()
         self.names: dict[str, str] = {}
         self.constants: dict[str, torch.Tensor] = {}

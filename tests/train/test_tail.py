@@ -126,6 +126,13 @@ def test_a_static_files_tail_rounds_as_the_file(blocks: int) -> None:
     x_grad = torch.from_numpy(at_cut[:1]).requires_grad_(True)
     tail(x_grad).sum().backward()
     assert x_grad.grad is not None and torch.count_nonzero(x_grad.grad) > 0
+    # an activation rounded per channel is not what fake quantization rebuilds: refused
+    odd = copy.deepcopy(static)
+    rounding = next(n for n in tail.nodes if n.op_type == "QuantizeLinear")
+    scale = next(i for i in odd.graph.initializer if i.name == rounding.input[1])
+    scale.CopyFrom(numpy_helper.from_array(np.array([0.1, 0.2], np.float32), scale.name))
+    with pytest.raises(ModelError, match="per channel"):
+        TailModule(odd, cut)
 
 
 def _float_model() -> onnx.ModelProto:
