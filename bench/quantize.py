@@ -40,8 +40,8 @@ from bench.timing import cpu
 from train.augment import field_view_augmenter, night_check
 from train.evaluate import predict, score
 from train.graph import float_weights, fold_pads
-from train.manifest import load_manifests
-from train.quantize import quantize_static_int8
+from train.manifest import Sample, load_manifests
+from train.quantize import calibration_photos, quantize_static_int8
 from vision.classifier import Classifier, ClassifierOptions
 from vision.imageio import read_image
 from vision.metadata import ModelMetadata, embed_metadata
@@ -93,17 +93,16 @@ def timings(files: dict[str, Path], photos: Sequence[Image], runs: int) -> list[
     return rows
 
 
-def calibration_sets(data: Any) -> dict[str, list[Image]]:
+def calibration_sets(data: Any) -> dict[str, list[Sample | Image]]:
     val, train = data.split("val"), data.split("train")
     rng = np.random.default_rng(0)
     plain = [read_image(val[i].path) for i in rng.choice(len(val), 160, replace=False)]
     augment = field_view_augmenter(3)
     night, placed = [night_check(im) for im in plain[:80]], [augment(im) for im in plain[80:]]
     return {
-        "field": plain + night + placed,
-        "train": [read_image(s.path) for label in sorted({s.label for s in train})
-                  for s in [x for x in train if x.label == label][:20]],
-    }  # fmt: skip
+        "field": [*plain, *night, *placed],
+        "train": list(calibration_photos(train, [], 20)),
+    }
 
 
 def main() -> None:

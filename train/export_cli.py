@@ -60,7 +60,12 @@ def run(args: argparse.Namespace) -> int:
     from train.background import make_backgrounds
     from train.evaluate import category_probs, empty_rejection, predict, score, test_metrics
     from train.manifest import load_manifests
-    from train.quantize import field_calibration, quantize_static_int8, quantize_weights_int8
+    from train.quantize import (
+        calibration_photos,
+        field_calibration,
+        quantize_static_int8,
+        quantize_weights_int8,
+    )
     from train.retrain import AUTO_BLOCKS
     from train.thresholds import choose_background_threshold, choose_thresholds
     from vision.classifier import Classifier
@@ -136,8 +141,7 @@ def run(args: argparse.Namespace) -> int:
     )
     float_report = evaluate(float_path)
     per_label = max(1, args.calibration_images // len(checkpoint["labels"]))
-    calibration = [s for label in checkpoint["labels"]
-                   for s in [x for x in train if x.label == label][:per_label]]  # fmt: skip
+    calibration = calibration_photos(train, [], per_label)
     candidates = [("float32", "none", float_raw, float_report)]
     static_raw = run_dir / "int8-static-raw.onnx"
     quantize_static_int8(float_path, static_raw, field_calibration(calibration), spec)

@@ -104,6 +104,19 @@ def quantize_static_int8(
     onnx.checker.check_model(str(target))
 
 
+def calibration_photos(
+    base_train: Sequence[Sample], field_train: Sequence[Sample], per_label: int = 20
+) -> list[Sample]:
+    """What a static form's activation ranges are measured on: the first `per_label` training
+    photos of each label (the "no item" crops included, where given) and up to 100 reviewed
+    ones (a retrain's)."""
+    by_label: dict[str, list[Sample]] = {}
+    for sample in base_train:
+        by_label.setdefault(sample.label, []).append(sample)
+    chosen = [s for label in sorted(by_label) for s in by_label[label][:per_label]]
+    return chosen + list(field_train[:: max(1, len(field_train) // 100)][:100])
+
+
 def field_calibration(samples: Sequence[Sample]) -> list[Sample | Image]:
     """What a static form's activation ranges are measured on: the photos as they are, then
     every other one as a night/IR camera sees it (`train.augment.night_check`) and the rest

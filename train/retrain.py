@@ -49,8 +49,8 @@ compare, decide.
    channel, int32 biases), so the candidate runs what was fitted at the parent's speed. Or
    through its float graph (train.quantize.float_view: the same weights, activations unrounded):
    the candidate written in the int8-weights form (0), or quantized statically again (1: min-max
-   on 20 base training photos a label and up to 100 reviewed ones, `calibration_photos`, and
-   night and placed views of them, `train.quantize.field_calibration`). Both files then run whole
+   on 20 base training photos a label and up to 100 reviewed ones, and night and placed views of
+   them: train.quantize's `calibration_photos`, `field_calibration`). Both files then run whole
    on base test, as a camera runs them.
 """
 
@@ -101,7 +101,13 @@ from train.grey_head import (
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
 from train.metrics import fit_temperature, softmax
-from train.quantize import field_calibration, float_view, static_form, weights_form
+from train.quantize import (
+    calibration_photos,
+    field_calibration,
+    float_view,
+    static_form,
+    weights_form,
+)
 from train.tail import TailModule, cut_for, with_outputs, write_tail
 from train.tail_fit import TailOptions, tail_features, train_tail
 from train.thresholds import choose_thresholds
@@ -435,18 +441,6 @@ def candidate_form(quantization: str, options: RetrainOptions) -> str:
         1: "int8-static again, fitted on the parent's float graph and calibrated anew",
         2: "int8-static, fitted in the parent's own graph (its int8 activations)",
     }[options.static_candidate]
-
-
-def calibration_photos(
-    base_train: Sequence[Sample], field_train: Sequence[Sample], per_label: int = 20
-) -> list[Sample]:
-    """What a static candidate's activation ranges are measured on: `per_label` base training
-    photos of each label (the "no item" crops included) and up to 100 reviewed ones."""
-    by_label: dict[str, list[Sample]] = {}
-    for sample in base_train:
-        by_label.setdefault(sample.label, []).append(sample)
-    chosen = [s for label in sorted(by_label) for s in by_label[label][:per_label]]
-    return chosen + list(field_train[:: max(1, len(field_train) // 100)][:100])
 
 
 def fit_and_threshold(

@@ -7,7 +7,7 @@
 
 The same weights (the source's float graph, `train.quantize.float_view`), quantized statically
 (QDQ: per-channel int8 weights, uint8 activations, min-max on 20 training photos a label with
-the "no item" crops made as training makes them, `train.retrain.calibration_photos`, and night
+the "no item" crops made as training makes them, `train.quantize.calibration_photos`, and night
 and placed views of them, `train.quantize.field_calibration`); what follows the head's
 features stays float. Thresholds and the rest of the metadata are the source's; the
 test metrics are measured again on the new file (`train.grey_head.save_scored`). About a minute
@@ -29,8 +29,7 @@ from train.background import make_backgrounds
 from train.export import git_commit
 from train.grey_head import save_scored
 from train.manifest import load_manifests
-from train.quantize import field_calibration, static_form
-from train.retrain import calibration_photos
+from train.quantize import calibration_photos, field_calibration, static_form
 from vision.classifier import Classifier
 
 log = logging.getLogger(__name__)
