@@ -50,6 +50,7 @@ def one_draw(
         tune_blocks=0,
         base_views=args.base_views,
         close_ups=0 if args.no_close_ups else 1,
+        static_candidate=args.static_candidate,
     )
     out = work / f"limit{limit}-draw{draw}"
     out.mkdir()
@@ -83,6 +84,10 @@ def main() -> None:
     )
     parser.add_argument("--no-close-ups", action="store_true",
                         help="as binwatch retrain's: reviewed crops as they are only")  # fmt: skip
+    parser.add_argument("--static-candidate", type=int, default=RetrainOptions.static_candidate,
+                        help="as binwatch retrain's, for a static int8 model (2: in its own "
+                        "graph; 0: the int8-weights form of its float graph; -1: its default, "
+                        "0 for the head alone)")  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -117,6 +122,7 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps({"source": str(args.source), "model": str(args.model),
                                         "base_views": args.base_views,
+                                        "static_candidate": args.static_candidate,
                                         "close_ups": not args.no_close_ups, "summary": summary,
                                         "draws": rows}, indent=1))  # fmt: skip
 

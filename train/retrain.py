@@ -42,16 +42,16 @@ compare, decide.
    does not decide). The log loss of each photo's category or "no item" (`outcome_log_loss`)
    is reported beside it; on the benches it tracks a site's change less well than the fine
    labels' (models/README.md, "The gate on a site").
-5. A static int8 parent (`quantization: int8-static`) is retrained in its own graph
-   (`static_candidate` 2, the default): the features (or the activations at the cut) are the
-   file's own int8 ones, the tuned blocks run their activation rounding as fake quantization at
-   the file's scales (train.tail), and the new weights go back into the static graph (int8 per
-   channel, int32 biases), so the candidate runs what was fitted at the parent's speed. Or
-   through its float graph (train.quantize.float_view: the same weights, activations unrounded):
-   the candidate written in the int8-weights form (0), or quantized statically again (1: min-max
-   on 20 base training photos a label and up to 100 reviewed ones, and night and placed views of
-   them: train.quantize's `calibration_photos`, `field_calibration`). Both files then run whole
-   on base test, as a camera runs them.
+5. A static int8 parent (`quantization: int8-static`) is retrained in its own graph when blocks
+   are tuned (`static_candidate` -1, the default, resolves to 2): the activations at the cut are
+   the file's own int8 ones, the tuned blocks run their activation rounding as fake
+   quantization at the file's scales (train.tail), and the new weights go back into the static
+   graph (int8 per channel, int32 biases), so the candidate runs what was fitted at the parent's
+   speed. The head alone (and 0, 1 given) goes through its float graph (train.quantize.float_view:
+   the same weights, activations unrounded): the candidate written in the int8-weights form (0),
+   or quantized statically again (1: min-max on 20 base training photos a label and up to 100
+   reviewed ones, and night and placed views of them: train.quantize's `calibration_photos`,
+   `field_calibration`). Both files then run whole on base test, as a camera runs them.
 """
 
 from __future__ import annotations
@@ -153,8 +153,11 @@ class RetrainOptions:
     # a static int8 parent: 2 fitted on its own int8 activations (the tuned blocks rounded as the
     # file rounds them) and written back into its graph; through its float graph, 0 written in
     # the int8-weights form (float activations, as fitted), 1 quantized statically again (on
-    # three simulator sites 0.4-1.6 points lower, the gate refused two: models/README.md)
-    static_candidate: int = 2
+    # three simulator sites 0.4-1.6 points lower, the gate refused two: models/README.md);
+    # -1 (auto): 2 when blocks are tuned, 0 for the head alone (fitted on the int8 features
+    # alone, the head lost the same 3 base test photos in 9 of 10 hold-outs of the loop's
+    # reviews, 0 of 10 through the float graph: bench/results/gate-noise-2.10-*.json)
+    static_candidate: int = -1
     flag_precision: float = 0.97  # as `binwatch export`
     correct_precision: float = 0.98
 
@@ -166,10 +169,16 @@ class RetrainOptions:
         for name in ("grey_in_fit", "keep_grey"):
             if getattr(self, name) not in (0, 1):
                 raise ValueError(f"{name} is 0 or 1, not {getattr(self, name)}")
-        if self.static_candidate not in (0, 1, 2):
-            raise ValueError(f"static_candidate is 0, 1 or 2, not {self.static_candidate}")
+        if self.static_candidate not in (-1, 0, 1, 2):
+            raise ValueError(f"static_candidate is -1, 0, 1 or 2, not {self.static_candidate}")
         if self.close_up_share >= 1:
             raise ValueError(f"close_up_share is below 1, not {self.close_up_share}")
+
+    def static_mode(self, blocks: int) -> int:
+        """`static_candidate` resolved for a retrain that tunes `blocks` blocks."""
+        if self.static_candidate >= 0:
+            return self.static_candidate
+        return 2 if blocks else 0
 
     def blocks_for(self, field_train: int) -> int:
         if self.tune_blocks >= 0:
@@ -432,15 +441,16 @@ def float_parent(active_path: Path, out: Path, metadata: ModelMetadata) -> Path:
     return out
 
 
-def candidate_form(quantization: str, options: RetrainOptions) -> str:
-    """The candidate's form and what its fit read (a static parent's: `static_candidate`)."""
+def candidate_form(quantization: str, mode: int) -> str:
+    """The candidate's form and what its fit read (a static parent's: `mode`, the resolved
+    `static_candidate`)."""
     if quantization != "int8-static":
         return f"{quantization}, as the parent"
     return {
         0: "int8-weights, fitted on the static parent's float graph",
         1: "int8-static again, fitted on the parent's float graph and calibrated anew",
         2: "int8-static, fitted in the parent's own graph (its int8 activations)",
-    }[options.static_candidate]
+    }[mode]
 
 
 def fit_and_threshold(
@@ -641,7 +651,8 @@ def retrain(
     meta = active.metadata
     # a static int8 file is retrained in its own graph or through its float graph (step 5)
     static = meta.quantization == "int8-static"
-    through_float = static and options.static_candidate != 2
+    mode = options.static_mode(blocks)
+    through_float = static and mode != 2
     work_path = active_path
     if through_float:
         work_path = float_parent(active_path, out / "parent-float.onnx", meta)
@@ -775,7 +786,7 @@ def retrain(
         ),
         "tuned_blocks": blocks,
         "cut": cut,
-        "form": candidate_form(meta.quantization, options),
+        "form": candidate_form(meta.quantization, mode),
         "options": options.__dict__,
         "field_train_images": len(field_train),
         "field_holdout_images": len(field_test),
@@ -801,7 +812,7 @@ def retrain(
     )
     candidate_path = out / "candidate.onnx"
     calibration = None
-    if through_float and options.static_candidate == 1:
+    if through_float and mode == 1:
         calibration = field_calibration(calibration_photos(base_train, field_train))
     elif through_float:  # the float graph, fitted as it is, in the int8-weights form
         body = weights_form(body)
