@@ -260,6 +260,8 @@ def one_run(
         "macro_recall_after_whole": after_whole["macro_recall"],
         "base_test_accuracy_before": base_before["category_accuracy"],
         "base_test_accuracy_after": base_after["category_accuracy"],
+        # the base test photos it answers differently (what the gate's base scores rest on)
+        "base_test_changes": report.get("base_test_changes", []),
     }  # fmt: skip
     print(
         f"K={k:>3} seed {seed} blocks {row['tuned_blocks']} {row['recipe']}: "

@@ -173,6 +173,10 @@ def run(args: argparse.Namespace) -> int:
             f"({row['field_holdout']['images']} held-back images)"
         )
     decision = report["decision"]
+    lost = [c for c in report.get("base_test_changes", []) if c["effect"] == "lost"]
+    if lost:
+        print("base test photos it gets wrong that the active model got right: " + ", ".join(
+            f"{c['photos']} {c['label']} ({c['from']} → {c['to']})" for c in lost))  # fmt: skip
     if not decision["passed"]:
         print("the candidate did not pass: " + "; ".join(decision["reasons"]))
         print(f"report: {args.out / 'report.md'}")

@@ -194,6 +194,9 @@ def test_reviews_retrain_canary_active_device(
         active["base_test"]["category_accuracy"] - candidate["base_test"]["category_accuracy"]
     )
     assert base_drop <= 0.01
+    # the base test photos it now gets wrong are named on the console (and in the report)
+    lost = [c for c in report["base_test_changes"] if c["effect"] == "lost"]
+    assert ("that the active model got right" in result.stdout) == bool(lost), result.stdout
     assert report["registered"] == f"{base}-r1"
     meta = Classifier(run / "candidate.onnx").metadata
     assert meta.provenance.recipe["retrained_from"] == base

@@ -124,6 +124,10 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class RetrainOptions:
     field_weight: float = 5.0  # one field image counts as this many base images
+    # how far each category of the reviews weighs the same (0: each photo the same, as reviewed;
+    # 1: each category the same, the field's total weight unchanged): a site's own mix of
+    # categories is not taught as a prior the base test then pays for
+    field_balance: float = 0.0
     field_views: int = 4  # views per field-train image: one plain, the rest augmented
     close_ups: int = 1  # 1: and its close-up where `binwatch classify` reads one (vision.zoom)
     # the share of such a photo's weight its close-up takes; negative: an even split over its
@@ -171,6 +175,8 @@ class RetrainOptions:
                 raise ValueError(f"{name} is 0 or 1, not {getattr(self, name)}")
         if self.static_candidate not in (-1, 0, 1, 2):
             raise ValueError(f"static_candidate is -1, 0, 1 or 2, not {self.static_candidate}")
+        if not 0 <= self.field_balance <= 1:
+            raise ValueError(f"field_balance is 0 to 1, not {self.field_balance}")
         if self.close_up_share >= 1:
             raise ValueError(f"close_up_share is below 1, not {self.close_up_share}")
 
@@ -273,17 +279,30 @@ def train_head(
     return w.detach().numpy(), b.detach().numpy()
 
 
-def view_weights(has_close: np.ndarray, options: RetrainOptions) -> tuple[np.ndarray, np.ndarray]:
-    """Each reviewed photo weighs `field_weight`, split over its views: (the weight of each of
-    its `field_views` whole views, per photo; of each close-up, per photo that has one). The
-    close-up takes `close_up_share` of its photo's weight, or (negative) an even share."""
-    total, views = options.field_weight, options.field_views
+def category_balance(categories: Sequence[object], power: float) -> np.ndarray:
+    """Per photo: (photos / (categories × its category's photos)) ** power, the mean 1: at
+    power 1 each category of the reviews weighs the same in all, at 0 each photo does."""
+    counts = Counter(categories)
+    share = np.array([len(categories) / (len(counts) * counts[c]) for c in categories])
+    weights = share**power
+    return np.asarray(weights / weights.mean()) if len(weights) else weights
+
+
+def view_weights(
+    has_close: np.ndarray, options: RetrainOptions, balance: np.ndarray | float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each reviewed photo weighs `field_weight` (times its `balance`), split over its views:
+    (the weight of each of its `field_views` whole views, per photo; of each close-up, per photo
+    that has one). The close-up takes `close_up_share` of its photo's weight, or (negative) an
+    even share."""
+    total = options.field_weight * np.broadcast_to(balance, has_close.shape)
+    views = options.field_views
     if options.close_up_share < 0:
         whole = total / (views + has_close)
         return whole, whole[has_close]
     share = options.close_up_share
     whole = total * np.where(has_close, 1 - share, 1.0) / views
-    return whole, np.full(int(has_close.sum()), total * share)
+    return whole, (total * share)[has_close]
 
 
 def log_loss(probs: np.ndarray, samples: Sequence[Sample], labels: Sequence[str]) -> float:
@@ -365,12 +384,37 @@ def compare(
                 "fine_accuracy": scored["fine"]["accuracy"],
                 "ece": scored["calibration"]["ece"],
             }
+            if name == "base_test":  # each item photo's category and answer (base_changes)
+                answers = category_probs(probs[items], classifier.labels, classifier.profile)
+                out[name]["answers"] = [CATEGORIES[i].value for i in answers.argmax(axis=1)]
+                out[name]["truth"] = [classifier.profile.category_of(s.label).value
+                                      for s in samples if s.category is not None]  # fmt: skip
         if not items.all():  # crops a reviewer found empty: how many the model calls "no item"
             _, background = split_outputs(probs[~items], classifier.labels)
             rejected = background >= classifier.metadata.thresholds.background
             out[name]["no_item"] = {"crops": int((~items).sum()),
                                     "rejected": float(rejected.mean())}  # fmt: skip
     return out
+
+
+def base_changes(
+    labels: Sequence[str], truth: Sequence[str], active: Sequence[str], candidate: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The base test photos the candidate answers differently, by label and move: what a
+    refusal (or a pass) rests on, e.g. "6 residual photos, other → recyclable: lost". Per item
+    photo in order: its label, its category under the model's profile, and each model's answer
+    (compare's `truth` and `answers`)."""
+    moves = Counter(
+        (label, a, c, "lost" if a == t else "gained" if c == t else "moved")
+        for label, t, a, c in zip(labels, truth, active, candidate, strict=True)
+        if a != c
+    )
+    order = {"lost": 0, "gained": 1, "moved": 2}
+    return [
+        {"label": label, "from": a, "to": c, "effect": effect, "photos": n}
+        for (label, a, c, effect), n in sorted(moves.items(),
+                                               key=lambda kv: (order[kv[0][3]], -kv[1], kv[0]))
+    ]  # fmt: skip
 
 
 def verdict(active: dict[str, Any], candidate: dict[str, Any], margin: float) -> dict[str, Any]:
@@ -722,7 +766,8 @@ def retrain(
     closer = with_close_up(field_train) if options.close_ups else []
     chosen_close = {s.path for s in closer}
     has_close = np.array([s.path in chosen_close for s in field_train], bool)
-    field_w, close_w = view_weights(has_close, options)
+    balance = category_balance([s.category for s in field_train], options.field_balance)
+    field_w, close_w = view_weights(has_close, options, balance)
     for view in range(options.field_views):
         augment = None if view == 0 else field_augmenter(options.seed + view)
         if augment is not None and grey_fit and options.keep_grey:
@@ -828,6 +873,11 @@ def retrain(
     before = compare(active_path, base_test, field_test, test_x, test_flags)
     after = compare(candidate_path, base_test, field_test, candidate_x, test_flags)
     decision = verdict(before, after, options.margin)
+    truth = after["base_test"].pop("truth", [])
+    before["base_test"].pop("truth", None)
+    changes = base_changes([s.label for s in base_test if s.category is not None], truth,
+                           before["base_test"].pop("answers", []),
+                           after["base_test"].pop("answers", []))  # fmt: skip
     metrics = {
         "test_category_accuracy": after["base_test"]["category_accuracy"],
         "test_category_macro_recall": after["base_test"]["category_macro_recall"],
@@ -852,6 +902,7 @@ def retrain(
         "active": before,
         "candidate": after,
         "decision": decision,
+        "base_test_changes": changes,
         "margin": options.margin,
         "field": {
             "reviewed_images": len(field.samples),
@@ -912,4 +963,10 @@ def markdown(report: dict[str, Any]) -> str:
         "held-back field images must have a lower log loss)",
         "",
     ]
+    changes = report.get("base_test_changes", [])
+    if changes:
+        lines += ["Base test photos the candidate answers differently:", ""]
+        lines += [f"- {c['effect']}: {c['photos']} {c['label']}, {c['from']} → {c['to']}"
+                  for c in changes]  # fmt: skip
+        lines.append("")
     return "\n".join(lines)

@@ -14,7 +14,14 @@ from onnx import TensorProto, helper
 from tests.tiny_model import build_tiny_model
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
-from train.retrain import RetrainOptions, held_back, verdict, view_weights
+from train.retrain import (
+    RetrainOptions,
+    base_changes,
+    category_balance,
+    held_back,
+    verdict,
+    view_weights,
+)
 from vision.errors import ModelError
 from vision.taxonomy import Category
 
@@ -153,6 +160,41 @@ def test_a_reviewed_photo_weighs_the_same_however_its_views_share_it() -> None:
         np.testing.assert_allclose(totals, 5.0)
     with pytest.raises(ValueError, match="close_up_share"):
         RetrainOptions(close_up_share=1.0)
+
+
+def test_a_balanced_site_weighs_each_category_the_same_and_the_reviews_no_more() -> None:
+    """field_balance 1: a category reviewed 3 times as often as another weighs the same in all;
+    0: each photo the same; the reviews' total weight (and so the base's share) never moves, and a
+    photo's balance carries into its close-up."""
+    cats = ["other", "kitchen", "kitchen", "kitchen"]
+    np.testing.assert_allclose(category_balance(cats, 0.0), 1.0)
+    full = category_balance(cats, 1.0)
+    np.testing.assert_allclose(full.mean(), 1.0)
+    assert full[0] == pytest.approx(full[1:].sum())  # one "other" weighs as the three "kitchen"
+    half = category_balance(cats, 0.5)
+    assert 1.0 < half[0] < full[0] and half.mean() == pytest.approx(1.0)
+    has_close = np.array([True, False, False, True])
+    whole, close = view_weights(has_close, RetrainOptions(), full)
+    totals = 4 * whole
+    totals[has_close] += close
+    np.testing.assert_allclose(totals, 5.0 * full)
+    np.testing.assert_allclose(totals.sum(), 5.0 * len(cats))
+    with pytest.raises(ValueError, match="field_balance"):
+        RetrainOptions(field_balance=1.5)
+
+
+def test_the_report_says_which_base_photos_a_candidate_answers_differently() -> None:
+    labels = ["residual", "residual", "battery", "paper", "glass"]
+    truth = ["other", "other", "hazardous", "recyclable", "recyclable"]
+    active = ["other", "other", "recyclable", "hazardous", "recyclable"]
+    candidate = ["recyclable", "recyclable", "hazardous", "other", "recyclable"]
+    assert base_changes(labels, truth, active, candidate) == [
+        {"label": "residual", "from": "other", "to": "recyclable", "effect": "lost", "photos": 2},
+        {"label": "battery", "from": "recyclable", "to": "hazardous", "effect": "gained",
+         "photos": 1},
+        {"label": "paper", "from": "hazardous", "to": "other", "effect": "moved", "photos": 1},
+    ]  # fmt: skip
+    assert base_changes(labels, truth, active, active) == []
 
 
 def test_retrain_trains_on_close_ups_unless_told_not_to() -> None:

@@ -119,3 +119,14 @@ def test_retrain_from_a_static_file(static_file: Path, tmp_path: Path) -> None:
         parent_test, child = report["active"]["base_test"], report["candidate"]["base_test"]
         assert parent_test["images"] == child["images"] > 0
         assert abs(parent_test["category_accuracy"] - child["category_accuracy"]) < 0.1
+        # the photos it answers differently add up to the change in accuracy, and the report
+        # lists them
+        moved = {e: sum(c["photos"] for c in report["base_test_changes"] if c["effect"] == e)
+                 for e in ("lost", "gained")}  # fmt: skip
+        n = child["images"]
+        assert moved["lost"] - moved["gained"] == round(
+            n * (parent_test["category_accuracy"] - child["category_accuracy"])
+        )
+        assert ("answers differently" in (out / "report.md").read_text()) == bool(
+            report["base_test_changes"]
+        )
