@@ -65,6 +65,7 @@ def one_draw(
         "field_loss_gain": active["field_holdout"]["log_loss"]
         - candidate["field_holdout"]["log_loss"],
         "passed": report["decision"]["passed"], "reasons": report["decision"]["reasons"],
+        "base_test_changes": report.get("base_test_changes", []),
     }  # fmt: skip
 
 

@@ -125,8 +125,8 @@ log = logging.getLogger(__name__)
 class RetrainOptions:
     field_weight: float = 5.0  # one field image counts as this many base images
     # how far each category of the reviews weighs the same (0: each photo the same, as reviewed;
-    # 1: each category the same, the field's total weight unchanged): a site's own mix of
-    # categories is not taught as a prior the base test then pays for
+    # 1: each category the same, the field's total weight unchanged); on a site with a third as
+    # many `other` reviews it read the site worse and cost the base test as much (models/README.md)
     field_balance: float = 0.0
     field_views: int = 4  # views per field-train image: one plain, the rest augmented
     close_ups: int = 1  # 1: and its close-up where `binwatch classify` reads one (vision.zoom)
