@@ -149,6 +149,9 @@ class RetrainOptions:
     tail_batch: int = 96  # activations per step, drawn by weight
     tail_lr: float = 2e-4
     tail_anchor: float = 1e-1
+    # tuning blocks, the base photos also keep the parent's softened answers (train.tail_fit's
+    # distill_loss), this much of it; 0: their labels alone
+    distill: float = 0.0
     # a grey head's correction (train.grey_head) added to the grey rows while fitting, as the
     # file reads them; off: the colour head fits grey rows bare and the correction comes on top
     grey_in_fit: int = 1
@@ -795,9 +798,11 @@ def retrain(
         tail_options = TailOptions(steps=options.tail_steps, batch=options.tail_batch,
                                    lr=options.lr, tail_lr=options.tail_lr, anchor=options.anchor,
                                    tail_anchor=options.tail_anchor, seed=options.seed,
-                                   label_smoothing=options.label_smoothing)  # fmt: skip
+                                   label_smoothing=options.label_smoothing,
+                                   distill=options.distill)  # fmt: skip
+        base_rows_mask = np.arange(len(x)) < sum(len(part) for part in parts_x[: len(chosen)])
         weight, bias = train_tail(tail, start_head(work_path), x, y, w, tail_options,
-                                  grey_delta, flags)  # fmt: skip
+                                  grey_delta, flags, base_rows_mask)  # fmt: skip
         body = write_tail(model, tail)  # the tail holds what the file holds (int8 weights again)
         val_x = [tail_features(tail, base_rows(base_val, "base val", True, v)) for v in VIEWS]
         candidate_test_x = tail_features(tail, base_rows(base_test, "base test", True))

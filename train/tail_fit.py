@@ -34,6 +34,20 @@ class TailOptions:
     tail_anchor: float  # blocks pull
     label_smoothing: float
     seed: int
+    # the base rows also keep the parent's answers: KL to its softened (T = DISTILL_T) outputs,
+    # this much of it (0: labels alone)
+    distill: float = 0.0
+
+
+DISTILL_T = 2.0
+
+
+def distill_loss(logits: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """Per row: T² · KL(the parent's softened answer ‖ the candidate's), T = DISTILL_T."""
+    t = DISTILL_T
+    target = torch.softmax(teacher / t, dim=1)
+    own = torch.log_softmax(logits / t, dim=1)
+    return (t * t) * (target * (torch.log(target.clamp_min(1e-12)) - own)).sum(dim=1)
 
 
 def tail_features(tail: TailModule, x: np.ndarray, batch: int = 128) -> np.ndarray:
@@ -54,12 +68,23 @@ def train_tail(
     options: TailOptions,
     delta: GreyDelta | None = None,
     flags: np.ndarray | None = None,
+    base: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Trains `tail` in place; returns the new head (weight, bias). With a grey head (`delta`),
-    the rows `flags` marks grey are trained as the file reads them: with its correction."""
+    the rows `flags` marks grey are trained as the file reads them: with its correction. With
+    `options.distill`, the rows `base` marks also keep the parent's answers (distill_loss)."""
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     w0, b0 = (torch.from_numpy(np.asarray(a, np.float32)) for a in start)
+    grey = None if flags is None else torch.from_numpy(np.asarray(flags, np.float32))
+    teacher: torch.Tensor | None = None
+    keep = torch.zeros(len(x), dtype=torch.bool)
+    if options.distill and base is not None and base.any():
+        keep = torch.from_numpy(np.asarray(base, bool))
+        feats = torch.from_numpy(tail_features(tail, x[base]))  # before any step: the parent's
+        teacher = torch.zeros((len(x), len(b0)))
+        teacher[keep] = feats @ w0.T + b0 + grey_term(feats, delta, None if grey is None
+                                                      else grey[keep])  # fmt: skip
     w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
     anchors = {k: p.detach().clone() for k, p in tail.params.items()}
     tail.train()
@@ -75,7 +100,6 @@ def train_tail(
     )
     p = weights / weights.sum()
     yt = torch.from_numpy(y.astype(np.int64))
-    grey = None if flags is None else torch.from_numpy(np.asarray(flags, np.float32))
     for step in range(options.steps):
         rows = np.sort(rng.choice(len(x), size=options.batch, p=p))
         feats = tail(torch.from_numpy(np.asarray(x[rows])))
@@ -83,6 +107,11 @@ def train_tail(
         loss = torch.nn.functional.cross_entropy(
             logits, yt[rows], label_smoothing=options.label_smoothing
         )
+        if teacher is not None:
+            kept = keep[rows]
+            if kept.any():
+                kl = distill_loss(logits[kept], teacher[rows][kept])
+                loss = loss + options.distill * kl.sum() / len(rows)
         pull = sum(((tail.params[k] - a) ** 2).sum() for k, a in anchors.items())
         loss = loss + options.anchor * ((w - w0) ** 2).sum() + options.tail_anchor * pull
         optimizer.zero_grad()
