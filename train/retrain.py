@@ -178,6 +178,8 @@ class RetrainOptions:
                 raise ValueError(f"{name} is 0 or 1, not {getattr(self, name)}")
         if self.static_candidate not in (-1, 0, 1, 2):
             raise ValueError(f"static_candidate is -1, 0, 1 or 2, not {self.static_candidate}")
+        if self.distill < 0:
+            raise ValueError(f"distill is 0 or more, not {self.distill}")
         if not 0 <= self.field_balance <= 1:
             raise ValueError(f"field_balance is 0 to 1, not {self.field_balance}")
         if self.close_up_share >= 1:

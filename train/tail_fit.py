@@ -4,7 +4,8 @@ Mini-batches are drawn with replacement in proportion to each row's weight (base
 balanced, field images weighted up), so the expected loss is the weighted loss the head-only
 recipe minimises. Both parts are pulled towards where they started (L2-SP: squared distance to
 the active model's tensors), the blocks harder than the head: tens of reviewed images must not
-unlearn what thousands of base photos taught them.
+unlearn what thousands of base photos taught them. With `distill`, the base rows also keep the
+parent's softened answers (distill_loss), not only their labels.
 """
 
 from __future__ import annotations

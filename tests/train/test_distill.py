@@ -7,15 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import torch
 
+from tests.train.cut_rows import cut_rows
 from train.grey_head import drop_grey_head
 from train.head import read_head
-from train.tail import TailModule, cut_for, with_outputs
+from train.tail import TailModule, cut_for
 from train.tail_fit import TailOptions, distill_loss, tail_features, train_tail
-from vision.metadata import parse_metadata
-from vision.preprocess import preprocess
 
 
 def test_distill_loss_is_zero_only_on_the_parents_answer() -> None:
@@ -42,10 +40,7 @@ def test_distilled_base_rows_keep_the_parents_answers(weights_model: Path) -> No
     cut, head = cut_for(model, 1), read_head(model)
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(32)]
-    session = ort.InferenceSession(with_outputs(model, [cut]).SerializeToString(),
-                                   providers=["CPUExecutionProvider"])  # fmt: skip
-    spec = parse_metadata(session.get_modelmeta().custom_metadata_map, "shipped").preprocess
-    x = session.run([cut], {"image": preprocess(images, spec)})[0]
+    x = cut_rows(model, cut, images)
     parent = tail_features(TailModule(model, cut), x) @ head.weight.T + head.bias
     y = np.zeros(len(images), np.int64)  # every row told "the first label"
     base = np.arange(len(images)) < 16

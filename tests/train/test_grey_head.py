@@ -13,6 +13,7 @@ import onnxruntime as ort
 import pytest
 
 from tests.tiny_model import PROTOTYPES, build_tiny_model, solid_image, tiny_metadata
+from tests.train.cut_rows import cut_rows
 from train.grey_head import (
     GreyDelta,
     add_grey_head,
@@ -26,7 +27,6 @@ from train.head import Head, read_head, replace_head, with_features
 from train.manifest import Sample
 from train.tail import with_outputs
 from vision.errors import ModelError
-from vision.metadata import parse_metadata
 from vision.preprocess import preprocess
 from vision.taxonomy import load_profile
 
@@ -202,10 +202,7 @@ def test_tuned_blocks_fit_grey_rows_under_the_correction(weights_model: Path) ->
     cut, head = cut_for(model, 1), read_head(model)
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(24)]
-    session = ort.InferenceSession(with_outputs(model, [cut]).SerializeToString(),
-                                   providers=["CPUExecutionProvider"])  # fmt: skip
-    spec = parse_metadata(session.get_modelmeta().custom_metadata_map, "shipped").preprocess
-    x = session.run([cut], {"image": preprocess(images, spec)})[0]
+    x = cut_rows(model, cut, images)
     y = rng.integers(0, len(head.bias), len(images))
     delta = GreyDelta(np.zeros_like(head.weight), np.zeros_like(head.bias), THRESHOLD)
     delta.bias[0] = 6.0
