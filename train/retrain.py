@@ -389,11 +389,9 @@ def compare(
                 "fine_accuracy": scored["fine"]["accuracy"],
                 "ece": scored["calibration"]["ece"],
             }
-            if name == "base_test":  # each item photo's category and answer (base_changes)
+            if name == "base_test":  # each item photo's category answer (base_changes)
                 answers = category_probs(probs[items], classifier.labels, classifier.profile)
                 out[name]["answers"] = [CATEGORIES[i].value for i in answers.argmax(axis=1)]
-                out[name]["truth"] = [classifier.profile.category_of(s.label).value
-                                      for s in samples if s.category is not None]  # fmt: skip
         if not items.all():  # crops a reviewer found empty: how many the model calls "no item"
             _, background = split_outputs(probs[~items], classifier.labels)
             rejected = background >= classifier.metadata.thresholds.background
@@ -880,9 +878,9 @@ def retrain(
     before = compare(active_path, base_test, field_test, test_x, test_flags)
     after = compare(candidate_path, base_test, field_test, candidate_x, test_flags)
     decision = verdict(before, after, options.margin)
-    truth = after["base_test"].pop("truth", [])
-    before["base_test"].pop("truth", None)
-    changes = base_changes([s.label for s in base_test if s.category is not None], truth,
+    items = [s.label for s in base_test if s.category is not None]
+    truth = [active.profile.category_of(label).value for label in items]
+    changes = base_changes(items, truth,
                            before["base_test"].pop("answers", []),
                            after["base_test"].pop("answers", []))  # fmt: skip
     metrics = {
