@@ -51,6 +51,7 @@ def one_draw(
         base_views=args.base_views,
         close_ups=0 if args.no_close_ups else 1,
         static_candidate=args.static_candidate,
+        head_distill=args.head_distill,
     )
     out = work / f"limit{limit}-draw{draw}"
     out.mkdir()
@@ -88,7 +89,10 @@ def main() -> None:
     parser.add_argument("--static-candidate", type=int, default=RetrainOptions.static_candidate,
                         help="as binwatch retrain's, for a static int8 model (2: in its own "
                         "graph; 0: the int8-weights form of its float graph; -1: its default, "
-                        "0 for the head alone)")  # fmt: skip
+                        "2)")  # fmt: skip
+    parser.add_argument("--head-distill", type=float, default=RetrainOptions.head_distill,
+                        help="as binwatch retrain's: the base rows also keep the active "
+                        "head's softened answers, this much")  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -124,6 +128,7 @@ def main() -> None:
         args.out.write_text(json.dumps({"source": str(args.source), "model": str(args.model),
                                         "base_views": args.base_views,
                                         "static_candidate": args.static_candidate,
+                                        "head_distill": args.head_distill,
                                         "close_ups": not args.no_close_ups, "summary": summary,
                                         "draws": rows}, indent=1))  # fmt: skip
 

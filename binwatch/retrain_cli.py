@@ -62,6 +62,10 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tune-from", type=int, default=40,
                    help="reviewed images trained on (after the hold-out) it takes to tune blocks "
                    "by default")  # fmt: skip
+    p.add_argument("--static-candidate", type=int, choices=(-1, 0, 1, 2), default=-1,
+                   help="from a static int8 model: 2 fits in its own graph and writes the "
+                   "candidate back into it (its speed kept); 0 fits on its float graph and "
+                   "writes int8 weights; 1 quantizes that fit statically again; -1: 2")  # fmt: skip
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-register", action="store_true", help="never upload the candidate")
@@ -157,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
         close_ups=0 if args.no_close_ups else 1,
         field_holdout=args.field_holdout, steps=args.steps, margin=args.margin,
         seed=args.seed, threads=args.threads, tune_blocks=args.tune_blocks,
-        tune_from=args.tune_from,
+        tune_from=args.tune_from, static_candidate=args.static_candidate,
     )  # fmt: skip
     cache = None if args.no_cache else (args.cache or default_folder())
     report = retrain(active_path, args.manifest, field_manifest, args.out, options,

@@ -42,13 +42,14 @@ compare, decide.
    does not decide). The log loss of each photo's category or "no item" (`outcome_log_loss`)
    is reported beside it; on the benches it tracks a site's change less well than the fine
    labels' (models/README.md, "The gate on a site").
-5. A static int8 parent (`quantization: int8-static`) is retrained in its own graph when blocks
-   are tuned (`static_candidate` -1, the default, resolves to 2): the activations at the cut are
-   the file's own int8 ones, the tuned blocks run their activation rounding as fake
-   quantization at the file's scales (train.tail), and the new weights go back into the static
-   graph (int8 per channel, int32 biases), so the candidate runs what was fitted at the parent's
-   speed. The head alone (and 0, 1 given) goes through its float graph (train.quantize.float_view:
-   the same weights, activations unrounded): the candidate written in the int8-weights form (0),
+5. A static int8 parent (`quantization: int8-static`) is retrained in its own graph
+   (`static_candidate` -1, the default, resolves to 2): the activations at the cut (or the
+   head's features) are the file's own int8 ones, tuned blocks run their activation rounding as
+   fake quantization at the file's scales (train.tail), and the new weights go back into the
+   static graph (int8 per channel, int32 biases; the head stays float), so the candidate runs
+   what was fitted at the parent's speed. With 0 or 1 it goes through its float graph
+   (train.quantize.float_view: the same weights, activations unrounded): the candidate written
+   in the int8-weights form (0),
    or quantized statically again (1: min-max on 20 base training photos a label and up to 100
    reviewed ones, and night and placed views of them: train.quantize's `calibration_photos`,
    `field_calibration`). Both files then run whole on base test, as a camera runs them.
@@ -109,7 +110,7 @@ from train.quantize import (
     weights_form,
 )
 from train.tail import TailModule, cut_for, with_outputs, write_tail
-from train.tail_fit import TailOptions, tail_features, train_tail
+from train.tail_fit import TailOptions, distill_loss, tail_features, train_tail
 from train.thresholds import choose_thresholds
 from vision.classifier import Classifier
 from vision.imageio import read_image
@@ -152,6 +153,8 @@ class RetrainOptions:
     # tuning blocks, the base photos also keep the parent's softened answers (train.tail_fit's
     # distill_loss), this much of it; 0: their labels alone
     distill: float = 0.0
+    # ... and the head alone (fewer reviews than `tune_from`), the same term on its base rows
+    head_distill: float = 0.0
     # a grey head's correction (train.grey_head) added to the grey rows while fitting, as the
     # file reads them; off: the colour head fits grey rows bare and the correction comes on top
     grey_in_fit: int = 1
@@ -161,9 +164,9 @@ class RetrainOptions:
     # file rounds them) and written back into its graph; through its float graph, 0 written in
     # the int8-weights form (float activations, as fitted), 1 quantized statically again (on
     # three simulator sites 0.4-1.6 points lower, the gate refused two: models/README.md);
-    # -1 (auto): 2 when blocks are tuned, 0 for the head alone (fitted on the int8 features
-    # alone, the head lost the same 3 base test photos in 9 of 10 hold-outs of the loop's
-    # reviews, 0 of 10 through the float graph: bench/results/gate-noise-2.10-*.json)
+    # -1 (auto): 2, the head alone too (at full size it kept the base test as well as 0 or
+    # better and read sites as well; under `limit` 400 it lost 3 base test photos in 9 of 10
+    # hold-outs of the loop's reviews: bench/results/gate-noise-2.10-*.json, models/README.md)
     static_candidate: int = -1
     flag_precision: float = 0.97  # as `binwatch export`
     correct_precision: float = 0.98
@@ -178,18 +181,17 @@ class RetrainOptions:
                 raise ValueError(f"{name} is 0 or 1, not {getattr(self, name)}")
         if self.static_candidate not in (-1, 0, 1, 2):
             raise ValueError(f"static_candidate is -1, 0, 1 or 2, not {self.static_candidate}")
-        if self.distill < 0:
-            raise ValueError(f"distill is 0 or more, not {self.distill}")
+        for name in ("distill", "head_distill"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} is 0 or more, not {getattr(self, name)}")
         if not 0 <= self.field_balance <= 1:
             raise ValueError(f"field_balance is 0 to 1, not {self.field_balance}")
         if self.close_up_share >= 1:
             raise ValueError(f"close_up_share is below 1, not {self.close_up_share}")
 
-    def static_mode(self, blocks: int) -> int:
-        """`static_candidate` resolved for a retrain that tunes `blocks` blocks."""
-        if self.static_candidate >= 0:
-            return self.static_candidate
-        return 2 if blocks else 0
+    def static_mode(self) -> int:
+        """`static_candidate` resolved."""
+        return self.static_candidate if self.static_candidate >= 0 else 2
 
     def blocks_for(self, field_train: int) -> int:
         if self.tune_blocks >= 0:
@@ -252,10 +254,12 @@ def train_head(
     options: RetrainOptions,
     delta: GreyDelta | None = None,
     flags: np.ndarray | None = None,
+    base: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted cross-entropy with a pull towards `start`; full-batch AdamW, cosine schedule.
     With a grey head (`delta`), the rows `flags` marks grey are fitted with its correction added,
-    as the file will read them."""
+    as the file will read them. With `options.head_distill`, the rows `base` marks also keep the
+    start head's softened answers (train.tail_fit.distill_loss), weighed as their labels are."""
     torch.manual_seed(options.seed)
     w0, b0 = (torch.from_numpy(np.asarray(a, np.float32)) for a in start)
     w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
@@ -264,6 +268,10 @@ def train_head(
     grey = grey_term(
         xt, delta, None if flags is None else torch.from_numpy(flags.astype(np.float32))
     )
+    keep = torch.zeros(len(x), dtype=torch.bool)
+    if options.head_distill and base is not None:
+        keep = torch.from_numpy(np.asarray(base, bool))
+    teacher = (xt @ w0.T + b0 + grey)[keep].detach() if keep.any() else None
     optimizer = torch.optim.AdamW([w, b], lr=options.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / options.steps))
@@ -274,6 +282,9 @@ def train_head(
             logits, yt, reduction="none", label_smoothing=options.label_smoothing
         )
         loss = (loss * wt).sum()
+        if teacher is not None:
+            kl = distill_loss(logits[keep], teacher)
+            loss = loss + options.head_distill * (kl * wt[keep]).sum()
         loss = loss + options.anchor * ((w - w0) ** 2).sum()
         optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
@@ -698,7 +709,7 @@ def retrain(
     meta = active.metadata
     # a static int8 file is retrained in its own graph or through its float graph (step 5)
     static = meta.quantization == "int8-static"
-    mode = options.static_mode(blocks)
+    mode = options.static_mode()
     through_float = static and mode != 2
     work_path = active_path
     if through_float:
@@ -793,6 +804,7 @@ def retrain(
     flags = np.concatenate(parts_g) if grey_fit else None
     grey_delta = delta if grey_fit else None
     candidate_test_x: np.ndarray | None = None
+    base_rows_mask = np.arange(len(x)) < sum(len(part) for part in parts_x[: len(chosen)])
     if cut is not None:
         tail = TailModule(model, cut)
         tail_options = TailOptions(steps=options.tail_steps, batch=options.tail_batch,
@@ -800,14 +812,14 @@ def retrain(
                                    tail_anchor=options.tail_anchor, seed=options.seed,
                                    label_smoothing=options.label_smoothing,
                                    distill=options.distill)  # fmt: skip
-        base_rows_mask = np.arange(len(x)) < sum(len(part) for part in parts_x[: len(chosen)])
         weight, bias = train_tail(tail, start_head(work_path), x, y, w, tail_options,
                                   grey_delta, flags, base_rows_mask)  # fmt: skip
         body = write_tail(model, tail)  # the tail holds what the file holds (int8 weights again)
         val_x = [tail_features(tail, base_rows(base_val, "base val", True, v)) for v in VIEWS]
         candidate_test_x = tail_features(tail, base_rows(base_test, "base test", True))
     else:
-        weight, bias = train_head(x, y, w, start_head(work_path), options, grey_delta, flags)
+        weight, bias = train_head(x, y, w, start_head(work_path), options, grey_delta, flags,
+                                  base_rows_mask)  # fmt: skip
         body = model
         val_x = [base_rows(base_val, "base val", False, v) for v in VIEWS]
     for store in caches.values():

@@ -12,6 +12,7 @@ import torch
 from tests.train.cut_rows import cut_rows
 from train.grey_head import drop_grey_head
 from train.head import read_head
+from train.retrain import RetrainOptions, train_head
 from train.tail import TailModule, cut_for
 from train.tail_fit import TailOptions, distill_loss, tail_features, train_tail
 
@@ -55,5 +56,25 @@ def test_distilled_base_rows_keep_the_parents_answers(weights_model: Path) -> No
         logits = tail_features(tail, x) @ w.T + b
         kl[distill] = _kl(parent[base], logits[base])
         fit[distill] = float((logits[~base].argmax(1) == 0).mean())
+    assert kl[5.0] < 0.5 * kl[0.0], kl
+    assert fit[5.0] >= 0.5 and fit[0.0] == 1.0, fit
+
+
+def test_the_head_alone_keeps_the_parents_answers_on_base_rows() -> None:
+    """`head_distill` does for a head-only retrain what `distill` does for blocks: the rows
+    marked base end nearer the start head's answers, the rest still fit their labels."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(40, 16)).astype(np.float32)
+    start = (rng.normal(size=(3, 16)).astype(np.float32), np.zeros(3, np.float32))
+    parent = x @ start[0].T + start[1]
+    y = np.zeros(len(x), np.int64)  # every row told "the first label"
+    base = np.arange(len(x)) < 20
+    kl, fit = {}, {}
+    for weight in (0.0, 5.0):
+        options = RetrainOptions(steps=150, lr=5e-2, anchor=0.0, head_distill=weight)
+        w, b = train_head(x, y, np.ones(len(y)), start, options, base=base)
+        logits = x @ w.T + b
+        kl[weight] = _kl(parent[base], logits[base])
+        fit[weight] = float((logits[~base].argmax(1) == 0).mean())
     assert kl[5.0] < 0.5 * kl[0.0], kl
     assert fit[5.0] >= 0.5 and fit[0.0] == 1.0, fit

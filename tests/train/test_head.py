@@ -183,6 +183,8 @@ def test_a_balanced_site_weighs_each_category_the_same_and_the_reviews_no_more()
         RetrainOptions(field_balance=1.5)
     with pytest.raises(ValueError, match="distill"):
         RetrainOptions(distill=-1.0)
+    with pytest.raises(ValueError, match="head_distill"):
+        RetrainOptions(head_distill=-1.0)
 
 
 def test_the_report_says_which_base_photos_a_candidate_answers_differently() -> None:

@@ -76,16 +76,16 @@ def _activation_scales(model: onnx.ModelProto) -> dict[str, np.ndarray]:
 
 
 def test_retrain_from_a_static_file(static_file: Path, tmp_path: Path) -> None:
-    """Tuning blocks, by default the candidate is fitted on the static file's own int8
-    activations and written back into its graph (its activation ranges kept; the head alone so
-    with `static_candidate=2`); the head alone by default, through the float graph in the
-    int8-weights form; `static_candidate=1` quantizes the float graph's fit statically again."""
+    """By default the candidate is fitted on the static file's own int8 activations and
+    written back into its graph (its activation ranges kept), tuning blocks or the head alone;
+    `static_candidate=0` fits through the float graph and writes the int8-weights form, 1
+    quantizes that fit statically again."""
     field = _field_manifest(tmp_path / "reviewed.csv", 12, empties=3)
     parent = onnx.load(str(static_file))
     for name, options in (
-        ("head", RetrainOptions(steps=10, field_views=1, tune_from=10_000, static_candidate=2)),
+        ("head", RetrainOptions(steps=10, field_views=1, tune_from=10_000)),
         ("tail", RetrainOptions(steps=10, tail_steps=5, field_views=1, tune_blocks=2)),
-        ("weights", RetrainOptions(steps=10, field_views=1, tune_from=10_000)),
+        ("weights", RetrainOptions(steps=10, field_views=1, tune_from=10_000, static_candidate=0)),
         ("again", RetrainOptions(steps=10, tail_steps=5, field_views=1, tune_blocks=1,
                                  static_candidate=1)),
     ):  # fmt: skip
