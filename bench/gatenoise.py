@@ -7,7 +7,8 @@ the hold-out drawn again and again, at each `--limit` (base photos per split).
 
 The hold-out is drawn from each event's id (train.retrain.held_back); a draw here renames every
 event (`draw{n}-{id}`, photos of one event stay together) so the retrain holds back another ~share
-of them, with the options `tests/test_loop.py` uses (the head alone). It reports per limit the
+of them, with the options `tests/test_loop.py` uses (the head alone; it asks for
+`--static-candidate 0`, this bench's default is retrain's). It reports per limit the
 share of draws refused and why, the largest base test drop and the smallest field loss gain:
 what a gate of 1 point can tell apart on a base test split of that size.
 """

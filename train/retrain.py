@@ -268,10 +268,9 @@ def train_head(
     grey = grey_term(
         xt, delta, None if flags is None else torch.from_numpy(flags.astype(np.float32))
     )
-    keep = torch.zeros(len(x), dtype=torch.bool)
-    if options.head_distill and base is not None:
-        keep = torch.from_numpy(np.asarray(base, bool))
-    teacher = (xt @ w0.T + b0 + grey)[keep].detach() if keep.any() else None
+    keep = torch.from_numpy(np.asarray(base if base is not None else [False] * len(x), bool))
+    # the start head's logits of the base rows (w0, b0 need no gradient)
+    teacher = (xt @ w0.T + b0 + grey)[keep] if options.head_distill and keep.any() else None
     optimizer = torch.optim.AdamW([w, b], lr=options.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / options.steps))
