@@ -255,6 +255,8 @@ def one_run(
         "macro_recall_before": before[0]["macro_recall"],
         "macro_recall_after": after["macro_recall"],
         "recall_after": after["recall"],
+        # per fine label, before and after: where a category's recall is lost (bench.field)
+        "by_label_before": before[0]["by_label"], "by_label_after": after["by_label"],
         "accuracy_before": before[0]["accuracy"], "accuracy_after": after["accuracy"],
         "macro_recall_before_whole": before[1]["macro_recall"],
         "macro_recall_after_whole": after_whole["macro_recall"],

@@ -96,7 +96,24 @@ def item_scores(predictions: Sequence[Prediction], samples: Sequence[Sample]) ->
         "photos": {c.value: int((truth == i).sum()) for i, c in enumerate(CATEGORIES)},
         "dropped_as_empty": float(np.mean([p.is_background for p in predictions])),
         "risk_coverage": coverage,
+        "by_label": by_label(predictions, samples, right),
     }
+
+
+def by_label(
+    predictions: Sequence[Prediction], samples: Sequence[Sample], right: np.ndarray
+) -> dict[str, dict[str, Any]]:
+    """Per fine label: its photos, how many got the right category, and what the wrong ones
+    were read as (the answer's label, or "no item"): where a category's recall is lost."""
+    out: dict[str, dict[str, Any]] = {}
+    for p, s, ok in zip(predictions, samples, right, strict=True):
+        row = out.setdefault(s.label, {"photos": 0, "right": 0, "wrong_as": {}})
+        row["photos"] += 1
+        row["right"] += int(ok)
+        if not ok:
+            said = "no item" if p.is_background else p.label
+            row["wrong_as"][said] = row["wrong_as"].get(said, 0) + 1
+    return dict(sorted(out.items()))
 
 
 def flags(

@@ -23,9 +23,9 @@ from vision.prediction import Prediction
 from vision.taxonomy import Category
 
 
-def _answer(category: Category, empty: bool = False) -> Prediction:
+def _answer(category: Category, empty: bool = False, label: str = "x") -> Prediction:
     probs = dict.fromkeys(Category, 0.0) | {category: 1.0}
-    return Prediction("x", category, 1.0, probs, np.ones(1, np.float32),
+    return Prediction(label, category, 1.0, probs, np.ones(1, np.float32),
                       background=float(empty), is_background=empty)  # fmt: skip
 
 
@@ -81,6 +81,7 @@ def test_scores_carry_their_interval_and_the_peer_comparison_is_paired() -> None
     low, high = scores["macro_recall_95"]
     assert low < scores["macro_recall"] < high and high <= 1.0
     assert scores["photos"] == {"recyclable": 30, "hazardous": 0, "kitchen": 0, "other": 20}
+    assert scores["by_label"] == {"x": {"photos": 50, "right": 44, "wrong_as": {"x": 6}}}
 
     right = np.array([p.category == c for p, c in zip(answers, cats, strict=True)])
     model = {"_right": {"sim": dict.fromkeys(("day", "night", "night_hard"), np.ones(50, bool))}}
@@ -91,3 +92,24 @@ def test_scores_carry_their_interval_and_the_peer_comparison_is_paired() -> None
     assert night["low"] > 0 and night["low"] - 1e-9 <= night["difference"] <= night["high"] + 1e-9
     lines = versus_lines(versus, "new", "old")
     assert lines[0].startswith("Macro recall, new minus old") and "night +15.00" in lines[2]
+
+
+def test_by_label_says_where_a_category_is_lost() -> None:
+    labels = ["paper"] * 3 + ["residual"] * 3 + ["cigarette"] * 2
+    cats = [Category.RECYCLABLE] * 3 + [Category.OTHER] * 5
+    samples = [Sample(Path(f"{n}.jpg"), "test", c, label, "s", f"g{n}", "m")
+               for n, (c, label) in enumerate(zip(cats, labels, strict=True))]  # fmt: skip
+    answers = [_answer(Category.RECYCLABLE, label="paper")] * 3 + [
+        _answer(Category.RECYCLABLE, label="plastic"),  # residual read as plastic
+        _answer(Category.OTHER, label="tissue"),  # another `other` label: still right
+        _answer(Category.RECYCLABLE, label="plastic"),
+        _answer(Category.OTHER, empty=True),  # a cigarette dropped as no item
+        _answer(Category.OTHER, label="cigarette"),
+    ]
+    scores = item_scores(answers, samples)
+    assert scores["by_label"] == {
+        "cigarette": {"photos": 2, "right": 1, "wrong_as": {"no item": 1}},
+        "paper": {"photos": 3, "right": 3, "wrong_as": {}},
+        "residual": {"photos": 3, "right": 1, "wrong_as": {"plastic": 2}},
+    }
+    assert scores["recall"]["other"] == 2 / 5  # the same photos, by category
