@@ -11,9 +11,9 @@ features the head reads; `--blocks N`: the tensor where the last N blocks begin,
 its width and height) a category-balanced softmax regression is fitted on the site's own photos
 and scored on photos it did not see (k-fold by group, never a group on both sides): the macro
 recall a head fitted on that site alone could reach from those features, beside the model's own
-reading of the same photos. Where night reads several points under day at every depth, the
-grey frames carry less from the first blocks on, and reviews of the site cannot give it back
-(models/README.md, "Why night stays near 91 % after reviews").
+reading of the same photos. Where such a head reads night several points under day at the
+depths a retrain tunes, reviews of the site cannot give it back: the grey frames' features hold
+less (models/README.md, "Why night stays near 91 % after reviews").
 Photos are read whole (the simulator's crops are crops; a small item on a floor is not zoomed).
 """
 
@@ -44,7 +44,6 @@ from vision.imageio import read_image
 from vision.preprocess import preprocess
 from vision.taxonomy import Category
 
-log = logging.getLogger(__name__)
 CATEGORIES = list(Category)
 
 
@@ -147,8 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             folder = Path(work) / ("night" if night else "day")
             folder.mkdir()
             name, samples = field_set(args, folder)
-            samples = [s for s in samples if s.category is not None]  # no "no item" photos
-            y = np.array([CATEGORIES.index(s.category) for s in samples if s.category])
+            labelled = [(s, s.category) for s in samples if s.category is not None]  # no "no item"
+            samples = [s for s, _ in labelled]
+            y = np.array([CATEGORIES.index(category) for _, category in labelled])
             folds = folds_by_group([s.group for s in samples], args.folds, seed=1)
             own = scores(classifier, samples)[1]["macro_recall"]
             row: dict[str, Any] = {"site": name, "photos": len(samples), "model_reads": own}

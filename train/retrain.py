@@ -399,6 +399,8 @@ def compare(
                 "fine_accuracy": scored["fine"]["accuracy"],
                 "ece": scored["calibration"]["ece"],
             }
+            if name == "field_holdout":  # where the site gains or loses, category by category
+                out[name]["category_right"] = right_by_category(scored["category"])
             if name == "base_test":  # each item photo's category answer (base_changes)
                 answers = category_probs(probs[items], classifier.labels, classifier.profile)
                 out[name]["answers"] = [CATEGORIES[i].value for i in answers.argmax(axis=1)]
@@ -935,6 +937,27 @@ def retrain(
     return report
 
 
+def right_by_category(scored: dict[str, Any]) -> dict[str, list[int]]:
+    """[right, photos] per category that has photos, from a category summary's confusion."""
+    matrix = scored["confusion"]
+    return {name: [int(matrix[i][i]), int(sum(matrix[i]))]
+            for i, name in enumerate(scored["names"]) if sum(matrix[i])}  # fmt: skip
+
+
+def _by_category(active: dict[str, Any], candidate: dict[str, Any]) -> list[str]:
+    """The held-back reviews, right of photos per category, as each model reads them."""
+    before, after = active.get("category_right"), candidate.get("category_right")
+    if not before or not after:
+        return []
+    lines = ["Held-back reviews by category (right of photos; a few photos each, so one photo",
+             "moves a row by many points):", "", "| category | active | candidate |",
+             "|---|---|---|"]  # fmt: skip
+    for name, (right, photos) in after.items():
+        lines.append(f"| {name} | {before.get(name, [0, photos])[0]} of {photos} "
+                     f"| {right} of {photos} |")  # fmt: skip
+    return [*lines, ""]
+
+
 def markdown(report: dict[str, Any]) -> str:
     def pct(v: float | None) -> str:
         return "–" if v is None else f"{100 * v:.2f} %"
@@ -970,8 +993,8 @@ def markdown(report: dict[str, Any]) -> str:
         after = c["field_holdout"]["no_item"]["rejected"]
         lines.append(f"| field_holdout empty crops answered \"no item\" ({crops}) | {pct(before)} "
                      f"| {pct(after)} |")  # fmt: skip
+    lines += ["", *_by_category(a["field_holdout"], c["field_holdout"])]
     lines += [
-        "",
         f"Decision: **{'passed' if d['passed'] else 'not passed'}**"
         + ("" if d["passed"] else ": " + "; ".join(d["reasons"])),
         f"(base test category accuracy and macro recall may each drop at most "

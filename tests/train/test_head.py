@@ -19,6 +19,8 @@ from train.retrain import (
     base_changes,
     category_balance,
     held_back,
+    markdown,
+    right_by_category,
     verdict,
     view_weights,
 )
@@ -199,6 +201,30 @@ def test_the_report_says_which_base_photos_a_candidate_answers_differently() -> 
         {"label": "paper", "from": "hazardous", "to": "other", "effect": "moved", "photos": 1},
     ]  # fmt: skip
     assert base_changes(labels, truth, active, active) == []
+
+
+def test_the_report_shows_the_held_back_reviews_category_by_category() -> None:
+    from train.metrics import summary
+
+    names = ["recyclable", "hazardous", "kitchen", "other"]
+    truth = [0, 0, 0, 2, 2, 3]  # no hazardous photo held back
+    scored = summary(truth, [0, 0, 3, 2, 0, 3], names)
+    assert right_by_category(scored) == {"recyclable": [2, 3], "kitchen": [1, 2], "other": [1, 1]}
+    better = right_by_category(summary(truth, [0, 0, 0, 2, 2, 3], names))
+    side: dict[str, Any] = {"model_version": "v", "base_test": {}}
+    report: dict[str, Any] = {
+        "active": side | {"field_holdout": {"category_right": right_by_category(scored)}},
+        "candidate": side | {"field_holdout": {"category_right": better}},
+        "decision": {"passed": True, "reasons": []}, "margin": 0.01, "base_test_changes": [],
+        "field": {"reviewed_images": 20, "train": 14, "held_back": 6},
+        "recipe": {"method": "head", "form": "float"},
+    }  # fmt: skip
+    text = markdown(report)
+    assert "| recyclable | 2 of 3 | 3 of 3 |" in text and "| kitchen | 1 of 2 | 2 of 2 |" in text
+    assert "| other | 1 of 1 | 1 of 1 |" in text and "hazardous |" not in text
+    # no held-back item photos: no table
+    report["active"]["field_holdout"] = report["candidate"]["field_holdout"] = {"images": 0}
+    assert "Held-back reviews by category" not in markdown(report)
 
 
 def test_retrain_trains_on_close_ups_unless_told_not_to() -> None:

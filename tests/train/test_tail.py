@@ -240,6 +240,10 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
     assert report["field"]["no_item_train"] == 4 and not report["field"]["labels_the_model_lacks"]
     assert report["candidate"]["field_holdout"]["no_item"]["crops"] == 1
     assert "empty crops answered" in (out / "report.md").read_text()
+    # the held-back item photos, right of photos per category, add up to those held back
+    right = report["candidate"]["field_holdout"]["category_right"]
+    assert sum(photos for _, photos in right.values()) == report["field"]["held_back"] - 1
+    assert "Held-back reviews by category" in (out / "report.md").read_text()
     candidate = out / "candidate.onnx"
     # int8 blocks stay int8; only the head grows, written as float32 (14 × 1280 × 3 bytes)
     assert abs(candidate.stat().st_size - active.stat().st_size) < 60_000
