@@ -14,7 +14,9 @@ recall a head fitted on that site alone could reach from those features, beside 
 reading of the same photos. Where such a head reads night several points under day at the
 depths a retrain tunes, reviews of the site cannot give it back: the grey frames' features hold
 less (models/README.md, "Why night stays near 91 % after reviews").
-Photos are read whole (the simulator's crops are crops; a small item on a floor is not zoomed).
+Photos are read whole (the simulator's crops are crops), or with `--close-up` a small item on a
+plain floor by its close-up, the reading `binwatch classify` weighs 2/3 (vision.zoom); the model's
+own reading beside it is then classify's.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from vision.classifier import Classifier
 from vision.imageio import read_image
 from vision.preprocess import preprocess
 from vision.taxonomy import Category
+from vision.zoom import find_item, zoom_crop
 
 CATEGORIES = list(Category)
 
@@ -98,10 +101,23 @@ def depth_names(model: onnx.ModelProto, blocks: Sequence[int]) -> list[str]:
     return [_gemm(model).input[0] if n == 0 else cut_for(model, n) for n in blocks]
 
 
+def close_up(image: np.ndarray) -> np.ndarray:
+    """The close-up `binwatch classify` reads of a small item on a plain floor (vision.zoom),
+    or the photo itself where it finds none."""
+    box = find_item(image)
+    crop = zoom_crop(image, box) if box is not None else None
+    return image if crop is None else crop
+
+
 def features(
-    classifier: Classifier, model: onnx.ModelProto, names: list[str], samples: list[Sample]
+    classifier: Classifier,
+    model: onnx.ModelProto,
+    names: list[str],
+    samples: list[Sample],
+    close: bool = False,
 ) -> list[np.ndarray]:
-    """Each named tensor per photo, averaged over width and height where it has them."""
+    """Each named tensor per photo (its close-up with `close`), averaged over width and height
+    where it has them."""
     session = ort.InferenceSession(
         with_outputs(model, names).SerializeToString(), providers=["CPUExecutionProvider"]
     )
@@ -109,6 +125,7 @@ def features(
     out: list[list[np.ndarray]] = [[] for _ in names]
     for start in range(0, len(samples), 32):
         images = [read_image(s.path) for s in samples[start : start + 32]]
+        images = [close_up(image) for image in images] if close else images
         tensor = preprocess(images, classifier.metadata.preprocess, "bgr")
         for i, value in enumerate(session.run(names, {feed: tensor})):
             out[i].append(value.reshape(value.shape[0], value.shape[1], -1).mean(2))
@@ -131,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         help="0: the pooled features; N: where the last N blocks begin",
     )  # fmt: skip
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--close-up", action="store_true",
+                        help="a small item by its close-up (vision.zoom)")  # fmt: skip
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     if not (args.field or args.simulator or args.small_site):
@@ -139,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
     classifier = Classifier(args.model)
     model = onnx.load(str(args.model))
     names = depth_names(model, args.blocks)
-    result: dict[str, Any] = {"model": classifier.metadata.model_version, "blocks": args.blocks}
+    result: dict[str, Any] = {"model": classifier.metadata.model_version, "blocks": args.blocks,
+                              "close_up": args.close_up}  # fmt: skip
     with tempfile.TemporaryDirectory() as work:
         for night in (False, True):
             args.night = night
@@ -150,15 +170,16 @@ def main(argv: list[str] | None = None) -> int:
             samples = [s for s, _ in labelled]
             y = np.array([CATEGORIES.index(category) for _, category in labelled])
             folds = folds_by_group([s.group for s in samples], args.folds, seed=1)
-            own = scores(classifier, samples)[1]["macro_recall"]
+            own = scores(classifier, samples)[0 if args.close_up else 1]["macro_recall"]
             row: dict[str, Any] = {"site": name, "photos": len(samples), "model_reads": own}
-            found = features(classifier, model, names, samples)
+            found = features(classifier, model, names, samples, args.close_up)
             for n, x in zip(args.blocks, found, strict=True):
                 recall = fit_and_score(x, y, folds)[0]
                 row[f"blocks_{n}"] = {"dim": x.shape[1], "macro_recall": recall}
             result["night" if night else "day"] = row
     print(f"{result['day']['site']}: the model reads it {100 * result['day']['model_reads']:.1f} % "
-          f"by day, {100 * result['night']['model_reads']:.1f} % at night (whole)")  # fmt: skip
+          f"by day, {100 * result['night']['model_reads']:.1f} % at night "
+          f"({'as binwatch classify reads it' if args.close_up else 'whole'})")  # fmt: skip
     for n in args.blocks:
         day, night_ = (result[t][f"blocks_{n}"] for t in ("day", "night"))
         where = "pooled features" if n == 0 else f"where the last {n} blocks begin"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from bench.separable import depth_names, fit_and_score, folds_by_group, main
+from bench.separable import close_up, depth_names, fit_and_score, folds_by_group, main
 from tests.conftest import WASTE_V1
 from train.head import _gemm
 from train.tail import cut_for
@@ -62,3 +62,14 @@ def test_a_simulator_site_by_day_and_at_night(
         assert row["blocks_0"]["dim"] == 1280 and 0.0 <= row["blocks_0"]["macro_recall"] <= 1.0
         assert 0.0 <= row["blocks_2"]["macro_recall"] <= 1.0
     assert "night" in result["night"]["site"] and "night" not in result["day"]["site"]
+
+
+def test_a_small_item_on_a_plain_floor_is_read_by_its_close_up() -> None:
+    floor = np.clip(np.random.default_rng(0).normal(140, 3, (300, 400, 3)), 0, 255)
+    photo = floor.astype(np.uint8)
+    photo[130:170, 180:220] = (30, 60, 200)  # a red item, a tenth of the side
+    crop = close_up(photo)
+    assert crop.shape[0] == crop.shape[1] < 300  # a square round the item
+    assert (crop == (30, 60, 200)).all(axis=2).mean() > 0.05
+    busy = np.random.default_rng(1).integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    assert close_up(busy) is busy  # no plain floor: the photo itself
