@@ -10,10 +10,11 @@ camera sees it by day and through the night check. At each depth (`--blocks 0`: 
 features the head reads; `--blocks N`: the tensor where the last N blocks begin, averaged over
 its width and height) a category-balanced softmax regression is fitted on the site's own photos
 and scored on photos it did not see (k-fold by group, never a group on both sides): the macro
-recall a head fitted on that site alone could reach from those features, beside the model's own
-reading of the same photos. Where such a head reads night several points under day at the
-depths a retrain tunes, reviews of the site cannot give it back: the grey frames' features hold
-less (models/README.md, "Why night stays near 91 % after reviews").
+recall a head fitted on that site alone reads from those features, beside the model's own
+reading of the same photos. Set beside what a retrain reaches on the site (bench.adapt), it says
+whether the base photos and the tuned blocks add anything to what the site's own photos give
+(models/README.md, "Why night stays near 91 % after reviews": by day they add, on the
+simulator's grey crops they do not).
 Photos are read whole (the simulator's crops are crops), or with `--close-up` a small item on a
 plain floor by its close-up, the reading `binwatch classify` weighs 2/3 (vision.zoom); the model's
 own reading beside it is then classify's.
