@@ -45,14 +45,20 @@ def features(
     return np.concatenate(out)
 
 
-def fit_probe(x: np.ndarray, y: np.ndarray, classes: int, l2: float) -> torch.nn.Linear:
+def fit_probe(
+    x: np.ndarray, y: np.ndarray, classes: int, l2: float, weights: np.ndarray | None = None
+) -> torch.nn.Linear:
+    """Multinomial logistic regression, L2 on the weights; `weights` per row (a weighted mean of
+    the loss; None: each row the same)."""
     probe = torch.nn.Linear(x.shape[1], classes)
     xt, yt = torch.from_numpy(x).float(), torch.from_numpy(y)
+    wt = torch.ones(len(y)) if weights is None else torch.from_numpy(weights).float()
     optimizer = torch.optim.LBFGS(probe.parameters(), max_iter=300, line_search_fn="strong_wolfe")
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(probe(xt), yt) + l2 * probe.weight.pow(2).sum()
+        fit = (torch.nn.functional.cross_entropy(probe(xt), yt, reduction="none") * wt).sum()
+        loss = fit / wt.sum() + l2 * probe.weight.pow(2).sum()
         loss.backward()  # type: ignore[no-untyped-call]
         return loss
 

@@ -35,9 +35,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-import torch.nn.functional as F
 
 from bench.adapt import field_set, scores
+from bench.probe import fit_probe
 from bench.surfaces import FAMILIES
 from train.head import _gemm
 from train.manifest import Sample
@@ -59,41 +59,22 @@ def folds_by_group(groups: Sequence[str], k: int, seed: int) -> np.ndarray:
     return np.array([fold[g] for g in groups])
 
 
-def _fit(
-    x: torch.Tensor, y: torch.Tensor, weights: torch.Tensor, classes: int, weight_decay: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """A softmax regression, each row weighing `weights`, L2 on the weights (L-BFGS)."""
-    w = torch.zeros(x.shape[1], classes, requires_grad=True)
-    b = torch.zeros(classes, requires_grad=True)
-    optimizer = torch.optim.LBFGS([w, b], max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(x @ w + b, y, reduction="none")
-        total = (loss * weights).sum() / weights.sum() + weight_decay * (w**2).sum()
-        total.backward()  # type: ignore[no-untyped-call]
-        return total
-
-    optimizer.step(closure)  # type: ignore[no-untyped-call]
-    return w.detach(), b.detach()
-
-
 def fit_and_score(
     x: np.ndarray, y: np.ndarray, folds: np.ndarray, weight_decay: float = 1e-3
 ) -> tuple[float, np.ndarray]:
-    """Cross-validated macro recall of a softmax regression (standardised features, each
-    category weighing the same, L2) and its answer for every photo."""
+    """Cross-validated macro recall of bench.probe's softmax regression (standardised features,
+    each category weighing the same, L2) and its answer for every photo."""
     classes = int(y.max()) + 1
     answer = np.zeros(len(y), dtype=np.int64)
     for k in np.unique(folds):
         train, test = folds != k, folds == k
-        xt = torch.tensor(x[train], dtype=torch.float32)
-        mean, std = xt.mean(0), xt.std(0) + 1e-6
+        mean, std = x[train].mean(0), x[train].std(0) + 1e-6
         counts = np.bincount(y[train], minlength=classes).astype(np.float32)
-        weights = torch.tensor(1.0 / np.maximum(counts, 1.0))[torch.tensor(y[train])]
-        w, b = _fit((xt - mean) / std, torch.tensor(y[train]), weights, classes, weight_decay)
-        xs = (torch.tensor(x[test], dtype=torch.float32) - mean) / std
-        answer[test] = (xs @ w + b).argmax(1).numpy()
+        weights = (1.0 / np.maximum(counts, 1.0))[y[train]]
+        probe = fit_probe((x[train] - mean) / std, y[train], classes, weight_decay, weights)
+        with torch.no_grad():
+            logits = probe(torch.from_numpy((x[test] - mean) / std).float())
+        answer[test] = logits.argmax(1).numpy()
     present = np.unique(y)
     return float(np.mean([(answer[y == c] == c).mean() for c in present])), answer
 

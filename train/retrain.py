@@ -952,9 +952,8 @@ def _by_category(active: dict[str, Any], candidate: dict[str, Any]) -> list[str]
     lines = ["Held-back reviews by category (right of photos; a few photos each, so one photo",
              "moves a row by many points):", "", "| category | active | candidate |",
              "|---|---|---|"]  # fmt: skip
-    for name, (right, photos) in after.items():
-        lines.append(f"| {name} | {before.get(name, [0, photos])[0]} of {photos} "
-                     f"| {right} of {photos} |")  # fmt: skip
+    for name, (right, photos) in after.items():  # the same photos: the same categories
+        lines.append(f"| {name} | {before[name][0]} of {photos} | {right} of {photos} |")
     return [*lines, ""]
 
 
