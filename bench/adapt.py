@@ -248,6 +248,7 @@ def one_run(
         "temperature": report["recipe"]["temperature"],
         "reviewed": len(reviewed), "scored": len(rest), "seconds": seconds,
         "holdout": args.holdout, "trained_on": report["field"]["train"],
+        "trained_on_grey": report["field"]["train_grey_share"],
         "gate_passed": report["decision"]["passed"], "gate_reasons": report["decision"]["reasons"],
         # what the gate saw: the held-back reviews as classify reads them, before and after
         "gate_field": {m: report[m]["field_holdout"] for m in ("active", "candidate")},
@@ -337,11 +338,12 @@ def main() -> None:
                     continue  # the set allows no more than the last K did
                 last[seed] = counts
                 before = scores(start, rest)
+                trained = [s for s in reviewed if not held_back(s, args.holdout)]
                 ran: set[tuple[int, str]] = set()  # once per draw: -1 may resolve to one given
                 for recipe in recipes:
                     for tune in args.tune_blocks:
-                        key = (RetrainOptions(tune_blocks=tune).blocks_for(len(reviewed)),
-                               recipe_name(recipe))  # fmt: skip
+                        options = dataclasses.replace(RetrainOptions(tune_blocks=tune), **recipe)
+                        key = (options.blocks_for(len(trained)), recipe_name(recipe))
                         if key not in ran:
                             ran.add(key)
                             rows.append(one_run(args, work, reviewed, rest, counts, k, seed,

@@ -202,6 +202,17 @@ class RetrainOptions:
 AUTO_BLOCKS = 2  # EfficientNet-Lite0: its last inverted-residual block and the final convolution
 
 
+def grey_share_of(
+    model: onnx.ModelProto, metadata: ModelMetadata, samples: Sequence[Sample]
+) -> float:
+    """The share of these photos the model's grey head reads as grey frames (a night/IR
+    site's reviews; 0 for a model without one)."""
+    delta = read_grey_head(model)
+    if delta is None or not samples:
+        return 0.0
+    return float(sample_flags(samples, metadata, delta.threshold).mean())
+
+
 def held_back(sample: Sample, share: float) -> bool:
     """Whether a field sample is held back, drawn from its event id (its group, without the
     manifest name that `load_manifests` puts in front)."""
@@ -928,6 +939,8 @@ def retrain(
             "held_back": len(field_test),
             "labels_the_model_lacks": unknown,
             "no_item_train": sum(s.label == BACKGROUND for s in field_train),
+            # the share of those trained on the file reads as grey frames (a night/IR camera's)
+            "train_grey_share": grey_share_of(model, meta, field_train),
         },
         "thresholds": thresholds.model_dump(),
         "recipe": recipe,
@@ -969,8 +982,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"# Retraining {a['model_version']} → {c['model_version']}",
         "",
         f"Field: {report['field']['reviewed_images']} reviewed images, "
-        f"{report['field']['train']} trained on, {report['field']['held_back']} held back "
-        "(by event).",
+        f"{report['field']['train']} trained on "
+        f"({report['field']['train_grey_share']:.0%} of them grey frames), "
+        f"{report['field']['held_back']} held back (by event).",
         "",
         f"Method: {report['recipe']['method']}; the candidate: {report['recipe']['form']}.",
         "",

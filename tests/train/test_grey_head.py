@@ -239,3 +239,24 @@ def test_a_reviewed_grey_frame_keeps_its_augmented_views_grey() -> None:
     assert not grey_rows(preprocess(bare, SPEC), THRESHOLD).all()  # what it guards against
     assert np.array_equal(stays_grey(field_augmenter(5), metadata, THRESHOLD)(colour),
                           field_augmenter(5)(colour))  # fmt: skip
+
+
+def test_retrain_counts_the_reviews_read_as_grey_frames(tmp_path: Path) -> None:
+    """The share of the reviews the file reads as grey frames (written as a camera stores them),
+    which retrain reports (a night/IR site's are all grey); a model without a grey head reads
+    none as grey."""
+    from train.retrain import grey_share_of
+
+    plain = build_tiny_model()
+    model = add_grey_head(plain, _delta(plain))
+    colour, grey, stored, dull = _images()
+    samples = []
+    for n, image in enumerate([colour, grey, stored, dull, grey, stored]):
+        path = tmp_path / f"{n}.jpg"
+        cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        samples.append(Sample(path, "train", None, "x", "review", f"e{n}", "reviewed"))
+    metadata = tiny_metadata()
+    assert grey_share_of(model, metadata, samples) == pytest.approx(4 / 6)
+    assert grey_share_of(model, metadata, samples[:1] + samples[3:4]) == 0.0
+    assert grey_share_of(plain, metadata, samples) == 0.0
+    assert grey_share_of(model, metadata, []) == 0.0

@@ -216,12 +216,13 @@ def test_the_report_shows_the_held_back_reviews_category_by_category() -> None:
         "active": side | {"field_holdout": {"category_right": right_by_category(scored)}},
         "candidate": side | {"field_holdout": {"category_right": better}},
         "decision": {"passed": True, "reasons": []}, "margin": 0.01, "base_test_changes": [],
-        "field": {"reviewed_images": 20, "train": 14, "held_back": 6},
+        "field": {"reviewed_images": 20, "train": 14, "held_back": 6, "train_grey_share": 0.5},
         "recipe": {"method": "head", "form": "float"},
     }  # fmt: skip
     text = markdown(report)
     assert "| recyclable | 2 of 3 | 3 of 3 |" in text and "| kitchen | 1 of 2 | 2 of 2 |" in text
     assert "| other | 1 of 1 | 1 of 1 |" in text and "hazardous |" not in text
+    assert "14 trained on (50% of them grey frames), 6 held back" in text
     # no held-back item photos: no table
     report["active"]["field_holdout"] = report["candidate"]["field_holdout"] = {"images": 0}
     assert "Held-back reviews by category" not in markdown(report)

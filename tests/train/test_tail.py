@@ -235,6 +235,11 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
     out.mkdir()
     report = retrain(active, manifests, field, out, options, limit=60, cache_dir=tmp_path / "c")
     assert report["recipe"]["tuned_blocks"] == 2  # enough reviews: the default tunes blocks
+    assert report["field"]["train_grey_share"] < 0.5  # colour reviews (a few empty crops)
+    assert (
+        f"{report['field']['train_grey_share']:.0%} of them grey frames"
+        in (out / "report.md").read_text()
+    )
     # crops reviewed as "no item" train the background output (empty-3 is held back: its
     # event id draws under the 30 %) and are scored apart from the items
     assert report["field"]["no_item_train"] == 4 and not report["field"]["labels_the_model_lacks"]
