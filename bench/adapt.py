@@ -208,6 +208,13 @@ def recipe_name(recipe: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in recipe.items()) or "default"
 
 
+def blocks_tuned(reviewed: list[Sample], holdout: float, tune: int, recipe: dict[str, Any]) -> int:
+    """The blocks retrain will tune on these reviews (`tune` -1 resolves by the number it trains
+    on after its hold-out, and `recipe` may move `tune_from`)."""
+    options = dataclasses.replace(RetrainOptions(tune_blocks=tune), **recipe)
+    return options.blocks_for(sum(not held_back(s, holdout) for s in reviewed))
+
+
 def one_run(
     args: argparse.Namespace,
     work: Path,
@@ -338,12 +345,11 @@ def main() -> None:
                     continue  # the set allows no more than the last K did
                 last[seed] = counts
                 before = scores(start, rest)
-                trained = [s for s in reviewed if not held_back(s, args.holdout)]
                 ran: set[tuple[int, str]] = set()  # once per draw: -1 may resolve to one given
                 for recipe in recipes:
                     for tune in args.tune_blocks:
-                        options = dataclasses.replace(RetrainOptions(tune_blocks=tune), **recipe)
-                        key = (options.blocks_for(len(trained)), recipe_name(recipe))
+                        key = (blocks_tuned(reviewed, args.holdout, tune, recipe),
+                               recipe_name(recipe))  # fmt: skip
                         if key not in ran:
                             ran.add(key)
                             rows.append(one_run(args, work, reviewed, rest, counts, k, seed,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.adapt import draw, parse_recipe, recipe_name
+from bench.adapt import blocks_tuned, draw, parse_recipe, recipe_name
 from tests.conftest import WASTE_V1
 from train.manifest import Sample
 from vision.taxonomy import Category
@@ -121,3 +121,18 @@ def test_the_gate_s_photos_are_each_model_s_reading_of_them(tmp_path: Path) -> N
     assert 0.9 < read["label"] <= read["outcome"] + 1e-9 <= 1.0 + 1e-9
     assert read["brier"] == pytest.approx((1 - read["label"]) ** 2, abs=0.02)
     assert gate_photos([model, model], []) == []
+
+
+def test_a_draw_tunes_the_blocks_retrain_will_tune() -> None:
+    """-1 resolves as retrain resolves it: by the reviews left after its hold-out (48 reviewed,
+    under 40 trained on with 30 % held back) and the recipe's `tune_from`; a number given stays."""
+    from train.retrain import AUTO_BLOCKS, held_back
+
+    reviewed = [Sample(Path(f"{n}.jpg"), "test", Category.KITCHEN, "food_waste", "site",
+                       f"event-{n}", "site") for n in range(48)]  # fmt: skip
+    trained = sum(not held_back(s, 0.3) for s in reviewed)
+    assert trained < 40 <= len(reviewed)
+    assert blocks_tuned(reviewed, 0.0, -1, {}) == AUTO_BLOCKS
+    assert blocks_tuned(reviewed, 0.3, -1, {}) == 0
+    assert blocks_tuned(reviewed, 0.3, -1, {"tune_from": trained}) == AUTO_BLOCKS
+    assert blocks_tuned(reviewed, 0.3, 4, {}) == 4
