@@ -39,14 +39,14 @@ import torch
 from bench.adapt import field_set, scores
 from bench.probe import fit_probe
 from bench.surfaces import FAMILIES
-from train.head import _gemm
+from train.head import read_head
 from train.manifest import Sample
+from train.retrain import close_up as zoomed
 from train.tail import cut_for, with_outputs
 from vision.classifier import Classifier
 from vision.imageio import read_image
 from vision.preprocess import preprocess
 from vision.taxonomy import Category
-from vision.zoom import find_item, zoom_crop
 
 CATEGORIES = list(Category)
 
@@ -80,14 +80,13 @@ def fit_and_score(
 
 
 def depth_names(model: onnx.ModelProto, blocks: Sequence[int]) -> list[str]:
-    return [_gemm(model).input[0] if n == 0 else cut_for(model, n) for n in blocks]
+    return [read_head(model).features if n == 0 else cut_for(model, n) for n in blocks]
 
 
 def close_up(image: np.ndarray) -> np.ndarray:
-    """The close-up `binwatch classify` reads of a small item on a plain floor (vision.zoom),
-    or the photo itself where it finds none."""
-    box = find_item(image)
-    crop = zoom_crop(image, box) if box is not None else None
+    """The close-up `binwatch classify` reads of a small item on a plain floor (retrain's, from
+    vision.zoom), or the photo itself where it finds none."""
+    crop = zoomed(image)
     return image if crop is None else crop
 
 
