@@ -55,8 +55,9 @@ from edge.simulate import item_crop
 from train.augment import night_check, place_on_background
 from train.evaluate import read_samples
 from train.feature_cache import default_folder
+from train.gate import outcome_probability
 from train.manifest import Sample, load_manifests
-from train.retrain import RetrainOptions, held_back, outcome_probability, retrain
+from train.retrain import RetrainOptions, held_back, retrain
 from vision.classifier import Classifier
 from vision.imageio import read_image
 from vision.zoom import ZoomParams

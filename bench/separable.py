@@ -41,8 +41,8 @@ from bench.probe import fit_probe
 from bench.surfaces import FAMILIES
 from train.head import read_head
 from train.manifest import Sample
-from train.retrain import close_up as zoomed
 from train.tail import cut_for, with_outputs
+from train.views import close_up as zoomed
 from vision.classifier import Classifier
 from vision.imageio import read_image
 from vision.preprocess import preprocess

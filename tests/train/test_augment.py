@@ -153,7 +153,7 @@ def test_small_placements_are_off_at_0_and_drawn_when_asked(placed_sizes: list[o
 def test_threshold_views_place_items_at_the_usual_sizes(placed_sizes: list[object]) -> None:
     """Retrain chooses its thresholds on the views export chooses them on: placed at the usual
     sizes, never small, whatever the shipped recipe's `SMALL_SHARE`."""
-    from train.retrain import field_view
+    from train.views import field_view
 
     photo = studio_photo()
     for shade in range(40):
@@ -169,7 +169,7 @@ def test_retrains_training_views_are_the_photos_own_and_drawn_as_training_draws(
     draw (their features are cached), another for another draw, placed as training places
     (some small, at the recipe's `SMALL_SHARE`)."""
     import train.augment as augment
-    from train.retrain import TRAINING_VIEWS, training_view
+    from train.views import TRAINING_VIEWS, training_view
 
     photo = studio_photo()
     first, again, other = (

@@ -133,7 +133,7 @@ def test_the_delta_learns_what_grey_asks_and_no_more() -> None:
 def test_retrain_scores_a_grey_photo_from_features_as_the_file_reads_it(tmp_path: Path) -> None:
     """The gate's base test numbers come from cached features and the head; for a model with a
     grey head they are the file's own, grey photos included."""
-    from train.retrain import compare
+    from train.gate import compare
 
     plain = build_tiny_model()
     model = add_grey_head(plain, _delta(plain, 3))
@@ -226,7 +226,7 @@ def test_tuned_blocks_fit_grey_rows_under_the_correction(weights_model: Path) ->
 def test_a_reviewed_grey_frame_keeps_its_augmented_views_grey() -> None:
     """A night site's reviewed frame is grey and so is every frame the site sends: its augmented
     views (colour casts, per-channel noise) are made grey again; a colour photo's are untouched."""
-    from train.retrain import field_augmenter, stays_grey
+    from train.views import field_augmenter, stays_grey
 
     metadata = tiny_metadata()
     colour, grey, stored, _ = _images()

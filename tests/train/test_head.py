@@ -12,18 +12,10 @@ import pytest
 from onnx import TensorProto, helper
 
 from tests.tiny_model import build_tiny_model
+from train.gate import base_changes, markdown, right_by_category, verdict
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
-from train.retrain import (
-    RetrainOptions,
-    base_changes,
-    category_balance,
-    held_back,
-    markdown,
-    right_by_category,
-    verdict,
-    view_weights,
-)
+from train.retrain import RetrainOptions, category_balance, held_back, view_weights
 from vision.errors import ModelError
 from vision.taxonomy import Category
 
@@ -135,7 +127,7 @@ def test_retrain_asks_for_base_views_it_can_draw(capsys: pytest.CaptureFixture[s
     import argparse
 
     from binwatch.retrain_cli import configure
-    from train.retrain import TRAINING_VIEWS
+    from train.views import TRAINING_VIEWS
 
     parser = argparse.ArgumentParser()
     configure(parser)
@@ -253,7 +245,7 @@ def test_the_gate_reads_held_back_frames_as_binwatch_classify_does(tmp_path: Pat
 
     from tests.tiny_model import write_tiny_model
     from train.evaluate import predict, read_samples
-    from train.retrain import compare, log_loss
+    from train.gate import compare, log_loss
     from vision.classifier import Classifier
     from vision.zoom import ZoomParams
 
@@ -284,7 +276,7 @@ def test_the_outcome_log_loss_scores_what_the_office_sees(tmp_path: Path) -> Non
     import cv2
 
     from tests.tiny_model import PROTOTYPES, write_tiny_model
-    from train.retrain import compare, log_loss, outcome_log_loss
+    from train.gate import compare, log_loss, outcome_log_loss
     from vision.classifier import Classifier
     from vision.metadata import BACKGROUND
 

@@ -20,11 +20,13 @@ import train.retrain as retrain_module
 from tests.conftest import WASTE_EXTRA, WASTE_V1, no_datasets
 from tests.tiny_model import build_tiny_model
 from train.augment import SMALL_SHARE, draw_floor, place_on_background
+from train.gate import compare
 from train.grey_head import read_grey_head
 from train.head import read_head
 from train.manifest import load_manifests
-from train.retrain import RetrainOptions, compare, retrain
+from train.retrain import RetrainOptions, retrain
 from train.tail import TailModule, boundaries, cut_for, with_outputs, write_tail
+from train.views import with_close_up
 from vision.classifier import Classifier
 from vision.errors import ModelError
 from vision.imageio import read_image
@@ -313,7 +315,7 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
     # photo's weight split over its two views
     reviewed = load_manifests([field]).samples
     trained = [s for s in reviewed if not retrain_module.held_back(s, few.field_holdout)]
-    chosen = retrain_module.with_close_up(trained)
+    chosen = with_close_up(trained)
     small_kept = sum("sm-" in s.group for s in trained)
     assert close == len(chosen) >= small_kept - 1 and small_kept >= 4
     labels = list(Classifier(active).labels)
