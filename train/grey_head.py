@@ -81,6 +81,30 @@ def _spread_threshold(metadata: ModelMetadata) -> float:
     return GREY_LEVELS / (spec.std[0] * 255.0)
 
 
+def grey_flag(
+    image: str, threshold: float, prefix: str
+) -> tuple[list[onnx.TensorProto], list[onnx.NodeProto], str]:
+    """The constants and nodes (every name starting with `prefix`) that compute, per frame of the
+    input `image`, whether it is grey: its three channels' spread, averaged over every `STRIDE`-th
+    row and column, under `threshold`. Returns them and the boolean output's name (N×1)."""
+    constants = [
+        numpy_helper.from_array(np.asarray(threshold, np.float32), f"{prefix}threshold"),
+        *(numpy_helper.from_array(np.asarray(v, np.int64), f"{prefix}{k}")
+          for k, v in (("starts", [0, 0]), ("ends", [2**62, 2**62]), ("axes", [2, 3]),
+                       ("steps", [STRIDE, STRIDE]))),
+    ]  # fmt: skip
+    p = prefix
+    nodes = [
+        helper.make_node("Slice", [image, *(f"{p}{k}" for k in SLICE)], [f"{p}sample"]),
+        helper.make_node("ReduceMax", [f"{p}sample"], [f"{p}max"], axes=[1], keepdims=1),
+        helper.make_node("ReduceMin", [f"{p}sample"], [f"{p}min"], axes=[1], keepdims=1),
+        helper.make_node("Sub", [f"{p}max", f"{p}min"], [f"{p}spread"]),
+        helper.make_node("ReduceMean", [f"{p}spread"], [f"{p}mean"], axes=[2, 3], keepdims=0),
+        helper.make_node("Less", [f"{p}mean", f"{p}threshold"], [f"{p}is"]),
+    ]
+    return constants, nodes, f"{p}is"
+
+
 def add_grey_head(model: onnx.ModelProto, delta: GreyDelta) -> onnx.ModelProto:
     """A copy whose output adds `delta` to the head's logits where the input frame is grey (a
     model that has one has it replaced)."""
@@ -89,29 +113,18 @@ def add_grey_head(model: onnx.ModelProto, delta: GreyDelta) -> onnx.ModelProto:
     gemm = _gemm(out)
     image, logits = graph.input[0].name, gemm.output[0]
     gemm.output[0] = COLOUR_LOGITS
+    constants, nodes, flag = grey_flag(image, delta.threshold, "grey.")
     graph.initializer.extend(
         [
             numpy_helper.from_array(np.asarray(delta.weight, np.float32), DELTA_W),
             numpy_helper.from_array(np.asarray(delta.bias, np.float32), DELTA_B),
-            numpy_helper.from_array(np.asarray(delta.threshold, np.float32), "grey.threshold"),
-            *(numpy_helper.from_array(np.asarray(v, np.int64), f"grey.{k}")
-              for k, v in (("starts", [0, 0]), ("ends", [2**62, 2**62]), ("axes", [2, 3]),
-                           ("steps", [STRIDE, STRIDE]))),
+            *constants,
         ]
-    )  # fmt: skip
+    )
     graph.node.extend(
         [
-            helper.make_node(
-                "Slice",
-                [image, "grey.starts", "grey.ends", "grey.axes", "grey.steps"],
-                ["grey.sample"],
-            ),
-            helper.make_node("ReduceMax", ["grey.sample"], ["grey.max"], axes=[1], keepdims=1),
-            helper.make_node("ReduceMin", ["grey.sample"], ["grey.min"], axes=[1], keepdims=1),
-            helper.make_node("Sub", ["grey.max", "grey.min"], ["grey.spread"]),
-            helper.make_node("ReduceMean", ["grey.spread"], ["grey.mean"], axes=[2, 3], keepdims=0),
-            helper.make_node("Less", ["grey.mean", "grey.threshold"], ["grey.is"]),
-            helper.make_node("Cast", ["grey.is"], ["grey.flag"], to=TensorProto.FLOAT),
+            *nodes,
+            helper.make_node("Cast", [flag], ["grey.flag"], to=TensorProto.FLOAT),
             helper.make_node("Gemm", [gemm.input[0], DELTA_W, DELTA_B], ["grey.delta"], transB=1),
             helper.make_node("Mul", ["grey.delta", "grey.flag"], ["grey.term"]),
             helper.make_node("Add", [COLOUR_LOGITS, "grey.term"], [logits], name=GREY_ADD),

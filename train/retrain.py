@@ -25,7 +25,11 @@ compare, decide.
    (train.grey_head) keeps its correction, and the rows it would read as grey frames (a night
    site's reviews, grey base photos) are fitted with the correction added (`grey_in_fit`), so
    the colour head learns what the file's grey reading still needs, and a reviewed grey frame's
-   augmented views stay grey (`keep_grey`: a night camera sends nothing else). The temperature is
+   augmented views stay grey (`keep_grey`: a night camera sends nothing else). A grey tail
+   (train.grey_tail: a copy of the last block for grey frames) is kept as it was. The head
+   alone fits the file's features (a grey frame's through the copy); tuned blocks are the
+   colour ones, and every row trains through them (a grey row too: how far that misleads a
+   night site is not measured yet). The temperature is
    refitted on base val (and folded into the head and the grey correction alike: it was
    fitted on their sum) and the verdict thresholds chosen as `binwatch export` chooses them
    (base val as it is, at night and on drawn floors; flags at 97 % precision, `correct` at
@@ -85,6 +89,7 @@ from train.grey_head import (
     read_grey_head,
     sample_flags,
 )
+from train.grey_tail import drop_grey_tail, grey_tail_part, has_grey_tail, join_grey_tail
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
 from train.metrics import fit_temperature, softmax
@@ -108,6 +113,7 @@ from train.views import (
     with_close_up,
 )
 from vision.classifier import Classifier
+from vision.errors import ModelError
 from vision.imageio import read_image
 from vision.metadata import BACKGROUND, DatasetRef, ModelMetadata, embed_metadata
 from vision.preprocess import preprocess
@@ -492,10 +498,19 @@ def retrain(
     static = meta.quantization == "int8-static"
     mode = options.static_mode()
     through_float = static and mode != 2
+    if through_float and has_grey_tail(onnx.load(str(active_path))):
+        raise ModelError(
+            "a file with a grey tail retrains in its own graph only (static_candidate 2 or -1, "
+            f"not {options.static_candidate})"
+        )
     work_path = active_path
     if through_float:
         work_path = float_parent(active_path, out / "parent-float.onnx", meta)
     model = onnx.load(str(work_path))
+    # a grey tail (train.grey_tail) rides along as it is: the colour blocks are what is tuned
+    grey_part = grey_tail_part(model)
+    if grey_part is not None:
+        model = drop_grey_tail(model)
     cut = cut_for(model, blocks) if blocks else None
     session = feature_session(work_path, options.threads, cut)
     index = {label: i for i, label in enumerate(labels)}
@@ -613,6 +628,8 @@ def retrain(
     weight, bias, tempered, temperature, thresholds = fit_and_threshold(
         val_x, val_y, weight, bias, labels, options, delta, val_flags
     )
+    if grey_part is not None:
+        body = join_grey_tail(body, grey_part)
     if tempered is not None:  # the candidate's grey correction, at the candidate's temperature
         body = add_grey_head(body, tempered)
     thresholds = thresholds.model_copy(update={"background": meta.thresholds.background})
@@ -629,6 +646,7 @@ def retrain(
         ),
         "tuned_blocks": blocks,
         "cut": cut,
+        **({"grey_tail": "kept as it was"} if grey_part is not None else {}),
         "form": candidate_form(meta.quantization, mode),
         "options": options.__dict__,
         "field_train_images": len(field_train),
@@ -662,7 +680,9 @@ def retrain(
         candidate_meta = candidate_meta.model_copy(update={"quantization": "int8-weights"})
     write_candidate(body, candidate_path, weight, bias, candidate_meta, calibration)
     test_flags = grey_flags(base_test) if delta is not None else None  # the candidate keeps it
-    if static:  # int8 activations (or the float graph's): both files run whole, as a camera
+    # int8 activations (or the float graph's), or a grey tail's second path: both files run
+    # whole, as a camera
+    if static or grey_part is not None:
         test_x: np.ndarray | None = None
         candidate_x: np.ndarray | None = None
     else:

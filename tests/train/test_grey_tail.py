@@ -1,0 +1,187 @@
+"""The grey tail (train.grey_tail): a second copy of the last block that the file takes for grey
+frames only, written int8 at the parent's activation scales, computing what its torch copy
+computes, removable whole, trained with only the blocks before the final convolution moving
+(train.grey_tail_fit), and kept as it is by a retrain that tunes the colour blocks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from tests.conftest import WASTE_EXTRA, WASTE_V1, no_datasets
+from tests.tiny_model import build_tiny_model
+from tests.train.cut_rows import cut_rows
+from tests.train.test_tail import _field_manifest
+from train.grey_head import drop_grey_head, read_grey_head
+from train.grey_tail import (
+    PREFIX,
+    add_grey_tail,
+    drop_grey_tail,
+    grey_tail_part,
+    has_grey_tail,
+    join_grey_tail,
+    switched_tensor,
+)
+from train.grey_tail_fit import GreyTailOptions, PairedViews, fit_grey_tail
+from train.head import read_head, with_features
+from train.retrain import RetrainOptions, retrain
+from train.tail import TailModule, boundaries, cut_for, with_outputs
+from vision.classifier import Classifier
+from vision.errors import ModelError
+from vision.metadata import embed_metadata
+from vision.preprocess import preprocess
+from vision.shipped import shipped_model_path
+
+
+@pytest.fixture(scope="module")
+def static() -> onnx.ModelProto:
+    path = shipped_model_path()
+    assert path is not None and Classifier(path).metadata.quantization == "int8-static"
+    return onnx.load(str(path))
+
+
+def _images() -> list[np.ndarray]:
+    """Three colour frames and the same three as a night camera sends them (grey)."""
+    rng = np.random.default_rng(3)
+    colour = [
+        cv2.GaussianBlur(rng.integers(0, 256, (120, 160, 3), dtype=np.uint8), (9, 9), 3)
+        for _ in range(3)
+    ]
+    grey = [np.repeat(cv2.cvtColor(c, cv2.COLOR_BGR2GRAY)[:, :, None], 3, 2) for c in colour]
+    return colour + grey
+
+
+def _run(model: onnx.ModelProto, *extra: str) -> list[np.ndarray]:
+    graph = with_outputs(with_features(model), list(extra))
+    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    spec = Classifier(shipped_model_path()).metadata.preprocess  # type: ignore[arg-type]
+    found: list[np.ndarray] = session.run(None, {"image": preprocess(_images(), spec, "bgr")})
+    return found
+
+
+def _moved_copy(static: onnx.ModelProto, blocks: int = 2) -> TailModule:
+    plain = drop_grey_head(static)
+    grey = TailModule(plain, cut_for(plain, blocks))
+    final = next(n for n in reversed(grey.nodes) if n.op_type == "Conv")
+    with torch.no_grad():  # the final convolution is shared by both paths
+        for name, key in grey.keys.items():
+            if name not in final.input:
+                grey.params[key].mul_(1.1).add_(0.002)
+    return grey
+
+
+def test_grey_frames_read_through_the_copy_and_colour_frames_as_before(
+    static: onnx.ModelProto,
+) -> None:
+    delta = read_grey_head(static)
+    assert delta is not None
+    grey = _moved_copy(static)
+    model = add_grey_tail(static, grey, delta.threshold)
+    assert has_grey_tail(model) and not has_grey_tail(static)
+    # the switch is on the rounded uint8 tensor the final convolution's DequantizeLinear reads,
+    # so ONNX Runtime still fuses that convolution into its int8 kernel
+    switched = switched_tensor(static, boundaries(static)[0])
+    assert switched.endswith("_QuantizeLinear_Output")
+    readers = [n for n in model.graph.node if PREFIX + "selected" in n.input]
+    assert [n.op_type for n in readers] == ["DequantizeLinear"]
+    # the copy: the last block's three convolutions, int8 weights of their own
+    copied = [n for n in model.graph.node if n.name.startswith(PREFIX) and n.op_type == "Conv"]
+    assert len(copied) == 3
+    grown = len(model.SerializeToString()) - len(static.SerializeToString())
+    assert 500_000 < grown < 800_000  # 0.6 M int8 weights, not float
+
+    logits, feats, at_cut = _run(model, grey.cut)
+    before, before_feats = _run(static)
+    assert np.array_equal(logits[:3], before[:3])  # colour frames: the very same numbers
+    assert np.abs(feats[3:] - before_feats[3:]).max() > 0.1  # grey frames: the copy's reading
+    with torch.no_grad():  # what the torch copy (now holding the file's int8 weights) computes
+        mine = grey(torch.from_numpy(at_cut[3:])).numpy()
+    assert np.mean(np.abs(mine - feats[3:]) > 1e-5) < 0.01
+    assert np.abs(mine - feats[3:]).max() < 0.05
+
+    # dropped whole; carried to a model with the same colour blocks' names and back again
+    dropped = drop_grey_tail(model)
+    assert len(dropped.graph.node) == len(static.graph.node)
+    assert {i.name for i in dropped.graph.initializer} == {i.name for i in static.graph.initializer}
+    assert np.array_equal(_run(dropped)[0], before)
+    part = grey_tail_part(model)
+    assert part is not None and grey_tail_part(static) is None
+    assert np.array_equal(_run(join_grey_tail(dropped, part))[0], logits)
+    again = add_grey_tail(model, grey, delta.threshold)  # replaced, not stacked
+    assert len(again.graph.node) == len(model.graph.node)
+
+
+def test_a_copy_that_does_not_reach_the_switch_is_refused(static: onnx.ModelProto) -> None:
+    delta = read_grey_head(static)
+    assert delta is not None
+    with pytest.raises(ModelError, match="do not reach"):
+        add_grey_tail(static, _moved_copy(static, blocks=1), delta.threshold)
+    moved = _moved_copy(static)
+    with torch.no_grad():
+        list(moved.params.values())[-1].add_(0.5)  # the final convolution's bias
+    with pytest.raises(ModelError, match="both paths share"):
+        add_grey_tail(static, moved, delta.threshold)
+    part = grey_tail_part(add_grey_tail(static, _moved_copy(static), delta.threshold))
+    assert part is not None
+    with pytest.raises(ModelError, match="cannot join the grey tail"):
+        join_grey_tail(build_tiny_model(), part)  # not the blocks the copy was made of
+
+
+def test_only_the_blocks_before_the_final_convolution_learn(static: onnx.ModelProto) -> None:
+    plain = drop_grey_head(static)
+    cut = cut_for(plain, 2)
+    colour = TailModule(plain, cut)
+    x = cut_rows(plain, cut, _images()).astype(np.float16)
+    with torch.no_grad():
+        teacher = colour(torch.from_numpy(x.astype(np.float32))).numpy() * 1.2
+    head = read_head(plain)
+    views = PairedViews(x, teacher, np.arange(len(x), dtype=np.int64))
+    options = GreyTailOptions(steps=4, batch=8)
+    grey, weight, bias = fit_grey_tail(plain, cut, views, (head.weight, head.bias), options)
+    final = next(n for n in reversed(grey.nodes) if n.op_type == "Conv")
+    for name, key in grey.keys.items():
+        moved = not torch.equal(grey.params[key], colour.params[key])
+        assert moved == (name not in final.input), name
+    assert not np.array_equal(weight, head.weight) and not np.array_equal(bias, head.bias)
+
+
+def test_a_retrain_tunes_the_colour_blocks_and_keeps_the_grey_tail(
+    static: onnx.ModelProto, tmp_path: Path
+) -> None:
+    if not (WASTE_V1 / "manifest.csv").is_file() or not (WASTE_EXTRA / "manifest.csv").is_file():
+        no_datasets(f"shared datasets not found under {WASTE_V1.parent} (tests read ../shared)")
+    delta = read_grey_head(static)
+    assert delta is not None
+    active = tmp_path / "tail.onnx"
+    model = add_grey_tail(static, _moved_copy(static), delta.threshold)
+    embed_metadata(model, Classifier(shipped_model_path()).metadata)  # type: ignore[arg-type]
+    onnx.save(model, str(active))
+    manifests = [WASTE_V1 / "manifest.csv", WASTE_EXTRA / "manifest.csv"]
+    field = _field_manifest(tmp_path / "reviewed.csv", 12)
+    through_float = RetrainOptions(steps=5, tune_blocks=2, static_candidate=0)
+    (tmp_path / "float").mkdir()
+    with pytest.raises(ModelError, match="grey tail retrains in its own graph"):
+        retrain(active, manifests, field, tmp_path / "float", through_float, limit=60)
+    options = RetrainOptions(steps=20, tail_steps=15, field_views=1, tune_blocks=2)
+    out = tmp_path / "run"
+    out.mkdir()
+    report = retrain(active, manifests, field, out, options, limit=60)
+    assert report["recipe"]["tuned_blocks"] == 2
+    assert report["recipe"]["grey_tail"] == "kept as it was"
+    candidate = onnx.load(str(out / "candidate.onnx"))
+    kept, before = grey_tail_part(candidate), grey_tail_part(model)
+    assert kept is not None and before is not None
+    assert [i.SerializeToString() for i in kept.initializers] == [
+        i.SerializeToString() for i in before.initializers
+    ]
+    # the colour blocks moved; the file runs and reads grey frames through the copy still
+    logits, feats = _run(candidate)
+    parent_logits, parent_feats = _run(model)
+    assert np.abs(feats[:3] - parent_feats[:3]).max() > 1e-3
+    assert logits.shape == parent_logits.shape
