@@ -16,14 +16,14 @@ EfficientNet-Lite0: 0.6 M of the 3.4 M weights, about an eighth more compute).
 The copy's weights are written as the colour blocks are (train.tail.write_tail: int8 per output
 channel, a static file's int32 biases at its own input scale); its activations round at the
 parent's scales (the same QuantizeLinear constants). Everything added is named `grey_tail.*`, so
-`drop_grey_tail` removes it whole and `grey_tail_part` / `join_grey_tail` carry it from a model to
-a retrained one whose colour blocks keep their names.
+`drop_grey_tail` removes it whole. A retrain whose tuned blocks reach the switch trains both
+copies (train.tail.TailModule takes the switch's condition, `GREY_FLAG`, as a second input), each
+row through the copy the file takes for it.
 """
 
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
 
 import numpy as np
 import onnx
@@ -35,16 +35,7 @@ from vision.errors import ModelError
 
 PREFIX = "grey_tail."
 WHERE = "grey_tail.where"
-
-
-@dataclass(frozen=True)
-class GreyTailPart:
-    """What `add_grey_tail` put into a model: its nodes and initializers (all named
-    `grey_tail.*`), and the tensor the switch stands in for."""
-
-    nodes: tuple[onnx.NodeProto, ...]
-    initializers: tuple[onnx.TensorProto, ...]
-    switched: str
+GREY_FLAG = PREFIX + "is4"  # the switch's condition, N×1×1×1 (a second input of TailModule)
 
 
 def switched_tensor(model: onnx.ModelProto, upto: str) -> str:
@@ -108,10 +99,10 @@ def add_grey_tail(
                                                   PREFIX + "axes4")]  # fmt: skip
     nodes += [
         *flag_nodes,
-        helper.make_node("Unsqueeze", [flag, PREFIX + "axes4"], [PREFIX + "is4"]),
+        helper.make_node("Unsqueeze", [flag, PREFIX + "axes4"], [GREY_FLAG]),
         helper.make_node(
             "Where",
-            [PREFIX + "is4", PREFIX + switched, switched],
+            [GREY_FLAG, PREFIX + switched, switched],
             [PREFIX + "selected"],
             name=WHERE,
         ),
@@ -119,7 +110,7 @@ def add_grey_tail(
     for node in nodes:  # every node added is named grey_tail.*, to be found again
         if not node.name.startswith(PREFIX):
             node.name = node.output[0]
-    return join_grey_tail(out, GreyTailPart(tuple(nodes), tuple(inits), switched))
+    return _join(out, nodes, inits, switched)
 
 
 def _renamed(node: onnx.NodeProto, names: dict[str, str]) -> onnx.NodeProto:
@@ -132,43 +123,35 @@ def _renamed(node: onnx.NodeProto, names: dict[str, str]) -> onnx.NodeProto:
     return new
 
 
-def grey_tail_part(model: onnx.ModelProto) -> GreyTailPart | None:
-    """The model's grey tail, to join to a model with the same colour blocks' names (a retrained
-    one), or None."""
-    where = next((n for n in model.graph.node if n.name == WHERE), None)
-    if where is None:
-        return None
-    nodes = tuple(copy.deepcopy(n) for n in model.graph.node if n.name.startswith(PREFIX))
-    inits = tuple(copy.deepcopy(i) for i in model.graph.initializer if i.name.startswith(PREFIX))
-    return GreyTailPart(nodes, inits, str(where.input[2]))
-
-
-def join_grey_tail(model: onnx.ModelProto, part: GreyTailPart) -> onnx.ModelProto:
-    """A copy of `model` (without a grey tail) with `part` in it: every reader of the switched
-    tensor reads the switch instead. Its nodes go right before the first reader, so the graph
-    stays in order."""
+def _join(
+    model: onnx.ModelProto, nodes: list[onnx.NodeProto], inits: list[onnx.TensorProto],
+    switched: str,
+) -> onnx.ModelProto:  # fmt: skip
+    """A copy of `model` (without a grey tail) with the tail's `nodes` and `inits` in it: every
+    reader of the `switched` tensor reads the switch instead. The nodes go right before the
+    first reader, so the graph stays in order."""
     out = copy.deepcopy(model)
     graph = out.graph
     known = {i.name for i in graph.initializer} | {o for n in graph.node for o in n.output}
-    missing = {t for n in part.nodes for t in n.input if t and not t.startswith(PREFIX)} - known
+    missing = {t for n in nodes for t in n.input if t and not t.startswith(PREFIX)} - known
     missing -= {i.name for i in graph.input}
-    if missing or part.switched not in known:
+    if missing or switched not in known:
         raise ModelError(
-            f"cannot join the grey tail: the model lacks {sorted(missing or {part.switched})[:3]}"
+            f"cannot join the grey tail: the model lacks {sorted(missing or {switched})[:3]}"
         )
-    readers = [i for i, n in enumerate(graph.node) if part.switched in n.input]
+    readers = [i for i, n in enumerate(graph.node) if switched in n.input]
     if not readers:
-        raise ModelError(f"nothing reads {part.switched!r}: cannot join the grey tail")
+        raise ModelError(f"nothing reads {switched!r}: cannot join the grey tail")
     for i in readers:
         node = graph.node[i]
         for k, t in enumerate(node.input):
-            if t == part.switched:
+            if t == switched:
                 node.input[k] = PREFIX + "selected"
     kept = list(graph.node)
     first = readers[0]
     del graph.node[:]
-    graph.node.extend([*kept[:first], *copy.deepcopy(part.nodes), *kept[first:]])
-    graph.initializer.extend(copy.deepcopy(part.initializers))
+    graph.node.extend([*kept[:first], *copy.deepcopy(nodes), *kept[first:]])
+    graph.initializer.extend(copy.deepcopy(inits))
     onnx.checker.check_model(out, full_check=True)
     return out
 

@@ -26,10 +26,10 @@ compare, decide.
    site's reviews, grey base photos) are fitted with the correction added (`grey_in_fit`), so
    the colour head learns what the file's grey reading still needs, and a reviewed grey frame's
    augmented views stay grey (`keep_grey`: a night camera sends nothing else). A grey tail
-   (train.grey_tail: a copy of the last block for grey frames) is kept as it was. The head
-   alone fits the file's features (a grey frame's through the copy); tuned blocks are the
-   colour ones, and every row trains through them (a grey row too: how far that misleads a
-   night site is not measured yet). The temperature is
+   (train.grey_tail: a copy of the last block for grey frames) is read as the file runs it: the
+   head alone fits the file's features (a grey frame's through the copy), and tuned blocks
+   that reach its switch train both copies, each row through the one the file takes for it
+   (its grey flag a second input of the torch blocks). The temperature is
    refitted on base val (and folded into the head and the grey correction alike: it was
    fitted on their sum) and the verdict thresholds chosen as `binwatch export` chooses them
    (base val as it is, at night and on drawn floors; flags at 97 % precision, `correct` at
@@ -89,7 +89,7 @@ from train.grey_head import (
     read_grey_head,
     sample_flags,
 )
-from train.grey_tail import drop_grey_tail, grey_tail_part, has_grey_tail, join_grey_tail
+from train.grey_tail import GREY_FLAG, drop_grey_tail, has_grey_tail
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
 from train.metrics import fit_temperature, softmax
@@ -507,11 +507,10 @@ def retrain(
     if through_float:
         work_path = float_parent(active_path, out / "parent-float.onnx", meta)
     model = onnx.load(str(work_path))
-    # a grey tail (train.grey_tail) rides along as it is: the colour blocks are what is tuned
-    grey_part = grey_tail_part(model)
-    if grey_part is not None:
-        model = drop_grey_tail(model)
-    cut = cut_for(model, blocks) if blocks else None
+    # a grey tail (train.grey_tail): the blocks are counted on the colour path; tuned blocks
+    # that reach its switch train both copies, each row through the one the file takes for it
+    tailed = has_grey_tail(model)
+    cut = cut_for(drop_grey_tail(model) if tailed else model, blocks) if blocks else None
     session = feature_session(work_path, options.threads, cut)
     index = {label: i for i, label in enumerate(labels)}
     sha = sha256_of(active_path)
@@ -601,8 +600,13 @@ def retrain(
     grey_delta = delta if grey_fit else None
     candidate_test_x: np.ndarray | None = None
     base_rows_mask = np.arange(len(x)) < sum(len(part) for part in parts_x[: len(chosen)])
+    val_flags = [grey_flags(base_val, view) for view in VIEWS] if delta is not None else []
+    tuned_grey = False  # a grey tail's copy tuned too (the blocks reach its switch)
     if cut is not None:
-        tail = TailModule(model, cut)
+        tail = TailModule(model, cut, GREY_FLAG if tailed else None)
+        tuned_grey = tail.flag is not None
+        if tail.flag is not None and flags is None:
+            raise ModelError("a grey tail's blocks train with each row's grey flag: grey_in_fit 1")
         tail_options = TailOptions(steps=options.tail_steps, batch=options.tail_batch,
                                    lr=options.lr, tail_lr=options.tail_lr, anchor=options.anchor,
                                    tail_anchor=options.tail_anchor, seed=options.seed,
@@ -611,8 +615,11 @@ def retrain(
         weight, bias = train_tail(tail, start_head(work_path), x, y, w, tail_options,
                                   grey_delta, flags, base_rows_mask)  # fmt: skip
         body = write_tail(model, tail)  # the tail holds what the file holds (int8 weights again)
-        val_x = [tail_features(tail, base_rows(base_val, "base val", True, v)) for v in VIEWS]
-        candidate_test_x = tail_features(tail, base_rows(base_test, "base test", True))
+        val_x = [tail_features(tail, base_rows(base_val, "base val", True, v),
+                               val_flags[n] if tail.flag else None)
+                 for n, v in enumerate(VIEWS)]  # fmt: skip
+        candidate_test_x = tail_features(tail, base_rows(base_test, "base test", True),
+                                         grey_flags(base_test) if tail.flag else None)  # fmt: skip
     else:
         weight, bias = train_head(x, y, w, start_head(work_path), options, grey_delta, flags,
                                   base_rows_mask)  # fmt: skip
@@ -624,12 +631,9 @@ def retrain(
                      store.misses)  # fmt: skip
     val_y = np.array([index[s.label] for s in base_val])
 
-    val_flags = [grey_flags(base_val, view) for view in VIEWS] if delta is not None else []
     weight, bias, tempered, temperature, thresholds = fit_and_threshold(
         val_x, val_y, weight, bias, labels, options, delta, val_flags
     )
-    if grey_part is not None:
-        body = join_grey_tail(body, grey_part)
     if tempered is not None:  # the candidate's grey correction, at the candidate's temperature
         body = add_grey_head(body, tempered)
     thresholds = thresholds.model_copy(update={"background": meta.thresholds.background})
@@ -646,7 +650,11 @@ def retrain(
         ),
         "tuned_blocks": blocks,
         "cut": cut,
-        **({"grey_tail": "kept as it was"} if grey_part is not None else {}),
+        **(
+            {"grey_tail": "tuned with the blocks" if tuned_grey else "kept as it was"}
+            if tailed
+            else {}
+        ),
         "form": candidate_form(meta.quantization, mode),
         "options": options.__dict__,
         "field_train_images": len(field_train),
@@ -682,7 +690,7 @@ def retrain(
     test_flags = grey_flags(base_test) if delta is not None else None  # the candidate keeps it
     # int8 activations (or the float graph's), or a grey tail's second path: both files run
     # whole, as a camera
-    if static or grey_part is not None:
+    if static or tailed:
         test_x: np.ndarray | None = None
         candidate_x: np.ndarray | None = None
     else:

@@ -42,7 +42,9 @@ ACTIVATIONS = {"Clip", "Relu", "Sigmoid", "HardSigmoid", "HardSwish", "LeakyRelu
 # quantization at the file's own scales
 QDQ = {"QuantizeLinear", "DequantizeLinear"}
 READ_ROUNDED = ACTIVATIONS | {"QuantizeLinear"}  # not a boundary: read through these
-SUPPORTED = ACTIVATIONS | QDQ | {"Conv", "Add", "Mul", "GlobalAveragePool", "Flatten", "Identity"}
+SUPPORTED = ACTIVATIONS | QDQ | {
+    "Conv", "Add", "Mul", "GlobalAveragePool", "Flatten", "Identity", "Where"
+}  # fmt: skip
 
 
 def _initializers(model: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -129,15 +131,18 @@ def cut_for(model: onnx.ModelProto, blocks: int) -> str:
 
 class TailModule(nn.Module):
     """The ONNX sub-graph from `cut` to the head's features, run by torch with its convolution
-    weights as parameters. `names[key]` is the ONNX tensor a parameter came from."""
+    weights as parameters. `names[key]` is the ONNX tensor a parameter came from. With `flag`
+    (a boolean N×1×1×1 tensor of the graph that its own nodes compute from the image: a grey
+    tail's switch, train.grey_tail), the sub-graph takes it as a second input, per row."""
 
-    def __init__(self, model: onnx.ModelProto, cut: str):
+    def __init__(self, model: onnx.ModelProto, cut: str, flag: str | None = None):
         super().__init__()
         self.cut, self.features = cut, _gemm(model).input[0]
+        self.flag: str | None = None
         constants = _constants(model)
         producers = _producers(model)
         needed: list[onnx.NodeProto] = []
-        pending, seen = [self.features], {cut}
+        pending, seen = [self.features], {cut} | ({flag} if flag else set())
         while pending:
             name = pending.pop()
             if name in seen or name in constants:
@@ -152,6 +157,8 @@ class TailModule(nn.Module):
                 )
             needed.append(node)
             pending.extend(t for t in node.input if t)
+            if flag is not None and flag in node.input:
+                self.flag = flag  # read on the way: the caller must give it
         order = {id(node): i for i, node in enumerate(model.graph.node)}
         self.nodes = sorted({id(n): n for n in needed}.values(), key=lambda n: order[id(n)])
         for node in self.nodes:  # fake quantization takes one scale and zero point a tensor
@@ -184,8 +191,12 @@ class TailModule(nn.Module):
             return param
         return env[name] if name in env else self.constants[name]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, flags: torch.Tensor | None = None) -> torch.Tensor:
         env = {self.cut: x.float()}
+        if self.flag is not None:
+            if flags is None:
+                raise ModelError(f"these blocks read {self.flag!r}: give each row's flag")
+            env[self.flag] = flags.reshape(-1, 1, 1, 1).bool()
         for node in self.nodes:
             args = [self._value(t, env) if t else None for t in node.input]
             env[node.output[0]] = _run(node, args)
@@ -231,6 +242,8 @@ def _run(node: onnx.NodeProto, args: list[Any]) -> torch.Tensor:
         return _fake_quantize(x, args[1], args[2])
     if op == "DequantizeLinear":  # of an activation: its QuantizeLinear gave the float already
         return x
+    if op == "Where":  # x is the condition
+        return torch.where(x, other, args[2])
     if op == "Add":
         return x + other
     if op == "Mul":

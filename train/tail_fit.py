@@ -51,12 +51,17 @@ def distill_loss(logits: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     return (t * t) * (target * (torch.log(target.clamp_min(1e-12)) - own)).sum(dim=1)
 
 
-def tail_features(tail: TailModule, x: np.ndarray, batch: int = 128) -> np.ndarray:
-    """The head's input features of cut activations `x` (rows), float32."""
+def tail_features(
+    tail: TailModule, x: np.ndarray, flags: np.ndarray | None = None, batch: int = 128
+) -> np.ndarray:
+    """The head's input features of cut activations `x` (rows), float32; `flags`: each row's
+    grey flag, for blocks that read one (TailModule's `flag`)."""
     out = []
     with torch.no_grad():
         for start in range(0, len(x), batch):
-            out.append(tail(torch.from_numpy(np.asarray(x[start : start + batch]))).numpy())
+            rows = torch.from_numpy(np.asarray(x[start : start + batch]))
+            part = None if flags is None else torch.from_numpy(flags[start : start + batch])
+            out.append(tail(rows, part).numpy())
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
 
 
@@ -82,7 +87,8 @@ def train_tail(
     keep = torch.zeros(len(x), dtype=torch.bool)
     if options.distill and base is not None and base.any():
         keep = torch.from_numpy(np.asarray(base, bool))
-        feats = torch.from_numpy(tail_features(tail, x[base]))  # before any step: the parent's
+        base_flags = None if flags is None else np.asarray(flags, np.float32)[base]
+        feats = torch.from_numpy(tail_features(tail, x[base], base_flags))  # the parent's
         teacher = torch.zeros((len(x), len(b0)))
         teacher[keep] = feats @ w0.T + b0 + grey_term(feats, delta, None if grey is None
                                                       else grey[keep])  # fmt: skip
@@ -103,7 +109,7 @@ def train_tail(
     yt = torch.from_numpy(y.astype(np.int64))
     for step in range(options.steps):
         rows = np.sort(rng.choice(len(x), size=options.batch, p=p))
-        feats = tail(torch.from_numpy(np.asarray(x[rows])))
+        feats = tail(torch.from_numpy(np.asarray(x[rows])), None if grey is None else grey[rows])
         logits = feats @ w.T + b + grey_term(feats, delta, None if grey is None else grey[rows])
         loss = torch.nn.functional.cross_entropy(
             logits, yt[rows], label_smoothing=options.label_smoothing

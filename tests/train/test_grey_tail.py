@@ -5,6 +5,7 @@ computes, removable whole, trained with only the blocks before the final convolu
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import cv2
@@ -15,17 +16,15 @@ import pytest
 import torch
 
 from tests.conftest import WASTE_EXTRA, WASTE_V1, no_datasets
-from tests.tiny_model import build_tiny_model
 from tests.train.cut_rows import cut_rows
 from tests.train.test_tail import _field_manifest
 from train.grey_head import drop_grey_head, read_grey_head
 from train.grey_tail import (
+    GREY_FLAG,
     PREFIX,
     add_grey_tail,
     drop_grey_tail,
-    grey_tail_part,
     has_grey_tail,
-    join_grey_tail,
     switched_tensor,
 )
 from train.grey_tail_fit import GreyTailOptions, PairedViews, fit_grey_tail
@@ -34,6 +33,7 @@ from train.retrain import RetrainOptions, retrain
 from train.tail import TailModule, boundaries, cut_for, with_outputs
 from vision.classifier import Classifier
 from vision.errors import ModelError
+from vision.imageio import read_image
 from vision.metadata import embed_metadata
 from vision.preprocess import preprocess
 from vision.shipped import shipped_model_path
@@ -110,9 +110,16 @@ def test_grey_frames_read_through_the_copy_and_colour_frames_as_before(
     assert len(dropped.graph.node) == len(static.graph.node)
     assert {i.name for i in dropped.graph.initializer} == {i.name for i in static.graph.initializer}
     assert np.array_equal(_run(dropped)[0], before)
-    part = grey_tail_part(model)
-    assert part is not None and grey_tail_part(static) is None
-    assert np.array_equal(_run(join_grey_tail(dropped, part))[0], logits)
+    # retraining reads the copy as the file runs it: the switch's condition a second input
+    both = TailModule(model, grey.cut, GREY_FLAG)
+    assert both.flag == GREY_FLAG
+    flags = torch.tensor([0.0, 0.0, 0.0, 1.0, 1.0, 1.0])
+    with torch.no_grad():
+        read = both(torch.from_numpy(at_cut), flags).numpy()
+        with pytest.raises(ModelError, match="give each row's flag"):
+            both(torch.from_numpy(at_cut))
+    assert np.mean(np.abs(read - feats) > 1e-5) < 0.01 and np.abs(read - feats).max() < 0.05
+    assert TailModule(model, boundaries(static)[0], GREY_FLAG).flag is None  # past the switch
     again = add_grey_tail(model, grey, delta.threshold)  # replaced, not stacked
     assert len(again.graph.node) == len(model.graph.node)
 
@@ -127,10 +134,6 @@ def test_a_copy_that_does_not_reach_the_switch_is_refused(static: onnx.ModelProt
         list(moved.params.values())[-1].add_(0.5)  # the final convolution's bias
     with pytest.raises(ModelError, match="both paths share"):
         add_grey_tail(static, moved, delta.threshold)
-    part = grey_tail_part(add_grey_tail(static, _moved_copy(static), delta.threshold))
-    assert part is not None
-    with pytest.raises(ModelError, match="cannot join the grey tail"):
-        join_grey_tail(build_tiny_model(), part)  # not the blocks the copy was made of
 
 
 def test_only_the_blocks_before_the_final_convolution_learn(static: onnx.ModelProto) -> None:
@@ -151,7 +154,24 @@ def test_only_the_blocks_before_the_final_convolution_learn(static: onnx.ModelPr
     assert not np.array_equal(weight, head.weight) and not np.array_equal(bias, head.bias)
 
 
-def test_a_retrain_tunes_the_colour_blocks_and_keeps_the_grey_tail(
+def _night_site(manifest: Path) -> Path:
+    """The reviewed photos as a night/IR camera sends them: grey JPEGs."""
+    rows = list(csv.DictReader(manifest.open()))
+    for n, row in enumerate(rows):
+        path = (
+            Path(row["path"]) if Path(row["path"]).is_absolute() else manifest.parent / row["path"]
+        )
+        grey = cv2.cvtColor(read_image(path), cv2.COLOR_BGR2GRAY)
+        row["path"] = f"night-{n}.jpg"
+        cv2.imwrite(str(manifest.parent / row["path"]), np.repeat(grey[:, :, None], 3, 2))
+    with manifest.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
+
+
+def test_a_retrain_tunes_both_copies_each_row_through_its_own(
     static: onnx.ModelProto, tmp_path: Path
 ) -> None:
     if not (WASTE_V1 / "manifest.csv").is_file() or not (WASTE_EXTRA / "manifest.csv").is_file():
@@ -163,7 +183,7 @@ def test_a_retrain_tunes_the_colour_blocks_and_keeps_the_grey_tail(
     embed_metadata(model, Classifier(shipped_model_path()).metadata)  # type: ignore[arg-type]
     onnx.save(model, str(active))
     manifests = [WASTE_V1 / "manifest.csv", WASTE_EXTRA / "manifest.csv"]
-    field = _field_manifest(tmp_path / "reviewed.csv", 12)
+    field = _night_site(_field_manifest(tmp_path / "reviewed.csv", 12))
     through_float = RetrainOptions(steps=5, tune_blocks=2, static_candidate=0)
     (tmp_path / "float").mkdir()
     with pytest.raises(ModelError, match="grey tail retrains in its own graph"):
@@ -173,15 +193,22 @@ def test_a_retrain_tunes_the_colour_blocks_and_keeps_the_grey_tail(
     out.mkdir()
     report = retrain(active, manifests, field, out, options, limit=60)
     assert report["recipe"]["tuned_blocks"] == 2
-    assert report["recipe"]["grey_tail"] == "kept as it was"
+    assert report["recipe"]["grey_tail"] == "tuned with the blocks"
+    assert report["field"]["train_grey_share"] == 1.0  # every review a grey frame
     candidate = onnx.load(str(out / "candidate.onnx"))
-    kept, before = grey_tail_part(candidate), grey_tail_part(model)
-    assert kept is not None and before is not None
-    assert [i.SerializeToString() for i in kept.initializers] == [
-        i.SerializeToString() for i in before.initializers
-    ]
-    # the colour blocks moved; the file runs and reads grey frames through the copy still
+    assert has_grey_tail(candidate)
+
+    def weights(m: onnx.ModelProto, grey: bool) -> dict[str, bytes]:
+        int8 = onnx.TensorProto.INT8
+        return {i.name: i.SerializeToString() for i in m.graph.initializer
+                if i.name.startswith(PREFIX) == grey and i.data_type == int8}  # fmt: skip
+
+    for grey in (False, True):  # both copies' int8 weights moved
+        before, after = weights(model, grey), weights(candidate, grey)
+        assert before.keys() == after.keys()
+        assert any(before[k] != after[k] for k in before)  # a few steps: some int8 values
+    # the file reads colour and grey frames through their own (tuned) copy
     logits, feats = _run(candidate)
     parent_logits, parent_feats = _run(model)
-    assert np.abs(feats[:3] - parent_feats[:3]).max() > 1e-3
+    assert np.abs(feats - parent_feats).max() > 1e-3
     assert logits.shape == parent_logits.shape
