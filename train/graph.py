@@ -71,7 +71,8 @@ def strip_activation_qdq(model: onnx.ModelProto) -> onnx.ModelProto:
     """A copy without the QuantizeLinear -> DequantizeLinear pairs a static int8 (QDQ) file puts
     on its activations: every reader of the pair's result reads the float tensor before it. The
     weights' DequantizeLinear nodes (over initializers) stay; `float_weights` turns those into
-    float. What is left computes what the static file approximates, in float."""
+    float. What is left computes what the static file approximates, in float. A `Where` that
+    switches between two rounded tensors switches between the float ones instead."""
     out = copy.deepcopy(model)
     graph = out.graph
     constant = {i.name for i in graph.initializer}
@@ -79,6 +80,22 @@ def strip_activation_qdq(model: onnx.ModelProto) -> onnx.ModelProto:
     outputs = {o.name for o in graph.output}
     rename: dict[str, str] = {}
     dropped: list[str] = []
+    producers = {o: n for n in graph.node for o in n.output}
+    # a switch between two rounded tensors (a grey tail's Where, train.grey_tail), read through
+    # DequantizeLinear: the same switch between the float tensors before the rounding
+    for where in [n for n in graph.node if n.op_type == "Where"]:
+        readers = [n for n in graph.node if where.output[0] in n.input]
+        sources = [producers.get(t) for t in where.input[1:]]
+        if not readers or any(r.op_type != "DequantizeLinear" for r in readers):
+            continue
+        if any(s is None or s.op_type != "QuantizeLinear" for s in sources):
+            continue
+        for position, source in enumerate(sources, 1):
+            where.input[position] = source.input[0]  # type: ignore[union-attr]
+        for reader in readers:
+            rename[reader.output[0]] = where.output[0]
+            graph.node.remove(reader)
+            dropped.extend(n for n in reader.input[1:] if n)
     for quant in [n for n in graph.node if n.op_type == "QuantizeLinear"]:
         if quant.input[0] in constant:
             continue

@@ -29,6 +29,7 @@ from train.grey_tail import (
 )
 from train.grey_tail_fit import GreyTailOptions, PairedViews, fit_grey_tail
 from train.head import read_head, with_features
+from train.quantize import float_view, weights_form
 from train.retrain import RetrainOptions, retrain
 from train.tail import TailModule, boundaries, cut_for, with_outputs
 from vision.classifier import Classifier
@@ -122,6 +123,29 @@ def test_grey_frames_read_through_the_copy_and_colour_frames_as_before(
     assert TailModule(model, boundaries(static)[0], GREY_FLAG).flag is None  # past the switch
     again = add_grey_tail(model, grey, delta.threshold)  # replaced, not stacked
     assert len(again.graph.node) == len(model.graph.node)
+
+
+def test_the_float_graph_and_the_int8_weights_form_keep_the_switch(
+    static: onnx.ModelProto,
+) -> None:
+    """What a host whose int8 kernels are slow runs (train.quantize.weights_form), and what the
+    float graph behind the file computes: grey frames still through the copy."""
+    delta = read_grey_head(static)
+    assert delta is not None
+    model = add_grey_tail(static, _moved_copy(static), delta.threshold)
+    logits, feats = _run(model)
+    plain_logits, plain_feats = _run(float_view(static))
+    floated_logits, floated_feats = _run(float_view(model))
+    assert not any(n.op_type == "QuantizeLinear" for n in float_view(model).graph.node)
+    assert np.array_equal(floated_logits[:3], plain_logits[:3])  # colour: the same float path
+    assert np.abs(floated_feats[3:] - plain_feats[3:]).max() > 0.1  # grey: the copy's
+    _, static_feats = _run(static)
+    rounding = np.abs(plain_feats - static_feats).max()  # what int8 activations change
+    assert np.abs(floated_feats - feats).max() <= 1.5 * rounding
+    weights = weights_form(model)
+    assert has_grey_tail(weights)
+    weights_logits, _ = _run(weights)
+    assert np.array_equal(weights_logits.argmax(1), logits.argmax(1))
 
 
 def test_a_copy_that_does_not_reach_the_switch_is_refused(static: onnx.ModelProto) -> None:
