@@ -498,10 +498,10 @@ def retrain(
     static = meta.quantization == "int8-static"
     mode = options.static_mode()
     through_float = static and mode != 2
-    if through_float and has_grey_tail(onnx.load(str(active_path))):
+    if through_float and mode == 1 and has_grey_tail(onnx.load(str(active_path))):
         raise ModelError(
-            "a file with a grey tail retrains in its own graph only (static_candidate 2 or -1, "
-            f"not {options.static_candidate})"
+            "a file with a grey tail is not quantized again (static_candidate 1): its own graph "
+            "(2, the default) or its float graph written with int8 weights (0)"
         )
     work_path = active_path
     if through_float:

@@ -208,10 +208,19 @@ def test_a_retrain_tunes_both_copies_each_row_through_its_own(
     onnx.save(model, str(active))
     manifests = [WASTE_V1 / "manifest.csv", WASTE_EXTRA / "manifest.csv"]
     field = _night_site(_field_manifest(tmp_path / "reviewed.csv", 12))
-    through_float = RetrainOptions(steps=5, tune_blocks=2, static_candidate=0)
+    again = RetrainOptions(steps=5, tune_blocks=2, static_candidate=1)
+    (tmp_path / "again").mkdir()
+    with pytest.raises(ModelError, match="not quantized again"):
+        retrain(active, manifests, field, tmp_path / "again", again, limit=60)
+    # through the float graph, written with int8 weights: the switch and both copies go along
+    through_float = RetrainOptions(steps=5, tail_steps=5, field_views=1, tune_blocks=2,
+                                   static_candidate=0)  # fmt: skip
     (tmp_path / "float").mkdir()
-    with pytest.raises(ModelError, match="grey tail retrains in its own graph"):
-        retrain(active, manifests, field, tmp_path / "float", through_float, limit=60)
+    floated = retrain(active, manifests, field, tmp_path / "float", through_float, limit=60)
+    assert floated["recipe"]["grey_tail"] == "tuned with the blocks"
+    written = tmp_path / "float" / "candidate.onnx"
+    assert has_grey_tail(onnx.load(str(written)))
+    assert Classifier(written).metadata.quantization == "int8-weights"
     options = RetrainOptions(steps=20, tail_steps=15, field_views=1, tune_blocks=2)
     out = tmp_path / "run"
     out.mkdir()
