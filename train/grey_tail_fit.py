@@ -56,7 +56,7 @@ from train.tail import TailModule, boundaries, cut_for, with_outputs
 from vision.errors import ModelError
 from vision.imageio import read_image
 from vision.metadata import ModelMetadata, parse_metadata
-from vision.preprocess import preprocess
+from vision.preprocess import Image, preprocess
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,9 @@ class GreyTailOptions:
     ce: float = 1.0  # weight of the labels' cross-entropy
     pull: float = 0.01  # squared distance of the blocks to where they started
     head_pull: float = 1e-3
+    # half the grey views get sensor noise (the same in the three channels, so they stay grey),
+    # σ uniform up to this many grey levels; 0: none
+    noise: float = 0.0
     seed: int = 0
 
 
@@ -102,7 +105,7 @@ def paired_views(
         starts = range(0, len(samples), batch)
         for start in tqdm(starts, desc=f"paired view {view + 1}", unit="batch", leave=False):
             colour = [augment(read_image(s.path)) for s in samples[start : start + batch]]
-            grey = [greyed(image, rng) for image in colour]
+            grey = [noisy(greyed(image, rng), rng, options.noise) for image in colour]
             spec = metadata.preprocess
             (feats,) = session.run([features], {"image": preprocess(colour, spec, "bgr")})
             (at_cut,) = session.run([cut], {"image": preprocess(grey, spec, "bgr")})
@@ -111,6 +114,15 @@ def paired_views(
     index = {label: i for i, label in enumerate(metadata.labels)}
     targets = np.tile([index[s.label] for s in samples], options.views).astype(np.int64)
     return PairedViews(np.concatenate(cuts), np.concatenate(teacher), targets)
+
+
+def noisy(image: Image, rng: np.random.Generator, sigma: float) -> Image:
+    """A grey frame with sensor noise half the time (σ uniform in 0..`sigma` levels), the same
+    noise in its three channels; the frame as it is when `sigma` is 0."""
+    if sigma <= 0 or rng.random() < 0.5:
+        return image
+    noise = rng.normal(0, rng.uniform(0, sigma), image.shape[:2])[..., None]
+    return np.clip(image.astype(np.float32) + noise, 0, 255).astype(np.uint8)
 
 
 def fit_grey_tail(
