@@ -72,9 +72,10 @@ def add_grey_tail(
     trained = dict.fromkeys(t for n in copied for t in n.input if t in grey.keys)
     shared = _constants(out)
     for name, key in grey.keys.items():  # what follows the switch is the colour path's
-        if name not in trained and not np.array_equal(
-            grey.params[key].detach().numpy(), shared[name]
-        ):
+        if name in trained:
+            continue
+        if name not in shared or not np.array_equal(grey.params[key].detach().numpy(),
+                                                    shared[name]):  # fmt: skip
             raise ModelError(f"the grey blocks moved {name!r}, which both paths share")
     written = write_tail(out, grey)  # the grey weights as the file holds them
     values = {i.name: i for i in written.graph.initializer}
