@@ -16,8 +16,8 @@ both pulled towards where they started. Only the blocks before the final convolu
 final convolution stays shared with the colour path. The head the grey path is fitted with starts
 at the file's grey reading (head plus grey correction) and becomes the new grey correction.
 
-On this CPU: the views about 4.5 min, 1,500 steps of 128 about 13 min (models/README.md, "Grey
-views matched to their colour reading").
+On this CPU: the views about 4.5 min, 1,500 steps of 128 about 12.5 min, the test numbers 2 min
+(models/README.md, "A copy of the last block for grey frames": not shipped, and why).
 """
 
 from __future__ import annotations
@@ -135,7 +135,12 @@ def fit_grey_tail(
     rng = np.random.default_rng(options.seed)
     tail = TailModule(model, cut)
     switched = switched_tensor(model, boundaries(model)[0])
-    end = next(i for i, n in enumerate(tail.nodes) if switched in n.output)
+    end = next((i for i, n in enumerate(tail.nodes) if switched in n.output), None)
+    if end is None:
+        raise ModelError(
+            f"a grey copy of {options.blocks} block(s) holds nothing before the final convolution:"
+            " blocks must be 2 or more"
+        )
     moving = {t for n in tail.nodes[: end + 1] for t in n.input if t in tail.keys}
     for name, key in tail.keys.items():
         tail.params[key].requires_grad_(name in moving)

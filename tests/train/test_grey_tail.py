@@ -176,6 +176,8 @@ def test_only_the_blocks_before_the_final_convolution_learn(static: onnx.ModelPr
         moved = not torch.equal(grey.params[key], colour.params[key])
         assert moved == (name not in final.input), name
     assert not np.array_equal(weight, head.weight) and not np.array_equal(bias, head.bias)
+    with pytest.raises(ModelError, match="blocks must be 2 or more"):  # the final conv alone
+        fit_grey_tail(plain, cut_for(plain, 1), views, (head.weight, head.bias), options)
 
 
 def _night_site(manifest: Path) -> Path:
