@@ -1,7 +1,8 @@
 """The grey tail (train.grey_tail): a second copy of the last block that the file takes for grey
 frames only, written int8 at the parent's activation scales, computing what its torch copy
-computes, removable whole, trained with only the blocks before the final convolution moving
-(train.grey_tail_fit), and kept as it is by a retrain that tunes the colour blocks."""
+computes, removable whole, kept by the float graph and the int8-weights form, trained with only
+the blocks before the final convolution moving (train.grey_tail_fit), and tuned by a retrain
+together with the colour copy, each reviewed photo through the copy the file takes for it."""
 
 from __future__ import annotations
 
