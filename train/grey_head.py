@@ -303,23 +303,28 @@ def main() -> None:
     )  # fmt: skip
     log.info("base val, grey views, mean recall over outputs: %.4f -> %.4f", before, after)
     out = add_grey_head(model, delta)
-    recipe = {
-        **meta.provenance.recipe,
-        "grey_head": {
-            "from": meta.model_version, "views": args.views, "pull": args.pull,
-            "steps": STEPS, "seed": args.seed, "grey_levels": GREY_LEVELS, "commit": git_commit(),
-            "train_views": len(y), "val_grey_recall": [before, after],
-            "seconds": round(time.monotonic() - started),
-        },
+    entry = {
+        "from": meta.model_version, "views": args.views, "pull": args.pull, "steps": STEPS,
+        "seed": args.seed, "grey_levels": GREY_LEVELS, "train_views": len(y),
+        "val_grey_recall": [before, after], "seconds": round(time.monotonic() - started),
     }  # fmt: skip
-    new_meta = meta.model_copy(
-        update={
-            "model_version": args.version,
-            "provenance": meta.provenance.model_copy(update={"recipe": recipe}),
-        }
-    )
-    save_scored(out, new_meta, args.manifest, args.out)
+    save_step(out, meta, args.version, "grey_head", entry, args.manifest, args.out)
     log.info("wrote %s (%s) in %.0f s", args.out, args.version, time.monotonic() - started)
+
+
+def save_step(
+    model: onnx.ModelProto, source: ModelMetadata, version: str, step: str,
+    entry: dict[str, object], manifests: Sequence[Path], path: Path, **changes: object,
+) -> None:  # fmt: skip
+    """Save `model` as `version`, one step on from the file `source` describes: `entry` (and
+    the commit) added to its recipe under `step`, `changes` to its other metadata, and the test
+    numbers measured again (`save_scored`)."""
+    recipe = {**source.provenance.recipe, step: {**entry, "commit": git_commit()}}
+    metadata = source.model_copy(update={
+        "model_version": version, **changes,
+        "provenance": source.provenance.model_copy(update={"recipe": recipe}),
+    })  # fmt: skip
+    save_scored(model, metadata, manifests, path)
 
 
 def save_scored(

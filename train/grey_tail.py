@@ -11,7 +11,8 @@ own grey test (train.grey_head.grey_flag, its nodes named `grey_tail.*`, indepen
 head's), on the tensor the final convolution reads: in a static int8 file the uint8 tensor before
 its DequantizeLinear, so ONNX Runtime still fuses that convolution into its int8 kernel. Colour
 frames read exactly as before; both copies run on every frame (the copy is the last block of
-EfficientNet-Lite0: 0.6 M of the 3.4 M weights, about an eighth more compute).
+EfficientNet-Lite0: 0.6 M convolution weights beside the body's 3.3 M, 29 M multiply-adds beside
+its 384 M, counted from the file's convolution shapes).
 
 The copy's weights are written as the colour blocks are (train.tail.write_tail: int8 per output
 channel, a static file's int32 biases at its own input scale); its activations round at the
@@ -133,16 +134,7 @@ def _join(
     first reader, so the graph stays in order."""
     out = copy.deepcopy(model)
     graph = out.graph
-    known = {i.name for i in graph.initializer} | {o for n in graph.node for o in n.output}
-    missing = {t for n in nodes for t in n.input if t and not t.startswith(PREFIX)} - known
-    missing -= {i.name for i in graph.input}
-    if missing or switched not in known:
-        raise ModelError(
-            f"cannot join the grey tail: the model lacks {sorted(missing or {switched})[:3]}"
-        )
     readers = [i for i, n in enumerate(graph.node) if switched in n.input]
-    if not readers:
-        raise ModelError(f"nothing reads {switched!r}: cannot join the grey tail")
     for i in readers:
         node = graph.node[i]
         for k, t in enumerate(node.input):

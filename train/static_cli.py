@@ -26,8 +26,7 @@ from pathlib import Path
 import onnx
 
 from train.background import make_backgrounds
-from train.export import git_commit
-from train.grey_head import save_scored
+from train.grey_head import save_step
 from train.manifest import load_manifests
 from train.quantize import calibration_photos, field_calibration, static_form
 from vision.classifier import Classifier
@@ -55,19 +54,13 @@ def main() -> None:
         static = Path(tmp) / "static.onnx"
         static_form(onnx.load(str(args.model)), static, calibration, source)
         model = onnx.load(str(static))
-    recipe = {
-        **source.provenance.recipe,
-        "static_int8": {
-            "from": source.model_version, "calibration_photos": len(calibration),
-            "per_label": args.per_label, "method": "minmax", "commit": git_commit(),
-            "seconds": round(time.monotonic() - started),
-        },
+    entry = {
+        "from": source.model_version, "calibration_photos": len(calibration),
+        "per_label": args.per_label, "method": "minmax",
+        "seconds": round(time.monotonic() - started),
     }  # fmt: skip
-    metadata = source.model_copy(update={
-        "model_version": args.version, "quantization": "int8-static",
-        "provenance": source.provenance.model_copy(update={"recipe": recipe}),
-    })  # fmt: skip
-    save_scored(model, metadata, args.manifest, args.out)
+    save_step(model, source, args.version, "static_int8", entry, args.manifest, args.out,
+              quantization="int8-static")  # fmt: skip
     log.info("wrote %s (%s, %.2f MB) in %.0f s", args.out, args.version,
              args.out.stat().st_size / 1e6, time.monotonic() - started)  # fmt: skip
 

@@ -19,7 +19,7 @@ import torch
 from tests.conftest import WASTE_EXTRA, WASTE_V1, no_datasets
 from tests.train.cut_rows import cut_rows
 from tests.train.test_tail import _field_manifest
-from train.grey_head import drop_grey_head, read_grey_head
+from train.grey_head import drop_grey_head, read_grey_head, save_step
 from train.grey_tail import (
     GREY_FLAG,
     PREFIX,
@@ -30,6 +30,7 @@ from train.grey_tail import (
 )
 from train.grey_tail_fit import GreyTailOptions, PairedViews, fit_grey_tail
 from train.head import read_head, with_features
+from train.manifest import load_manifests
 from train.quantize import float_view, weights_form
 from train.retrain import RetrainOptions, retrain
 from train.tail import TailModule, boundaries, cut_for, with_outputs
@@ -248,3 +249,36 @@ def test_a_retrain_tunes_both_copies_each_row_through_its_own(
     parent_logits, parent_feats = _run(model)
     assert np.abs(feats - parent_feats).max() > 1e-3
     assert logits.shape == parent_logits.shape
+
+
+def test_a_built_file_is_saved_a_step_on_with_its_numbers_measured_again(
+    static: onnx.ModelProto, tmp_path: Path
+) -> None:
+    """What `python -m train.grey_tail_fit` (and grey_head's and static_cli's mains) end with:
+    the new version, the step in the recipe with its commit, the test numbers of the file."""
+    if not (WASTE_EXTRA / "manifest.csv").is_file():
+        no_datasets(f"shared datasets not found under {WASTE_EXTRA.parent} (tests read ../shared)")
+    delta = read_grey_head(static)
+    assert delta is not None
+    model = add_grey_tail(static, _moved_copy(static), delta.threshold)
+    source = Classifier(shipped_model_path()).metadata  # type: ignore[arg-type]
+    samples = load_manifests([WASTE_EXTRA / "manifest.csv"]).samples
+    few = [s for split in ("test", "val") for s in samples if s.split == split][::12]
+    manifest = tmp_path / "few.csv"
+    with manifest.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "split", "category", "fine_label", "source", "group"])
+        for s in few:
+            category = "" if s.category is None else s.category.value
+            writer.writerow([s.path, s.split, category, s.label, "extra", s.group])
+    out = tmp_path / "tail.onnx"
+    save_step(model, source, "v-tail", "grey_tail", {"steps": 3}, [manifest], out)
+    saved = Classifier(out).metadata
+    assert saved.model_version == "v-tail" and has_grey_tail(onnx.load(str(out)))
+    step = saved.provenance.recipe["grey_tail"]
+    assert step["steps"] == 3 and step["commit"]
+    assert {k: v for k, v in saved.provenance.recipe.items() if k != "grey_tail"} == (
+        source.provenance.recipe
+    )
+    assert saved.metrics != source.metrics  # measured on these few photos, not carried over
+    assert 0.0 <= saved.metrics["test_category_accuracy"] <= 1.0
