@@ -213,6 +213,42 @@ def grey_term(
     return flags[:, None] * (features @ weight.T + bias)
 
 
+class GreyFit:
+    """A grey correction trained apart from the colour head (retrain's `grey_apart`): the rows
+    marked grey read the colour head as it stands, with no gradient to it, plus this
+    correction, which alone learns from them (pulled towards where it started). So a night
+    site's reviews move what the file reads grey frames with, and the colour head, which every
+    colour frame reads, learns from colour rows only."""
+
+    def __init__(self, delta: GreyDelta) -> None:
+        self.start = delta
+        self.weight = torch.tensor(delta.weight, dtype=torch.float32, requires_grad=True)
+        self.bias = torch.tensor(delta.bias, dtype=torch.float32, requires_grad=True)
+
+    def params(self) -> list[torch.Tensor]:
+        return [self.weight, self.bias]
+
+    def logits(
+        self, features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, flags: torch.Tensor
+    ) -> torch.Tensor:
+        """Colour rows: the colour head; grey rows (`flags` 1): the colour head held, plus the
+        correction."""
+        colour = features @ weight.T + bias
+        held = features @ (weight.detach() + self.weight).T + bias.detach() + self.bias
+        return torch.where(flags[:, None] > 0.5, held, colour)
+
+    def pull(self) -> torch.Tensor:
+        w0 = torch.from_numpy(np.asarray(self.start.weight, np.float32))
+        return ((self.weight - w0) ** 2).sum()
+
+    def fitted(self) -> GreyDelta:
+        return GreyDelta(
+            self.weight.detach().numpy().copy(),
+            self.bias.detach().numpy().copy(),
+            self.start.threshold,
+        )
+
+
 def fit_delta(
     features: Array, targets: npt.NDArray[np.int64], head: Head, pull: float = PULL,
     steps: int = STEPS,

@@ -82,6 +82,7 @@ from train.feature_cache import FeatureCache
 from train.gate import base_changes, compare, markdown, verdict
 from train.grey_head import (
     GreyDelta,
+    GreyFit,
     add_grey_head,
     grey_rows,
     grey_term,
@@ -160,6 +161,9 @@ class RetrainOptions:
     grey_in_fit: int = 1
     # ... and a reviewed photo read as a grey frame keeps its augmented views grey (stays_grey)
     keep_grey: int = 1
+    # 1: those grey rows train the grey correction, not the colour head (train.grey_head.GreyFit;
+    # so night reviews leave the colour head, which every colour frame reads, to colour rows)
+    grey_apart: int = 0
     # a static int8 parent: 2 fitted on its own int8 activations (the tuned blocks rounded as the
     # file rounds them) and written back into its graph; through its float graph, 0 written in
     # the int8-weights form (float activations, as fitted), 1 quantized statically again (on
@@ -176,7 +180,7 @@ class RetrainOptions:
             raise ValueError(f"base_views is 1 to {len(TRAINING_VIEWS) + 1}, not {self.base_views}")
         if self.close_ups not in (0, 1):
             raise ValueError(f"close_ups is 0 or 1, not {self.close_ups}")
-        for name in ("grey_in_fit", "keep_grey"):
+        for name in ("grey_in_fit", "keep_grey", "grey_apart"):
             if getattr(self, name) not in (0, 1):
                 raise ValueError(f"{name} is 0 or 1, not {getattr(self, name)}")
         if self.static_candidate not in (-1, 0, 1, 2):
@@ -266,10 +270,12 @@ def train_head(
     delta: GreyDelta | None = None,
     flags: np.ndarray | None = None,
     base: np.ndarray | None = None,
+    apart: GreyFit | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted cross-entropy with a pull towards `start`; full-batch AdamW, cosine schedule.
     With a grey head (`delta`), the rows `flags` marks grey are fitted with its correction added,
-    as the file will read them. With `options.head_distill`, the rows `base` marks also keep the
+    as the file will read them; with `apart`, they train that correction alone (GreyFit, read
+    back with `apart.fitted()`). With `options.head_distill`, the rows `base` marks also keep the
     start head's softened answers (train.tail_fit.distill_loss), weighed as their labels are."""
     torch.manual_seed(options.seed)
     w0, b0 = (torch.from_numpy(np.asarray(a, np.float32)) for a in start)
@@ -282,12 +288,16 @@ def train_head(
     keep = torch.from_numpy(np.asarray(base if base is not None else [False] * len(x), bool))
     # the start head's logits of the base rows (w0, b0 need no gradient)
     teacher = (xt @ w0.T + b0 + grey)[keep] if options.head_distill and keep.any() else None
-    optimizer = torch.optim.AdamW([w, b], lr=options.lr, weight_decay=0.0)
+    if apart is not None and flags is None:
+        raise ValueError("a grey correction trained apart needs each row's grey flag")
+    params = [w, b, *(apart.params() if apart is not None else [])]
+    optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / options.steps))
     )
+    flagt = torch.from_numpy(np.asarray(flags if flags is not None else [], np.float32))
     for step in range(options.steps):
-        logits = xt @ w.T + b + grey
+        logits = xt @ w.T + b + grey if apart is None else apart.logits(xt, w, b, flagt)
         loss = torch.nn.functional.cross_entropy(
             logits, yt, reduction="none", label_smoothing=options.label_smoothing
         )
@@ -296,6 +306,8 @@ def train_head(
             kl = distill_loss(logits[keep], teacher)
             loss = loss + options.head_distill * (kl * wt[keep]).sum()
         loss = loss + options.anchor * ((w - w0) ** 2).sum()
+        if apart is not None:
+            loss = loss + options.anchor * apart.pull()
         optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
@@ -598,6 +610,7 @@ def retrain(
     x, y, w = np.concatenate(parts_x), np.concatenate(parts_y), np.concatenate(parts_w)
     flags = np.concatenate(parts_g) if grey_fit else None
     grey_delta = delta if grey_fit else None
+    apart = GreyFit(delta) if grey_fit and delta is not None and options.grey_apart else None
     candidate_test_x: np.ndarray | None = None
     base_rows_mask = np.arange(len(x)) < sum(len(part) for part in parts_x[: len(chosen)])
     val_flags = [grey_flags(base_val, view) for view in VIEWS] if delta is not None else []
@@ -613,7 +626,7 @@ def retrain(
                                    label_smoothing=options.label_smoothing,
                                    distill=options.distill)  # fmt: skip
         weight, bias = train_tail(tail, start_head(work_path), x, y, w, tail_options,
-                                  grey_delta, flags, base_rows_mask)  # fmt: skip
+                                  grey_delta, flags, base_rows_mask, apart)  # fmt: skip
         body = write_tail(model, tail)  # the tail holds what the file holds (int8 weights again)
         val_x = [tail_features(tail, base_rows(base_val, "base val", True, v),
                                val_flags[n] if tail.flag else None)
@@ -622,7 +635,7 @@ def retrain(
                                          grey_flags(base_test) if tail.flag else None)  # fmt: skip
     else:
         weight, bias = train_head(x, y, w, start_head(work_path), options, grey_delta, flags,
-                                  base_rows_mask)  # fmt: skip
+                                  base_rows_mask, apart)  # fmt: skip
         body = model
         val_x = [base_rows(base_val, "base val", False, v) for v in VIEWS]
     for store in caches.values():
@@ -630,6 +643,8 @@ def retrain(
             log.info("feature cache %s: %d photos found, %d computed", store.path, store.hits,
                      store.misses)  # fmt: skip
     val_y = np.array([index[s.label] for s in base_val])
+    if apart is not None:  # the candidate reads grey frames with the correction it trained
+        delta = apart.fitted()
 
     weight, bias, tempered, temperature, thresholds = fit_and_threshold(
         val_x, val_y, weight, bias, labels, options, delta, val_flags

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from train.grey_head import GreyDelta, grey_term
+from train.grey_head import GreyDelta, GreyFit, grey_term
 from train.tail import TailModule
 
 log = logging.getLogger(__name__)
@@ -75,9 +75,12 @@ def train_tail(
     delta: GreyDelta | None = None,
     flags: np.ndarray | None = None,
     base: np.ndarray | None = None,
+    apart: GreyFit | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Trains `tail` in place; returns the new head (weight, bias). With a grey head (`delta`),
-    the rows `flags` marks grey are trained as the file reads them: with its correction. With
+    the rows `flags` marks grey are trained as the file reads them: with its correction; with
+    `apart`, they train that correction, not the colour head (GreyFit, read back with
+    `apart.fitted()`; the blocks learn from every row). With
     `options.distill`, the rows `base` marks also keep the parent's answers (distill_loss)."""
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
@@ -92,12 +95,14 @@ def train_tail(
         teacher = torch.zeros((len(x), len(b0)))
         teacher[keep] = feats @ w0.T + b0 + grey_term(feats, delta, None if grey is None
                                                       else grey[keep])  # fmt: skip
+    if apart is not None and grey is None:
+        raise ValueError("a grey correction trained apart needs each row's grey flag")
     w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
     anchors = {k: p.detach().clone() for k, p in tail.params.items()}
     tail.train()
     optimizer = torch.optim.AdamW(
         [
-            {"params": [w, b], "lr": options.lr},
+            {"params": [w, b, *(apart.params() if apart is not None else [])], "lr": options.lr},
             {"params": list(tail.params.values()), "lr": options.tail_lr},
         ],
         weight_decay=0.0,
@@ -110,7 +115,10 @@ def train_tail(
     for step in range(options.steps):
         rows = np.sort(rng.choice(len(x), size=options.batch, p=p))
         feats = tail(torch.from_numpy(np.asarray(x[rows])), None if grey is None else grey[rows])
-        logits = feats @ w.T + b + grey_term(feats, delta, None if grey is None else grey[rows])
+        if apart is not None and grey is not None:
+            logits = apart.logits(feats, w, b, grey[rows])
+        else:
+            logits = feats @ w.T + b + grey_term(feats, delta, None if grey is None else grey[rows])
         loss = torch.nn.functional.cross_entropy(
             logits, yt[rows], label_smoothing=options.label_smoothing
         )
@@ -121,6 +129,8 @@ def train_tail(
                 loss = loss + options.distill * kl.sum() / len(rows)
         pull = sum(((tail.params[k] - a) ** 2).sum() for k, a in anchors.items())
         loss = loss + options.anchor * ((w - w0) ** 2).sum() + options.tail_anchor * pull
+        if apart is not None:
+            loss = loss + options.anchor * apart.pull()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -16,6 +16,7 @@ from tests.tiny_model import PROTOTYPES, build_tiny_model, solid_image, tiny_met
 from tests.train.cut_rows import cut_rows
 from train.grey_head import (
     GreyDelta,
+    GreyFit,
     add_grey_head,
     drop_grey_head,
     fit_delta,
@@ -192,6 +193,35 @@ def test_a_retrained_head_fits_grey_rows_under_the_correction() -> None:
     assert np.allclose(same_w, bare_w, atol=1e-5) and np.allclose(same_b, bare_b, atol=1e-5)
 
 
+def test_grey_rows_apart_train_the_correction_not_the_colour_head() -> None:
+    """`grey_apart`: the grey rows train the correction (GreyFit) and leave the colour head as it
+    was; rows not flagged train the colour head exactly as without it."""
+    from train.retrain import RetrainOptions, train_head
+
+    x, y, delta = _fit_data()
+    start = (np.zeros((3, 6), np.float32), np.zeros(3, np.float32))
+    weights, options = np.ones(len(y)), RetrainOptions(steps=300, lr=0.05, anchor=0.0)
+    apart = GreyFit(delta)
+    w, b = train_head(x, y, weights, start, options, delta, np.ones(len(y), np.float32), None,
+                      apart)  # fmt: skip
+    assert np.array_equal(w, start[0]) and np.array_equal(b, start[1])
+    fitted = apart.fitted()
+    assert fitted.threshold == delta.threshold and not np.allclose(fitted.weight, delta.weight)
+    # the file's grey reading (start head + fitted correction) fits the labels, the start's not
+    assert (head_logits(x, w, b, fitted, 1.0).argmax(1) == y).mean() > 0.8
+    assert (head_logits(x, w, b, delta, 1.0).argmax(1) == y).mean() < 0.5
+    # no row flagged: the colour head trains as without it, the correction stays
+    none = GreyFit(delta)
+    bare_w, bare_b = train_head(x, y, weights, start, options)
+    same_w, same_b = train_head(x, y, weights, start, options, delta, np.zeros(len(y), np.float32),
+                                None, none)  # fmt: skip
+    assert np.allclose(same_w, bare_w, atol=1e-5) and np.allclose(same_b, bare_b, atol=1e-5)
+    assert np.array_equal(none.fitted().weight, delta.weight)
+    assert np.array_equal(none.fitted().bias, delta.bias)
+    with pytest.raises(ValueError, match="grey flag"):
+        train_head(x, y, weights, start, options, delta, None, None, GreyFit(delta))
+
+
 def test_tuned_blocks_fit_grey_rows_under_the_correction(weights_model: Path) -> None:
     """The tail's fit (train.tail_fit) adds the correction on the rows marked grey, as the head's
     does; with no row marked it trains as before."""
@@ -221,6 +251,12 @@ def test_tuned_blocks_fit_grey_rows_under_the_correction(weights_model: Path) ->
     # fitted under the correction, the file's grey reading fits the labels; fitted bare, the
     # correction comes on top of a head that already fits them
     assert losses["grey"] < 0.5 * losses["bare"]
+    # grey rows apart (GreyFit): they train the correction and the blocks, not the colour head
+    apart, tail = GreyFit(delta), TailModule(model, cut)
+    w, b = train_tail(tail, (head.weight, head.bias), x, y, np.ones(len(y)), options, delta,
+                      np.ones(len(y)), None, apart)  # fmt: skip
+    assert np.array_equal(w, head.weight) and np.array_equal(b, head.bias)
+    assert not np.allclose(apart.fitted().bias, delta.bias)
 
 
 def test_a_reviewed_grey_frame_keeps_its_augmented_views_grey() -> None:
