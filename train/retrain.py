@@ -29,7 +29,8 @@ compare, decide.
    (train.grey_tail: a copy of the last block for grey frames) is read as the file runs it: the
    head alone fits the file's features (a grey frame's through the copy), and tuned blocks
    that reach its switch train both copies, each row through the one the file takes for it
-   (its grey flag a second input of the torch blocks). The temperature is
+   (its grey flag a second input of the torch blocks). With `grey_apart` (off) the grey rows
+   train the correction instead of the colour head (train.grey_head.GreyFit). The temperature is
    refitted on base val (and folded into the head and the grey correction alike: it was
    fitted on their sum) and the verdict thresholds chosen as `binwatch export` chooses them
    (base val as it is, at night and on drawn floors; flags at 97 % precision, `correct` at
@@ -183,6 +184,8 @@ class RetrainOptions:
         for name in ("grey_in_fit", "keep_grey", "grey_apart"):
             if getattr(self, name) not in (0, 1):
                 raise ValueError(f"{name} is 0 or 1, not {getattr(self, name)}")
+        if self.grey_apart and not self.grey_in_fit:
+            raise ValueError("grey_apart trains the grey rows under the correction: grey_in_fit 1")
         if self.static_candidate not in (-1, 0, 1, 2):
             raise ValueError(f"static_candidate is -1, 0, 1 or 2, not {self.static_candidate}")
         for name in ("distill", "head_distill"):

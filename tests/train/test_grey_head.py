@@ -220,6 +220,8 @@ def test_grey_rows_apart_train_the_correction_not_the_colour_head() -> None:
     assert np.array_equal(none.fitted().bias, delta.bias)
     with pytest.raises(ValueError, match="grey flag"):
         train_head(x, y, weights, start, options, delta, None, None, GreyFit(delta))
+    with pytest.raises(ValueError, match="grey_in_fit 1"):
+        RetrainOptions(grey_apart=1, grey_in_fit=0)
 
 
 def test_tuned_blocks_fit_grey_rows_under_the_correction(weights_model: Path) -> None:
