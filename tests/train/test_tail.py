@@ -290,7 +290,8 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
 
     def spy(x: np.ndarray, y: np.ndarray, w: np.ndarray, *rest: Any) -> Any:
         fitted.append((x, y, w))
-        *_, delta, flags = rest  # the grey head's correction and the rows it reads as grey
+        # start, options, then the grey head's correction and the rows it reads as grey
+        _, _, delta, flags, *_ = rest
         assert delta is not None and flags is not None and flags.shape == y.shape
         return real_fit(x, y, w, *rest)
 
