@@ -249,6 +249,20 @@ class GreyFit:
         )
 
 
+def fitting_logits(
+    features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, delta: GreyDelta | None,
+    flags: torch.Tensor | None, apart: GreyFit | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """The logits a retrain fits a head (and blocks) on: the head plus, on the rows `flags`
+    marks grey, the grey correction as the file adds it (grey_term), or with `apart` the
+    correction trained apart from the head (GreyFit.logits)."""
+    if apart is None:
+        return features @ weight.T + bias + grey_term(features, delta, flags)
+    if flags is None:
+        raise ValueError("a grey correction trained apart needs each row's grey flag")
+    return apart.logits(features, weight, bias, flags)
+
+
 def fit_delta(
     features: Array, targets: npt.NDArray[np.int64], head: Head, pull: float = PULL,
     steps: int = STEPS,

@@ -85,8 +85,8 @@ from train.grey_head import (
     GreyDelta,
     GreyFit,
     add_grey_head,
+    fitting_logits,
     grey_rows,
-    grey_term,
     head_logits,
     read_grey_head,
     sample_flags,
@@ -285,22 +285,21 @@ def train_head(
     w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
     xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.int64))
     wt = torch.from_numpy((weights / weights.sum()).astype(np.float32))
-    grey = grey_term(
-        xt, delta, None if flags is None else torch.from_numpy(flags.astype(np.float32))
-    )
+    flagt = None if flags is None else torch.from_numpy(flags.astype(np.float32))
     keep = torch.from_numpy(np.asarray(base if base is not None else [False] * len(x), bool))
     # the start head's logits of the base rows (w0, b0 need no gradient)
-    teacher = (xt @ w0.T + b0 + grey)[keep] if options.head_distill and keep.any() else None
-    if apart is not None and flags is None:
-        raise ValueError("a grey correction trained apart needs each row's grey flag")
+    teacher = (
+        fitting_logits(xt, w0, b0, delta, flagt)[keep]
+        if options.head_distill and keep.any()
+        else None
+    )
     params = [w, b, *(apart.params() if apart is not None else [])]
     optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=0.0)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / options.steps))
     )
-    flagt = torch.from_numpy(np.asarray(flags if flags is not None else [], np.float32))
     for step in range(options.steps):
-        logits = xt @ w.T + b + grey if apart is None else apart.logits(xt, w, b, flagt)
+        logits = fitting_logits(xt, w, b, delta, flagt, apart)
         loss = torch.nn.functional.cross_entropy(
             logits, yt, reduction="none", label_smoothing=options.label_smoothing
         )

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from train.grey_head import GreyDelta, GreyFit, grey_term
+from train.grey_head import GreyDelta, GreyFit, fitting_logits
 from train.tail import TailModule
 
 log = logging.getLogger(__name__)
@@ -93,10 +93,7 @@ def train_tail(
         base_flags = None if flags is None else np.asarray(flags, np.float32)[base]
         feats = torch.from_numpy(tail_features(tail, x[base], base_flags))  # the parent's
         teacher = torch.zeros((len(x), len(b0)))
-        teacher[keep] = feats @ w0.T + b0 + grey_term(feats, delta, None if grey is None
-                                                      else grey[keep])  # fmt: skip
-    if apart is not None and grey is None:
-        raise ValueError("a grey correction trained apart needs each row's grey flag")
+        teacher[keep] = fitting_logits(feats, w0, b0, delta, None if grey is None else grey[keep])
     w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
     anchors = {k: p.detach().clone() for k, p in tail.params.items()}
     tail.train()
@@ -115,10 +112,7 @@ def train_tail(
     for step in range(options.steps):
         rows = np.sort(rng.choice(len(x), size=options.batch, p=p))
         feats = tail(torch.from_numpy(np.asarray(x[rows])), None if grey is None else grey[rows])
-        if apart is not None and grey is not None:
-            logits = apart.logits(feats, w, b, grey[rows])
-        else:
-            logits = feats @ w.T + b + grey_term(feats, delta, None if grey is None else grey[rows])
+        logits = fitting_logits(feats, w, b, delta, None if grey is None else grey[rows], apart)
         loss = torch.nn.functional.cross_entropy(
             logits, yt[rows], label_smoothing=options.label_smoothing
         )
