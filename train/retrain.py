@@ -155,6 +155,10 @@ class RetrainOptions:
     # tuning blocks, the base photos also keep the parent's softened answers (train.tail_fit's
     # distill_loss), this much of it; 0: their labels alone
     distill: float = 0.0
+    # tuning blocks, the base photos read as colour frames keep the head's input features near
+    # the parent's (train.tail_fit's feature_shift), this much of it; 0: off (100 on eight night
+    # draws: four up, four down, models/README.md)
+    keep_features: float = 0.0
     # ... and the head alone (fewer reviews than `tune_from`), the same term on its base rows
     head_distill: float = 0.0
     # a grey head's correction (train.grey_head) added to the grey rows while fitting, as the
@@ -188,7 +192,7 @@ class RetrainOptions:
             raise ValueError("grey_apart trains the grey rows under the correction: grey_in_fit 1")
         if self.static_candidate not in (-1, 0, 1, 2):
             raise ValueError(f"static_candidate is -1, 0, 1 or 2, not {self.static_candidate}")
-        for name in ("distill", "head_distill"):
+        for name in ("distill", "head_distill", "keep_features"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} is 0 or more, not {getattr(self, name)}")
         if not 0 <= self.field_balance <= 1:
@@ -626,7 +630,8 @@ def retrain(
                                    lr=options.lr, tail_lr=options.tail_lr, anchor=options.anchor,
                                    tail_anchor=options.tail_anchor, seed=options.seed,
                                    label_smoothing=options.label_smoothing,
-                                   distill=options.distill)  # fmt: skip
+                                   distill=options.distill,
+                                   keep_features=options.keep_features)  # fmt: skip
         weight, bias = train_tail(tail, start_head(work_path), x, y, w, tail_options,
                                   grey_delta, flags, base_rows_mask, apart)  # fmt: skip
         body = write_tail(model, tail)  # the tail holds what the file holds (int8 weights again)

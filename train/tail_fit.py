@@ -5,7 +5,10 @@ balanced, field images weighted up), so the expected loss is the weighted loss t
 recipe minimises. Both parts are pulled towards where they started (L2-SP: squared distance to
 the active model's tensors), the blocks harder than the head: tens of reviewed images must not
 unlearn what thousands of base photos taught them. With `distill`, the base rows also keep the
-parent's softened answers (distill_loss), not only their labels.
+parent's softened answers (distill_loss), not only their labels; with `keep_features`, the base
+rows read as colour frames keep the head's input features where the parent put them
+(feature_shift), so reviews of grey frames move what the blocks do with grey frames, not with
+the colour ones every day-time camera sends.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ class TailOptions:
     # the base rows also keep the parent's answers: KL to its softened (T = DISTILL_T) outputs,
     # this much of it (0: labels alone)
     distill: float = 0.0
+    # the colour base rows' features stay near the parent's: feature_shift, this much of it
+    keep_features: float = 0.0
 
 
 DISTILL_T = 2.0
@@ -49,6 +54,12 @@ def distill_loss(logits: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     target = torch.softmax(teacher / t, dim=1)
     own = torch.log_softmax(logits / t, dim=1)
     return (t * t) * (target * (torch.log(target.clamp_min(1e-12)) - own)).sum(dim=1)
+
+
+def feature_shift(feats: torch.Tensor, parent: torch.Tensor, scale: float) -> torch.Tensor:
+    """Per row: squared distance of the head's input features from the parent's, over `scale`
+    (the parent's mean squared feature norm, so the term reads as a share of a feature's size)."""
+    return ((feats - parent) ** 2).sum(dim=1) / scale
 
 
 def tail_features(
@@ -81,19 +92,30 @@ def train_tail(
     the rows `flags` marks grey are trained as the file reads them: with its correction; with
     `apart`, they train that correction, not the colour head (GreyFit, read back with
     `apart.fitted()`; the blocks learn from every row). With
-    `options.distill`, the rows `base` marks also keep the parent's answers (distill_loss)."""
+    `options.distill`, the rows `base` marks also keep the parent's answers (distill_loss); with
+    `options.keep_features`, those of them not marked grey keep its features (feature_shift)."""
     torch.manual_seed(options.seed)
     rng = np.random.default_rng(options.seed)
     w0, b0 = (torch.from_numpy(np.asarray(a, np.float32)) for a in start)
     grey = None if flags is None else torch.from_numpy(np.asarray(flags, np.float32))
+    base_mask = np.zeros(len(x), bool) if base is None else np.asarray(base, bool)
+    colour = base_mask if flags is None else base_mask & (np.asarray(flags) < 0.5)
+    wanted = (base_mask if options.distill else np.zeros(len(x), bool)) | (
+        colour if options.keep_features else np.zeros(len(x), bool)
+    )
+    parent = torch.zeros((len(x), w0.shape[1]))
+    if wanted.any():  # the parent's features of the rows a term keeps near it
+        part = None if flags is None else np.asarray(flags, np.float32)[wanted]
+        parent[torch.from_numpy(wanted)] = torch.from_numpy(tail_features(tail, x[wanted], part))
     teacher: torch.Tensor | None = None
-    keep = torch.zeros(len(x), dtype=torch.bool)
-    if options.distill and base is not None and base.any():
-        keep = torch.from_numpy(np.asarray(base, bool))
-        base_flags = None if flags is None else np.asarray(flags, np.float32)[base]
-        feats = torch.from_numpy(tail_features(tail, x[base], base_flags))  # the parent's
+    keep = torch.from_numpy(base_mask if options.distill else np.zeros(len(x), bool))
+    if keep.any():
         teacher = torch.zeros((len(x), len(b0)))
-        teacher[keep] = fitting_logits(feats, w0, b0, delta, None if grey is None else grey[keep])
+        teacher[keep] = fitting_logits(
+            parent[keep], w0, b0, delta, None if grey is None else grey[keep]
+        )
+    hold = torch.from_numpy(colour if options.keep_features else np.zeros(len(x), bool))
+    scale = float((parent[hold] ** 2).sum(dim=1).mean()) if hold.any() else 1.0
     w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
     anchors = {k: p.detach().clone() for k, p in tail.params.items()}
     tail.train()
@@ -121,6 +143,12 @@ def train_tail(
             if kept.any():
                 kl = distill_loss(logits[kept], teacher[rows][kept])
                 loss = loss + options.distill * kl.sum() / len(rows)
+        held = hold[rows]
+        moved = 0.0
+        if held.any():
+            shift = feature_shift(feats[held], parent[rows][held], scale)
+            loss = loss + options.keep_features * shift.sum() / len(rows)
+            moved = float(shift.detach().mean())
         pull = sum(((tail.params[k] - a) ** 2).sum() for k, a in anchors.items())
         loss = loss + options.anchor * ((w - w0) ** 2).sum() + options.tail_anchor * pull
         if apart is not None:
@@ -130,6 +158,7 @@ def train_tail(
         optimizer.step()
         schedule.step()
         if step % 100 == 0 or step == options.steps - 1:
-            log.info("tail step %d: loss %.4f", step, loss.item())
+            log.info("tail step %d: loss %.4f, colour base features moved %.5f", step,
+                     loss.item(), moved)  # fmt: skip
     tail.eval()
     return w.detach().numpy(), b.detach().numpy()
