@@ -10,8 +10,11 @@ Each `--pair BASE CANDIDATE` is one site: two `bench.adapt` JSON files run on th
 same `--simulator`/`--small-site`, `--seed`, `--night`), so their runs with the same K and draw
 (`seed`) reviewed the same photos and scored the same rest. Within each file the runs are taken
 by recipe (`--base-recipe`, `--candidate-recipe`; `bench.adapt` names them, `default` is
-retrain's own options) and, with `--blocks`, by the blocks tuned. For every draw it prints the
-macro recall of the rest before and after each recipe, the photos right, the gate's answer and
+retrain's own options) and, with `--blocks`, by the blocks tuned (`--candidate-blocks` for the
+candidate's: two block counts in one file). The two files may start from different models on
+the same draws; a draw whose reviewed photos per category or scored rest differ is refused. For
+every draw it prints the macro recall of the rest before (the base file's model) and after each
+recipe, the photos right, the gate's answer and
 the base test accuracy; then the mean paired difference with its range, how many draws went
 each way and the exact two-sided sign test on them, and the photos right over all draws.
 A site's draws differ by a photo or two (one `other` crop can be 1.25 points of macro recall),
@@ -37,7 +40,7 @@ class Draw:
     site: str
     k: int
     seed: int
-    before: float  # macro recall of the rest, the model before any retrain
+    before: float  # macro recall of the rest, the base file's model before any retrain
     base: dict[str, Any]
     candidate: dict[str, Any]
 
@@ -53,8 +56,12 @@ def photos_right(run: dict[str, Any]) -> int | None:
     return round(float(run["accuracy_after"]) * int(run["scored"]))
 
 
-def _runs(path: Path, recipe: str, blocks: int | None) -> dict[tuple[int, int], dict[str, Any]]:
-    rows = json.loads(path.read_text())["runs"]
+def _runs(
+    path: Path, recipe: str, blocks: int | None
+) -> tuple[str, dict[tuple[int, int], dict[str, Any]]]:
+    """The file's model and its runs of `recipe` (and `blocks`), by (K, draw)."""
+    data = json.loads(path.read_text())
+    rows = data["runs"]
     chosen: dict[tuple[int, int], dict[str, Any]] = {}
     for run in rows:
         if run["recipe"] != recipe or (blocks is not None and run["tuned_blocks"] != blocks):
@@ -69,7 +76,7 @@ def _runs(path: Path, recipe: str, blocks: int | None) -> dict[tuple[int, int], 
     if not chosen:
         recipes = sorted({r["recipe"] for r in rows})
         raise ValueError(f"{path}: no run of recipe {recipe!r} (it has {', '.join(recipes)})")
-    return chosen
+    return str(data.get("model", "")), chosen
 
 
 def pair_draws(
@@ -77,13 +84,18 @@ def pair_draws(
     base_recipe: str = "default",
     candidate_recipe: str = "default",
     blocks: int | None = None,
+    candidate_blocks: int | None = None,
 ) -> list[Draw]:
     """The draws both files of each pair hold, in order; a draw one file lacks is an error (the
-    comparison would otherwise be of what happened to be run)."""
+    comparison would otherwise be of what happened to be run), and so is one whose reviewed
+    photos per category or whose scored rest differ, or that the same model read otherwise
+    before any retrain. `blocks`: the runs that tuned that many
+    blocks, on both sides unless `candidate_blocks` names the candidate's."""
     draws = []
     for base_path, candidate_path in pairs:
-        base = _runs(base_path, base_recipe, blocks)
-        candidate = _runs(candidate_path, candidate_recipe, blocks)
+        base_model, base = _runs(base_path, base_recipe, blocks)
+        tuned = blocks if candidate_blocks is None else candidate_blocks
+        candidate_model, candidate = _runs(candidate_path, candidate_recipe, tuned)
         if set(base) != set(candidate):
             raise ValueError(
                 f"{base_path} and {candidate_path} hold different draws: "
@@ -91,10 +103,14 @@ def pair_draws(
             )
         for key in sorted(base):
             b, c = base[key], candidate[key]
-            if abs(b["macro_recall_before"] - c["macro_recall_before"]) > 1e-9:
+            same_model = base_model == candidate_model
+            before = abs(b["macro_recall_before"] - c["macro_recall_before"]) > 1e-9
+            if (same_model and before) or any(
+                b.get(f) != c.get(f) for f in ("counts", "scored", "reviewed")
+            ):
                 raise ValueError(
-                    f"{candidate_path}, K = {key[0]}, draw {key[1]}: the model before reads "
-                    "the rest otherwise than in the base file: not the same site and draw"
+                    f"{candidate_path}, K = {key[0]}, draw {key[1]}: other photos reviewed or "
+                    "scored than in the base file: not the same site and draw"
                 )
             site = candidate_path.stem
             draws.append(Draw(site, key[0], key[1], float(b["macro_recall_before"]), b, c))
@@ -189,14 +205,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base-recipe", default="default")
     parser.add_argument("--candidate-recipe", default="default")
     parser.add_argument("--blocks", type=int, default=None, help="only runs that tuned this many")
+    parser.add_argument("--candidate-blocks", type=int, default=None,
+                        help="the candidate tuned this many (default: --blocks)")  # fmt: skip
     parser.add_argument("--out", type=Path, help="write the draws and the summary as JSON")
     args = parser.parse_args(argv)
     try:
         draws = pair_draws([tuple(p) for p in args.pair], args.base_recipe,
-                           args.candidate_recipe, args.blocks)  # fmt: skip
+                           args.candidate_recipe, args.blocks,
+                           args.candidate_blocks)  # fmt: skip
     except (OSError, ValueError, KeyError) as error:
         parser.error(str(error))
     names = (args.base_recipe, args.candidate_recipe)
+    if args.candidate_blocks is not None and args.candidate_blocks != args.blocks:
+        names = (f"{names[0]}, {args.blocks} blocks", f"{names[1]}, {args.candidate_blocks} blocks")
     if names[0] == names[1]:
         names = ("base", "candidate")
     result = summary(draws)

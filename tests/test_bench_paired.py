@@ -57,10 +57,21 @@ def test_what_cannot_be_paired_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="--blocks"):
         pair_draws([(two, two)])
     other_site = _run(0, "default", 0.9, 180)
-    other_site["macro_recall_before"] = 0.5
+    other_site["counts"] = {"other": 19}
     moved = _file(tmp_path / "d.json", [other_site])
     with pytest.raises(ValueError, match="not the same site"):
         pair_draws([(two, moved)], blocks=2)
+    read_otherwise = _run(0, "default", 0.9, 180)
+    read_otherwise["macro_recall_before"] = 0.5  # the same model could not read it so
+    with pytest.raises(ValueError, match="not the same site"):
+        pair_draws([(two, _file(tmp_path / "e.json", [read_otherwise]))], blocks=2)
+
+
+def test_block_counts_compare_within_one_file(tmp_path: Path) -> None:
+    both = _file(tmp_path / "a.json", [_run(0, "default", 0.90, 180),
+                                       _run(0, "default", 0.92, 183, blocks=4)])  # fmt: skip
+    draws = pair_draws([(both, both)], blocks=2, candidate_blocks=4)
+    assert [round(100 * d.difference, 6) for d in draws] == [2.0]
 
 
 def test_main_prints_the_table_and_writes_json(

@@ -7,8 +7,9 @@ the active model's tensors), the blocks harder than the head: tens of reviewed i
 unlearn what thousands of base photos taught them. With `distill`, the base rows also keep the
 parent's softened answers (distill_loss), not only their labels; with `keep_features`, the base
 rows read as colour frames keep the head's input features where the parent put them
-(feature_shift), so reviews of grey frames move what the blocks do with grey frames, not with
-the colour ones every day-time camera sends.
+(feature_shift), meant to let reviews of grey frames move what the blocks do with grey frames
+and not with the colour ones every day-time camera sends (on eight night draws it gained
+nothing: models/README.md).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ def train_tail(
     wanted = (base_mask if options.distill else np.zeros(len(x), bool)) | (
         colour if options.keep_features else np.zeros(len(x), bool)
     )
-    parent = torch.zeros((len(x), w0.shape[1]))
+    parent = torch.zeros((len(x) if wanted.any() else 0, w0.shape[1]))
     if wanted.any():  # the parent's features of the rows a term keeps near it
         part = None if flags is None else np.asarray(flags, np.float32)[wanted]
         parent[torch.from_numpy(wanted)] = torch.from_numpy(tail_features(tail, x[wanted], part))
@@ -144,7 +145,7 @@ def train_tail(
                 kl = distill_loss(logits[kept], teacher[rows][kept])
                 loss = loss + options.distill * kl.sum() / len(rows)
         held = hold[rows]
-        moved = 0.0
+        moved = None
         if held.any():
             shift = feature_shift(feats[held], parent[rows][held], scale)
             loss = loss + options.keep_features * shift.sum() / len(rows)
@@ -158,7 +159,7 @@ def train_tail(
         optimizer.step()
         schedule.step()
         if step % 100 == 0 or step == options.steps - 1:
-            log.info("tail step %d: loss %.4f, colour base features moved %.5f", step,
-                     loss.item(), moved)  # fmt: skip
+            held_note = "" if moved is None else f", colour base features moved {moved:.5f}"
+            log.info("tail step %d: loss %.4f%s", step, loss.item(), held_note)
     tail.eval()
     return w.detach().numpy(), b.detach().numpy()
