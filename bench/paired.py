@@ -14,9 +14,9 @@ retrain's own options) and, with `--blocks`, by the blocks tuned (`--candidate-b
 candidate's: two block counts in one file). The two files may start from different models on
 the same draws; a draw whose reviewed photos per category or scored rest differ is refused. For
 every draw it prints the macro recall of the rest before (the base file's model) and after each
-recipe, the photos right, the gate's answer and
-the base test accuracy; then the mean paired difference with its range, how many draws went
-each way and the exact two-sided sign test on them, and the photos right over all draws.
+recipe, the photos right, the gate's answer and the base test accuracy; then the mean paired
+difference with its range, how many draws went each way and the exact two-sided sign test on
+them, and the photos right over all draws.
 A site's draws differ by a photo or two (one `other` crop can be 1.25 points of macro recall),
 so a recipe that is better should be better on most draws and in photos, not in one mean.
 """
@@ -89,8 +89,8 @@ def pair_draws(
     """The draws both files of each pair hold, in order; a draw one file lacks is an error (the
     comparison would otherwise be of what happened to be run), and so is one whose reviewed
     photos per category or whose scored rest differ, or that the same model read otherwise
-    before any retrain. `blocks`: the runs that tuned that many
-    blocks, on both sides unless `candidate_blocks` names the candidate's."""
+    before any retrain. `blocks`: the runs that tuned that many blocks, on both sides unless
+    `candidate_blocks` names the candidate's."""
     draws = []
     for base_path, candidate_path in pairs:
         base_model, base = _runs(base_path, base_recipe, blocks)
@@ -101,11 +101,11 @@ def pair_draws(
                 f"{base_path} and {candidate_path} hold different draws: "
                 f"{sorted(base)} against {sorted(candidate)} (K, draw)"
             )
+        same_model = base_model == candidate_model
         for key in sorted(base):
             b, c = base[key], candidate[key]
-            same_model = base_model == candidate_model
-            before = abs(b["macro_recall_before"] - c["macro_recall_before"]) > 1e-9
-            if (same_model and before) or any(
+            read_otherwise = abs(b["macro_recall_before"] - c["macro_recall_before"]) > 1e-9
+            if (same_model and read_otherwise) or any(
                 b.get(f) != c.get(f) for f in ("counts", "scored", "reviewed")
             ):
                 raise ValueError(

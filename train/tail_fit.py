@@ -101,21 +101,20 @@ def train_tail(
     grey = None if flags is None else torch.from_numpy(np.asarray(flags, np.float32))
     base_mask = np.zeros(len(x), bool) if base is None else np.asarray(base, bool)
     colour = base_mask if flags is None else base_mask & (np.asarray(flags) < 0.5)
-    wanted = (base_mask if options.distill else np.zeros(len(x), bool)) | (
-        colour if options.keep_features else np.zeros(len(x), bool)
-    )
+    keep_rows = base_mask & bool(options.distill)  # keep the parent's answers
+    hold_rows = colour & bool(options.keep_features)  # keep the parent's features
+    wanted = keep_rows | hold_rows
     parent = torch.zeros((len(x) if wanted.any() else 0, w0.shape[1]))
     if wanted.any():  # the parent's features of the rows a term keeps near it
         part = None if flags is None else np.asarray(flags, np.float32)[wanted]
         parent[torch.from_numpy(wanted)] = torch.from_numpy(tail_features(tail, x[wanted], part))
     teacher: torch.Tensor | None = None
-    keep = torch.from_numpy(base_mask if options.distill else np.zeros(len(x), bool))
+    keep, hold = torch.from_numpy(keep_rows), torch.from_numpy(hold_rows)
     if keep.any():
         teacher = torch.zeros((len(x), len(b0)))
         teacher[keep] = fitting_logits(
             parent[keep], w0, b0, delta, None if grey is None else grey[keep]
         )
-    hold = torch.from_numpy(colour if options.keep_features else np.zeros(len(x), bool))
     scale = float((parent[hold] ** 2).sum(dim=1).mean()) if hold.any() else 1.0
     w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
     anchors = {k: p.detach().clone() for k, p in tail.params.items()}
