@@ -136,3 +136,41 @@ def test_a_draw_tunes_the_blocks_retrain_will_tune() -> None:
     assert blocks_tuned(reviewed, 0.3, -1, {}) == 0
     assert blocks_tuned(reviewed, 0.3, -1, {"tune_from": trained}) == AUTO_BLOCKS
     assert blocks_tuned(reviewed, 0.3, 4, {}) == 4
+
+
+def test_the_file_names_the_site_whatever_the_recipes_are_called(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The JSON's `set` is the site bench.adapt built, not the last recipe's name (the summary
+    once reused the variable, so every file read `default`); each run row is kept as made."""
+    import json
+    import types
+
+    import bench.adapt as adapt
+
+    site = _site()
+    monkeypatch.setattr(adapt, "field_set", lambda args, folder: ("a site of 48 photos", site))
+    monkeypatch.setattr(adapt, "Classifier", lambda path: types.SimpleNamespace(
+        metadata=types.SimpleNamespace(model_version="tiny")))  # fmt: skip
+    monkeypatch.setattr(adapt, "scores", lambda classifier, samples: ({}, {}))
+
+    def one_run(args, work, reviewed, rest, counts, k, seed, tune, before, recipe):  # type: ignore[no-untyped-def]
+        return {"k": k, "seed": seed, "tuned_blocks": tune, "recipe": adapt.recipe_name(recipe),
+                "reviewed": len(reviewed), "macro_recall_before": 0.9,
+                "macro_recall_after": 0.95 if recipe else 0.93, "macro_recall_before_whole": 0.9,
+                "macro_recall_after_whole": 0.93, "base_test_accuracy_after": 0.98,
+                "seconds": 1.0, "gate_passed": True}  # fmt: skip
+
+    monkeypatch.setattr(adapt, "one_run", one_run)
+    out = tmp_path / "adapt.json"
+    monkeypatch.setattr("sys.argv", ["adapt", "--manifest", "m.csv", "--simulator", "48",
+                                     "--k", "2", "--seeds", "1", "--tune-blocks", "0",
+                                     "--recipe", "default", "--recipe", "anchor=0.1",
+                                     "--out", str(out)])  # fmt: skip
+    adapt.main()
+    written = json.loads(out.read_text())
+    assert written["set"] == "a site of 48 photos"
+    assert [r["recipe"] for r in written["runs"]] == ["default", "anchor=0.1"]
+    table = capsys.readouterr().out
+    assert "| 2 | 0 | default | 4 | 90.0 → 93.0 % |" in table
+    assert "| 2 | 0 | anchor=0.1 | 4 | 90.0 → 95.0 % |" in table
