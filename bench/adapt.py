@@ -31,7 +31,9 @@ to weigh gate rules against the rest's change (model card, "The gate on a site")
 Prints the curve (macro recall on the rest, by K) and writes JSON. Each run's macro recall of
 the rest comes with its 95 % interval over the rest's photos (bench.intervals), before and after:
 a rest with 18 `other` photos moves 1.4 points on one of them (`--simulator 1445` scores sites of
-all the base test photos).
+all the base test photos). Each run also counts, per category, the rest's items that a bin of
+their own category would flag as contamination under the model's thresholds (`own_bin_flags_*`:
+the false flags a supervisor clears), before and after.
 """
 
 from __future__ import annotations
@@ -63,6 +65,8 @@ from train.manifest import Sample, load_manifests
 from train.retrain import RetrainOptions, held_back, retrain
 from vision.classifier import Classifier
 from vision.imageio import read_image
+from vision.prediction import Prediction
+from vision.verdict import VerdictKind, judge_item
 from vision.zoom import ZoomParams
 
 log = logging.getLogger(__name__)
@@ -71,10 +75,31 @@ SMALL_SIZES = (0.15, 0.35)  # --small-site: the item's longest side, share of th
 
 
 def scores(classifier: Classifier, samples: list[Sample]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Item scores as `binwatch classify` reads the photos, and read whole (one pass)."""
+    """Item scores as `binwatch classify` reads the photos, and read whole (one pass); the
+    first also with the contamination flags each item would raise in its own bin."""
     readings = read_samples(classifier, samples, zoom=ZoomParams())
     close = item_scores([r.prediction for r in readings], samples)
+    close["own_bin_flags"] = own_bin_flags(classifier, [r.prediction for r in readings], samples)
     return close, item_scores([r.whole for r in readings], samples)
+
+
+def own_bin_flags(
+    classifier: Classifier, predictions: Sequence[Prediction], samples: Sequence[Sample]
+) -> dict[str, dict[str, int]]:
+    """Per category: its items, and how many of them, dropped into a bin of their own category,
+    the verdict rule (the model's own thresholds) calls contaminated. Each is a false flag a
+    supervisor would have to clear; an item answered "no item" raises none."""
+    thresholds = classifier.metadata.thresholds
+    out: dict[str, dict[str, int]] = {}
+    for p, s in zip(predictions, samples, strict=True):
+        if s.category is None:
+            continue
+        row = out.setdefault(s.category.value, {"items": 0, "flagged": 0})
+        row["items"] += 1
+        if not p.is_background:
+            kind = judge_item(p.category_probabilities, frozenset({s.category}), thresholds).kind
+            row["flagged"] += kind is VerdictKind.CONTAMINATED
+    return dict(sorted(out.items()))
 
 
 def gate_photos(models: Sequence[Path], held: list[Sample]) -> list[dict[str, Any]]:
@@ -219,6 +244,12 @@ def blocks_tuned(reviewed: list[Sample], holdout: float, tune: int, recipe: dict
     return options.blocks_for(sum(not held_back(s, holdout) for s in reviewed))
 
 
+def false_flags(counts: dict[str, dict[str, int]]) -> str:
+    """`own_bin_flags` in a line: flagged of items, all categories together."""
+    flagged = sum(c["flagged"] for c in counts.values())
+    return f"{flagged} of {sum(c['items'] for c in counts.values())}"
+
+
 def interval(bounds: Sequence[float]) -> str:
     return f"{100 * bounds[0]:.1f}–{100 * bounds[1]:.1f}"
 
@@ -274,6 +305,9 @@ def one_run(
         "macro_recall_95_before": before[0]["macro_recall_95"],
         "macro_recall_95_after": after["macro_recall_95"],
         "recall_after": after["recall"],
+        # per category: items of the rest flagged as contamination in a bin of their own
+        "own_bin_flags_before": before[0]["own_bin_flags"],
+        "own_bin_flags_after": after["own_bin_flags"],
         # per fine label, before and after: where a category's recall is lost (bench.field)
         "by_label_before": before[0]["by_label"], "by_label_after": after["by_label"],
         "accuracy_before": before[0]["accuracy"], "accuracy_after": after["accuracy"],
@@ -294,7 +328,9 @@ def one_run(
         f"{100 * row['macro_recall_before_whole']:.1f} → "
         f"{100 * row['macro_recall_after_whole']:.1f}), base test accuracy "
         f"{100 * row['base_test_accuracy_before']:.2f} → "
-        f"{100 * row['base_test_accuracy_after']:.2f} % ({seconds:.0f} s)"
+        f"{100 * row['base_test_accuracy_after']:.2f} %, false flags in their own bins "
+        f"{false_flags(row['own_bin_flags_before'])} → {false_flags(row['own_bin_flags_after'])}"
+        f" ({seconds:.0f} s)"
         + (
             f"; trained on {row['trained_on']}, gate "
             f"{'passed' if row['gate_passed'] else 'refused: ' + '; '.join(row['gate_reasons'])}"

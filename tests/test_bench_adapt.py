@@ -174,3 +174,25 @@ def test_the_file_names_the_site_whatever_the_recipes_are_called(
     table = capsys.readouterr().out
     assert "| 2 | 0 | default | 4 | 90.0 → 93.0 % |" in table
     assert "| 2 | 0 | anchor=0.1 | 4 | 90.0 → 95.0 % |" in table
+
+
+def test_an_item_read_as_another_category_is_flagged_in_its_own_bin(tmp_path: Path) -> None:
+    """`own_bin_flags`: a white photo the tiny model reads as paper raises no flag when it is
+    paper dropped into a recyclable bin, and a contamination flag when its label says it is
+    kitchen waste (in the kitchen bin, the model's answer says it does not belong)."""
+    import cv2
+    import numpy as np
+
+    from bench.adapt import false_flags, scores
+    from tests.tiny_model import write_tiny_model
+    from vision.classifier import Classifier
+
+    model = write_tiny_model(tmp_path / "tiny.onnx")
+    photo = tmp_path / "white.jpg"
+    assert cv2.imwrite(str(photo), np.full((64, 64, 3), 245, np.uint8))
+    paper = Sample(photo, "test", Category.RECYCLABLE, "paper", "site", "e1", "site")
+    food = Sample(photo, "test", Category.KITCHEN, "food_waste", "site", "e2", "site")
+    close, _ = scores(Classifier(model), [paper, paper, food])
+    assert close["own_bin_flags"] == {"kitchen": {"items": 1, "flagged": 1},
+                                      "recyclable": {"items": 2, "flagged": 0}}  # fmt: skip
+    assert false_flags(close["own_bin_flags"]) == "1 of 3"
