@@ -78,8 +78,9 @@ def scores(classifier: Classifier, samples: list[Sample]) -> tuple[dict[str, Any
     """Item scores as `binwatch classify` reads the photos, and read whole (one pass); the
     first also with the contamination flags each item would raise in its own bin."""
     readings = read_samples(classifier, samples, zoom=ZoomParams())
-    close = item_scores([r.prediction for r in readings], samples)
-    close["own_bin_flags"] = own_bin_flags(classifier, [r.prediction for r in readings], samples)
+    answers = [r.prediction for r in readings]
+    close = item_scores(answers, samples)
+    close["own_bin_flags"] = own_bin_flags(classifier, answers, samples)
     return close, item_scores([r.whole for r in readings], samples)
 
 
