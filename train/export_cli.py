@@ -32,6 +32,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="contamination flags must reach this precision on the field-like val views",
     )
     parser.add_argument(
+        "--contamination-rate",
+        type=float,
+        default=0.1,  # train.thresholds.CONTAMINATION_RATE
+        help="...where this share of drops are wrong (0: each photo dropped into each bin, three "
+        "wrong drops in four, as before lite0-waste-2.11)",
+    )
+    parser.add_argument(
         "--correct-precision",
         type=float,
         default=0.98,
@@ -115,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
         [category_probs(p, list(classifier.labels), classifier.profile) for p in field_views]
     )
     truth = np.tile([cats.index(s.category) for s in val if s.category is not None], 3)
-    thresholds = choose_thresholds(val_cat, truth, args.flag_precision, args.correct_precision)
+    thresholds = choose_thresholds(val_cat, truth, args.flag_precision, args.correct_precision,
+                                   args.contamination_rate or None)  # fmt: skip
     if BACKGROUND in classifier.labels:
         seed = int(checkpoint["args"].get("seed", 0))
         empty = make_backgrounds(dataset.samples, "val", run_dir / "background" / "val", seed)

@@ -104,7 +104,7 @@ from train.quantize import (
 )
 from train.tail import TailModule, cut_for, with_outputs, write_tail
 from train.tail_fit import TailOptions, distill_loss, tail_features, train_tail
-from train.thresholds import choose_thresholds
+from train.thresholds import CONTAMINATION_RATE, choose_thresholds
 from train.views import (
     TRAINING_VIEWS,
     VIEWS,
@@ -177,7 +177,9 @@ class RetrainOptions:
     # better and read sites as well; under `limit` 400 it lost 3 base test photos in 9 of 10
     # hold-outs of the loop's reviews: bench/results/gate-noise-2.10-*.json, models/README.md)
     static_candidate: int = -1
-    flag_precision: float = 0.97  # as `binwatch export`
+    flag_precision: float = 0.97  # as `binwatch export`, where this share of drops are wrong
+    # (0: each photo dropped into each bin, three wrong in four, as before lite0-waste-2.11)
+    contamination_rate: float = CONTAMINATION_RATE
     correct_precision: float = 0.98
 
     def __post_init__(self) -> None:
@@ -195,6 +197,8 @@ class RetrainOptions:
         for name in ("distill", "head_distill", "keep_features"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} is 0 or more, not {getattr(self, name)}")
+        if not 0 <= self.contamination_rate < 1:
+            raise ValueError(f"contamination_rate is 0 to 1, not {self.contamination_rate}")
         if not 0 <= self.field_balance <= 1:
             raise ValueError(f"field_balance is 0 to 1, not {self.field_balance}")
         if self.close_up_share >= 1:
@@ -428,7 +432,8 @@ def fit_and_threshold(
     )  # fmt: skip
     truth = np.tile([cats.index(national.category_of(labels[t])) for t in val_y[items]],
                     len(views))  # fmt: skip
-    thresholds = choose_thresholds(cat, truth, options.flag_precision, options.correct_precision)
+    thresholds = choose_thresholds(cat, truth, options.flag_precision, options.correct_precision,
+                                   options.contamination_rate or None)  # fmt: skip
     return weight, bias, delta, temperature, thresholds
 
 

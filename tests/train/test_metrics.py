@@ -11,7 +11,8 @@ from train.metrics import (
     softmax,
     summary,
 )
-from train.thresholds import choose_thresholds
+from train.thresholds import choose_thresholds, threshold_effect
+from vision.metadata import Thresholds
 
 
 def test_confusion_and_summary() -> None:
@@ -65,3 +66,52 @@ def test_thresholds_are_the_lowest_precise_enough() -> None:
     assert t.contaminated == pytest.approx(0.81)
     # calling item 2 correct in the recyclable bin (0.8) is wrong, so correct must exceed 0.8
     assert t.correct == pytest.approx(0.81)
+
+
+def _one_doubtful_item() -> tuple[np.ndarray, np.ndarray]:
+    """Nine kitchen items the model is sure of, and a tenth it reads as recyclable at 0.8."""
+    cat = np.array([[0.0, 0.0, 1.0, 0.0]] * 9 + [[0.8, 0.0, 0.2, 0.0]])
+    return cat, np.full(10, 2)
+
+
+def test_flags_are_chosen_at_the_stated_contamination_rate() -> None:
+    cat, truth = _one_doubtful_item()
+    # each item in each bin: 29 right flags and 1 false (the tenth in the kitchen bin) at any
+    # threshold up to 0.8, precision 29/30 = 96.7 %: the lowest threshold passes
+    assert choose_thresholds(cat, truth, 0.95, 0.9).contaminated == pytest.approx(0.51)
+    # where a tenth of drops are wrong, the one false flag weighs as much as 27 right ones
+    # (precision 0.1·29/30 / (0.1·29/30 + 0.9·1/10) = 51.8 %): the threshold must pass 0.8
+    at_a_tenth = choose_thresholds(cat, truth, 0.95, 0.9, contamination_rate=0.1)
+    assert at_a_tenth.contaminated == pytest.approx(0.81)
+    # `correct` is counted at every bin whatever the rate: a missed flag is not reviewed
+    assert at_a_tenth.correct == choose_thresholds(cat, truth, 0.95, 0.9).correct
+
+
+def test_threshold_effect_counts_each_kind_of_drop() -> None:
+    cat, truth = _one_doubtful_item()
+    low = threshold_effect(cat, truth, Thresholds(correct=0.75, contaminated=0.51), 0.1)
+    assert low["right_flagged"] == pytest.approx(0.1)  # the tenth, in its own bin
+    assert low["wrong_flagged"] == pytest.approx(29 / 30)  # all but the tenth in recyclable
+    # the tenth in the recyclable bin belongs there at 0.8: a wrong drop called correct
+    assert low["wrong_uncertain"] == 0 and low["wrong_called_correct"] == pytest.approx(1 / 30)
+    assert low["flag_precision_at_rate"] == pytest.approx(0.1 * 29 / 30 / (0.1 * 29 / 30 + 0.09))
+    high = threshold_effect(cat, truth, Thresholds(correct=0.9, contaminated=0.81), 0.1)
+    assert high["right_flagged"] == 0 and high["right_uncertain"] == pytest.approx(0.1)
+    assert high["wrong_uncertain"] == pytest.approx(1 / 30) and high["wrong_called_correct"] == 0
+    assert high["flag_precision_at_rate"] == 1.0
+
+
+@pytest.mark.parametrize("rate", [0.0, 1.0, -0.1])
+def test_a_contamination_rate_is_a_share(rate: float) -> None:
+    cat, truth = _one_doubtful_item()
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        choose_thresholds(cat, truth, contamination_rate=rate)
+
+
+@pytest.mark.parametrize("rate", [1.0, -0.1])
+def test_retrain_takes_a_contamination_rate_below_one(rate: float) -> None:
+    from train.retrain import RetrainOptions
+
+    assert RetrainOptions().contamination_rate == 0.1  # as `binwatch export`
+    with pytest.raises(ValueError, match="contamination_rate"):
+        RetrainOptions(contamination_rate=rate)
