@@ -18,6 +18,7 @@ import platform
 import statistics
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,28 @@ from vision.classifier import Classifier, ClassifierOptions
 from vision.shipped import shipped_model_path
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared/datasets/waste-v1/manifest.csv"
+
+
+def flag_counts(verdicts: Counter[str]) -> dict[str, Any]:
+    """From "true→found" verdict counts: flags, how many were false (the drop-off was sorted
+    right), and where the wrong and the right drop-offs went."""
+
+    def count(true: str, found: str | None = None) -> int:
+        return sum(n for key, n in verdicts.items()
+                   if key.split("→")[0] == true and found in (None, key.split("→")[1]))  # fmt: skip
+
+    flagged = sum(n for key, n in verdicts.items() if key.endswith("→contaminated"))
+    false = count("correct", "contaminated")
+    return {
+        "flagged": flagged,
+        "false_flags": false,
+        "flag_precision": (flagged - false) / flagged if flagged else float("nan"),
+        "wrong": count("contaminated"),
+        "wrong_flagged": count("contaminated", "contaminated"),
+        "wrong_uncertain": count("contaminated", "uncertain"),
+        "right": count("correct"),
+        "right_uncertain": count("correct", "uncertain"),
+    }
 
 
 def config_for(truth: dict[str, Any], video: Path, storage: Path, **source: Any) -> EdgeConfig:
@@ -61,19 +84,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
     parser.add_argument("--out", type=Path, default=Path("bench/results/edge.json"))
     parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
+    parser.add_argument("--wrong-share", type=float, default=0.3,
+                        help="the share of items households drop into the wrong bin")  # fmt: skip
     args = parser.parse_args()
     model = args.model or shipped_model_path()
     assert model is not None, "no shipped model"
     classifier = Classifier(model, ClassifierOptions(threads=args.threads))
     latency: dict[int, list[float]] = {}
     totals = {"dropoffs": 0, "events": 0, "matched": 0, "spurious": 0, "verdict_agree": 0}
+    verdicts: Counter[str] = Counter()
     frames = seconds = 0.0
     background_crops = 0
     with tempfile.TemporaryDirectory(prefix="binwatch-edge-bench-") as tmp:
         work = Path(tmp)
         for v in range(args.videos):
             video, truth_file = work / f"v{v}.mp4", work / f"v{v}.json"
-            truth = simulate(args.manifest, video, truth_file, dropoffs=args.dropoffs, seed=100 + v)
+            truth = simulate(args.manifest, video, truth_file, dropoffs=args.dropoffs, seed=100 + v,
+                             wrong_share=args.wrong_share)  # fmt: skip
             config = config_for(truth, video, work / f"box{v}")
             pipeline = Pipeline(config, classifier, Outbox(config.storage.dir, 10**10))
             found = []
@@ -98,6 +125,7 @@ def main() -> None:
             result = score(truth["dropoffs"], found)
             for key in totals:
                 totals[key] += getattr(result, key)
+            verdicts.update(result.verdicts)
             print(
                 f"video {v}: {result.dropoffs} drop-offs, {result.matched} found, "
                 f"{result.spurious} spurious, verdict agrees {result.verdict_agree}"
@@ -128,6 +156,8 @@ def main() -> None:
             "recall": totals["matched"] / max(1, totals["dropoffs"]),
             "spurious_rate": totals["spurious"] / max(1, totals["dropoffs"]),
             "verdict_agreement": totals["verdict_agree"] / max(1, totals["matched"]),
+            "verdicts": dict(sorted(verdicts.items())),
+            **flag_counts(verdicts),
         },
         "background_crops_dropped": background_crops,
         "decide_latency_by_items": rows,
@@ -142,6 +172,12 @@ def main() -> None:
         f"detection: {d['matched']}/{d['dropoffs']} found ({100 * d['recall']:.1f} %), "
         f"{d['spurious']} spurious ({100 * d['spurious_rate']:.1f} %), verdict agrees with the "
         f"truth on {100 * d['verdict_agreement']:.1f} % of found drop-offs"
+    )
+    print(
+        f"flags: {d['flagged']} drop-offs flagged, {d['false_flags']} of them sorted right "
+        f"(precision {100 * d['flag_precision']:.1f} %); {d['wrong_flagged']} of "
+        f"{d['wrong']} wrong drop-offs flagged, {d['wrong_uncertain']} left uncertain; "
+        f"{d['right_uncertain']} of {d['right']} right ones uncertain"
     )
     print(f"crops read as no item and dropped: {background_crops}")
     for items, row in rows.items():

@@ -16,7 +16,11 @@ and for them pooled:
   and a harder night (grey, contrast ×0.5, brightness +45, sensor noise σ 6);
 - how many real items the model drops as "no item";
 - risk–coverage: the accuracy of the most confident share of answers;
-- contamination flags at the model's own thresholds, every photo dropped into every bin.
+- contamination flags at the model's own thresholds, every photo dropped into every bin, by
+  day and at the night check: precision and recall as counted there (three drops in four
+  wrong), and the share of right and wrong drops flagged with the flags' precision where a
+  tenth and a fifth of drops are wrong (`train.thresholds.threshold_effect`; a table of its
+  own).
 
 And the held-out empty set: crops with no item (the test split's tray and pill photo corners,
 drawn floors, drawn hands: train.background) plus crops of the simulator's empty bins; the share
@@ -54,6 +58,7 @@ from train.augment import (
 from train.background import make_backgrounds
 from train.evaluate import classify_samples, contamination_flags, empty_rejection
 from train.manifest import Sample, load_manifests
+from train.thresholds import threshold_effect
 from vision.classifier import Classifier, ClassifierOptions
 from vision.prediction import Prediction
 from vision.taxonomy import Category
@@ -62,6 +67,7 @@ from vision.zoom import ZoomParams
 log = logging.getLogger(__name__)
 CATEGORIES = list(Category)
 COVERAGES = (1.0, 0.9, 0.8, 0.7, 0.5)
+RATES = (0.1, 0.2)  # shares of wrong drops the flags' precision is also counted at
 Transform = Callable[[np.ndarray], np.ndarray]
 
 
@@ -123,7 +129,14 @@ def flags(
     probs = np.array([[p.category_probabilities[c] for c in CATEGORIES] for p, _ in kept])
     truth = np.array([CATEGORIES.index(s.category) for _, s in kept if s.category is not None])
     made = contamination_flags(probs, truth, classifier)
-    return {"all": made["all"], "hazardous_and_kitchen_items": made["hazardous_and_kitchen_items"]}
+    thresholds = classifier.metadata.thresholds
+    return {
+        "all": made["all"],
+        "hazardous_and_kitchen_items": made["hazardous_and_kitchen_items"],
+        "at_rate": {
+            f"{rate:.0%}": threshold_effect(probs, truth, thresholds, rate) for rate in RATES
+        },
+    }
 
 
 def stained_tray(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -256,7 +269,11 @@ def evaluate(
     read as `binwatch classify` reads them (a small item on a plain floor close up), or
     `whole` as `binwatch classify --whole` does."""
     version = classifier.metadata.model_version + (" (whole)" if whole else "")
-    result: dict[str, Any] = {"model_version": version, "sets": {}}
+    result: dict[str, Any] = {
+        "model_version": version,
+        "thresholds": classifier.metadata.thresholds.model_dump(mode="json"),
+        "sets": {},
+    }
     zoom = None if whole else ZoomParams()
 
     def read(samples: list[Sample]) -> dict[str, list[Prediction]]:
@@ -278,6 +295,7 @@ def evaluate(
             "night": item_scores(got["night"], samples),
             "night_hard": item_scores(got["night_hard"], samples),
             "flags": flags(classifier, got["day"], samples),
+            "flags_night": flags(classifier, got["night"], samples),
             "ground_swap": swap_scores({g: got[g] for g in GROUNDS}, samples),
         }
     result["empty"] = empty_rejection(classifier, empty, zoom)
@@ -315,6 +333,33 @@ def _span(scores: dict[str, Any]) -> str:
     return f"{100 * low:.1f}–{100 * high:.1f}"
 
 
+def _both(views: list[dict[str, Any]], key: str, rate: str = "10%", digits: int = 1) -> str:
+    return " / ".join(f"{100 * v[rate][key]:.{digits}f}" for v in views) + " %"
+
+
+def flag_table(results: list[dict[str, Any]]) -> list[str]:
+    """Each item dropped into each bin, by day / at the night check: the share of right drops
+    flagged (false flags) and of wrong ones flagged, and the flags' precision where a tenth and
+    a fifth of drops are wrong."""
+    lines = [
+        "| set | model | thresholds correct / contaminated | right drops flagged | right drops "
+        "uncertain | wrong drops flagged | flag precision, a tenth wrong | a fifth wrong |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name in results[0]["sets"]:
+        for r in results:
+            views = [r["sets"][name][k]["at_rate"] for k in ("flags", "flags_night")]
+            t = r["thresholds"]
+            lines.append(
+                f"| {name} | {r['model_version']} | {t['correct']:g} / {t['contaminated']:g} | "
+                f"{_both(views, 'right_flagged', digits=2)} | "
+                f"{_both(views, 'right_uncertain')} | {_both(views, 'wrong_flagged')} | "
+                f"{_both(views, 'flag_precision_at_rate')} | "
+                f"{_both(views, 'flag_precision_at_rate', '20%')} |"
+            )
+    return lines
+
+
 def table(results: list[dict[str, Any]]) -> str:
     lines = [
         "| set | model | accuracy | macro recall (95 % interval) | recall R/H/K/O | "
@@ -341,7 +386,7 @@ def table(results: list[dict[str, Any]]) -> str:
                 f"{100 * r['sets'][name]['ground_swap']['changed']:.1f} / "
                 f"{100 * r['sets'][name]['ground_swap']['changed_any']:.1f} % |"
             )
-    lines.append("")
+    lines += ["", *flag_table(results), ""]
     for r in results:
         e = r["empty"]
         parts = ", ".join(f"{k} {100 * v['rejected']:.1f} %" for k, v in e["by_source"].items())

@@ -66,6 +66,10 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="from a static int8 model: 2 fits in its own graph and writes the "
                    "candidate back into it (its speed kept); 0 fits on its float graph and "
                    "writes int8 weights; 1 quantizes that fit statically again; -1: 2")  # fmt: skip
+    p.add_argument("--contamination-rate", type=float, default=0.1,
+                   help="the candidate's flags must reach 97 %% precision where this share of "
+                   "drops are wrong (the site's measured rate, if known; 0: each photo dropped "
+                   "into each bin, three wrong in four)")  # fmt: skip
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-register", action="store_true", help="never upload the candidate")
@@ -162,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         field_holdout=args.field_holdout, steps=args.steps, margin=args.margin,
         seed=args.seed, threads=args.threads, tune_blocks=args.tune_blocks,
         tune_from=args.tune_from, static_candidate=args.static_candidate,
+        contamination_rate=args.contamination_rate,
     )  # fmt: skip
     cache = None if args.no_cache else (args.cache or default_folder())
     report = retrain(active_path, args.manifest, field_manifest, args.out, options,

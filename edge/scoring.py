@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -27,6 +27,9 @@ class Score:
     items_true: int
     items_found: int
     items_agree: int = 0  # found items whose category matches a true item's (as multisets)
+    # matched drop-offs by "true verdict→found verdict" ("contaminated→uncertain": a wrong drop
+    # left to a supervisor; "correct→contaminated": a false flag)
+    verdicts: dict[str, int] = field(default_factory=dict)
 
     @property
     def recall(self) -> float:
@@ -45,6 +48,7 @@ def score(truth: Sequence[dict[str, Any]], found: Sequence[Found], window: int =
     """Each event matches the earliest unmatched true drop-off in its bin whose hand-in to
     hand-out span, plus `window` frames to settle, contains the event's frame."""
     used: set[int] = set()
+    verdicts: Counter[str] = Counter()
     matched = agree = items_found = items_agree = 0
     spurious = 0
     for event in sorted(found, key=lambda f: f.frame):
@@ -61,6 +65,7 @@ def score(truth: Sequence[dict[str, Any]], found: Sequence[Found], window: int =
         used.add(hit)
         matched += 1
         agree += truth[hit]["verdict"] == event.verdict
+        verdicts[f"{truth[hit]['verdict']}→{event.verdict}"] += 1
         items_found += len(event.categories)
         true_categories = Counter(item["category"] for item in truth[hit]["items"])
         items_agree += sum((true_categories & Counter(event.categories)).values())
@@ -73,4 +78,5 @@ def score(truth: Sequence[dict[str, Any]], found: Sequence[Found], window: int =
         items_true=sum(len(t["items"]) for t in truth),
         items_found=items_found,
         items_agree=items_agree,
+        verdicts=dict(sorted(verdicts.items())),
     )

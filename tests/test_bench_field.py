@@ -113,3 +113,29 @@ def test_by_label_says_where_a_category_is_lost() -> None:
         "residual": {"photos": 3, "right": 1, "wrong_as": {"plastic": 2}},
     }
     assert scores["recall"]["other"] == 2 / 5  # the same photos, by category
+
+
+def test_flags_are_also_counted_where_few_drops_are_wrong(tiny_model: Path) -> None:
+    from bench.field import flag_table, flags
+    from vision.classifier import Classifier
+
+    classifier = Classifier(tiny_model)  # thresholds: correct 0.6, contaminated 0.6
+    sure = [_answer(Category.KITCHEN) for _ in range(9)]
+    doubtful = Prediction("x", Category.RECYCLABLE, 0.7,
+                          dict.fromkeys(Category, 0.0) | {Category.RECYCLABLE: 0.7,
+                                                          Category.KITCHEN: 0.3},
+                          np.ones(1, np.float32))  # fmt: skip
+    samples = [Sample(Path(f"{n}.jpg"), "test", Category.KITCHEN, "food_waste", "s", str(n), "m")
+               for n in range(10)]  # fmt: skip
+    made = flags(classifier, [*sure, doubtful], samples)
+    # every bin: 29 of 30 wrong drops flagged (the doubtful item's recyclable drop is not), and
+    # one false flag, the doubtful item in its own kitchen bin
+    assert made["all"]["precision"] == pytest.approx(29 / 30)
+    tenth = made["at_rate"]["10%"]
+    assert tenth["right_flagged"] == pytest.approx(0.1)
+    assert tenth["flag_precision_at_rate"] == pytest.approx(0.0967 / (0.0967 + 0.09), abs=1e-3)
+    result = {"model_version": "tiny-1", "thresholds": {"correct": 0.6, "contaminated": 0.6},
+              "sets": {"site": {"flags": made, "flags_night": made}}}  # fmt: skip
+    row = flag_table([result])[-1]
+    assert row.startswith("| site | tiny-1 | 0.6 / 0.6 | 10.00 / 10.00 % |")
+    assert "51.8 / 51.8 %" in row  # precision where a tenth of drops are wrong, day / night

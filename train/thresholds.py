@@ -69,6 +69,8 @@ def threshold_effect(
     every bin: the share of right drops flagged (false flags) and left `uncertain`, the share
     of wrong drops flagged, left `uncertain` and called `correct` (missed), and the flags'
     precision where `rate` of drops are wrong."""
+    if thresholds.contaminated_by_category or thresholds.contaminated_outside is not None:
+        raise ValueError("threshold_effect counts one `contaminated` threshold for every category")
     bins = category_probs.shape[1]
     wrong = truth[:, None] != np.arange(bins)[None, :]
     flagged = 1 - category_probs >= thresholds.contaminated

@@ -110,8 +110,15 @@ def test_a_contamination_rate_is_a_share(rate: float) -> None:
 
 @pytest.mark.parametrize("rate", [1.0, -0.1])
 def test_retrain_takes_a_contamination_rate_below_one(rate: float) -> None:
+    import argparse
+
+    from binwatch.retrain_cli import configure
     from train.retrain import RetrainOptions
 
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    needed = ["--from", "r.zip", "--manifest", "m.csv", "--out", "runs/x"]
+    assert parser.parse_args(needed).contamination_rate == 0.1  # `binwatch retrain`'s default
     assert RetrainOptions().contamination_rate == 0.1  # as `binwatch export`
     with pytest.raises(ValueError, match="contamination_rate"):
         RetrainOptions(contamination_rate=rate)
