@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from vision.metadata import Thresholds
+from vision.taxonomy import Category
 
 # 0.51 to 0.99 by hundredths, then to 0.999 by thousandths: at a low contamination rate the
 # flag threshold can need more than 0.99
@@ -65,15 +66,19 @@ def _lowest(
 def threshold_effect(
     category_probs: np.ndarray, truth: np.ndarray, thresholds: Thresholds, rate: float
 ) -> dict[str, float]:
-    """What thresholds (one `contaminated` for every category) do with every item dropped into
-    every bin: the share of right drops flagged (false flags) and left `uncertain`, the share
-    of wrong drops flagged, left `uncertain` and called `correct` (missed), and the flags'
-    precision where `rate` of drops are wrong."""
-    if thresholds.contaminated_by_category or thresholds.contaminated_outside is not None:
-        raise ValueError("threshold_effect counts one `contaminated` threshold for every category")
+    """What thresholds do with every item dropped into every bin (each bin taking one category,
+    the columns' order; the rule of `vision.verdict.judge_item`): the share of right drops
+    flagged (false flags) and left `uncertain`, the share of wrong drops flagged, left
+    `uncertain` and called `correct` (missed), and the flags' precision where `rate` of drops
+    are wrong."""
     bins = category_probs.shape[1]
     wrong = truth[:, None] != np.arange(bins)[None, :]
-    flagged = 1 - category_probs >= thresholds.contaminated
+    cats = list(Category)[:bins]
+    own = np.array([thresholds.contamination_threshold(c) for c in cats])
+    reaches = category_probs >= own[None, :]  # a category reaching its own threshold
+    flagged = np.stack(
+        [reaches[:, [c for c in range(bins) if c != b]].any(axis=1) for b in range(bins)], axis=1
+    ) | (1 - category_probs >= thresholds.outside_threshold)
     correct = ~flagged & (category_probs >= thresholds.correct)
     uncertain = ~flagged & ~correct
     false_flags, caught = float(flagged[~wrong].mean()), float(flagged[wrong].mean())

@@ -122,3 +122,26 @@ def test_retrain_takes_a_contamination_rate_below_one(rate: float) -> None:
     assert RetrainOptions().contamination_rate == 0.1  # as `binwatch export`
     with pytest.raises(ValueError, match="contamination_rate"):
         RetrainOptions(contamination_rate=rate)
+
+
+def test_threshold_effect_follows_the_verdict_rule() -> None:
+    """Per-category thresholds and the outside total, against `judge_item` drop by drop."""
+    from vision.taxonomy import Category
+    from vision.verdict import VerdictKind, judge_item
+
+    rng = np.random.default_rng(3)
+    cat = rng.dirichlet(np.full(4, 0.4), 400)
+    truth = rng.integers(0, 4, 400)
+    thresholds = Thresholds(correct=0.7, contaminated=0.8, contaminated_outside=0.9,
+                            contaminated_by_category={Category.HAZARDOUS: 0.3})  # fmt: skip
+    cats = list(Category)
+    kinds = np.array([[judge_item(dict(zip(cats, row, strict=True)), frozenset({b}),
+                                  thresholds).kind for b in cats] for row in cat])  # fmt: skip
+    wrong = truth[:, None] != np.arange(4)[None, :]
+    got = threshold_effect(cat, truth, thresholds, 0.1)
+    assert got["right_flagged"] == pytest.approx((kinds[~wrong] == VerdictKind.CONTAMINATED).mean())
+    assert got["wrong_flagged"] == pytest.approx((kinds[wrong] == VerdictKind.CONTAMINATED).mean())
+    assert got["wrong_called_correct"] == pytest.approx(
+        (kinds[wrong] == VerdictKind.CORRECT).mean()
+    )
+    assert got["right_uncertain"] == pytest.approx((kinds[~wrong] == VerdictKind.UNCERTAIN).mean())
