@@ -9,9 +9,11 @@ The weights are the source's. `correct` and `contaminated` are chosen as `binwat
 `binwatch retrain` choose them (`train.thresholds.choose_thresholds`): on the base val photos
 as they are, as a night/IR camera sees them and placed on drawn floors (`train.views.VIEWS`,
 read through the file itself), with the flags' precision counted where `--contamination-rate`
-of drops are wrong. The `background` threshold and the rest of the metadata are the source's;
-the test metrics are measured again on the new file (`train.grey_head.save_step`). Prints
-what the old and the new thresholds do on those views. A few minutes on this CPU.
+of drops are wrong; one `contaminated` for every category, as they choose it (any
+per-category or outside-total threshold of the source is dropped). The `background` threshold
+and the rest of the metadata are the source's; the test metrics are measured again on the new
+file (`train.grey_head.save_step`). Prints what the old and the new thresholds do on those
+views. Under a minute on this CPU.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ def main() -> None:
     parser.add_argument("--flag-precision", type=float, default=0.97)
     parser.add_argument("--correct-precision", type=float, default=0.98)
     args = parser.parse_args()
+    if not 0 < args.contamination_rate < 1:
+        parser.error(f"--contamination-rate is a share of drops, not {args.contamination_rate}")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.monotonic()
     classifier = Classifier(args.model)
@@ -86,8 +90,10 @@ def main() -> None:
                                args.contamination_rate)  # fmt: skip
     rate = args.contamination_rate
     before = source.thresholds
-    after = before.model_copy(update={"correct": chosen.correct,
-                                      "contaminated": chosen.contaminated})  # fmt: skip
+    after = before.model_copy(update={
+        "correct": chosen.correct, "contaminated": chosen.contaminated,
+        "contaminated_by_category": {}, "contaminated_outside": None,
+    })  # fmt: skip
     for name, t in (("before", before), ("after", after)):
         log.info("%s", describe(name, t, threshold_effect(cat, truth, t, rate), rate))
     entry = {
