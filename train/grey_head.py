@@ -320,11 +320,7 @@ def grey_features(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--manifest", type=Path, action="append", required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--version", required=True, help="the new file's model_version")
+    parser = step_parser(__doc__)
     parser.add_argument("--views", type=int, default=2, help="grey views of each train photo")
     parser.add_argument("--pull", type=float, default=PULL)
     parser.add_argument("--seed", type=int, default=0)
@@ -360,6 +356,20 @@ def main() -> None:
     }  # fmt: skip
     save_step(out, meta, args.version, "grey_head", entry, args.manifest, args.out)
     log.info("wrote %s (%s) in %.0f s", args.out, args.version, time.monotonic() - started)
+
+
+def step_parser(
+    doc: str | None, model_help: str = "a binwatch .onnx file"
+) -> argparse.ArgumentParser:
+    """The arguments every step from one file to the next takes (this module, `train.static_cli`,
+    `train.thresholds_cli`, `train.grey_tail_fit`): the source, the file to write, its version
+    and the manifests its test numbers are measured on again (`save_step`)."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    parser.add_argument("--model", type=Path, required=True, help=model_help)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--version", required=True, help="the new file's model version")
+    parser.add_argument("--manifest", type=Path, action="append", required=True)
+    return parser
 
 
 def save_step(

@@ -23,7 +23,6 @@ why).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import math
 import tempfile
@@ -48,6 +47,7 @@ from train.grey_head import (
     greyed,
     read_grey_head,
     save_step,
+    step_parser,
 )
 from train.grey_tail import add_grey_tail, drop_grey_tail, switched_tensor
 from train.head import read_head, with_features
@@ -205,11 +205,7 @@ def build(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--model", type=Path, required=True, help="a binwatch file, grey head")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--version", required=True, help="the new file's model version")
-    parser.add_argument("--manifest", type=Path, action="append", required=True)
+    parser = step_parser(__doc__, "a binwatch file, grey head")
     defaults = GreyTailOptions()
     for name, value in asdict(defaults).items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)

@@ -17,7 +17,6 @@ lite0-waste-2.10).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 import onnx
 
 from train.background import make_backgrounds
-from train.grey_head import save_step
+from train.grey_head import save_step, step_parser
 from train.manifest import load_manifests
 from train.quantize import calibration_photos, field_calibration, static_form
 from vision.classifier import Classifier
@@ -35,11 +34,7 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--model", type=Path, required=True, help="a binwatch .onnx file")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--version", required=True, help="the new file's model version")
-    parser.add_argument("--manifest", type=Path, action="append", required=True)
+    parser = step_parser(__doc__)
     parser.add_argument("--per-label", type=int, default=20, help="calibration photos a label")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

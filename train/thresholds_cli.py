@@ -18,7 +18,6 @@ views. Under a minute on this CPU.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ import numpy as np
 import onnx
 
 from train.evaluate import category_probs, predict
-from train.grey_head import save_step
+from train.grey_head import save_step, step_parser
 from train.manifest import load_manifests
 from train.thresholds import CONTAMINATION_RATE, choose_thresholds, threshold_effect
 from train.views import VIEWS
@@ -64,11 +63,7 @@ def describe(name: str, thresholds: Thresholds, effect: dict[str, float], rate: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    parser.add_argument("--model", type=Path, required=True, help="a binwatch .onnx file")
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--version", required=True, help="the new file's model version")
-    parser.add_argument("--manifest", type=Path, action="append", required=True)
+    parser = step_parser(__doc__)
     parser.add_argument(
         "--contamination-rate",
         type=float,
