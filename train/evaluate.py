@@ -17,12 +17,13 @@ from tqdm import tqdm
 
 from train.manifest import Sample
 from train.metrics import expected_calibration_error, flag_scores, summary
+from train.thresholds import judge_drops
 from vision.classifier import Classifier
 from vision.imageio import read_image
 from vision.metadata import BACKGROUND
 from vision.prediction import Prediction
 from vision.taxonomy import Category, Profile
-from vision.verdict import VerdictKind, judge_item
+from vision.verdict import VerdictKind
 from vision.zoom import Reading, ZoomParams, read_photos
 
 log = logging.getLogger(__name__)
@@ -175,13 +176,9 @@ def contamination_flags(
     thresholds = classifier.metadata.thresholds
     per_bin: dict[str, Any] = {}
     flagged_all, wrong_all, item_cat_all = [], [], []
+    kinds = judge_drops(cat_probs, thresholds)
     for b, bin_cat in enumerate(CATEGORIES):
-        accepted = frozenset({bin_cat})
-        flagged = np.array([
-            judge_item(dict(zip(CATEGORIES, row, strict=True)), accepted, thresholds).kind
-            is VerdictKind.CONTAMINATED
-            for row in cat_probs
-        ])  # fmt: skip
+        flagged = kinds[:, b] == VerdictKind.CONTAMINATED
         wrong = truth_cat != b
         per_bin[bin_cat.value] = flag_scores(flagged, wrong)
         flagged_all.append(flagged)

@@ -1,4 +1,5 @@
-"""Choose verdict thresholds on the validation split. Pure numpy."""
+"""Choose verdict thresholds on the validation split, and count what they do. Pure: numpy and
+the verdict rule."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 
 from vision.metadata import Thresholds
 from vision.taxonomy import Category
+from vision.verdict import VerdictKind, judge_item
 
 # 0.51 to 0.99 by hundredths, then to 0.999 by thousandths: at a low contamination rate the
 # flag threshold can need more than 0.99
@@ -63,24 +65,28 @@ def _lowest(
     return float(GRID[-1])
 
 
+def judge_drops(category_probs: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+    """Every item dropped into every bin, each bin taking one category (the columns' order):
+    the verdict rule's kind (`vision.verdict.judge_item`) per item and bin, N×bins."""
+    cats = list(Category)[: category_probs.shape[1]]
+    return np.array([
+        [judge_item(dict(zip(cats, row, strict=True)), frozenset({c}), thresholds).kind
+         for c in cats]
+        for row in category_probs
+    ]).reshape(category_probs.shape)  # fmt: skip
+
+
 def threshold_effect(
     category_probs: np.ndarray, truth: np.ndarray, thresholds: Thresholds, rate: float
 ) -> dict[str, float]:
-    """What thresholds do with every item dropped into every bin (each bin taking one category,
-    the columns' order; the rule of `vision.verdict.judge_item`): the share of right drops
-    flagged (false flags) and left `uncertain`, the share of wrong drops flagged, left
-    `uncertain` and called `correct` (missed), and the flags' precision where `rate` of drops
-    are wrong."""
-    bins = category_probs.shape[1]
-    wrong = truth[:, None] != np.arange(bins)[None, :]
-    cats = list(Category)[:bins]
-    own = np.array([thresholds.contamination_threshold(c) for c in cats])
-    reaches = category_probs >= own[None, :]  # a category reaching its own threshold
-    flagged = np.stack(
-        [reaches[:, [c for c in range(bins) if c != b]].any(axis=1) for b in range(bins)], axis=1
-    ) | (1 - category_probs >= thresholds.outside_threshold)
-    correct = ~flagged & (category_probs >= thresholds.correct)
-    uncertain = ~flagged & ~correct
+    """What thresholds do with every item dropped into every bin (`judge_drops`): the share of
+    right drops flagged (false flags) and left `uncertain`, the share of wrong drops flagged,
+    left `uncertain` and called `correct` (missed), and the flags' precision where `rate` of
+    drops are wrong."""
+    wrong = truth[:, None] != np.arange(category_probs.shape[1])[None, :]
+    kinds = judge_drops(category_probs, thresholds)
+    flagged = kinds == VerdictKind.CONTAMINATED
+    correct, uncertain = kinds == VerdictKind.CORRECT, kinds == VerdictKind.UNCERTAIN
     false_flags, caught = float(flagged[~wrong].mean()), float(flagged[wrong].mean())
     called = rate * caught + (1 - rate) * false_flags
     return {

@@ -125,7 +125,8 @@ def test_retrain_takes_a_contamination_rate_below_one(rate: float) -> None:
 
 
 def test_threshold_effect_follows_the_verdict_rule() -> None:
-    """Per-category thresholds and the outside total, against `judge_item` drop by drop."""
+    """Per-category thresholds and the outside total: the shares count `judge_item`'s kinds drop
+    by drop."""
     from vision.taxonomy import Category
     from vision.verdict import VerdictKind, judge_item
 
