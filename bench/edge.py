@@ -26,35 +26,13 @@ from bench.timing import percentile
 from edge.config import EdgeConfig
 from edge.outbox import Outbox
 from edge.pipeline import Pipeline
-from edge.scoring import Found, score
+from edge.scoring import Found, flag_counts, score
 from edge.simulate import simulate
 from edge.sources import FrameSource, paced
 from vision.classifier import Classifier, ClassifierOptions
 from vision.shipped import shipped_model_path
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared/datasets/waste-v1/manifest.csv"
-
-
-def flag_counts(verdicts: Counter[str]) -> dict[str, Any]:
-    """From "true→found" verdict counts: flags, how many were false (the drop-off was sorted
-    right), and where the wrong and the right drop-offs went."""
-
-    def count(true: str, found: str | None = None) -> int:
-        return sum(n for key, n in verdicts.items()
-                   if key.split("→")[0] == true and found in (None, key.split("→")[1]))  # fmt: skip
-
-    flagged = sum(n for key, n in verdicts.items() if key.endswith("→contaminated"))
-    false = count("correct", "contaminated")
-    return {
-        "flagged": flagged,
-        "false_flags": false,
-        "flag_precision": (flagged - false) / flagged if flagged else float("nan"),
-        "wrong": count("contaminated"),
-        "wrong_flagged": count("contaminated", "contaminated"),
-        "wrong_uncertain": count("contaminated", "uncertain"),
-        "right": count("correct"),
-        "right_uncertain": count("correct", "uncertain"),
-    }
 
 
 def config_for(truth: dict[str, Any], video: Path, storage: Path, **source: Any) -> EdgeConfig:

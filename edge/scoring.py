@@ -4,7 +4,7 @@ events, and how often the verdict and the item categories agree with the truth."
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,3 +80,23 @@ def score(truth: Sequence[dict[str, Any]], found: Sequence[Found], window: int =
         items_agree=items_agree,
         verdicts=dict(sorted(verdicts.items())),
     )
+
+
+def flag_counts(verdicts: Mapping[str, int]) -> dict[str, Any]:
+    """From "true→found" verdict counts (`Score.verdicts`, or several summed): the drop-offs
+    flagged, how many of them were sorted right (false flags), and where the wrong and the right
+    drop-offs went."""
+    pairs = Counter({tuple(key.split("→")): n for key, n in verdicts.items()})
+    wrong = sum(n for (true, _), n in pairs.items() if true == "contaminated")
+    flagged = sum(n for (_, found), n in pairs.items() if found == "contaminated")
+    false = pairs["correct", "contaminated"]
+    return {
+        "flagged": flagged,
+        "false_flags": false,
+        "flag_precision": (flagged - false) / flagged if flagged else float("nan"),
+        "wrong": wrong,
+        "wrong_flagged": pairs["contaminated", "contaminated"],
+        "wrong_uncertain": pairs["contaminated", "uncertain"],
+        "right": sum(n for (true, _), n in pairs.items() if true == "correct"),
+        "right_uncertain": pairs["correct", "uncertain"],
+    }

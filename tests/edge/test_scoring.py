@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
-from bench.edge import flag_counts
-from edge.scoring import Found, score
+from edge.scoring import Found, flag_counts, score
 
 
 def _true(n: int, verdict: str, start: int) -> dict[str, object]:
@@ -24,7 +21,7 @@ def test_verdicts_are_counted_true_to_found() -> None:
     assert result.verdicts == {"contaminated→contaminated": 1, "contaminated→uncertain": 1,
                                "correct→contaminated": 1, "correct→correct": 1}  # fmt: skip
     assert result.verdict_agree == 2
-    counts = flag_counts(Counter(result.verdicts))
+    counts = flag_counts(result.verdicts)
     assert counts["flagged"] == 2 and counts["false_flags"] == 1
     assert counts["flag_precision"] == 0.5
     assert (counts["wrong"], counts["wrong_flagged"], counts["wrong_uncertain"]) == (2, 1, 1)
