@@ -66,6 +66,7 @@ from train.retrain import RetrainOptions, held_back, retrain
 from vision.classifier import Classifier
 from vision.imageio import read_image
 from vision.prediction import Prediction
+from vision.taxonomy import Category
 from vision.verdict import VerdictKind, judge_item
 from vision.zoom import ZoomParams
 
@@ -81,25 +82,33 @@ def scores(classifier: Classifier, samples: list[Sample]) -> tuple[dict[str, Any
     answers = [r.prediction for r in readings]
     close = item_scores(answers, samples)
     close["own_bin_flags"] = own_bin_flags(classifier, answers, samples)
+    close["wrong_bin_flags"] = own_bin_flags(classifier, answers, samples, wrong_bins=True)
     return close, item_scores([r.whole for r in readings], samples)
 
 
 def own_bin_flags(
-    classifier: Classifier, predictions: Sequence[Prediction], samples: Sequence[Sample]
+    classifier: Classifier,
+    predictions: Sequence[Prediction],
+    samples: Sequence[Sample],
+    wrong_bins: bool = False,
 ) -> dict[str, dict[str, int]]:
     """Per category: its items, and how many of them, dropped into a bin of their own category,
     the verdict rule (the model's own thresholds) calls contaminated. Each is a false flag a
-    supervisor would have to clear; an item answered "no item" raises none."""
+    supervisor would have to clear; an item answered "no item" raises none. `wrong_bins`: each
+    item dropped into each bin of another category instead (`items` counts those drops), so
+    `flagged` counts the flags that are right."""
     thresholds = classifier.metadata.thresholds
     out: dict[str, dict[str, int]] = {}
     for p, s in zip(predictions, samples, strict=True):
         if s.category is None:
             continue
         row = out.setdefault(s.category.value, {"items": 0, "flagged": 0})
-        row["items"] += 1
+        bins = [c for c in Category if c is not s.category] if wrong_bins else [s.category]
+        row["items"] += len(bins)
         if not p.is_background:
-            kind = judge_item(p.category_probabilities, frozenset({s.category}), thresholds).kind
-            row["flagged"] += kind is VerdictKind.CONTAMINATED
+            for c in bins:
+                kind = judge_item(p.category_probabilities, frozenset({c}), thresholds).kind
+                row["flagged"] += kind is VerdictKind.CONTAMINATED
     return dict(sorted(out.items()))
 
 
@@ -309,6 +318,12 @@ def one_run(
         # per category: items of the rest flagged as contamination in a bin of their own
         "own_bin_flags_before": before[0]["own_bin_flags"],
         "own_bin_flags_after": after["own_bin_flags"],
+        # per category: its items dropped into each bin of another category, flagged (right)
+        "wrong_bin_flags_before": before[0]["wrong_bin_flags"],
+        "wrong_bin_flags_after": after["wrong_bin_flags"],
+        "thresholds_after": Classifier(run / "candidate.onnx").metadata.thresholds.model_dump(
+            mode="json"
+        ),
         # per fine label, before and after: where a category's recall is lost (bench.field)
         "by_label_before": before[0]["by_label"], "by_label_after": after["by_label"],
         "accuracy_before": before[0]["accuracy"], "accuracy_after": after["accuracy"],

@@ -343,17 +343,25 @@ def flag_table(results: list[dict[str, Any]]) -> list[str]:
     a fifth of drops are wrong."""
     lines = [
         "| set | model | thresholds correct / contaminated | right drops flagged | right drops "
-        "uncertain | wrong drops flagged | flag precision, a tenth wrong | a fifth wrong |",
-        "|---|---|---|---|---|---|---|---|",
+        "uncertain | wrong drops flagged | hazardous items' wrong drops flagged | flag "
+        "precision, a tenth wrong | a fifth wrong |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in results[0]["sets"]:
         for r in results:
             views = [r["sets"][name][k]["at_rate"] for k in ("flags", "flags_night")]
             t = r["thresholds"]
+            own = "".join(f", {c} {v:g}" for c, v in t.get("contaminated_by_category", {}).items())
+            hazardous = (
+                _both(views, "wrong_flagged_hazardous")
+                if "wrong_flagged_hazardous" in views[0]["10%"]
+                else "–"
+            )
             lines.append(
-                f"| {name} | {r['model_version']} | {t['correct']:g} / {t['contaminated']:g} | "
-                f"{_both(views, 'right_flagged', digits=2)} | "
+                f"| {name} | {r['model_version']} | {t['correct']:g} / {t['contaminated']:g}"
+                f"{own} | {_both(views, 'right_flagged', digits=2)} | "
                 f"{_both(views, 'right_uncertain')} | {_both(views, 'wrong_flagged')} | "
+                f"{hazardous} | "
                 f"{_both(views, 'flag_precision_at_rate')} | "
                 f"{_both(views, 'flag_precision_at_rate', '20%')} |"
             )

@@ -22,6 +22,8 @@ NOT_PASSED = 3
 
 
 def configure(p: argparse.ArgumentParser) -> None:
+    from train.thresholds import LOWER_FLAGS_HELP, lowered_categories
+
     p.add_argument("--from", dest="source", required=True,
                    help="the service's URL, or a reviewed.zip exported from it")  # fmt: skip
     p.add_argument("--manifest", type=Path, action="append", required=True,
@@ -70,6 +72,8 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="the candidate's flags must reach 97 %% precision where this share of "
                    "drops are wrong (the site's measured rate, if known; 0: each photo dropped "
                    "into each bin, three wrong in four)")  # fmt: skip
+    p.add_argument("--lower-flags", type=lowered_categories, default="hazardous",
+                   help=LOWER_FLAGS_HELP)  # fmt: skip
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-register", action="store_true", help="never upload the candidate")
@@ -167,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed, threads=args.threads, tune_blocks=args.tune_blocks,
         tune_from=args.tune_from, static_candidate=args.static_candidate,
         contamination_rate=args.contamination_rate,
+        lowered_flags=args.lower_flags,
     )  # fmt: skip
     cache = None if args.no_cache else (args.cache or default_folder())
     report = retrain(active_path, args.manifest, field_manifest, args.out, options,

@@ -139,3 +139,9 @@ def test_flags_are_also_counted_where_few_drops_are_wrong(tiny_model: Path) -> N
     row = flag_table([result])[-1]
     assert row.startswith("| site | tiny-1 | 0.6 / 0.6 | 10.00 / 10.00 % |")
     assert "51.8 / 51.8 %" in row  # precision where a tenth of drops are wrong, day / night
+    # by the item's category: all ten are kitchen, so no hazardous item's drops to count
+    assert tenth["wrong_flagged_kitchen"] == pytest.approx(29 / 30)
+    assert "wrong_flagged_hazardous" not in tenth and "| – |" in row
+    own = result | {"thresholds": {"correct": 0.6, "contaminated": 0.6,
+                                   "contaminated_by_category": {"hazardous": 0.95}}}  # fmt: skip
+    assert "| 0.6 / 0.6, hazardous 0.95 |" in flag_table([own])[-1]

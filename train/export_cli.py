@@ -13,6 +13,8 @@ DESCRIPTION = __doc__.split("\n\n")[0] if __doc__ else ""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from train.thresholds import LOWER_FLAGS_HELP, lowered_categories
+
     parser.add_argument("--checkpoint", type=Path, required=True)
     parser.add_argument("--manifest", type=Path, action="append", required=True)
     parser.add_argument("--out", type=Path, required=True, help="the ONNX file to write")
@@ -37,6 +39,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=0.1,  # train.thresholds.CONTAMINATION_RATE
         help="...where this share of drops are wrong (0: each photo dropped into each bin, three "
         "wrong drops in four, as before lite0-waste-2.11)",
+    )
+    parser.add_argument(
+        "--lower-flags", type=lowered_categories, default="hazardous", help=LOWER_FLAGS_HELP
     )
     parser.add_argument(
         "--correct-precision",
@@ -123,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     )
     truth = np.tile([cats.index(s.category) for s in val if s.category is not None], 3)
     thresholds = choose_thresholds(val_cat, truth, args.flag_precision, args.correct_precision,
-                                   args.contamination_rate or None)  # fmt: skip
+                                   args.contamination_rate or None, args.lower_flags,
+                                   len(field_views))  # fmt: skip
     if BACKGROUND in classifier.labels:
         seed = int(checkpoint["args"].get("seed", 0))
         empty = make_backgrounds(dataset.samples, "val", run_dir / "background" / "val", seed)

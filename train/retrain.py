@@ -104,7 +104,7 @@ from train.quantize import (
 )
 from train.tail import TailModule, cut_for, with_outputs, write_tail
 from train.tail_fit import TailOptions, distill_loss, tail_features, train_tail
-from train.thresholds import CONTAMINATION_RATE, choose_thresholds
+from train.thresholds import CONTAMINATION_RATE, LOWERED, choose_thresholds
 from train.views import (
     TRAINING_VIEWS,
     VIEWS,
@@ -181,6 +181,9 @@ class RetrainOptions:
     # (0: each photo dropped into each bin, three wrong in four, as before lite0-waste-2.11)
     contamination_rate: float = CONTAMINATION_RATE
     correct_precision: float = 0.98
+    # categories flagged at a threshold of their own (train.thresholds.lower_flag_thresholds;
+    # () : one for all, as before lite0-waste-2.12)
+    lowered_flags: tuple[Category, ...] = LOWERED
 
     def __post_init__(self) -> None:
         if not 1 <= self.base_views <= len(TRAINING_VIEWS) + 1:
@@ -433,7 +436,8 @@ def fit_and_threshold(
     truth = np.tile([cats.index(national.category_of(labels[t])) for t in val_y[items]],
                     len(views))  # fmt: skip
     thresholds = choose_thresholds(cat, truth, options.flag_precision, options.correct_precision,
-                                   options.contamination_rate or None)  # fmt: skip
+                                   options.contamination_rate or None, options.lowered_flags,
+                                   len(views))  # fmt: skip
     return weight, bias, delta, temperature, thresholds
 
 

@@ -9,8 +9,9 @@ The weights are the source's. `correct` and `contaminated` are chosen as `binwat
 `binwatch retrain` choose them (`train.thresholds.choose_thresholds`): on the base val photos
 as they are, as a night/IR camera sees them and placed on drawn floors (`train.views.VIEWS`,
 read through the file itself), with the flags' precision counted where `--contamination-rate`
-of drops are wrong; one `contaminated` for every category, as they choose it (any
-per-category or outside-total threshold of the source is dropped). The `background` threshold
+of drops are wrong, and the categories of `--lower-flags` given a flag threshold of their own
+where every view allows it (`train.thresholds.lower_flag_thresholds`); any other per-category
+or outside-total threshold of the source is dropped. The `background` threshold
 and the rest of the metadata are the source's; the test metrics are measured again on the new
 file (`train.grey_head.save_step`). Prints what the old and the new thresholds do on those
 views. Under a minute on this CPU.
@@ -28,7 +29,13 @@ import onnx
 from train.evaluate import category_probs, predict
 from train.grey_head import save_step, step_parser
 from train.manifest import load_manifests
-from train.thresholds import CONTAMINATION_RATE, choose_thresholds, threshold_effect
+from train.thresholds import (
+    CONTAMINATION_RATE,
+    LOWER_FLAGS_HELP,
+    choose_thresholds,
+    lowered_categories,
+    threshold_effect,
+)
 from train.views import VIEWS
 from vision.classifier import Classifier
 from vision.metadata import Thresholds
@@ -52,8 +59,9 @@ def val_views(classifier: Classifier, manifests: list[Path]) -> tuple[np.ndarray
 
 
 def describe(name: str, thresholds: Thresholds, effect: dict[str, float], rate: float) -> str:
+    own = "".join(f", {c.value} {t:g}" for c, t in thresholds.contaminated_by_category.items())
     return (
-        f"{name}: correct {thresholds.correct:g}, contaminated {thresholds.contaminated:g}: "
+        f"{name}: correct {thresholds.correct:g}, contaminated {thresholds.contaminated:g}{own}: "
         f"right drops flagged {100 * effect['right_flagged']:.2f} %, uncertain "
         f"{100 * effect['right_uncertain']:.1f} %; wrong drops flagged "
         f"{100 * effect['wrong_flagged']:.1f} %, uncertain {100 * effect['wrong_uncertain']:.1f} "
@@ -71,6 +79,9 @@ def main() -> None:
         help="the share of drops that are wrong, at which flags must reach --flag-precision "
         "(a station's measured rate, or the lowest an office expects)",
     )
+    parser.add_argument(
+        "--lower-flags", type=lowered_categories, default="hazardous", help=LOWER_FLAGS_HELP
+    )
     parser.add_argument("--flag-precision", type=float, default=0.97)
     parser.add_argument("--correct-precision", type=float, default=0.98)
     args = parser.parse_args()
@@ -82,18 +93,20 @@ def main() -> None:
     source = classifier.metadata
     cat, truth = val_views(classifier, args.manifest)
     chosen = choose_thresholds(cat, truth, args.flag_precision, args.correct_precision,
-                               args.contamination_rate)  # fmt: skip
+                               args.contamination_rate, args.lower_flags, len(VIEWS))  # fmt: skip
     rate = args.contamination_rate
     before = source.thresholds
     after = before.model_copy(update={
         "correct": chosen.correct, "contaminated": chosen.contaminated,
-        "contaminated_by_category": {}, "contaminated_outside": None,
+        "contaminated_by_category": chosen.contaminated_by_category,
+        "contaminated_outside": None,
     })  # fmt: skip
     for name, t in (("before", before), ("after", after)):
         log.info("%s", describe(name, t, threshold_effect(cat, truth, t, rate), rate))
     entry = {
         "from": source.model_version, "contamination_rate": rate,
         "flag_precision": args.flag_precision, "correct_precision": args.correct_precision,
+        "lowered": [c.value for c in args.lower_flags],
         "val_rows": len(truth), "seconds": round(time.monotonic() - started),
     }  # fmt: skip
     save_step(onnx.load(str(args.model)), source, args.version, "thresholds", entry,

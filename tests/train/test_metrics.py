@@ -146,3 +146,92 @@ def test_threshold_effect_follows_the_verdict_rule() -> None:
         (kinds[wrong] == VerdictKind.CORRECT).mean()
     )
     assert got["right_uncertain"] == pytest.approx((kinds[~wrong] == VerdictKind.UNCERTAIN).mean())
+
+
+def _hazard_views() -> tuple[np.ndarray, np.ndarray]:
+    """Two views of the same 40 photos: ten batteries read hazardous at 0.9, thirty kitchen
+    items read as kitchen, one of which reads hazardous at 0.5 in the first view and at 0.7 in
+    the second."""
+    battery, kitchen = [0.04, 0.9, 0.04, 0.02], [0.0, 0.0, 1.0, 0.0]
+    first = np.array([battery] * 10 + [kitchen] * 29 + [[0.0, 0.5, 0.5, 0.0]])
+    second = np.array([battery] * 10 + [kitchen] * 29 + [[0.0, 0.7, 0.3, 0.0]])
+    truth = np.array([1] * 10 + [2] * 30)
+    return np.concatenate([first, second]), np.tile(truth, 2)
+
+
+def test_a_lowered_category_stops_where_any_view_would_flag_a_right_drop() -> None:
+    from train.thresholds import LOWERED_MARGIN, lower_flag_thresholds
+    from vision.taxonomy import Category
+
+    cat, truth = _hazard_views()
+    shared = Thresholds(correct=0.9, contaminated=0.991)
+    both = lower_flag_thresholds(cat, truth, shared, 0.1, (Category.HAZARDOUS,), views=2)
+    # at 0.70 the second view flags the kitchen item in the kitchen bin: one false flag against
+    # 30 right ones, 52 % precise where a tenth of drops are wrong; the walk ends there
+    own = 0.71 + LOWERED_MARGIN
+    assert both.contaminated_by_category == {Category.HAZARDOUS: pytest.approx(own)}
+    assert both.contaminated == shared.contaminated and both.correct == shared.correct
+    first = lower_flag_thresholds(cat[:40], truth[:40], shared, 0.1, (Category.HAZARDOUS,))
+    assert first.contaminated_by_category == {Category.HAZARDOUS: pytest.approx(0.51 + 0.03)}
+    # the batteries in the other bins are flagged now; at the shared threshold none was
+    for t, caught in ((shared, 0.0), (both, 1.0)):
+        effect = threshold_effect(cat[:10], truth[:10], t, 0.1)
+        assert effect["wrong_flagged"] == caught
+    # a margin that reaches the shared threshold leaves the category without one of its own
+    assert lower_flag_thresholds(cat, truth, shared, 0.1, (Category.HAZARDOUS,), views=2,
+                                 margin=0.3).contaminated_by_category == {}  # fmt: skip
+    with pytest.raises(ValueError, match="equal views"):
+        lower_flag_thresholds(cat, truth, shared, 0.1, (Category.HAZARDOUS,), views=3)
+
+
+def test_choose_thresholds_lowers_a_category_at_a_rate_only() -> None:
+    from vision.taxonomy import Category
+
+    cat, truth = _hazard_views()
+    # and in each view ten recyclable photos, two of them read as `other` at 0.95: one shared
+    # threshold must pass 0.95, a battery's may not
+    paper = np.array([[1.0, 0.0, 0.0, 0.0]] * 8 + [[0.05, 0.0, 0.0, 0.95]] * 2)
+    cat = np.concatenate([cat[:40], paper, cat[40:], paper])
+    truth = np.concatenate([truth[:40], np.zeros(10, int), truth[40:], np.zeros(10, int)])
+    hazardous = (Category.HAZARDOUS,)
+    at_a_tenth = choose_thresholds(cat, truth, 0.97, 0.98, 0.1, hazardous, views=2)
+    assert set(at_a_tenth.contaminated_by_category) == {Category.HAZARDOUS}
+    assert at_a_tenth.contaminated > 0.95
+    assert at_a_tenth.contaminated_by_category[Category.HAZARDOUS] == pytest.approx(0.74)
+    # without a rate (every photo in every bin) the thresholds are chosen as before
+    assert choose_thresholds(cat, truth, 0.97, 0.98, None, hazardous, views=2) == \
+        choose_thresholds(cat, truth, 0.97, 0.98)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "categories"),
+    [("hazardous", ("hazardous",)), ("hazardous, kitchen", ("hazardous", "kitchen")),
+     ("none", ())],
+)  # fmt: skip
+def test_lower_flags_names_categories(text: str, categories: tuple[str, ...]) -> None:
+    from train.thresholds import lowered_categories
+
+    assert tuple(c.value for c in lowered_categories(text)) == categories
+
+
+@pytest.mark.parametrize("text", ["battery", "", "none,hazardous"])
+def test_lower_flags_refuses_what_is_no_category(text: str) -> None:
+    from train.thresholds import lowered_categories
+
+    with pytest.raises(ValueError, match="--lower-flags takes"):
+        lowered_categories(text)
+
+
+def test_retrain_lowers_hazardous_flags_by_default() -> None:
+    import argparse
+
+    from binwatch.retrain_cli import configure
+    from train.retrain import RetrainOptions
+    from vision.taxonomy import Category
+
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    needed = ["--from", "r.zip", "--manifest", "m.csv", "--out", "runs/x"]
+    assert parser.parse_args(needed).lower_flags == (Category.HAZARDOUS,)
+    assert parser.parse_args([*needed, "--lower-flags", "none"]).lower_flags == ()
+    assert RetrainOptions().lowered_flags == (Category.HAZARDOUS,)

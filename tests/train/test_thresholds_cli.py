@@ -16,7 +16,7 @@ from tests.tiny_model import PROTOTYPES, write_tiny_model
 from train import thresholds_cli
 from train.thresholds import choose_thresholds
 from vision.classifier import Classifier
-from vision.taxonomy import load_profile
+from vision.taxonomy import Category, load_profile
 
 
 def _site(folder: Path) -> Path:
@@ -62,9 +62,11 @@ def test_thresholds_are_chosen_again_at_the_stated_rate(
     before, after = Classifier(source).metadata, Classifier(out).metadata
     cat, truth = thresholds_cli.val_views(Classifier(source), [manifest])
     assert len(truth) == 27
-    at_a_tenth = choose_thresholds(cat, truth, 0.95, 0.98, contamination_rate=0.1)
+    at_a_tenth = choose_thresholds(cat, truth, 0.95, 0.98, 0.1, (Category.HAZARDOUS,))
     assert after.thresholds.contaminated == at_a_tenth.contaminated
     assert after.thresholds.correct == at_a_tenth.correct
+    # hazardous flags are lowered as `binwatch retrain` lowers them (when the photos allow it)
+    assert after.thresholds.contaminated_by_category == at_a_tenth.contaminated_by_category
     # the doubtful photos read P(outside their bin) ≈ 0.55: counted at every bin their three
     # false flags pass (78 of 81 right), at a tenth of drops wrong they do not
     assert choose_thresholds(cat, truth, 0.95, 0.98).contaminated == 0.51
@@ -73,6 +75,7 @@ def test_thresholds_are_chosen_again_at_the_stated_rate(
     assert after.model_version == "tiny-2"
     step = after.provenance.recipe["thresholds"]
     assert step["from"] == "tiny-1" and step["contamination_rate"] == 0.1
+    assert step["lowered"] == ["hazardous"]
     assert "test_category_accuracy" in after.metrics  # measured again on the new file
     weights = [(i.name, i.raw_data) for i in onnx.load(str(source)).graph.initializer]
     assert [(i.name, i.raw_data) for i in onnx.load(str(out)).graph.initializer] == weights
