@@ -1,7 +1,7 @@
 """A binwatch file's verdict thresholds chosen again, at a stated contamination rate:
 
-    .venv/bin/python -m train.thresholds_cli --model lite0-waste-2.10.onnx \\
-        --out models/binwatch.onnx --version lite0-waste-2.11 --contamination-rate 0.1 \\
+    .venv/bin/python -m train.thresholds_cli --model lite0-waste-2.11.onnx \\
+        --out models/binwatch.onnx --version lite0-waste-2.12 --contamination-rate 0.1 \\
         --manifest ../shared/datasets/waste-v1/manifest.csv \\
         --manifest ../shared/datasets/waste-extra-v1/manifest.csv
 
