@@ -254,10 +254,11 @@ def blocks_tuned(reviewed: list[Sample], holdout: float, tune: int, recipe: dict
     return options.blocks_for(sum(not held_back(s, holdout) for s in reviewed))
 
 
-def false_flags(counts: dict[str, dict[str, int]]) -> str:
-    """`own_bin_flags` in a line: flagged of items, all categories together."""
-    flagged = sum(c["flagged"] for c in counts.values())
-    return f"{flagged} of {sum(c['items'] for c in counts.values())}"
+def false_flags(counts: dict[str, dict[str, int]], only: str | None = None) -> str:
+    """`own_bin_flags` (or `wrong_bin_flags`) in a line: flagged of items (drops), all
+    categories together or `only` one."""
+    rows = [c for name, c in counts.items() if only in (None, name)]
+    return f"{sum(c['flagged'] for c in rows)} of {sum(c['items'] for c in rows)}"
 
 
 def interval(bounds: Sequence[float]) -> str:
@@ -346,7 +347,9 @@ def one_run(
         f"{100 * row['base_test_accuracy_before']:.2f} → "
         f"{100 * row['base_test_accuracy_after']:.2f} %, false flags in their own bins "
         f"{false_flags(row['own_bin_flags_before'])} → {false_flags(row['own_bin_flags_after'])}"
-        f" ({seconds:.0f} s)"
+        f", hazardous items flagged in other bins "
+        f"{false_flags(row['wrong_bin_flags_before'], 'hazardous')} → "
+        f"{false_flags(row['wrong_bin_flags_after'], 'hazardous')} ({seconds:.0f} s)"
         + (
             f"; trained on {row['trained_on']}, gate "
             f"{'passed' if row['gate_passed'] else 'refused: ' + '; '.join(row['gate_reasons'])}"

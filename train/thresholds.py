@@ -28,6 +28,12 @@ LOWERED_PRECISION = 0.99
 LOWERED_MARGIN = 0.03
 # where a lowered category's threshold is looked for: below the shared one, down to 0.3
 LOWERED_GRID = np.round(np.arange(0.98, 0.295, -0.01), 2)
+# `--lower-flags` (binwatch export, binwatch retrain, train.thresholds_cli)
+LOWER_FLAGS_HELP = (
+    "categories whose flags get a threshold of their own, as low as every field-like val view "
+    "keeps that category's flags 99 %% precise at the contamination rate, plus a margin of "
+    "0.03 (comma-separated; none: one threshold for every category, as before lite0-waste-2.12)"
+)
 
 
 def choose_thresholds(
@@ -142,13 +148,6 @@ def lowered_categories(text: str) -> tuple[Category, ...]:
     if unknown or not names:
         raise ValueError(f"--lower-flags takes {', '.join(known)} or none, not {text!r}")
     return tuple(known[n] for n in names)
-
-
-LOWER_FLAGS_HELP = (
-    "categories whose flags get a threshold of their own, as low as every field-like val view "
-    "keeps that category's flags 99 %% precise at the contamination rate, plus a margin of "
-    "0.03 (comma-separated; none: one threshold for every category, as before lite0-waste-2.12)"
-)
 
 
 def _precise(
