@@ -254,7 +254,7 @@ def blocks_tuned(reviewed: list[Sample], holdout: float, tune: int, recipe: dict
     return options.blocks_for(sum(not held_back(s, holdout) for s in reviewed))
 
 
-def false_flags(counts: dict[str, dict[str, int]], only: str | None = None) -> str:
+def flag_line(counts: dict[str, dict[str, int]], only: str | None = None) -> str:
     """`own_bin_flags` (or `wrong_bin_flags`) in a line: flagged of items (drops), all
     categories together or `only` one."""
     rows = [c for name, c in counts.items() if only in (None, name)]
@@ -287,7 +287,8 @@ def one_run(
     )
     report = retrain(args.model, args.manifest, manifest, run, options, cache_dir=default_folder())
     seconds = time.perf_counter() - began
-    after, after_whole = scores(Classifier(run / "candidate.onnx"), rest)
+    candidate = Classifier(run / "candidate.onnx")
+    after, after_whole = scores(candidate, rest)
     base_before, base_after = (report[m]["base_test"] for m in ("active", "candidate"))
     # the photos retrain held back, drawn as it draws them (from the manifest it read)
     held = [s for s in load_manifests([manifest]).samples if held_back(s, args.holdout)]
@@ -322,9 +323,7 @@ def one_run(
         # per category: its items dropped into each bin of another category, flagged (right)
         "wrong_bin_flags_before": before[0]["wrong_bin_flags"],
         "wrong_bin_flags_after": after["wrong_bin_flags"],
-        "thresholds_after": Classifier(run / "candidate.onnx").metadata.thresholds.model_dump(
-            mode="json"
-        ),
+        "thresholds_after": candidate.metadata.thresholds.model_dump(mode="json"),
         # per fine label, before and after: where a category's recall is lost (bench.field)
         "by_label_before": before[0]["by_label"], "by_label_after": after["by_label"],
         "accuracy_before": before[0]["accuracy"], "accuracy_after": after["accuracy"],
@@ -346,10 +345,10 @@ def one_run(
         f"{100 * row['macro_recall_after_whole']:.1f}), base test accuracy "
         f"{100 * row['base_test_accuracy_before']:.2f} → "
         f"{100 * row['base_test_accuracy_after']:.2f} %, false flags in their own bins "
-        f"{false_flags(row['own_bin_flags_before'])} → {false_flags(row['own_bin_flags_after'])}"
+        f"{flag_line(row['own_bin_flags_before'])} → {flag_line(row['own_bin_flags_after'])}"
         f", hazardous items flagged in other bins "
-        f"{false_flags(row['wrong_bin_flags_before'], 'hazardous')} → "
-        f"{false_flags(row['wrong_bin_flags_after'], 'hazardous')} ({seconds:.0f} s)"
+        f"{flag_line(row['wrong_bin_flags_before'], 'hazardous')} → "
+        f"{flag_line(row['wrong_bin_flags_after'], 'hazardous')} ({seconds:.0f} s)"
         + (
             f"; trained on {row['trained_on']}, gate "
             f"{'passed' if row['gate_passed'] else 'refused: ' + '; '.join(row['gate_reasons'])}"

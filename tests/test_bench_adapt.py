@@ -183,7 +183,7 @@ def test_an_item_read_as_another_category_is_flagged_in_its_own_bin(tmp_path: Pa
     import cv2
     import numpy as np
 
-    from bench.adapt import false_flags, scores
+    from bench.adapt import flag_line, scores
     from tests.tiny_model import write_tiny_model
     from vision.classifier import Classifier
 
@@ -195,10 +195,10 @@ def test_an_item_read_as_another_category_is_flagged_in_its_own_bin(tmp_path: Pa
     close, _ = scores(Classifier(model), [paper, paper, food])
     assert close["own_bin_flags"] == {"kitchen": {"items": 1, "flagged": 1},
                                       "recyclable": {"items": 2, "flagged": 0}}  # fmt: skip
-    assert false_flags(close["own_bin_flags"]) == "1 of 3"
+    assert flag_line(close["own_bin_flags"]) == "1 of 3"
     # in the three bins of other categories the paper is flagged every time; the kitchen item,
     # read as paper, passes in the recyclable bin (a wrong drop the flags miss)
     assert close["wrong_bin_flags"] == {"kitchen": {"items": 3, "flagged": 2},
                                         "recyclable": {"items": 6, "flagged": 6}}  # fmt: skip
-    assert false_flags(close["wrong_bin_flags"], "kitchen") == "2 of 3"
-    assert false_flags(close["wrong_bin_flags"], "hazardous") == "0 of 0"
+    assert flag_line(close["wrong_bin_flags"], "kitchen") == "2 of 3"
+    assert flag_line(close["wrong_bin_flags"], "hazardous") == "0 of 0"

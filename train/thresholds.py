@@ -116,7 +116,7 @@ def lower_flag_thresholds(
     if views < 1 or n % views:
         raise ValueError(f"{n} rows are not {views} equal views")
     blocks = [slice(i * n // views, (i + 1) * n // views) for i in range(views)]
-    cats = list(Category)[: category_probs.shape[1]]
+    cats = _columns(category_probs)
     wrong = truth[:, None] != np.arange(len(cats))[None, :]
     weights = [at_rate(wrong[b], rate) for b in blocks]
     chosen = thresholds
@@ -150,6 +150,11 @@ def lowered_categories(text: str) -> tuple[Category, ...]:
     return tuple(known[n] for n in names)
 
 
+def _columns(category_probs: np.ndarray) -> list[Category]:
+    """The categories of the probabilities' columns (in `Category`'s order)."""
+    return list(Category)[: category_probs.shape[1]]
+
+
 def _precise(
     called: np.ndarray, positive: np.ndarray, weight: np.ndarray, precision: float
 ) -> bool:
@@ -164,7 +169,7 @@ def judge_drops(
     """Every item dropped into every bin, each bin taking one category (the columns' order):
     the verdict rule's kind (`vision.verdict.judge_item`) per item and bin, N×bins; with
     `offending`, the column of the category a flag names instead (−1 where none is)."""
-    cats = list(Category)[: category_probs.shape[1]]
+    cats = _columns(category_probs)
 
     def cell(j: ItemJudgement) -> object:
         if not offending:
@@ -194,7 +199,7 @@ def threshold_effect(
     called = rate * caught + (1 - rate) * false_flags
     by_category = {
         f"wrong_flagged_{c.value}": float(flagged[wrong & (truth[:, None] == i)].mean())
-        for i, c in enumerate(list(Category)[: category_probs.shape[1]])
+        for i, c in enumerate(_columns(category_probs))
         if (wrong & (truth[:, None] == i)).any()
     }
     return by_category | {

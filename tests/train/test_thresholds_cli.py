@@ -67,6 +67,7 @@ def test_thresholds_are_chosen_again_at_the_stated_rate(
     assert after.thresholds.correct == at_a_tenth.correct
     # hazardous flags are lowered as `binwatch retrain` lowers them (when the photos allow it)
     assert after.thresholds.contaminated_by_category == at_a_tenth.contaminated_by_category
+    assert Category.HAZARDOUS in after.thresholds.contaminated_by_category
     # the doubtful photos read P(outside their bin) ≈ 0.55: counted at every bin their three
     # false flags pass (78 of 81 right), at a tenth of drops wrong they do not
     assert choose_thresholds(cat, truth, 0.95, 0.98).contaminated == 0.51
