@@ -1,0 +1,236 @@
+"""Reading rules tried after the fact on one model's saved readings, without running it again.
+
+    .venv/bin/python -m bench.readings read --model models/binwatch.onnx \\
+        --manifest ../shared/datasets/waste-v1/manifest.csv \\
+        --manifest ../shared/datasets/waste-extra-v1/manifest.csv --simulator 1445 \\
+        --out /tmp/readings.npz
+    .venv/bin/python -m bench.readings score /tmp/readings.npz --out bench/results/readings.json
+
+`read` reads each manifest's test split, and with `--simulator N` bench.field's crops of the
+simulator's bins (the same crops as `bench.field --simulator N` at the same `--seed`), as
+`binwatch classify` reads them (vision.zoom), by day and at the night check, each photo also
+mirrored and turned (VIEWS), and saves every reading's output probabilities with the truth.
+
+`score` compares rules on those readings, each against the reading as it is, on the same photos
+(an image the model calls empty stays empty and counts as wrong, as classify answers):
+
+- **more views of the photo**: the mean of the item probabilities of the photo as it is and of
+  it mirrored and/or turned (the training draws turns and mirrors, so each is a photo the model
+  knows how to read);
+- **the category sum**: the category whose labels' probabilities sum highest (what the verdict
+  reads), where classify answers the top label's category;
+- **a category prior**: the item probabilities times (labels of the label's category) ** -alpha.
+  A model trained with each label drawn equally weighs a category by its labels (seven
+  recyclable labels, one kitchen label); alpha 1 weighs the four categories the same, which is
+  what macro recall counts.
+
+Each rule's macro recall, accuracy and recall per category, and its macro recall minus the
+reading as it is with a 95 % interval over the photos (bench.intervals.paired_difference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from bench.field import simulator_items
+from bench.intervals import macro_recall, paired_difference
+from train.augment import night_check
+from train.evaluate import classify_samples
+from train.manifest import Sample, load_manifests
+from vision.classifier import Classifier, ClassifierOptions
+from vision.metadata import BACKGROUND
+from vision.taxonomy import Category
+from vision.zoom import ZoomParams
+
+log = logging.getLogger(__name__)
+CATEGORIES = list(Category)
+Transform = Callable[[np.ndarray], np.ndarray]
+VIEWS: dict[str, Transform | None] = {
+    "as_is": None,
+    "mirror": lambda image: np.ascontiguousarray(cv2.flip(image, 1)),
+    "turned": lambda image: np.ascontiguousarray(cv2.rotate(image, cv2.ROTATE_180)),
+    "quarter": lambda image: np.ascontiguousarray(cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)),
+}
+LIGHTS: dict[str, Transform | None] = {"day": None, "night": night_check}
+VIEW_RULES = (("mirror",), ("turned",), ("mirror", "turned"), ("mirror", "turned", "quarter"))
+PRIORS = (0.25, 0.5, 0.75, 1.0)
+
+
+def _seen(light: Transform | None, view: Transform | None) -> Transform | None:
+    if light is None or view is None:
+        return light or view
+    return lambda image: view(light(image))
+
+
+def _category(category_of: Callable[[str], Category], label: str) -> int:
+    return -1 if label == BACKGROUND else CATEGORIES.index(category_of(label))
+
+
+def read(
+    classifier: Classifier, sets: dict[str, list[Sample]], views: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Every set under every light and view, as classify reads it: `{set}/{light}/{view}` the
+    probabilities (photos × outputs), `{set}/{light}/{view}/empty` whether it answered "no
+    item", `{set}/truth` the category indices; `labels` and `label_categories` (the profile's
+    category index of each output, -1 for `background`)."""
+    profile = classifier.profile
+    labels = list(classifier.labels)
+    out: dict[str, np.ndarray] = {
+        "labels": np.array(labels),
+        "label_categories": np.array([_category(profile.category_of, label) for label in labels]),
+    }
+    for name, samples in sets.items():
+        samples = [s for s in samples if s.category is not None]  # items only
+        truth = [s.category for s in samples if s.category is not None]
+        out[f"{name}/truth"] = np.array([CATEGORIES.index(c) for c in truth])
+        for light, shade in LIGHTS.items():
+            for view in views:
+                got = classify_samples(classifier, samples, _seen(shade, VIEWS[view]),
+                                       zoom=ZoomParams())  # fmt: skip
+                out[f"{name}/{light}/{view}"] = np.stack([p.probabilities for p in got])
+                out[f"{name}/{light}/{view}/empty"] = np.array([p.is_background for p in got])
+                log.info("%s %s %s: %d photos", name, light, view, len(got))
+    return out
+
+
+def item_probabilities(probs: np.ndarray, label_categories: np.ndarray) -> np.ndarray:
+    """The item outputs renormalised (what the item is, if it is one)."""
+    items = probs[:, label_categories >= 0].astype(np.float64)
+    return np.asarray(items / np.maximum(items.sum(axis=1, keepdims=True), 1e-12))
+
+
+def with_prior(items: np.ndarray, item_categories: np.ndarray, alpha: float) -> np.ndarray:
+    """Item probabilities times (labels of each label's category) ** -alpha, renormalised."""
+    count = np.bincount(item_categories, minlength=len(CATEGORIES)).astype(np.float64)
+    weighed = items * np.maximum(count[item_categories], 1.0) ** -alpha
+    return np.asarray(weighed / weighed.sum(axis=1, keepdims=True))
+
+
+def right_answers(
+    items: np.ndarray, empty: np.ndarray, item_categories: np.ndarray, truth: np.ndarray
+) -> np.ndarray:
+    """Whether the top label's category is the truth (an empty answer is wrong)."""
+    return np.asarray((item_categories[items.argmax(axis=1)] == truth) & ~empty)
+
+
+def summary(right: np.ndarray, truth: np.ndarray, plain: np.ndarray) -> dict[str, Any]:
+    recall = {c.value: float(right[truth == i].mean()) for i, c in enumerate(CATEGORIES)
+              if (truth == i).any()}  # fmt: skip
+    return {
+        "macro_recall": macro_recall(right, truth),
+        "accuracy": float(right.mean()),
+        "right": int(right.sum()),
+        "recall": recall,
+        "versus_as_is": paired_difference(right, plain, truth),
+    }
+
+
+def score(readings: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Every rule on every set and light that the readings hold (module doc)."""
+    categories = readings["label_categories"]
+    item_categories = categories[categories >= 0]
+    out: dict[str, Any] = {}
+    sets = sorted({key.split("/")[0] for key in readings if key.endswith("/truth")})
+    for name in sets:
+        truth = readings[f"{name}/truth"]
+        for light in LIGHTS:
+            base = f"{name}/{light}"
+            if f"{base}/as_is" not in readings:
+                continue
+            items = item_probabilities(readings[f"{base}/as_is"], categories)
+            empty = readings[f"{base}/as_is/empty"]
+            plain = right_answers(items, empty, item_categories, truth)
+            rules = {"as_is": plain}
+            for extra in VIEW_RULES:
+                if all(f"{base}/{view}" in readings for view in extra):
+                    seen = [items] + [item_probabilities(readings[f"{base}/{v}"], categories)
+                                      for v in extra]  # fmt: skip
+                    rules["as_is+" + "+".join(extra)] = right_answers(
+                        np.mean(seen, axis=0), empty, item_categories, truth
+                    )
+            sums = np.stack([items[:, item_categories == c].sum(axis=1)
+                             for c in range(len(CATEGORIES))], axis=1)  # fmt: skip
+            rules["category sum"] = (sums.argmax(axis=1) == truth) & ~empty
+            for alpha in PRIORS:
+                rules[f"prior {alpha:g}"] = right_answers(
+                    with_prior(items, item_categories, alpha), empty, item_categories, truth
+                )
+            out[base] = {"photos": len(truth)} | {
+                rule: summary(right, truth, plain) for rule, right in rules.items()
+            }
+    return out
+
+
+def table(scored: dict[str, Any]) -> str:
+    lines = ["| set | light | rule | macro recall | vs as is (95 % interval) | accuracy | "
+             "R / H / K / O |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for base, rules in scored.items():
+        name, light = base.split("/")
+        for rule, s in rules.items():
+            if rule == "photos":
+                continue
+            vs = s["versus_as_is"]
+            recall = " / ".join(f"{100 * s['recall'].get(c.value, float('nan')):.1f}"
+                                for c in CATEGORIES)  # fmt: skip
+            lines.append(
+                f"| {name} ({rules['photos']}) | {light} | {rule} | {100 * s['macro_recall']:.2f} "
+                f"| {100 * vs['difference']:+.2f} ({100 * vs['low']:+.2f} to "
+                f"{100 * vs['high']:+.2f}) | {100 * s['accuracy']:.2f} | {recall} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    reader = commands.add_parser("read", help="read the sets and save the readings")
+    reader.add_argument("--model", type=Path, required=True)
+    reader.add_argument("--manifest", type=Path, action="append", required=True)
+    reader.add_argument("--simulator", type=int, default=0,
+                        help="also N crops of the simulator's bins (bench.field's)")  # fmt: skip
+    reader.add_argument("--seed", type=int, default=0, help="as bench.field's --seed")
+    reader.add_argument("--views", nargs="+", choices=list(VIEWS), default=list(VIEWS))
+    reader.add_argument("--threads", type=int, default=2)
+    reader.add_argument("--out", type=Path, required=True, help="the readings (.npz)")
+    scorer = commands.add_parser("score", help="score the rules on saved readings")
+    scorer.add_argument("readings", type=Path)
+    scorer.add_argument("--out", type=Path, help="write the scores as JSON")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.command == "read":
+        views = ["as_is", *[v for v in args.views if v != "as_is"]]
+        classifier = Classifier(args.model, ClassifierOptions(threads=args.threads, batch_size=32))
+        sets = {m.parent.name: load_manifests([m]).split("test") for m in args.manifest}
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.simulator:
+                tests = load_manifests(args.manifest).split("test")
+                sets["simulator"] = simulator_items(Path(tmp) / "items", tests, args.simulator,
+                                                    args.seed + 2)  # fmt: skip
+            readings = read(classifier, sets, views)
+        readings["model_version"] = np.array(classifier.metadata.model_version)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(args.out, **readings)  # type: ignore[arg-type]
+        return
+    with np.load(args.readings) as saved:
+        readings = {key: saved[key] for key in saved.files}
+    scored = score(readings)
+    report = table(scored)
+    print(report)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        version = str(readings.get("model_version", ""))
+        args.out.write_text(json.dumps({"model_version": version, "scores": scored,
+                                        "table": report}, indent=1))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
