@@ -88,13 +88,13 @@ def read(
         "labels": np.array(labels),
         "label_categories": np.array([_category(profile.category_of, label) for label in labels]),
     }
-    for name, samples in sets.items():
-        samples = [s for s in samples if s.category is not None]  # items only
-        truth = [s.category for s in samples if s.category is not None]
-        out[f"{name}/truth"] = np.array([CATEGORIES.index(c) for c in truth])
+    for name, every in sets.items():
+        items = [s for s in every if s.category is not None]
+        out[f"{name}/truth"] = np.array([CATEGORIES.index(s.category) for s in items
+                                         if s.category is not None])  # fmt: skip
         for light, shade in LIGHTS.items():
             for view in views:
-                got = classify_samples(classifier, samples, _seen(shade, VIEWS[view]),
+                got = classify_samples(classifier, items, _seen(shade, VIEWS[view]),
                                        zoom=ZoomParams())  # fmt: skip
                 out[f"{name}/{light}/{view}"] = np.stack([p.probabilities for p in got])
                 out[f"{name}/{light}/{view}/empty"] = np.array([p.is_background for p in got])
@@ -134,8 +134,23 @@ def summary(right: np.ndarray, truth: np.ndarray, plain: np.ndarray) -> dict[str
     }
 
 
+def pooled(readings: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The readings with `pooled/...`: the manifests' test splits together (not the simulator's
+    crops, which are photos of those splits again), where there are two or more."""
+    names = sorted({key.split("/")[0] for key in readings if key.endswith("/truth")})
+    names = [name for name in names if name not in ("simulator", "pooled")]
+    if len(names) < 2:
+        return readings
+    tails = {key[len(names[0]) :] for key in readings if key.startswith(names[0] + "/")}
+    joined = {"pooled" + tail: np.concatenate([readings[name + tail] for name in names])
+              for tail in tails if all(name + tail in readings for name in names)}  # fmt: skip
+    return readings | joined
+
+
 def score(readings: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Every rule on every set and light that the readings hold (module doc)."""
+    """Every rule on every set and light that the readings hold, and on the test splits pooled
+    (module doc)."""
+    readings = pooled(readings)
     categories = readings["label_categories"]
     item_categories = categories[categories >= 0]
     out: dict[str, Any] = {}

@@ -92,3 +92,16 @@ def test_read_saves_every_light_and_view_with_the_truth(tmp_path: Path) -> None:
     scored = score(readings)
     assert scored["s/day"]["as_is"]["right"] == 4  # solid colours: the tiny model is sure
     assert set(scored) == {"s/day", "s/night"}
+
+
+def test_the_test_splits_are_also_scored_pooled_and_the_simulator_apart() -> None:
+    one = np.array([[0.9, 0.05, 0.05, 0.0]])
+    readings = _readings(one, one, [R])
+    for name, truth in (("t", K), ("simulator", K)):
+        readings |= {f"{name}/{key.split('/', 1)[1]}": value for key, value in readings.items()
+                     if key.startswith("s/")}  # fmt: skip
+        readings[f"{name}/truth"] = np.array([truth])
+    scored = score(readings)
+    assert set(scored) == {"s/day", "t/day", "simulator/day", "pooled/day"}
+    assert scored["pooled/day"]["photos"] == 2  # s and t, not the simulator's crop
+    assert scored["pooled/day"]["as_is"]["right"] == 1
