@@ -6,10 +6,12 @@
         --out /tmp/readings.npz
     .venv/bin/python -m bench.readings score /tmp/readings.npz --out bench/results/readings.json
 
-`read` reads each manifest's test split, and with `--simulator N` bench.field's crops of the
-simulator's bins (the same crops as `bench.field --simulator N` at the same `--seed`), as
-`binwatch classify` reads them (vision.zoom), by day and at the night check, each photo also
-mirrored and turned (VIEWS), and saves every reading's output probabilities with the truth.
+`read` reads each manifest's test split (`--split`), and with `--simulator N` bench.field's
+crops of the simulator's bins (the same crops as `bench.field --simulator N` at the same
+`--seed`), as `binwatch classify` reads them (vision.zoom), by day and at the night check
+(`--lights`: also the item placed on a drawn bin floor, bench.field's, by day and at night),
+each photo also mirrored and turned (VIEWS), and saves every reading's output probabilities with
+the truth.
 
 `score` compares rules on those readings, each against the reading as it is, on the same photos
 (an image the model calls empty stays empty and counts as wrong, as classify answers):
@@ -41,7 +43,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench.field import simulator_items
+from bench.field import on_ground, simulator_items
 from bench.intervals import macro_recall, paired_difference
 from train.augment import night_check
 from train.evaluate import classify_samples
@@ -60,7 +62,13 @@ VIEWS: dict[str, Transform | None] = {
     "turned": lambda image: np.ascontiguousarray(cv2.rotate(image, cv2.ROTATE_180)),
     "quarter": lambda image: np.ascontiguousarray(cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)),
 }
-LIGHTS: dict[str, Transform | None] = {"day": None, "night": night_check}
+_FLOOR = on_ground("floor", 11)  # bench.field's drawn bin floor, the same place and scale
+LIGHTS: dict[str, Transform | None] = {
+    "day": None,
+    "night": night_check,
+    "floor": _FLOOR,  # the item placed on a drawn bin floor (its studio background cut away)
+    "floor_night": lambda image: night_check(_FLOOR(image)),
+}
 VIEW_RULES = (("mirror",), ("turned",), ("mirror", "turned"), ("mirror", "turned", "quarter"))
 PRIORS = (0.25, 0.5, 0.75, 1.0)
 
@@ -76,12 +84,15 @@ def _category(category_of: Callable[[str], Category], label: str) -> int:
 
 
 def read(
-    classifier: Classifier, sets: dict[str, list[Sample]], views: Sequence[str]
+    classifier: Classifier,
+    sets: dict[str, list[Sample]],
+    views: Sequence[str],
+    lights: Sequence[str] = ("day", "night"),
 ) -> dict[str, np.ndarray]:
-    """Every set under every light and view, as classify reads it: `{set}/{light}/{view}` the
-    probabilities (photos × outputs), `{set}/{light}/{view}/empty` whether it answered "no
-    item", `{set}/truth` the category indices; `labels` and `label_categories` (the profile's
-    category index of each output, -1 for `background`)."""
+    """Every set under every light (LIGHTS: also a drawn bin floor) and view, as classify reads
+    it: `{set}/{light}/{view}` the probabilities (photos × outputs), `{set}/{light}/{view}/empty`
+    whether it answered "no item", `{set}/truth` the category indices; `labels` and
+    `label_categories` (the profile's category index of each output, -1 for `background`)."""
     profile = classifier.profile
     labels = list(classifier.labels)
     out: dict[str, np.ndarray] = {
@@ -92,9 +103,9 @@ def read(
         items = [s for s in every if s.category is not None]
         out[f"{name}/truth"] = np.array([CATEGORIES.index(s.category) for s in items
                                          if s.category is not None])  # fmt: skip
-        for light, shade in LIGHTS.items():
+        for light in lights:
             for view in views:
-                got = classify_samples(classifier, items, _seen(shade, VIEWS[view]),
+                got = classify_samples(classifier, items, _seen(LIGHTS[light], VIEWS[view]),
                                        zoom=ZoomParams())  # fmt: skip
                 out[f"{name}/{light}/{view}"] = np.stack([p.probabilities for p in got])
                 out[f"{name}/{light}/{view}/empty"] = np.array([p.is_background for p in got])
@@ -213,7 +224,12 @@ def main() -> None:
     reader.add_argument("--simulator", type=int, default=0,
                         help="also N crops of the simulator's bins (bench.field's)")  # fmt: skip
     reader.add_argument("--seed", type=int, default=0, help="as bench.field's --seed")
+    reader.add_argument("--split", default="test",
+                        help="the manifests' split to read (val: to choose a rule on)")  # fmt: skip
     reader.add_argument("--views", nargs="+", choices=list(VIEWS), default=list(VIEWS))
+    reader.add_argument("--lights", nargs="+", choices=list(LIGHTS), default=["day", "night"],
+                        help="as the photo is, at the night check, placed on a drawn bin floor "
+                        "(the studio background cut away), or that at night")  # fmt: skip
     reader.add_argument("--threads", type=int, default=2)
     reader.add_argument("--out", type=Path, required=True, help="the readings (.npz)")
     scorer = commands.add_parser("score", help="score the rules on saved readings")
@@ -224,13 +240,13 @@ def main() -> None:
     if args.command == "read":
         views = ["as_is", *[v for v in args.views if v != "as_is"]]
         classifier = Classifier(args.model, ClassifierOptions(threads=args.threads, batch_size=32))
-        sets = {m.parent.name: load_manifests([m]).split("test") for m in args.manifest}
+        sets = {m.parent.name: load_manifests([m]).split(args.split) for m in args.manifest}
         with tempfile.TemporaryDirectory() as tmp:
             if args.simulator:
                 tests = load_manifests(args.manifest).split("test")
                 sets["simulator"] = simulator_items(Path(tmp) / "items", tests, args.simulator,
                                                     args.seed + 2)  # fmt: skip
-            readings = read(classifier, sets, views)
+            readings = read(classifier, sets, views, args.lights)
         readings["model_version"] = np.array(classifier.metadata.model_version)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(args.out, **readings)  # type: ignore[arg-type]

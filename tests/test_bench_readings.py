@@ -92,6 +92,10 @@ def test_read_saves_every_light_and_view_with_the_truth(tmp_path: Path) -> None:
     scored = score(readings)
     assert scored["s/day"]["as_is"]["right"] == 4  # solid colours: the tiny model is sure
     assert set(scored) == {"s/day", "s/night"}
+    placed = read(classifier, {"s": samples}, ["as_is"], ["floor", "floor_night"])
+    assert placed["s/floor/as_is"].shape == (4, len(PROTOTYPES))
+    assert not np.allclose(placed["s/floor/as_is"], readings["s/day/as_is"])  # a floor around it
+    assert set(score(placed)) == {"s/floor", "s/floor_night"}
 
 
 def test_the_test_splits_are_also_scored_pooled_and_the_simulator_apart() -> None:
