@@ -11,12 +11,17 @@ labels: seven recyclable labels against one kitchen label. On grey frames, where
 tells food from paper, that weight decides many answers. This step adds to every item label's
 logit on grey frames -alpha × (ln(labels of its category) − their mean over the item labels),
 i.e. multiplies its probability by (labels of its category) ^ −alpha up to a common factor
-(`bench.readings`' "prior alpha", applied where the graph takes the frame for grey). The mean
-is taken out so the item labels as a whole keep their weight against `background`, and
-`background`'s own logit is left as it was. Colour frames read exactly as before; the file's
-graph, metadata schema and readers are unchanged (train.grey_head's correction holds the shift
-in its bias). The verdict thresholds are the source's: choose them again with
-`train.thresholds_cli`, which reads the night view through the file.
+(`bench.readings`' "prior alpha", applied where the graph takes the frame for grey). The shifts
+average to zero over the item labels and `background`'s logit is left as it was, so the item
+labels together keep about their weight against "no item". Colour frames read exactly as
+before; the file's graph, metadata schema and readers are unchanged (train.grey_head's
+correction holds the shift in its bias, and `binwatch retrain` carries that correction into its
+candidates at their temperature). A later `train.grey_head` fits the correction anew, without
+the prior: run this step after it. The verdict thresholds are the source's: choose them again
+with `train.thresholds_cli`, which reads the night view through the file.
+
+Measured against lite0-waste-2.12 and not shipped (models/README.md, "A category prior on grey
+frames").
 """
 
 from __future__ import annotations
