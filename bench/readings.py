@@ -9,7 +9,7 @@
 `read` reads each manifest's test split (`--split`), and with `--simulator N` bench.field's
 crops of the simulator's bins (the same crops as `bench.field --simulator N` at the same
 `--seed`), as `binwatch classify` reads them (vision.zoom), by day and at the night check
-(`--lights`: also the item placed on a drawn bin floor, bench.field's, by day and at night),
+(`--lights`: also the photo placed on a drawn bin floor, bench.field's, by day and at night),
 each photo also mirrored and turned (VIEWS), and saves every reading's output probabilities with
 the truth.
 
@@ -66,7 +66,9 @@ _FLOOR = on_ground("floor", 11)  # bench.field's drawn bin floor, the same place
 LIGHTS: dict[str, Transform | None] = {
     "day": None,
     "night": night_check,
-    "floor": _FLOOR,  # the item placed on a drawn bin floor (its studio background cut away)
+    # the photo placed on a drawn bin floor: a plain studio background cut away (about a third
+    # of the test photos), any other photo as a feathered patch (train.augment)
+    "floor": _FLOOR,
     "floor_night": lambda image: night_check(_FLOOR(image)),
 }
 VIEW_RULES = (("mirror",), ("turned",), ("mirror", "turned"), ("mirror", "turned", "quarter"))
@@ -229,7 +231,7 @@ def main() -> None:
     reader.add_argument("--views", nargs="+", choices=list(VIEWS), default=list(VIEWS))
     reader.add_argument("--lights", nargs="+", choices=list(LIGHTS), default=["day", "night"],
                         help="as the photo is, at the night check, placed on a drawn bin floor "
-                        "(the studio background cut away), or that at night")  # fmt: skip
+                        "(a plain studio background cut away), or that at night")  # fmt: skip
     reader.add_argument("--threads", type=int, default=2)
     reader.add_argument("--out", type=Path, required=True, help="the readings (.npz)")
     scorer = commands.add_parser("score", help="score the rules on saved readings")
