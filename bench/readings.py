@@ -27,7 +27,9 @@ the truth.
   what macro recall counts.
 
 Each rule's macro recall, accuracy and recall per category, and its macro recall minus the
-reading as it is with a 95 % interval over the photos (bench.intervals.paired_difference).
+reading as it is with a 95 % interval over the photos (bench.intervals.paired_difference); each
+view alone for comparison; and per category, what the photos read wrong as they are were read
+as (`misread`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import argparse
 import json
 import logging
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,7 +49,8 @@ import numpy as np
 from bench.field import on_ground, simulator_items
 from bench.intervals import macro_recall, paired_difference
 from train.augment import night_check
-from train.evaluate import classify_samples
+from train.evaluate import classify_samples, split_outputs
+from train.grey_prior import category_prior
 from train.manifest import Sample, load_manifests
 from vision.classifier import Classifier, ClassifierOptions
 from vision.metadata import BACKGROUND
@@ -115,16 +119,10 @@ def read(
     return out
 
 
-def item_probabilities(probs: np.ndarray, label_categories: np.ndarray) -> np.ndarray:
-    """The item outputs renormalised (what the item is, if it is one)."""
-    items = probs[:, label_categories >= 0].astype(np.float64)
-    return np.asarray(items / np.maximum(items.sum(axis=1, keepdims=True), 1e-12))
-
-
 def with_prior(items: np.ndarray, item_categories: np.ndarray, alpha: float) -> np.ndarray:
-    """Item probabilities times (labels of each label's category) ** -alpha, renormalised."""
-    count = np.bincount(item_categories, minlength=len(CATEGORIES)).astype(np.float64)
-    weighed = items * np.maximum(count[item_categories], 1.0) ** -alpha
+    """Item probabilities times (labels of each label's category) ** -alpha, renormalised
+    (train.grey_prior's `category_prior`, which a file can hold for grey frames)."""
+    weighed = items * np.exp(category_prior(item_categories.tolist(), alpha))
     return np.asarray(weighed / weighed.sum(axis=1, keepdims=True))
 
 
@@ -164,8 +162,14 @@ def score(readings: dict[str, np.ndarray]) -> dict[str, Any]:
     """Every rule on every set and light that the readings hold, and on the test splits pooled
     (module doc)."""
     readings = pooled(readings)
+    labels = [str(label) for label in readings["labels"]]
     categories = readings["label_categories"]
     item_categories = categories[categories >= 0]
+    item_labels = [label for label, c in zip(labels, categories, strict=True) if c >= 0]
+
+    def items_of(key: str) -> np.ndarray:
+        return split_outputs(readings[key], labels)[0]
+
     out: dict[str, Any] = {}
     sets = sorted({key.split("/")[0] for key in readings if key.endswith("/truth")})
     for name in sets:
@@ -174,16 +178,20 @@ def score(readings: dict[str, np.ndarray]) -> dict[str, Any]:
             base = f"{name}/{light}"
             if f"{base}/as_is" not in readings:
                 continue
-            items = item_probabilities(readings[f"{base}/as_is"], categories)
+            items = items_of(f"{base}/as_is")
             empty = readings[f"{base}/as_is/empty"]
             plain = right_answers(items, empty, item_categories, truth)
             rules = {"as_is": plain}
+            views = {v: items_of(f"{base}/{v}") for v in VIEWS if f"{base}/{v}" in readings}
+            for view, seen in views.items():
+                if view != "as_is":  # the view alone, its own "no item" answers
+                    alone = readings[f"{base}/{view}/empty"]
+                    rules[f"{view} alone"] = right_answers(seen, alone, item_categories, truth)
             for extra in VIEW_RULES:
-                if all(f"{base}/{view}" in readings for view in extra):
-                    seen = [items] + [item_probabilities(readings[f"{base}/{v}"], categories)
-                                      for v in extra]  # fmt: skip
+                if all(view in views for view in extra):
+                    mean = np.mean([items] + [views[v] for v in extra], axis=0)
                     rules["as_is+" + "+".join(extra)] = right_answers(
-                        np.mean(seen, axis=0), empty, item_categories, truth
+                        mean, empty, item_categories, truth
                     )
             sums = np.stack([items[:, item_categories == c].sum(axis=1)
                              for c in range(len(CATEGORIES))], axis=1)  # fmt: skip
@@ -192,9 +200,38 @@ def score(readings: dict[str, np.ndarray]) -> dict[str, Any]:
                 rules[f"prior {alpha:g}"] = right_answers(
                     with_prior(items, item_categories, alpha), empty, item_categories, truth
                 )
-            out[base] = {"photos": len(truth)} | {
-                rule: summary(right, truth, plain) for rule, right in rules.items()
-            }
+            out[base] = {
+                "photos": len(truth),
+                "misread": misread(items, empty, item_categories, truth, item_labels),
+            } | {rule: summary(right, truth, plain) for rule, right in rules.items()}
+    return out
+
+
+def misread(
+    items: np.ndarray,
+    empty: np.ndarray,
+    item_categories: np.ndarray,
+    truth: np.ndarray,
+    item_labels: Sequence[str],
+) -> dict[str, Any]:
+    """Per category, the photos read as it is that get another category: the labels they are
+    read as ("no item" for an empty answer), and the median of their top label's probability
+    and of their own category's."""
+    top = items.argmax(axis=1)
+    wrong = (item_categories[top] != truth) | empty
+    out: dict[str, Any] = {}
+    for i, c in enumerate(CATEGORIES):
+        rows = np.flatnonzero(wrong & (truth == i))
+        if not len(rows):
+            continue
+        said = ["no item" if empty[r] else item_labels[top[r]] for r in rows]
+        own = items[rows][:, item_categories == i].sum(axis=1)
+        out[c.value] = {
+            "photos": len(rows),
+            "read_as": dict(Counter(said).most_common()),
+            "median_top": float(np.median(items[rows].max(axis=1))),
+            "median_own": float(np.median(own)),
+        }
     return out
 
 
@@ -204,7 +241,7 @@ def table(scored: dict[str, Any]) -> str:
     for base, rules in scored.items():
         name, light = base.split("/")
         for rule, s in rules.items():
-            if rule == "photos":
+            if rule in ("photos", "misread"):
                 continue
             vs = s["versus_as_is"]
             recall = " / ".join(f"{100 * s['recall'].get(c.value, float('nan')):.1f}"

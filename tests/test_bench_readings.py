@@ -61,6 +61,9 @@ def test_rules_are_scored_against_the_reading_as_it_is_on_the_same_photos() -> N
     assert "as_is+turned" not in scored  # no such reading saved
     assert scored["prior 1"]["right"] == 3  # paper 0.5 against food 0.4×2: photo 0 turns
     assert scored["category sum"]["right"] == 1  # photos 0 and 2: recyclable's labels sum higher
+    assert scored["mirror alone"]["right"] == 2  # photo 2's mirror ties paper and food: paper
+    assert scored["misread"] == {"kitchen": {"photos": 1, "read_as": {"paper": 1},
+                                             "median_top": 0.5, "median_own": 0.4}}  # fmt: skip
 
 
 def test_read_saves_every_light_and_view_with_the_truth(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import onnx
@@ -46,19 +47,24 @@ from vision.taxonomy import Profile, load_profile
 log = logging.getLogger(__name__)
 
 
-def prior_shift(labels: tuple[str, ...], profile: Profile, alpha: float) -> np.ndarray:
-    """Per output: -alpha × (ln(labels of its category) − their mean over the item labels);
-    0 for `background`."""
+def category_prior(categories: Sequence[object], alpha: float) -> np.ndarray:
+    """Per item label, given each one's category: -alpha × (ln(labels of its category) − their
+    mean over the labels), the log of the weight (labels of its category) ^ −alpha with the
+    mean taken out (`bench.readings` weighs saved readings with it too)."""
     if alpha < 0:
         raise ValueError(f"alpha is 0 or more, not {alpha}")
-    items = [label for label in labels if label != BACKGROUND]
-    if not items:
+    if not len(categories):
         raise ValueError("the model has no item labels")
-    categories = [profile.category_of(label) for label in items]
-    logs = {label: np.log(categories.count(c)) for label, c in zip(items, categories, strict=True)}
-    mean = float(np.mean(list(logs.values())))
-    return np.array([0.0 if label == BACKGROUND else -alpha * (logs[label] - mean)
-                     for label in labels], np.float32)  # fmt: skip
+    logs = np.log([list(categories).count(c) for c in categories])
+    return np.asarray(-alpha * (logs - logs.mean()))
+
+
+def prior_shift(labels: tuple[str, ...], profile: Profile, alpha: float) -> np.ndarray:
+    """Per output: `category_prior` of the item labels under `profile`; 0 for `background`."""
+    items = [label for label in labels if label != BACKGROUND]
+    shift = dict(zip(items, category_prior([profile.category_of(x) for x in items], alpha),
+                     strict=True))  # fmt: skip
+    return np.array([shift.get(label, 0.0) for label in labels], np.float32)
 
 
 def with_grey_prior(model: onnx.ModelProto, shift: np.ndarray) -> onnx.ModelProto:
