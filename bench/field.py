@@ -263,18 +263,23 @@ def evaluate(
     empty: list[Sample],
     apart: dict[str, list[Sample]] | None = None,
     whole: bool = False,
+    zoom_params: ZoomParams | None = None,
 ) -> dict[str, Any]:
     """Each set as it is, at night and on each ground; `pooled`: the `sets` together (`apart`:
     sets scored alone, such as the simulator's crops of photos already in a set). Photos are
     read as `binwatch classify` reads them (a small item on a plain floor close up), or
-    `whole` as `binwatch classify --whole` does."""
-    version = classifier.metadata.model_version + (" (whole)" if whole else "")
+    `whole` as `binwatch classify --whole` does; `zoom_params` other than the default: how
+    close it reads them."""
+    ground_only = zoom_params is not None and not zoom_params.activation
+    version = classifier.metadata.model_version + (
+        " (whole)" if whole else " (ground only)" if ground_only else ""
+    )
     result: dict[str, Any] = {
         "model_version": version,
         "thresholds": classifier.metadata.thresholds.model_dump(mode="json"),
         "sets": {},
     }
-    zoom = None if whole else ZoomParams()
+    zoom = None if whole else (zoom_params or ZoomParams())
 
     def read(samples: list[Sample]) -> dict[str, list[Prediction]]:
         return {v: classify_samples(classifier, samples, t, zoom=zoom) for v, t in VARIANTS.items()}
@@ -415,6 +420,10 @@ def main() -> None:
     parser.add_argument("--peer-whole", action="store_true",
                         help="read the peer's photos whole: with --peer the same file, what "
                         "reading a small item close up changes")  # fmt: skip
+    parser.add_argument("--peer-ground-only", action="store_true",
+                        help="read the peer's photos close up only where the ground places the "
+                        "item (no activation close-ups): with --peer the same file, what they "
+                        "change")  # fmt: skip
     parser.add_argument("--manifest", type=Path, action="append", required=True)
     parser.add_argument("--out", type=Path, help="write the results as JSON")
     parser.add_argument("--threads", type=int, default=2)
@@ -437,9 +446,13 @@ def main() -> None:
             tests = everything.split("test")
             apart["simulator"] = simulator_items(Path(tmp) / "items", tests, args.simulator,
                                                  args.seed + 2)  # fmt: skip
-        models = [(args.model, args.whole)] + ([(args.peer, args.peer_whole)] if args.peer else [])
-        results = [evaluate(Classifier(m, options), sets, empty, apart, whole)
-                   for m, whole in models]  # fmt: skip
+        ground = ZoomParams(activation=False)
+        models = [(args.model, args.whole, None)] + (
+            [(args.peer, args.peer_whole, ground if args.peer_ground_only else None)]
+            if args.peer else []
+        )  # fmt: skip
+        results = [evaluate(Classifier(m, options), sets, empty, apart, whole, zoom)
+                   for m, whole, zoom in models]  # fmt: skip
         scored = {**sets, **({"pooled": [s for p in sets.values() for s in p]}
                              if len(sets) > 1 else {}), **apart}  # fmt: skip
         versus = versus_peer(results[0], results[1], scored) if len(results) > 1 else {}

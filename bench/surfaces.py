@@ -64,7 +64,7 @@ from train.augment import night_check, place_on_background
 from train.manifest import Sample, load_manifests
 from vision.classifier import Classifier, ClassifierOptions
 from vision.imageio import read_image
-from vision.zoom import Reading, read_photos
+from vision.zoom import Reading, ZoomParams, read_photos
 
 log = logging.getLogger(__name__)
 WIDTH, HEIGHT = 480, 360
@@ -202,12 +202,16 @@ def both_ways(readings: list[Reading], samples: list[Sample]) -> dict[str, Any]:
     scores = item_scores([r.prediction for r in readings], samples)
     scores["whole"] = item_scores([r.whole for r in readings], samples)
     scores["zoomed"] = float(np.mean([r.item_box is not None for r in readings]))
+    by_activation = [r.located_by == "activation" for r in readings]
+    scores["zoomed_by_activation"] = float(np.mean(by_activation))
     scores["ground_only"] = float(np.mean([r.ground_only for r in readings]))
     scores["found_close_up"] = float(np.mean([r.found_close_up for r in readings]))
     return scores
 
 
-def score(classifier: Classifier, photos: dict[str, list[Path]]) -> dict[str, Any]:
+def score(
+    classifier: Classifier, photos: dict[str, list[Path]], zoom: ZoomParams | None = None
+) -> dict[str, Any]:
     """The share answered "no item" per family and overall, by day and at night, as classify
     reads the photos (`empty`) and read whole (`empty_whole`), and what the rest were called
     (labels, most common first)."""
@@ -218,7 +222,7 @@ def score(classifier: Classifier, photos: dict[str, list[Path]]) -> dict[str, An
             images = [read_image(p) for p in paths]
             if transform is not None:
                 images = [transform(image) for image in images]
-            readings = read_photos(classifier, images)
+            readings = read_photos(classifier, images, zoom)
             empty = sum(r.prediction.is_background for r in readings)
             empty_whole = sum(r.whole.is_background for r in readings)
             called = Counter(r.prediction.label for r in readings if not r.prediction.is_background)
@@ -246,7 +250,9 @@ def ground_of(draw: Draw, own: np.random.Generator) -> Callable[..., np.ndarray]
     return ground
 
 
-def items_on_surfaces(classifier: Classifier, samples: list[Sample], seed: int) -> dict[str, Any]:
+def items_on_surfaces(
+    classifier: Classifier, samples: list[Sample], seed: int, zoom: ZoomParams | None = None
+) -> dict[str, Any]:
     """Each item on a photo of every family: scores per family and over all of them."""
     images = [read_image(s.path) for s in samples]
     out: dict[str, Any] = {}
@@ -257,7 +263,7 @@ def items_on_surfaces(classifier: Classifier, samples: list[Sample], seed: int) 
             where = np.random.default_rng([seed, i])  # the same spot on every family
             own = np.random.default_rng([seed, i, f])
             placed.append(place_on_background(image, where, ground=ground_of(draw, own)))
-        readings = read_photos(classifier, placed)
+        readings = read_photos(classifier, placed, zoom)
         everything += readings
         out[name] = both_ways(readings, samples)
     out["all"] = both_ways(everything, samples * len(FAMILIES))
@@ -268,7 +274,11 @@ SIZES = (0.08, 0.15, 0.25, 0.35, 0.5)  # an item's longest side, as a share of t
 
 
 def items_by_size(
-    classifier: Classifier, samples: list[Sample], seed: int, night: bool = False
+    classifier: Classifier,
+    samples: list[Sample],
+    seed: int,
+    night: bool = False,
+    zoom: ZoomParams | None = None,
 ) -> dict[str, Any]:
     """Each item small on a wide floor, at every share of `SIZES`: on a photo of one family
     (they take turns), the same spot's centre and floor photo at every size; `night`: each
@@ -284,23 +294,29 @@ def items_by_size(
             where = np.random.default_rng([seed, i])
             photo = place_on_background(image, where, ground=ground, size=(size, size))
             placed.append(night_check(photo) if night else photo)
-        out[f"{size:.2f}"] = both_ways(read_photos(classifier, placed), samples)
+        out[f"{size:.2f}"] = both_ways(read_photos(classifier, placed, zoom), samples)
     return out
 
 
 def score_model(
-    model: Path, photos: dict[str, list[Path]], items: list[Sample], seed: int
+    model: Path,
+    photos: dict[str, list[Path]],
+    items: list[Sample],
+    seed: int,
+    zoom: ZoomParams | None = None,
 ) -> dict[str, Any]:
     """One model on the drawn photos (`score`) and, when given, the items placed on them."""
     classifier = Classifier(model, ClassifierOptions(threads=2, batch_size=32))
     if classifier.metadata.background_index is None:
         log.warning("%s has no background output: it cannot answer 'no item'", model)
-    scored = score(classifier, photos)
-    scored.update(model=str(model), version=classifier.metadata.model_version)
+    scored = score(classifier, photos, zoom)
+    activation = zoom is None or zoom.activation
+    version = classifier.metadata.model_version + ("" if activation else " (ground only)")
+    scored.update(model=str(model), version=version)
     if items:
-        scored["items"] = items_on_surfaces(classifier, items, seed)
-        scored["items_by_size"] = items_by_size(classifier, items, seed)
-        scored["items_by_size_night"] = items_by_size(classifier, items, seed, night=True)
+        scored["items"] = items_on_surfaces(classifier, items, seed, zoom)
+        scored["items_by_size"] = items_by_size(classifier, items, seed, zoom=zoom)
+        scored["items_by_size_night"] = items_by_size(classifier, items, seed, True, zoom)
     return scored
 
 
@@ -308,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=Path("models/binwatch.onnx"))
     parser.add_argument("--peer", type=Path, help="a second model, on the same photos")
+    parser.add_argument("--peer-ground-only", action="store_true",
+                        help="read the peer's items close up only where the ground places "
+                        "them (no activation close-ups): with --peer the same file, what they "
+                        "change")  # fmt: skip
     parser.add_argument("--per-family", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--manifest", type=Path, action="append", default=[],
@@ -324,8 +344,9 @@ def main(argv: list[str] | None = None) -> int:
                                "items": len(items), "models": []}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         photos = draw_set(Path(tmp), args.per_family, args.seed)
-        for model in models:
-            results["models"].append(score_model(model, photos, items, args.seed))
+        for n, model in enumerate(models):
+            zoom = ZoomParams(activation=False) if n and args.peer_ground_only else None
+            results["models"].append(score_model(model, photos, items, args.seed, zoom))
     header = f"{'family':<11}" + "".join(f"{m['version'][:22]:>24}" for m in results["models"])
     print(f"answered 'no item' (day / night), {args.per_family} photos a family\n{header}")
     for name in [*FAMILIES, "all"]:

@@ -271,3 +271,19 @@ def test_a_tiny_item_the_whole_photo_misses_is_found_and_says_so(tmp_path: Path)
     assert after["verdict"] != "empty" and after["ground_only"] is False
     box = after["item_box"]
     assert 240 <= box["x"] <= 250 and 140 <= box["y"] <= 150
+
+
+def test_an_item_on_a_busy_floor_is_placed_by_the_model_and_says_so(tmp_path: Path) -> None:
+    """A red square on a patchwork of metal greys (not a plain ground): the tiny model (with a
+    `background` output) reads the whole photo as `metal`; its activations place the square,
+    which is read close up (`item_found_by` "activation"), and the answer is no longer metal;
+    `--whole` reads it as before, with nulls."""
+    rng = np.random.default_rng(0)
+    patches = np.asarray((170, 150, 150), np.float32) + rng.uniform(-25, 25, (16, 16, 3))
+    photo = cv2.resize(patches, (480, 360), interpolation=cv2.INTER_NEAREST)
+    photo[150:210, 300:360] = (20, 20, 230)  # BGR: the battery's red
+    after, before = _both_ways_with_background(tmp_path, photo)
+    assert before["label"] == "metal" and before["item_found_by"] is None
+    assert after["item_found_by"] == "activation" and after["label"] != "metal"
+    box = after["item_box"]
+    assert box["x"] <= 330 <= box["x"] + box["w"] and box["y"] <= 180 <= box["y"] + box["h"]

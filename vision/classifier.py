@@ -12,6 +12,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from vision.errors import ModelError
+from vision.item_map import ItemMapper
 from vision.metadata import ModelMetadata, parse_metadata
 from vision.prediction import Prediction
 from vision.preprocess import ChannelOrder, Image, preprocess
@@ -32,9 +33,7 @@ class ClassifierOptions:
             raise ValueError(f"batch_size must be in 1..1024, got {self.batch_size}")
 
 
-def _open_session(path: Path, threads: int, fold_weights: bool = False) -> ort.InferenceSession:
-    if not path.is_file():
-        raise ModelError(f"model file not found: {path}")
+def _session_options(threads: int, fold_weights: bool = False) -> ort.SessionOptions:
     options = ort.SessionOptions()
     if fold_weights:  # dequantize int8 weights once, at load, instead of on every run
         options.add_session_config_entry("session.disable_quant_qdq", "1")
@@ -42,6 +41,13 @@ def _open_session(path: Path, threads: int, fold_weights: bool = False) -> ort.I
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.log_severity_level = 3
+    return options
+
+
+def _open_session(path: Path, threads: int, fold_weights: bool = False) -> ort.InferenceSession:
+    if not path.is_file():
+        raise ModelError(f"model file not found: {path}")
+    options = _session_options(threads, fold_weights)
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
@@ -78,6 +84,7 @@ class Classifier:
         self._background = self.metadata.background_index
         self._input_name, self._fixed_batch = self._check_input()
         self._check_output()
+        self._mapper: ItemMapper | bool | None = False  # built when first asked for (item_maps)
         log.info(
             "loaded model %s (%s, %d labels, profile %s) from %s",
             self.metadata.model_version,
@@ -143,6 +150,32 @@ class Classifier:
         if self.metadata.output == "logits":
             return _softmax(scores)
         return scores
+
+    def item_maps(
+        self, images: Sequence[Image], order: ChannelOrder = "bgr"
+    ) -> list[npt.NDArray[np.float32] | None]:
+        """Where the model sees an item in each image: its last feature map's cells, each one's
+        best item logit less its "no item" logit (vision.item_map). None for every image where
+        the model has no `background` output or a graph the mapper cannot read."""
+        if self._mapper is False:
+            self._mapper = ItemMapper.open(
+                self.path,
+                self._background,
+                _session_options(
+                    self.options.threads, self.metadata.quantization == "int8-weights"
+                ),
+            )
+        if not isinstance(self._mapper, ItemMapper) or not images:
+            return [None] * len(images)
+        chunk = self._fixed_batch or self.options.batch_size
+        out: list[npt.NDArray[np.float32] | None] = []
+        for batch in _chunks(images, chunk):
+            tensor = preprocess(batch, self.metadata.preprocess, order)
+            if self._fixed_batch and len(tensor) < self._fixed_batch:
+                padding = np.zeros((self._fixed_batch - len(tensor), *tensor.shape[1:]), np.float32)
+                tensor = np.concatenate([tensor, padding])
+            out += self._mapper.margins(tensor)[: len(batch)]
+        return out
 
     def classify(self, images: Sequence[Image], order: ChannelOrder = "bgr") -> list[Prediction]:
         """Predictions for uint8 crops (BGR as OpenCV reads them, or RGB), in input order."""

@@ -183,6 +183,9 @@ def run(args: argparse.Namespace) -> int:
                     "top": [{"label": label, "p": round(p, 4)} for label, p in top],
                     # the item read close up (photo pixels); null: the photo was read whole
                     "item_box": None if box is None else box.model_dump(),
+                    # what placed it: "ground" (a plain floor round it) or "activation" (where
+                    # the model sees an item); null: read whole
+                    "item_found_by": reading.located_by,
                     # "no item" because the ground is plain and nothing on it stands out
                     "ground_only": reading.ground_only,
                     # an item although the whole photo read as "no item": its close-up found it

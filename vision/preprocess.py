@@ -60,6 +60,34 @@ def _resize(image: Image, spec: PreprocessSpec) -> Image:
     return canvas
 
 
+def input_to_photo(
+    box: tuple[float, float, float, float], photo: tuple[int, int], spec: PreprocessSpec
+) -> tuple[float, float, float, float]:
+    """A box in the network's input pixels (left, top, right, bottom) in the photo's pixels,
+    the inverse of `_resize` for a photo of (height, width) `photo`, clipped to the photo."""
+    out_h, out_w = spec.input_size
+    h, w = photo
+    left, top, right, bottom = box
+    if spec.resize == "stretch":
+        sx, sy, ox, oy = out_w / w, out_h / h, 0.0, 0.0
+    elif spec.resize == "center_crop":
+        scale = max(out_w / w, out_h / h)
+        new_w, new_h = max(out_w, round(w * scale)), max(out_h, round(h * scale))
+        sx, sy = new_w / w, new_h / h
+        ox, oy = -float((new_w - out_w) // 2), -float((new_h - out_h) // 2)
+    else:
+        scale = min(out_w / w, out_h / h)
+        new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+        sx, sy = new_w / w, new_h / h
+        ox, oy = float((out_w - new_w) // 2), float((out_h - new_h) // 2)
+    return (
+        min(max((left - ox) / sx, 0.0), float(w)),
+        min(max((top - oy) / sy, 0.0), float(h)),
+        min(max((right - ox) / sx, 0.0), float(w)),
+        min(max((bottom - oy) / sy, 0.0), float(h)),
+    )
+
+
 def _scaled(image: Image, width: int, height: int, *, shrinking: bool) -> Image:
     if image.shape[1] == width and image.shape[0] == height:
         return image
