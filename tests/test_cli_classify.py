@@ -274,16 +274,26 @@ def test_a_tiny_item_the_whole_photo_misses_is_found_and_says_so(tmp_path: Path)
 
 
 def test_an_item_on_a_busy_floor_is_placed_by_the_model_and_says_so(tmp_path: Path) -> None:
-    """A red square on a patchwork of metal greys (not a plain ground): the tiny model (with a
-    `background` output) reads the whole photo as `metal`; its activations place the square,
-    which is read close up (`item_found_by` "activation"), and the answer is no longer metal;
-    `--whole` reads it as before, with nulls."""
+    """A red square on a dark patchwork (not a plain ground): a soft tiny model (with a
+    `background` output) reads the whole photo unsurely as `residual`; its activations place
+    the square, which is read close up (`item_found_by` "activation"), and the photo belongs
+    to the hazardous bin a little more; `--whole` reads it as before, with nulls."""
+    from tests.tiny_model import PROTOTYPES, write_tiny_model
+    from vision.metadata import BACKGROUND
+
+    model = write_tiny_model(tmp_path / "soft.onnx", labels=(*PROTOTYPES, BACKGROUND),
+                             sharpness=3.0)  # fmt: skip
     rng = np.random.default_rng(0)
-    patches = np.asarray((170, 150, 150), np.float32) + rng.uniform(-25, 25, (16, 16, 3))
+    patches = np.asarray((60, 60, 60), np.float32) + rng.uniform(-25, 25, (16, 16, 3))
     photo = cv2.resize(patches, (480, 360), interpolation=cv2.INTER_NEAREST)
     photo[150:210, 300:360] = (20, 20, 230)  # BGR: the battery's red
-    after, before = _both_ways_with_background(tmp_path, photo)
-    assert before["label"] == "metal" and before["item_found_by"] is None
-    assert after["item_found_by"] == "activation" and after["label"] != "metal"
+    path = tmp_path / "busy.jpg"
+    assert cv2.imwrite(str(path), np.clip(photo, 0, 255).astype(np.uint8))
+    args = ("classify", path, "--bin", "hazardous", "--model", model, "--json")
+    read, whole = binwatch(*args), binwatch(*args, "--whole")
+    assert read.returncode == whole.returncode == 0, read.stderr
+    after, before = json.loads(read.stdout), json.loads(whole.stdout)
+    assert before["label"] == "residual" and before["item_found_by"] is None
+    assert after["item_found_by"] == "activation" and after["belongs"] > before["belongs"]
     box = after["item_box"]
     assert box["x"] <= 330 <= box["x"] + box["w"] and box["y"] <= 180 <= box["y"] + box["h"]

@@ -151,12 +151,7 @@ class Classifier:
             return _softmax(scores)
         return scores
 
-    def item_maps(
-        self, images: Sequence[Image], order: ChannelOrder = "bgr"
-    ) -> list[npt.NDArray[np.float32] | None]:
-        """Where the model sees an item in each image: its last feature map's cells, each one's
-        best item logit less its "no item" logit (vision.item_map). None for every image where
-        the model has no `background` output or a graph the mapper cannot read."""
+    def _item_mapper(self) -> ItemMapper | None:
         if self._mapper is False:
             self._mapper = ItemMapper.open(
                 self.path,
@@ -165,17 +160,38 @@ class Classifier:
                     self.options.threads, self.metadata.quantization == "int8-weights"
                 ),
             )
-        if not isinstance(self._mapper, ItemMapper) or not images:
-            return [None] * len(images)
+        return self._mapper if isinstance(self._mapper, ItemMapper) else None
+
+    def item_maps(
+        self, images: Sequence[Image], order: ChannelOrder = "bgr"
+    ) -> list[npt.NDArray[np.float32] | None]:
+        """Where the model sees an item in each image: its last feature map's cells, each one's
+        best item logit less its "no item" logit (vision.item_map). None for every image where
+        the model has no `background` output or a graph the mapper cannot read."""
+        return self.classify_with_maps(images, order)[1]
+
+    def classify_with_maps(
+        self, images: Sequence[Image], order: ChannelOrder = "bgr"
+    ) -> tuple[list[Prediction], list[npt.NDArray[np.float32] | None]]:
+        """`classify` and `item_maps` in one pass (the mapper's graph is the model's, so the
+        predictions are `classify`'s)."""
+        mapper = self._item_mapper()
+        if mapper is None:
+            return self.classify(images, order), [None] * len(images)
         chunk = self._fixed_batch or self.options.batch_size
-        out: list[npt.NDArray[np.float32] | None] = []
+        predictions: list[Prediction] = []
+        maps: list[npt.NDArray[np.float32] | None] = []
         for batch in _chunks(images, chunk):
             tensor = preprocess(batch, self.metadata.preprocess, order)
             if self._fixed_batch and len(tensor) < self._fixed_batch:
                 padding = np.zeros((self._fixed_batch - len(tensor), *tensor.shape[1:]), np.float32)
                 tensor = np.concatenate([tensor, padding])
-            out += self._mapper.margins(tensor)[: len(batch)]
-        return out
+            scores, margins = mapper.run(tensor)
+            scores = scores[: len(batch)]
+            probs = _softmax(scores) if self.metadata.output == "logits" else scores
+            predictions += [self._predict(row) for row in probs]
+            maps += margins[: len(batch)]
+        return predictions, maps
 
     def classify(self, images: Sequence[Image], order: ChannelOrder = "bgr") -> list[Prediction]:
         """Predictions for uint8 crops (BGR as OpenCV reads them, or RGB), in input order."""

@@ -158,11 +158,17 @@ class ItemMapper:
     def margins(self, tensor: Floats) -> list[Floats | None]:
         """For a preprocessed N×3×H×W batch, each image's h×w cell margins; None for an image
         whose cells do not average to the model's own logits."""
+        return self.run(tensor)[1]
+
+    def run(self, tensor: Floats) -> tuple[Floats, list[Floats | None]]:
+        """The model's own first output for a preprocessed N×3×H×W batch (the same graph, so
+        the same numbers as the model alone), and each image's cell margins (`margins`)."""
         names = [self.head.logits, *self._names.values()]
         values = dict(zip(names, self._session.run(names, {self._input: tensor}), strict=True))
+        first = np.asarray(values[self.head.logits], np.float32)
         features = np.asarray(values[FEATURES], np.float32)
         if features.ndim != 4:
-            return [None] * len(tensor)
+            return first, [None] * len(tensor)
         count, channels, height, width = features.shape
         cells = features.reshape(count, channels, height * width).transpose(0, 2, 1)
         logits = np.zeros((count, height * width, 0), np.float32)
@@ -177,7 +183,7 @@ class ItemMapper:
                     count, 1, -1
                 )
             logits = part if logits.shape[2] == 0 else logits + part
-        model = np.asarray(values[self.head.logits], np.float32).reshape(count, -1)
+        model = first.reshape(count, -1)
         out: list[Floats | None] = []
         for n in range(count):
             cell = logits[n]
@@ -190,7 +196,7 @@ class ItemMapper:
             items = np.delete(cell, self.background, axis=1)
             margin = items.max(axis=1) - cell[:, self.background]
             out.append(margin.reshape(height, width).astype(np.float32))
-        return out
+        return first, out
 
 
 def peak_cells(margin: Floats, share: float) -> tuple[int, int, int, int] | None:

@@ -19,6 +19,7 @@ from vision.item_map import ItemMapper, find_head, peak_cells
 from vision.metadata import BACKGROUND, PreprocessSpec, embed_metadata
 from vision.preprocess import input_to_photo
 from vision.protowire import read_graph
+from vision.taxonomy import Category
 from vision.zoom import Reading, ZoomParams, look, read_photos
 
 LABELS = (*PROTOTYPES, BACKGROUND)
@@ -100,17 +101,23 @@ def test_no_background_output_no_maps(tiny_model: Path) -> None:
     assert classifier.item_maps([np.zeros((20, 20, 3), np.uint8)] * 2) == [None, None]
 
 
-def metal_patchwork(seed: int, side: int = 320) -> np.ndarray:
-    """A floor of metal-grey patches (±25 levels): not plain to the ground's eye, and read by
-    the tiny model as `metal`, which is close to its "no item" grey."""
+@pytest.fixture(scope="module")
+def soft_model(tmp_path_factory: pytest.TempPathFactory) -> Classifier:
+    """The tiny model, softer (sharpness 3): a mixed photo gets an unsure reading."""
+    path = tmp_path_factory.mktemp("item-map-soft") / "soft.onnx"
+    write_tiny_model(path, labels=LABELS, sharpness=3.0)
+    return Classifier(path, ClassifierOptions(threads=1))
+
+
+def patchwork(seed: int, base: tuple[int, int, int], side: int = 320) -> np.ndarray:
+    """A floor of patches ±25 levels round `base` (BGR): not plain to the ground's eye."""
     rng = np.random.default_rng(seed)
-    base = np.asarray(PROTOTYPES["metal"][::-1], np.float32)  # BGR
-    patches = base + rng.uniform(-25, 25, (16, 16, 3))
+    patches = np.asarray(base, np.float32) + rng.uniform(-25, 25, (16, 16, 3))
     return np.clip(cv2.resize(patches, (side, side), interpolation=cv2.INTER_NEAREST), 0, 255)
 
 
-def red_item_on_patchwork(seed: int, at: tuple[int, int]) -> np.ndarray:
-    photo = metal_patchwork(seed)
+def red_item_on_patchwork(seed: int, at: tuple[int, int], base: tuple[int, int, int]) -> np.ndarray:
+    photo = patchwork(seed, base)
     x, y = at
     photo[y : y + 40, x : x + 40] = (20, 20, 230)  # BGR: the battery's red
     return photo.astype(np.uint8)
@@ -126,38 +133,52 @@ def test_the_peak_is_on_the_item_and_its_cells_are_the_item() -> None:
 
 @pytest.mark.parametrize("at", [(40, 60), (200, 220), (250, 30)])
 def test_an_item_on_a_busy_floor_is_placed_by_the_model_and_read_close_up(
-    colour_model: Classifier, at: tuple[int, int]
+    soft_model: Classifier, at: tuple[int, int]
 ) -> None:
-    """A red square (an eighth of the side) on a metal patchwork: the ground gives no box (not
-    plain), the whole photo is mostly metal; the activations place the square, and read with
-    its close-up (the square about half of it: the tiny model reads a crop's mean colour) the
-    photo is no longer metal, and much more a battery. With `activation=False` the photo is
-    read whole, as before."""
-    photo = red_item_on_patchwork(at[0], at)
+    """A red square (an eighth of the side) on a dark patchwork: the ground gives no box (not
+    plain), the whole photo is unsurely `residual`; the activations place the square, and read
+    with its close-up the photo is more hazardous (a little: the tiny model reads a crop's mean
+    colour, and the square is about half of it). With `activation=False` it is read whole, as
+    before."""
+    photo = red_item_on_patchwork(at[0], at, (60, 60, 60))
     assert look(photo).box is None
-    reading = read_photos(colour_model, [photo])[0]
-    assert reading.whole.label == "metal" and not reading.whole.is_background
+    reading = read_photos(soft_model, [photo])[0]
+    assert not reading.whole.is_background
+    assert max(reading.whole.category_probabilities.values()) < 0.9
     assert reading.located_by == "activation" and reading.item_box is not None
     box = reading.item_box
     assert box.x <= at[0] + 20 <= box.x + box.w and box.y <= at[1] + 20 <= box.y + box.h
     assert max(box.w, box.h) <= 0.45 * 320
-    battery = colour_model.labels.index("battery")
-    assert reading.prediction.label != "metal"
-    assert reading.prediction.probabilities[battery] > 10 * reading.whole.probabilities[battery]
+    before, after = (p.category_probabilities[Category.HAZARDOUS]
+                     for p in (reading.whole, reading.prediction))  # fmt: skip
+    assert after > before, (before, after)
     assert reading.prediction.background == reading.whole.background
-    off = read_photos(colour_model, [photo], ZoomParams(activation=False))[0]
+    off = read_photos(soft_model, [photo], ZoomParams(activation=False))[0]
     assert off.item_box is None and off.located_by is None and off.prediction == off.whole
+
+
+def test_a_sure_reading_is_not_read_close_up(colour_model: Classifier) -> None:
+    """The same kind of photo on metal greys, which the sharp tiny model reads as recyclable
+    all but surely: left as read (`activation_below`), unless the gate is opened."""
+    photo = red_item_on_patchwork(1, (200, 220), (170, 150, 150))
+    reading = read_photos(colour_model, [photo])[0]
+    assert max(reading.whole.category_probabilities.values()) >= 0.9
+    assert reading.item_box is None and reading.prediction == reading.whole
+    opened = read_photos(colour_model, [photo], ZoomParams(activation_below=2.0))[0]
+    assert opened.located_by == "activation" and opened.prediction.label != "metal"
 
 
 def test_what_fills_the_photo_or_reads_as_no_item_is_read_whole(colour_model: Classifier) -> None:
     """A red sheet filling most of the photo: its cells are wider than `max_side`, so it is
     read whole. A grey floor (the "no item" colour) stays empty: activations never make an
     empty photo an item."""
-    sheet = metal_patchwork(3)
+    sheet = patchwork(3, (170, 150, 150))
     sheet[20:300, 20:300] = (20, 20, 230)
     patches = np.clip(128 + np.random.default_rng(4).uniform(-30, 30, (16, 16, 3)), 0, 255)
     grey = cv2.resize(patches, (320, 320), interpolation=cv2.INTER_NEAREST).astype(np.uint8)
-    big, empty = read_photos(colour_model, [sheet.astype(np.uint8), grey])
+    big, empty = read_photos(
+        colour_model, [sheet.astype(np.uint8), grey], ZoomParams(activation_below=2.0)
+    )
     assert big.item_box is None and big.prediction.label == "battery"
     assert empty.whole.is_background and empty.prediction.is_background
     assert empty.item_box is None
@@ -188,10 +209,10 @@ def test_the_shipped_model_places_small_real_items_on_floors_that_are_not_plain(
     waste_v1_rows: list[dict[str, str]],
 ) -> None:
     """48 real test photos (12 a category), each placed with its side a fifth of the photo's on
-    three of bench.surfaces' floors the ground rarely finds an item on (perforated plate, tiles,
-    stained steel), as JPEGs: read with the ground alone the shipped model gets 92 of 144
-    right, with the activations' close-ups as well 108 (measured 2026-12-07). The close-ups
-    change what an item is, never whether there is one."""
+        three of bench.surfaces' floors the ground rarely finds an item on (perforated plate, tiles,
+        stained steel), as JPEGs: read with the ground alone the shipped model gets 92 of 144
+    X. The close-ups
+        change what an item is, never whether there is one."""
     from bench.surfaces import FAMILIES, ground_of
     from tests.conftest import WASTE_V1
     from train.augment import place_on_background
