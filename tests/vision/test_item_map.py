@@ -209,10 +209,10 @@ def test_the_shipped_model_places_small_real_items_on_floors_that_are_not_plain(
     waste_v1_rows: list[dict[str, str]],
 ) -> None:
     """48 real test photos (12 a category), each placed with its side a fifth of the photo's on
-        three of bench.surfaces' floors the ground rarely finds an item on (perforated plate, tiles,
-        stained steel), as JPEGs: read with the ground alone the shipped model gets 92 of 144
-    X. The close-ups
-        change what an item is, never whether there is one."""
+    three of bench.surfaces' floors the ground rarely finds an item on (perforated plate, tiles,
+    stained steel), as JPEGs: read with the ground alone the shipped model gets 92 of 144 right,
+    with the activations' close-ups as well 106, 53 photos read so (measured 2026-12-07). The
+    close-ups change what an item is, never whether there is one."""
     from bench.surfaces import FAMILIES, ground_of
     from tests.conftest import WASTE_V1
     from train.augment import place_on_background
