@@ -140,16 +140,19 @@ class Classifier:
         parts = []
         for start in range(0, len(tensor), chunk):
             part = tensor[start : start + chunk]
-            count = len(part)
-            if self._fixed_batch and count < self._fixed_batch:
-                padding = np.zeros((self._fixed_batch - count, *part.shape[1:]), np.float32)
-                part = np.concatenate([part, padding])
-            out = np.asarray(self._session.run(None, {self._input_name: part})[0], np.float32)
-            parts.append(out[:count])
+            out = self._session.run(None, {self._input_name: self._padded(part)})[0]
+            parts.append(np.asarray(out, np.float32)[: len(part)])
         scores = np.concatenate(parts)
         if self.metadata.output == "logits":
             return _softmax(scores)
         return scores
+
+    def _padded(self, tensor: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """A batch padded with zeros to a fixed-batch model's size (no change otherwise)."""
+        if not self._fixed_batch or len(tensor) >= self._fixed_batch:
+            return tensor
+        padding = np.zeros((self._fixed_batch - len(tensor), *tensor.shape[1:]), np.float32)
+        return np.concatenate([tensor, padding])
 
     def _item_mapper(self) -> ItemMapper | None:
         if self._mapper is False:
@@ -182,11 +185,9 @@ class Classifier:
         predictions: list[Prediction] = []
         maps: list[npt.NDArray[np.float32] | None] = []
         for batch in _chunks(images, chunk):
-            tensor = preprocess(batch, self.metadata.preprocess, order)
-            if self._fixed_batch and len(tensor) < self._fixed_batch:
-                padding = np.zeros((self._fixed_batch - len(tensor), *tensor.shape[1:]), np.float32)
-                tensor = np.concatenate([tensor, padding])
-            scores, margins = mapper.run(tensor)
+            scores, margins = mapper.run(
+                self._padded(preprocess(batch, self.metadata.preprocess, order))
+            )
             scores = scores[: len(batch)]
             probs = _softmax(scores) if self.metadata.output == "logits" else scores
             predictions += [self._predict(row) for row in probs]

@@ -250,3 +250,18 @@ def test_the_shipped_model_places_small_real_items_on_floors_that_are_not_plain(
     assert sum(r.located_by == "activation" for r in both) >= 40
     assert all(a.prediction.is_background == b.prediction.is_background
                for a, b in zip(both, alone, strict=True))  # fmt: skip
+
+
+def test_a_fixed_batch_model_maps_every_image(tmp_path: Path) -> None:
+    """A model exported for batches of 4: six photos are mapped in two padded batches, each
+    map and prediction the same as the dynamic model's."""
+    fixed = Classifier(write_tiny_model(tmp_path / "fixed.onnx", labels=LABELS, batch=4),
+                       ClassifierOptions(threads=1))  # fmt: skip
+    dynamic = Classifier(write_tiny_model(tmp_path / "dyn.onnx", labels=LABELS),
+                         ClassifierOptions(threads=1))  # fmt: skip
+    photos = [red_item_on_patchwork(i, (40 * i, 30 * i), (60, 60, 60)) for i in range(6)]
+    got, want = fixed.classify_with_maps(photos), dynamic.classify_with_maps(photos)
+    assert [p.label for p in got[0]] == [p.label for p in want[0]]
+    assert len(got[1]) == 6
+    for a, b in zip(got[1], want[1], strict=True):
+        assert a is not None and b is not None and np.allclose(a, b, atol=1e-4)
