@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
+import numpy as np
 import pytest
 
 from tests.s3 import s3_endpoint  # noqa: F401  (a session fixture for every test folder)
@@ -100,3 +101,14 @@ def waste_v1_rows() -> list[dict[str, str]]:
         no_datasets(f"shared dataset not found at {manifest} (tests read it from ../shared)")
     with manifest.open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
+
+
+def rows_per_category(rows: list[dict[str, str]], count: int) -> list[dict[str, str]]:
+    """`count` test-split rows of each category (a seeded draw), categories in name order."""
+    rng = np.random.default_rng(0)
+    tests: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        if row["split"] == "test":
+            tests.setdefault(row["category"], []).append(row)
+    return [rows_[i] for _, rows_ in sorted(tests.items())
+            for i in rng.permutation(len(rows_))[:count]]  # fmt: skip

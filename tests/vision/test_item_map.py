@@ -214,17 +214,12 @@ def test_the_shipped_model_places_small_real_items_on_floors_that_are_not_plain(
     with the activations' close-ups as well 106, 53 photos read so (measured 2026-12-07). The
     close-ups change what an item is, never whether there is one."""
     from bench.surfaces import FAMILIES, ground_of
-    from tests.conftest import WASTE_V1
+    from tests.conftest import WASTE_V1, rows_per_category
     from train.augment import place_on_background
     from vision.imageio import read_image
     from vision.shipped import shipped_model_path
 
-    rng = np.random.default_rng(0)
-    tests: dict[str, list[dict[str, str]]] = {}
-    for row in waste_v1_rows:
-        if row["split"] == "test":
-            tests.setdefault(row["category"], []).append(row)
-    picked = [rows[i] for _, rows in sorted(tests.items()) for i in rng.permutation(len(rows))[:12]]
+    picked = rows_per_category(waste_v1_rows, 12)
     items = [read_image(WASTE_V1 / row["path"]) for row in picked]
     photos = []
     for family in ("perforated", "tiles", "stained"):

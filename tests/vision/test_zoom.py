@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import WASTE_V1
+from tests.conftest import WASTE_V1, rows_per_category
 from vision.classifier import Classifier, ClassifierOptions
 from vision.prediction import Box, Prediction
 from vision.zoom import ZoomParams, find_item, look, read_photos, zoom_crop
@@ -144,12 +144,7 @@ def test_the_shipped_model_reads_small_real_items_better_close_up(
     from vision.imageio import read_image
     from vision.shipped import shipped_model_path
 
-    rng = np.random.default_rng(0)
-    tests: dict[str, list[dict[str, str]]] = {}
-    for row in waste_v1_rows:
-        if row["split"] == "test":
-            tests.setdefault(row["category"], []).append(row)
-    picked = [rows[i] for _, rows in sorted(tests.items()) for i in rng.permutation(len(rows))[:12]]
+    picked = rows_per_category(waste_v1_rows, 12)
     photos = []
     for i, row in enumerate(picked):
         item = read_image(WASTE_V1 / row["path"])
