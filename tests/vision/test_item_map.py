@@ -260,3 +260,23 @@ def test_a_fixed_batch_model_maps_every_image(tmp_path: Path) -> None:
     assert len(got[1]) == 6
     for a, b in zip(got[1], want[1], strict=True):
         assert a is not None and b is not None and np.allclose(a, b, atol=1e-4)
+
+
+def test_the_shipped_models_head_is_found_and_its_maps_keep_its_answers() -> None:
+    """The shipped file (static int8, a grey head): two terms, the grey one times its flag; the
+    mapper's pass gives the model's own probabilities to the bit, and a 7 × 7 map per image."""
+    from vision.shipped import shipped_model_path
+
+    model = shipped_model_path()
+    assert model is not None
+    head = find_head(read_graph(model.read_bytes()))
+    assert head is not None and len(head.terms) == 2
+    assert head.terms[0].gains == () and len(head.terms[1].gains) == 1
+    classifier = Classifier(model, ClassifierOptions(threads=2))
+    photos = [red_item_on_patchwork(i, (40 * i, 50), (60, 60, 60)) for i in range(3)]
+    photos.append(cv2.cvtColor(cv2.cvtColor(photos[0], cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR))
+    mapped, maps = classifier.classify_with_maps(photos)
+    plain = classifier.classify(photos)
+    for a, b in zip(mapped, plain, strict=True):
+        assert np.array_equal(a.probabilities, b.probabilities)
+    assert all(m is not None and m.shape == (7, 7) for m in maps)
