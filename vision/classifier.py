@@ -185,9 +185,13 @@ class Classifier:
         predictions: list[Prediction] = []
         maps: list[npt.NDArray[np.float32] | None] = []
         for batch in _chunks(images, chunk):
-            scores, margins = mapper.run(
-                self._padded(preprocess(batch, self.metadata.preprocess, order))
-            )
+            tensor = self._padded(preprocess(batch, self.metadata.preprocess, order))
+            try:
+                scores, margins = mapper.run(tensor)
+            except Exception as exc:  # onnxruntime raises several unrelated types
+                log.warning("%s: item maps off (%s); reading as before", self.path, exc)
+                self._mapper = None
+                return self.classify(images, order), [None] * len(images)
             scores = scores[: len(batch)]
             probs = _softmax(scores) if self.metadata.output == "logits" else scores
             predictions += [self._predict(row) for row in probs]

@@ -280,3 +280,21 @@ def test_the_shipped_models_head_is_found_and_its_maps_keep_its_answers() -> Non
     for a, b in zip(mapped, plain, strict=True):
         assert np.array_equal(a.probabilities, b.probabilities)
     assert all(m is not None and m.shape == (7, 7) for m in maps)
+
+
+def test_a_mapper_that_fails_while_running_leaves_the_photos_read_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The mapper's session failing mid-run (a warning): the photos are read whole, as before,
+    and the classifier stops asking for maps."""
+    path = write_tiny_model(tmp_path / "soft.onnx", labels=LABELS, sharpness=3.0)
+    classifier = Classifier(path, ClassifierOptions(threads=1))
+    photo = red_item_on_patchwork(0, (40, 60), (60, 60, 60))
+
+    def broken(self: ItemMapper, tensor: np.ndarray) -> None:
+        raise RuntimeError("a lost session")
+
+    monkeypatch.setattr(ItemMapper, "run", broken)
+    reading = read_photos(classifier, [photo])[0]
+    assert reading.located_by is None and reading.prediction == reading.whole
+    assert classifier.item_maps([photo]) == [None]
