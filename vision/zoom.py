@@ -41,9 +41,10 @@ best item logit less its "no item" logit), the cells round the peak that reach
 `activation_share` of it. If they span at most `max_side` of the photo and the whole reading is
 unsure (its top category below `activation_below`), their square is read close up in the same
 way (`Reading.located_by` "activation", else "ground"). On bench.surfaces' floors with the item
-a twelfth to a quarter of the photo's side this adds 3-4 points of macro recall by day and up to
-3 at night; it costs 1.3 points on the simulator's crops at hard night; it never decides whether
-there is an item (model card, "Small items placed by the model's own activations").
+a sixth to a half of the photo's side this adds 1-4 points of macro recall by day (two draws;
+at night mixed at a sixth, up at a quarter and more); it costs 1.3 points on the simulator's
+crops at hard night; it never decides whether there is an item (model card, "Small items placed
+by the model's own activations").
 
 In two cases the ground has a say in whether there is an item at all. First, a tiny item (a
 cigarette butt, a stone: a twelfth of the frame's side or less) can leave the whole photo
