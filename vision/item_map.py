@@ -19,7 +19,7 @@ no maps at all, and photos are read as before.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -99,7 +99,7 @@ def _terms(graph: Graph, tensor: str, pooled: set[str], depth: int = 0) -> list[
         for head, gain in (node.inputs, node.inputs[::-1]):
             inner = _terms(graph, head, pooled, depth + 1)
             if inner is not None and gain not in pooled:
-                return [Term(**{**t.__dict__, "gains": (*t.gains, gain)}) for t in inner]
+                return [replace(t, gains=(*t.gains, gain)) for t in inner]
     return None
 
 
