@@ -51,6 +51,7 @@ import argparse
 import json
 import logging
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -305,7 +306,9 @@ def score_model(
     seed: int,
     zoom: ZoomParams | None = None,
 ) -> dict[str, Any]:
-    """One model on the drawn photos (`score`) and, when given, the items placed on them."""
+    """One model on the drawn photos (`score`) and, when given, the items placed on them;
+    `seconds`: all of it (placing the items, the same work for every model, and reading)."""
+    start = time.perf_counter()
     classifier = Classifier(model, ClassifierOptions(threads=2, batch_size=32))
     if classifier.metadata.background_index is None:
         log.warning("%s has no background output: it cannot answer 'no item'", model)
@@ -317,6 +320,7 @@ def score_model(
         scored["items"] = items_on_surfaces(classifier, items, seed, zoom)
         scored["items_by_size"] = items_by_size(classifier, items, seed, zoom=zoom)
         scored["items_by_size_night"] = items_by_size(classifier, items, seed, True, zoom)
+    scored["seconds"] = round(time.perf_counter() - start, 1)
     return scored
 
 
@@ -376,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
                          f"{100 * r['found_close_up']:3.1f} % found there)"
                          for r in rows]  # fmt: skip
                 print(f"{f'{100 * size:.0f} %':<11}" + "".join(f"{c:>58}" for c in cells))
+    print("seconds, placing and reading: " + ", ".join(
+        f"{m['version']} {m['seconds']:.1f}" for m in results["models"]))  # fmt: skip
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2))

@@ -45,6 +45,8 @@ def test_the_share_answered_no_item_per_family(tmp_path: Path) -> None:
                    for row in first["families"].values())  # fmt: skip
     called = sum(sum(row["day"]["called"].values()) for row in peer["families"].values())
     assert called == 4 * len(FAMILIES)
+    assert first["seconds"] > 0 and peer["seconds"] > 0
+    assert first["version"] == "tiny-1" and peer["version"] == "tiny-1"
 
 
 def test_real_items_on_every_family(tmp_path: Path) -> None:
@@ -90,3 +92,20 @@ def test_an_empty_set_is_refused_with_a_clear_error(
     with pytest.raises(SystemExit) as stop:
         main([option, "0"])
     assert stop.value.code == 2 and "must be 1 or more" in capsys.readouterr().err
+
+
+def test_the_peer_read_with_the_ground_alone_is_labelled_and_empties_agree(
+    tmp_path: Path,
+) -> None:
+    """`--peer-ground-only`: the same file read without the activation close-ups, labelled so;
+    the activations never decide whether there is an item, so every family's empty share is
+    the same both ways."""
+    model = write_tiny_model(tmp_path / "bg.onnx", labels=(*PROTOTYPES, BACKGROUND))
+    out = tmp_path / "surfaces.json"
+    assert main(["--model", str(model), "--peer", str(model), "--peer-ground-only",
+                 "--per-family", "3", "--out", str(out)]) == 0  # fmt: skip
+    first, peer = json.loads(out.read_text())["models"]
+    assert first["version"] == "tiny-1" and peer["version"] == "tiny-1 (ground only)"
+    for name in FAMILIES:
+        for light in ("day", "night"):
+            assert first["families"][name][light]["empty"] == peer["families"][name][light]["empty"]

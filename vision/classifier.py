@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -84,7 +85,6 @@ class Classifier:
         self._background = self.metadata.background_index
         self._input_name, self._fixed_batch = self._check_input()
         self._check_output()
-        self._mapper: ItemMapper | bool | None = False  # built when first asked for (item_maps)
         log.info(
             "loaded model %s (%s, %d labels, profile %s) from %s",
             self.metadata.model_version,
@@ -154,16 +154,13 @@ class Classifier:
         padding = np.zeros((self._fixed_batch - len(tensor), *tensor.shape[1:]), np.float32)
         return np.concatenate([tensor, padding])
 
-    def _item_mapper(self) -> ItemMapper | None:
-        if self._mapper is False:
-            self._mapper = ItemMapper.open(
-                self.path,
-                self._background,
-                _session_options(
-                    self.options.threads, self.metadata.quantization == "int8-weights"
-                ),
-            )
-        return self._mapper if isinstance(self._mapper, ItemMapper) else None
+    @cached_property
+    def _mapper(self) -> ItemMapper | None:
+        """Built when first asked for (`classify_with_maps`); None: this model has none."""
+        fold = self.metadata.quantization == "int8-weights"
+        return ItemMapper.open(
+            self.path, self._background, _session_options(self.options.threads, fold)
+        )
 
     def item_maps(
         self, images: Sequence[Image], order: ChannelOrder = "bgr"
@@ -178,7 +175,7 @@ class Classifier:
     ) -> tuple[list[Prediction], list[npt.NDArray[np.float32] | None]]:
         """`classify` and `item_maps` in one pass (the mapper's graph is the model's, so the
         predictions are `classify`'s)."""
-        mapper = self._item_mapper()
+        mapper = self._mapper
         if mapper is None:
             return self.classify(images, order), [None] * len(images)
         chunk = self._fixed_batch or self.options.batch_size

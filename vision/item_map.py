@@ -155,14 +155,10 @@ class ItemMapper:
             log.info("%s: no item maps (%s)", path, str(exc).splitlines()[0] if str(exc) else exc)
             return None
 
-    def margins(self, tensor: Floats) -> list[Floats | None]:
-        """For a preprocessed N×3×H×W batch, each image's h×w cell margins; None for an image
-        whose cells do not average to the model's own logits."""
-        return self.run(tensor)[1]
-
     def run(self, tensor: Floats) -> tuple[Floats, list[Floats | None]]:
         """The model's own first output for a preprocessed N×3×H×W batch (the same graph, so
-        the same numbers as the model alone), and each image's cell margins (`margins`)."""
+        the same numbers as the model alone), and each image's h×w cell margins; None for an
+        image whose cells do not average to the model's own logits."""
         names = [self.head.logits, *self._names.values()]
         values = dict(zip(names, self._session.run(names, {self._input: tensor}), strict=True))
         first = np.asarray(values[self.head.logits], np.float32)
@@ -171,7 +167,7 @@ class ItemMapper:
             return first, [None] * len(tensor)
         count, channels, height, width = features.shape
         cells = features.reshape(count, channels, height * width).transpose(0, 2, 1)
-        logits = np.zeros((count, height * width, 0), np.float32)
+        parts = []
         for term in self.head.terms:
             weight = np.asarray(values[self._names[term.weight]], np.float32)
             weight = weight.T if term.trans_b else weight  # channels × classes
@@ -182,7 +178,8 @@ class ItemMapper:
                 part = part * np.asarray(values[self._names[gain]], np.float32).reshape(
                     count, 1, -1
                 )
-            logits = part if logits.shape[2] == 0 else logits + part
+            parts.append(part)
+        logits = sum(parts[1:], parts[0])  # find_head gives one term at least
         model = first.reshape(count, -1)
         out: list[Floats | None] = []
         for n in range(count):

@@ -79,10 +79,10 @@ def test_the_grey_layouts_cells_average_to_its_logits() -> None:
     assert head is not None
     mapper = ItemMapper(model, head, background=4, options=ort.SessionOptions())
     image = np.random.default_rng(1).uniform(-1, 1, (3, 3, 8, 8)).astype(np.float32)
-    margins = mapper.margins(image)
+    margins = mapper.run(image)[1]
     assert all(m is not None and m.shape == (8, 8) for m in margins)
     wrong = replace(head, terms=(replace(head.terms[0], alpha=2.0), head.terms[1]))
-    assert ItemMapper(model, wrong, 4, ort.SessionOptions()).margins(image) == [None] * 3
+    assert ItemMapper(model, wrong, 4, ort.SessionOptions()).run(image)[1] == [None] * 3
 
 
 def test_a_head_that_is_not_linear_in_the_pooled_vector_gives_no_maps(tmp_path: Path) -> None:
