@@ -40,6 +40,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -257,6 +258,52 @@ def simulator_items(folder: Path, samples: Sequence[Sample], count: int, seed: i
     return made
 
 
+def zoom_label(zoom: ZoomParams | None) -> str:
+    """What a version's name says of reading other than `binwatch classify`'s: " (ground
+    only)" without the activation close-ups, else the changed parameters; "" for the default."""
+    if zoom is None:
+        return ""
+    if not zoom.activation:
+        return " (ground only)"
+    default = ZoomParams()
+    changed = [f"{f.name}={getattr(zoom, f.name)}" for f in fields(zoom)
+               if getattr(zoom, f.name) != getattr(default, f.name)]  # fmt: skip
+    return f" ({', '.join(changed)})" if changed else ""
+
+
+def zoom_setting(text: str) -> tuple[str, float | int | bool | None]:
+    """A `--peer-zoom` argument, NAME=VALUE for a field of vision.zoom.ZoomParams, its value
+    read as the field's default is (a number, true/false, or none)."""
+    name, sep, value = text.partition("=")
+    known = {f.name: getattr(ZoomParams(), f.name) for f in fields(ZoomParams)}
+    if not sep or name not in known:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=VALUE with NAME one of {', '.join(known)}; got {text!r}"
+        )
+    if value.lower() == "none":
+        return name, None
+    default = known[name]
+    if isinstance(default, bool):
+        if value.lower() not in ("true", "false"):
+            raise argparse.ArgumentTypeError(f"{name} is true or false, not {value!r}")
+        return name, value.lower() == "true"
+    try:
+        return name, int(value) if isinstance(default, int) else float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{name} is a number, not {value!r}") from None
+
+
+def peer_zoom(ground_only: bool, settings: Sequence[tuple[str, Any]]) -> ZoomParams | None:
+    """How the peer reads its photos: `--peer-ground-only` and `--peer-zoom` together (None:
+    as `binwatch classify` does)."""
+    if not ground_only and not settings:
+        return None
+    try:
+        return ZoomParams(**{**({"activation": False} if ground_only else {}), **dict(settings)})
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(f"--peer-zoom: {exc}") from None
+
+
 def evaluate(
     classifier: Classifier,
     sets: dict[str, list[Sample]],
@@ -270,10 +317,7 @@ def evaluate(
     read as `binwatch classify` reads them (a small item on a plain floor close up), or
     `whole` as `binwatch classify --whole` does; `zoom_params` other than the default: how
     close it reads them."""
-    ground_only = zoom_params is not None and not zoom_params.activation
-    version = classifier.metadata.model_version + (
-        " (whole)" if whole else " (ground only)" if ground_only else ""
-    )
+    version = classifier.metadata.model_version + (" (whole)" if whole else zoom_label(zoom_params))
     result: dict[str, Any] = {
         "model_version": version,
         "thresholds": classifier.metadata.thresholds.model_dump(mode="json"),
@@ -424,6 +468,11 @@ def main() -> None:
                         help="read the peer's photos close up only where the ground places the "
                         "item (no activation close-ups): with --peer the same file, what they "
                         "change")  # fmt: skip
+    parser.add_argument("--peer-zoom", type=zoom_setting, action="append", default=[],
+                        metavar="NAME=VALUE",
+                        help="read the peer's photos with this vision.zoom.ZoomParams field "
+                        "changed (repeat for more), e.g. activation_passes=1: with --peer the "
+                        "same file, what the default changes")  # fmt: skip
     parser.add_argument("--manifest", type=Path, action="append", required=True)
     parser.add_argument("--out", type=Path, help="write the results as JSON")
     parser.add_argument("--threads", type=int, default=2)
@@ -446,11 +495,10 @@ def main() -> None:
             tests = everything.split("test")
             apart["simulator"] = simulator_items(Path(tmp) / "items", tests, args.simulator,
                                                  args.seed + 2)  # fmt: skip
-        ground = ZoomParams(activation=False)
+        zoom = peer_zoom(args.peer_ground_only, args.peer_zoom)
         models = [(args.model, args.whole, None)] + (
-            [(args.peer, args.peer_whole, ground if args.peer_ground_only else None)]
-            if args.peer else []
-        )  # fmt: skip
+            [(args.peer, args.peer_whole, zoom)] if args.peer else []
+        )
         results = [evaluate(Classifier(m, options), sets, empty, apart, whole, zoom)
                    for m, whole, zoom in models]  # fmt: skip
         scored = {**sets, **({"pooled": [s for p in sets.values() for s in p]}

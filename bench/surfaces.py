@@ -60,7 +60,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from bench.field import item_scores
+from bench.field import item_scores, peer_zoom, zoom_label, zoom_setting
 from train.augment import night_check, place_on_background
 from train.manifest import Sample, load_manifests
 from vision.classifier import Classifier, ClassifierOptions
@@ -313,8 +313,7 @@ def score_model(
     if classifier.metadata.background_index is None:
         log.warning("%s has no background output: it cannot answer 'no item'", model)
     scored = score(classifier, photos, zoom)
-    activation = zoom is None or zoom.activation
-    version = classifier.metadata.model_version + ("" if activation else " (ground only)")
+    version = classifier.metadata.model_version + zoom_label(zoom)
     scored.update(model=str(model), version=version)
     if items:
         scored["items"] = items_on_surfaces(classifier, items, seed, zoom)
@@ -332,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="read the peer's items close up only where the ground places "
                         "them (no activation close-ups): with --peer the same file, what they "
                         "change")  # fmt: skip
+    parser.add_argument("--peer-zoom", type=zoom_setting, action="append", default=[],
+                        metavar="NAME=VALUE",
+                        help="read the peer's photos with this vision.zoom.ZoomParams field "
+                        "changed (repeat for more), e.g. activation_passes=1")  # fmt: skip
     parser.add_argument("--per-family", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--manifest", type=Path, action="append", default=[],
@@ -349,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         photos = draw_set(Path(tmp), args.per_family, args.seed)
         for n, model in enumerate(models):
-            zoom = ZoomParams(activation=False) if n and args.peer_ground_only else None
+            zoom = peer_zoom(args.peer_ground_only, args.peer_zoom) if n else None
             results["models"].append(score_model(model, photos, items, args.seed, zoom))
     header = f"{'family':<11}" + "".join(f"{m['version'][:22]:>24}" for m in results["models"])
     print(f"answered 'no item' (day / night), {args.per_family} photos a family\n{header}")

@@ -109,3 +109,22 @@ def test_the_peer_read_with_the_ground_alone_is_labelled_and_empties_agree(
     for name in FAMILIES:
         for light in ("day", "night"):
             assert first["families"][name][light]["empty"] == peer["families"][name][light]["empty"]
+
+
+def test_the_peer_read_with_a_zoom_setting_changed_is_labelled_so(tmp_path: Path) -> None:
+    """`--peer-zoom NAME=VALUE`: the peer read with that vision.zoom setting, named in its
+    version; a setting that is not one, or a value of the wrong kind, is refused."""
+    model = write_tiny_model(tmp_path / "bg.onnx", labels=(*PROTOTYPES, BACKGROUND))
+    out = tmp_path / "surfaces.json"
+    assert main(["--model", str(model), "--peer", str(model), "--peer-zoom",
+                 "activation_passes=1", "--peer-zoom", "activation_below=2",
+                 "--per-family", "2", "--out", str(out)]) == 0  # fmt: skip
+    first, peer = json.loads(out.read_text())["models"]
+    assert first["version"] == "tiny-1"
+    assert peer["version"] == "tiny-1 (activation_passes=1, activation_below=2.0)"
+    for bad in ("passes=1", "activation_passes=many", "activation=maybe"):
+        with pytest.raises(SystemExit):
+            main(["--model", str(model), "--peer", str(model), "--peer-zoom", bad])
+    with pytest.raises(SystemExit, match="activation_passes must be 1 or more"):
+        main(["--model", str(model), "--peer", str(model), "--peer-zoom", "activation_passes=0",
+              "--per-family", "1"])  # fmt: skip

@@ -108,12 +108,25 @@ def place_on_background(
     ground: Callable[[np.random.Generator, int, int], Image] | None = None,
     size: tuple[float, float] | None = None,
 ) -> Image:
+    """`place_item`'s photo alone."""
+    return place_item(image, rng, max_margin, ground, size)[0]
+
+
+def place_item(
+    image: Image,
+    rng: np.random.Generator,
+    max_margin: float = 0.5,
+    ground: Callable[[np.random.Generator, int, int], Image] | None = None,
+    size: tuple[float, float] | None = None,
+) -> tuple[Image, tuple[int, int, int, int]]:
     """Paste the item, scaled down, at a random place on a drawn background (`ground`, default
     draw_background). A plain studio background is cut away; other photos get feathered edges
     so no hard rectangle shows. The result is roughly square, as crops around a dropped item
     are. `size`: the item's longest side as a share of the square's side, drawn from this
     range (a small item on a wide floor, as a whole camera frame shows it); by default the
-    item fills most of the square (`max_margin`)."""
+    item fills most of the square (`max_margin`). Also the item's box in the result (left,
+    top, width, height): where its mask is at least half opaque (a cut-out studio item is
+    smaller than the rectangle pasted)."""
     h, w = image.shape[:2]
     side = max(h, w) if size else int(max(h, w) * (1 + rng.uniform(0.05, max_margin)))
     canvas = (ground or draw_background)(rng, side, side)
@@ -136,7 +149,12 @@ def place_on_background(
     region = canvas[top : top + new_h, left : left + new_w].astype(np.float32)
     blended = alpha * item.astype(np.float32) + (1 - alpha) * region
     canvas[top : top + new_h, left : left + new_w] = blended.astype(np.uint8)
-    return canvas
+    rows, cols = np.nonzero(mask >= 0.5)
+    if not len(rows):  # a mask faint everywhere: the rectangle pasted
+        return canvas, (left, top, new_w, new_h)
+    x0, y0 = int(cols.min()), int(rows.min())
+    box = (left + x0, top + y0, int(cols.max()) + 1 - x0, int(rows.max()) + 1 - y0)
+    return canvas, box
 
 
 def flat_grey(image: Image, contrast: float, brightness: float) -> Image:

@@ -108,11 +108,11 @@ from train.thresholds import CONTAMINATION_RATE, LOWERED, choose_thresholds
 from train.views import (
     TRAINING_VIEWS,
     VIEWS,
-    close_up_view,
+    boxed_view,
+    close_up_boxes,
     field_augmenter,
     stays_grey,
     view_of,
-    with_close_up,
 )
 from vision.classifier import Classifier
 from vision.errors import ModelError
@@ -132,7 +132,10 @@ class RetrainOptions:
     # many `other` reviews it read the site worse and cost the base test as much (models/README.md)
     field_balance: float = 0.0
     field_views: int = 4  # views per field-train image: one plain, the rest augmented
-    close_ups: int = 1  # 1: and its close-up where `binwatch classify` reads one (vision.zoom)
+    # 1: and its close-up where the ground places a small item (vision.zoom.find_item); 2: also
+    # where, on a ground that places none, the active model's activations do (as `binwatch
+    # classify` reads it with that model: vision.zoom.read_photos); 0: the photos alone
+    close_ups: int = 1
     # the share of such a photo's weight its close-up takes; negative: an even split over its
     # views (the whole photo's `field_views` and the close-up)
     close_up_share: float = -1.0
@@ -188,8 +191,8 @@ class RetrainOptions:
     def __post_init__(self) -> None:
         if not 1 <= self.base_views <= len(TRAINING_VIEWS) + 1:
             raise ValueError(f"base_views is 1 to {len(TRAINING_VIEWS) + 1}, not {self.base_views}")
-        if self.close_ups not in (0, 1):
-            raise ValueError(f"close_ups is 0 or 1, not {self.close_ups}")
+        if self.close_ups not in (0, 1, 2):
+            raise ValueError(f"close_ups is 0, 1 or 2, not {self.close_ups}")
         for name in ("grey_in_fit", "keep_grey", "grey_apart"):
             if getattr(self, name) not in (0, 1):
                 raise ValueError(f"{name} is 0 or 1, not {getattr(self, name)}")
@@ -248,14 +251,19 @@ def features_and_flags(
     batch: int = 32,
     output: str | None = None,
     grey_threshold: float = 0.0,
+    per_photo: Sequence[Callable[[np.ndarray], np.ndarray]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The head's input features (or the tensor `output`) of each sample's image (augmented
-    first when given), and per sample 1.0 where the image it read (the same draw of `augment`)
-    is one a grey head takes for a grey frame (train.grey_head; none under a threshold of 0)."""
+    """The head's input features (or the tensor `output`) of each sample's image (through its
+    own `per_photo` view, such as a close-up, and then augmented, when given), and per sample
+    1.0 where the image it read (the same draw of `augment`) is one a grey head takes for a
+    grey frame (train.grey_head; none under a threshold of 0)."""
     name = output or session.get_outputs()[1].name
     out, flags = [], []
     for start in tqdm(range(0, len(samples), batch), desc=desc, unit="batch", leave=False):
         images = [read_image(s.path) for s in samples[start : start + batch]]
+        if per_photo is not None:
+            views = per_photo[start : start + batch]
+            images = [view(image) for view, image in zip(views, images, strict=True)]
         if augment is not None:
             images = [augment(image) for image in images]
         tensor = preprocess(images, metadata.preprocess, "bgr")
@@ -599,7 +607,12 @@ def retrain(
     field_threshold = threshold if grey_fit else 0.0
     # a reviewed photo `binwatch classify` also reads close up (a small item on a plain floor)
     # trains the head on that close-up too, so a retrained model reads the site both ways
-    closer = with_close_up(field_train) if options.close_ups else []
+    boxed = (
+        close_up_boxes(field_train, active if options.close_ups == 2 else None)
+        if options.close_ups
+        else []
+    )
+    closer = [s for s, _ in boxed]
     chosen_close = {s.path for s in closer}
     has_close = np.array([s.path in chosen_close for s in field_train], bool)
     balance = category_balance([s.category for s in field_train], options.field_balance)
@@ -616,8 +629,10 @@ def retrain(
         parts_w.append(field_w)
         parts_g.append(grey)
     if closer:
-        rows, grey = features_and_flags(session, closer, meta, close_up_view, "field close-ups",
-                                        output=cut, grey_threshold=field_threshold)  # fmt: skip
+        views = [boxed_view(box) for _, box in boxed]
+        rows, grey = features_and_flags(session, closer, meta, None, "field close-ups",
+                                        output=cut, grey_threshold=field_threshold,
+                                        per_photo=views)  # fmt: skip
         parts_x.append(rows.astype(np.float16) if blocks else rows)
         parts_y.append(np.array([index[s.label] for s in closer]))
         parts_w.append(close_w)

@@ -14,10 +14,12 @@ import numpy as np
 from train.augment import SMALL_SHARE, field_view_augmenter, flat_grey, make_augmenter, night_check
 from train.grey_head import grey_rows
 from train.manifest import Sample
+from vision.classifier import Classifier
 from vision.imageio import read_image
 from vision.metadata import ModelMetadata
+from vision.prediction import Box
 from vision.preprocess import preprocess
-from vision.zoom import find_item, zoom_crop
+from vision.zoom import find_item, read_photos, zoom_crop
 
 
 def field_augmenter(seed: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -88,13 +90,37 @@ def close_up(image: np.ndarray) -> np.ndarray | None:
     return None if box is None else zoom_crop(image, box)
 
 
-def with_close_up(samples: Sequence[Sample]) -> list[Sample]:
-    """The samples whose photo `binwatch classify` also reads close up."""
-    return [s for s in samples if close_up(read_image(s.path)) is not None]
+def close_up_boxes(
+    samples: Sequence[Sample], classifier: Classifier | None = None, batch: int = 32
+) -> list[tuple[Sample, Box]]:
+    """The samples whose photo `binwatch classify` also reads close up, each with the box it
+    reads: where the ground places a small item (`find_item`, as `close_up`) and, given the
+    model that reads them (`classifier`), where its own activations place one on a ground
+    that gives no box (vision.zoom.read_photos, `located_by` "activation")."""
+    out: list[tuple[Sample, Box]] = []
+    for start in range(0, len(samples), batch):
+        chunk = samples[start : start + batch]
+        images = [read_image(s.path) for s in chunk]
+        readings = read_photos(classifier, images) if classifier is not None else []
+        for n, (sample, image) in enumerate(zip(chunk, images, strict=True)):
+            box = find_item(image)
+            if box is not None and zoom_crop(image, box) is not None:
+                out.append((sample, box))
+            elif readings and readings[n].located_by == "activation":
+                placed = readings[n].item_box
+                if placed is not None:
+                    out.append((sample, placed))
+    return out
 
 
-def close_up_view(image: np.ndarray) -> np.ndarray:
-    crop = close_up(image)
-    if crop is None:  # with_close_up chose the photo: the same photo gives the same answer
-        raise ValueError("no close-up in a photo chosen for one")
-    return crop
+def boxed_view(box: Box) -> Callable[[np.ndarray], np.ndarray]:
+    """A photo's close-up round `box` (`close_up_boxes` found it there: the same photo gives
+    the same square)."""
+
+    def view(image: np.ndarray) -> np.ndarray:
+        crop = zoom_crop(image, box)
+        if crop is None:
+            raise ValueError(f"no close-up round {box} in a photo chosen for one")
+        return crop
+
+    return view

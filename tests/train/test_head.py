@@ -222,7 +222,7 @@ def test_the_report_shows_the_held_back_reviews_category_by_category() -> None:
 
 def test_retrain_trains_on_close_ups_unless_told_not_to() -> None:
     """`binwatch retrain` trains on the close-ups `binwatch classify` reads by default;
-    `--no-close-ups` skips them; RetrainOptions refuses anything but 0 or 1."""
+    `--no-close-ups` skips them; RetrainOptions refuses anything but 0, 1 or 2."""
     import argparse
 
     from binwatch.retrain_cli import configure
@@ -232,8 +232,8 @@ def test_retrain_trains_on_close_ups_unless_told_not_to() -> None:
     needed = ["--from", "r.zip", "--manifest", "m.csv", "--out", "runs/x"]
     assert not parser.parse_args(needed).no_close_ups and RetrainOptions.close_ups == 1
     assert parser.parse_args([*needed, "--no-close-ups"]).no_close_ups
-    with pytest.raises(ValueError, match="close_ups is 0 or 1"):
-        RetrainOptions(close_ups=2)
+    with pytest.raises(ValueError, match="close_ups is 0, 1 or 2"):
+        RetrainOptions(close_ups=3)
 
 
 def test_the_gate_reads_held_back_frames_as_binwatch_classify_does(tmp_path: Path) -> None:

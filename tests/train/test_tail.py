@@ -26,7 +26,7 @@ from train.head import read_head
 from train.manifest import load_manifests
 from train.retrain import RetrainOptions, retrain
 from train.tail import TailModule, boundaries, cut_for, with_outputs, write_tail
-from train.views import with_close_up
+from train.views import close_up_boxes
 from vision.classifier import Classifier
 from vision.errors import ModelError
 from vision.imageio import read_image
@@ -316,7 +316,7 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
     # photo's weight split over its two views
     reviewed = load_manifests([field]).samples
     trained = [s for s in reviewed if not retrain_module.held_back(s, few.field_holdout)]
-    chosen = with_close_up(trained)
+    chosen = [s for s, _ in close_up_boxes(trained)]
     small_kept = sum("sm-" in s.group for s in trained)
     assert close == len(chosen) >= small_kept - 1 and small_kept >= 4
     labels = list(Classifier(active).labels)

@@ -117,6 +117,7 @@ def test_the_crop_is_square_holds_the_item_at_fill_and_stays_inside() -> None:
         {"quiet_background": 1.5},
         {"close_up_weight": -0.1},
         {"close_up_weight": 1.5},
+        {"activation_passes": 0},
     ],
 )
 def test_params_refuse_what_cannot_work(bad: dict[str, float]) -> None:
