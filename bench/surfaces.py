@@ -42,7 +42,9 @@ close up, a quiet plain floor answered "no item" (`vision.zoom`); the items' sco
 what reading each photo whole gives (`whole`, as `binwatch classify --whole`), how often the zoom
 was used (`zoomed`), how many items the quiet-floor rule dropped (`ground_only`) and how many
 the close-up found where the whole photo read as "no item" (`found_close_up`); the empty
-floors', what reading them whole gives (`empty_whole`).
+floors', what reading them whole gives (`empty_whole`). The small items' scores also say what
+reading each one close up round its true box (where it was placed) would give (`at_true_box`):
+the most any way of placing an item can give.
 """
 
 from __future__ import annotations
@@ -61,11 +63,12 @@ import cv2
 import numpy as np
 
 from bench.field import item_scores, peer_zoom, zoom_label, zoom_setting
-from train.augment import night_check, place_on_background
+from train.augment import night_check, place_item, place_on_background
 from train.manifest import Sample, load_manifests
 from vision.classifier import Classifier, ClassifierOptions
 from vision.imageio import read_image
-from vision.zoom import Reading, ZoomParams, read_photos
+from vision.prediction import Box, Prediction
+from vision.zoom import Reading, ZoomParams, read_photos, zoom_crop
 
 log = logging.getLogger(__name__)
 WIDTH, HEIGHT = 480, 360
@@ -288,14 +291,44 @@ def items_by_size(
     draws = list(FAMILIES.values())
     out: dict[str, Any] = {}
     for size in SIZES:
-        placed = []
+        placed, boxes = [], []
         for i, image in enumerate(images):
             own = np.random.default_rng([seed, i, 99])
             ground = ground_of(draws[i % len(draws)], own)
             where = np.random.default_rng([seed, i])
-            photo = place_on_background(image, where, ground=ground, size=(size, size))
+            photo, (x, y, w, h) = place_item(image, where, ground=ground, size=(size, size))
             placed.append(night_check(photo) if night else photo)
-        out[f"{size:.2f}"] = both_ways(read_photos(classifier, placed, zoom), samples)
+            boxes.append(Box(x=x, y=y, w=w, h=h))
+        readings = read_photos(classifier, placed, zoom)
+        scores = both_ways(readings, samples)
+        scores["at_true_box"] = item_scores(
+            at_true_box(classifier, readings, placed, boxes, zoom), samples
+        )
+        out[f"{size:.2f}"] = scores
+    return out
+
+
+def at_true_box(
+    classifier: Classifier,
+    readings: list[Reading],
+    photos: list[np.ndarray],
+    boxes: list[Box],
+    zoom: ZoomParams | None = None,
+) -> list[Prediction]:
+    """What each photo would read as if its close-up were taken round the item's true box
+    (where it was placed) and weighed as `read_photos` weighs one: the most any way of placing
+    the item can give. A photo read as "no item" whole, or whose square would not fit, keeps
+    its reading."""
+    zoom = zoom or ZoomParams()
+    out = [r.prediction for r in readings]
+    chosen = []
+    for i, (reading, photo, box) in enumerate(zip(readings, photos, boxes, strict=True)):
+        crop = None if reading.whole.is_background else zoom_crop(photo, box, zoom)
+        if crop is not None:
+            chosen.append((i, crop))
+    close = classifier.classify([crop for _, crop in chosen]) if chosen else []
+    for (i, _), prediction in zip(chosen, close, strict=True):
+        out[i] = classifier.what_it_is(readings[i].whole, [prediction], zoom.close_up_weight)
     return out
 
 
@@ -373,16 +406,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:<11}" + "".join(f"{c:>24}" for c in cells))
         for key, light in (("items_by_size", "by day"), ("items_by_size_night", "at night")):
             print(f"the same items small on a floor {light} (longest side, share of the photo's "
-                  "side); macro recall read whole, the share read close up and found only "
-                  "there")  # fmt: skip
+                  "side); macro recall read whole, read close up round the item's true box, "
+                  "the share read close up and found only there")  # fmt: skip
             for size in SIZES:
                 rows = [m[key][f"{size:.2f}"] for m in results["models"]]
                 cells = [f"{100 * r['dropped_as_empty']:>9.1f} / {100 * r['macro_recall']:5.1f} %"
                          f" (whole {100 * r['whole']['macro_recall']:4.1f}, "
+                         f"true box {100 * r['at_true_box']['macro_recall']:4.1f}, "
                          f"{100 * r['zoomed']:3.0f} % close, "
                          f"{100 * r['found_close_up']:3.1f} % found there)"
                          for r in rows]  # fmt: skip
-                print(f"{f'{100 * size:.0f} %':<11}" + "".join(f"{c:>58}" for c in cells))
+                print(f"{f'{100 * size:.0f} %':<11}" + "".join(f"{c:>74}" for c in cells))
     print("seconds, placing and reading: " + ", ".join(
         f"{m['version']} {m['seconds']:.1f}" for m in results["models"]))  # fmt: skip
     if args.out:

@@ -83,6 +83,11 @@ def test_real_items_on_every_family(tmp_path: Path) -> None:
                    for row in small.values())  # fmt: skip
     assert all(row["dropped_as_empty"] == 0.0
                for row in result["models"][0]["items_by_size"].values())  # fmt: skip
+    # read round where each item was placed, the tiny model (a crop's mean colour) reads each
+    # at least as well as whole
+    for row in result["models"][0]["items_by_size"].values():
+        assert row["at_true_box"]["images"] == 3
+        assert row["at_true_box"]["accuracy"] >= row["whole"]["accuracy"]
 
 
 @pytest.mark.parametrize("option", ["--per-family", "--items"])
