@@ -336,7 +336,7 @@ def read_photos(
     return readings
 
 
-# a pass's square must be at most this share of the last one's side, or the last one stays
+# a pass's square must be under this share of the last one's side, or the last one stays
 SHRINK = 0.95
 
 
