@@ -259,15 +259,18 @@ def simulator_items(folder: Path, samples: Sequence[Sample], count: int, seed: i
 
 
 def zoom_label(zoom: ZoomParams | None) -> str:
-    """What a version's name says of reading other than `binwatch classify`'s: " (ground
-    only)" without the activation close-ups, else the changed parameters; "" for the default."""
+    """What a version's name says of reading other than `binwatch classify`'s: "ground only"
+    without the activation close-ups, and the other parameters changed; "" for the default."""
     if zoom is None:
         return ""
-    if not zoom.activation:
-        return " (ground only)"
     default = ZoomParams()
-    changed = [f"{f.name}={getattr(zoom, f.name)}" for f in fields(zoom)
-               if getattr(zoom, f.name) != getattr(default, f.name)]  # fmt: skip
+    changed = [
+        f"{f.name}={getattr(zoom, f.name)}"
+        for f in fields(zoom)
+        if f.name != "activation" and getattr(zoom, f.name) != getattr(default, f.name)
+    ]
+    if not zoom.activation:
+        changed.insert(0, "ground only")
     return f" ({', '.join(changed)})" if changed else ""
 
 

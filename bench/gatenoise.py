@@ -50,7 +50,7 @@ def one_draw(
         field_holdout=args.field_holdout,
         tune_blocks=0,
         base_views=args.base_views,
-        close_ups=0 if args.no_close_ups else 1,
+        close_ups=0 if args.no_close_ups else RetrainOptions.close_ups,
         static_candidate=args.static_candidate,
         head_distill=args.head_distill,
     )

@@ -48,10 +48,13 @@ def configure(p: argparse.ArgumentParser) -> None:
                    help="views of each base train photo the head alone re-fits on: the photo "
                    "as it is and N-1 drawn as training draws them (1: as it is only; tuned "
                    "blocks always re-fit on the photos as they are)")  # fmt: skip
+    p.add_argument("--close-ups", type=int, choices=(0, 1, 2), default=2,
+                   help="which close-ups `binwatch classify` reads of a reviewed photo it also "
+                   "trains on: 2 where the ground or the active model's activations place its "
+                   "item, 1 where the ground does (a small item on a plain floor), 0 none "
+                   "(default: %(default)s)")  # fmt: skip
     p.add_argument("--no-close-ups", action="store_true",
-                   help="train on reviewed photos as they are only (default: also on the "
-                   "close-up `binwatch classify` reads of a small item on a plain floor)",
-                   )  # fmt: skip
+                   help="train on reviewed photos as they are only (--close-ups 0)")  # fmt: skip
     p.add_argument("--field-holdout", type=float, default=0.3)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--margin", type=float, default=0.01,
@@ -166,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
 
     options = RetrainOptions(
         field_weight=args.field_weight, field_views=args.field_views, base_views=args.base_views,
-        close_ups=0 if args.no_close_ups else 1,
+        close_ups=0 if args.no_close_ups else args.close_ups,
         field_holdout=args.field_holdout, steps=args.steps, margin=args.margin,
         seed=args.seed, threads=args.threads, tune_blocks=args.tune_blocks,
         tune_from=args.tune_from, static_candidate=args.static_candidate,

@@ -10,8 +10,9 @@ compare, decide.
 2. The active model computes its head's input features (ONNX Runtime) for base train (as the
    photos are and, for the head alone, as training draws its views: the head learned from
    those), field-train (several augmented views each and, where `binwatch classify` reads a
-   photo close up as well, that close-up: `close_ups`, its share of the photo's weight
-   `close_up_share`, vision.zoom), base val and base test; the
+   photo close up as well, where the ground or the active model's activations place its item,
+   that close-up: `close_ups`, its share of the photo's weight `close_up_share`, vision.zoom),
+   base val and base test; the
    base photos' features are kept on disk per model file (train.feature_cache), so the next
    retrain from it skips that work.
 3. The head (W, b) starts from the active model's and trains on base train plus field-train, the
@@ -132,10 +133,12 @@ class RetrainOptions:
     # many `other` reviews it read the site worse and cost the base test as much (models/README.md)
     field_balance: float = 0.0
     field_views: int = 4  # views per field-train image: one plain, the rest augmented
-    # 1: and its close-up where the ground places a small item (vision.zoom.find_item); 2: also
-    # where, on a ground that places none, the active model's activations do (as `binwatch
-    # classify` reads it with that model: vision.zoom.read_photos); 0: the photos alone
-    close_ups: int = 1
+    # 2: and its close-up where `binwatch classify` reads one with the active model: where the
+    # ground places a small item (vision.zoom.find_item) or, on a ground that places none, the
+    # model's activations do (vision.zoom.read_photos; 1, the ground's alone, read perforated
+    # small-item sites 2.6 points and the simulator's whole sites 0.5-0.8 worse: models/README.md,
+    # "Retraining on what is read"); 0: the photos alone
+    close_ups: int = 2
     # the share of such a photo's weight its close-up takes; negative: an even split over its
     # views (the whole photo's `field_views` and the close-up)
     close_up_share: float = -1.0
@@ -605,8 +608,9 @@ def retrain(
     grey_fit = delta is not None and options.grey_in_fit == 1
     parts_g = [grey_flags(base_train, view) for view in chosen] if grey_fit else []
     field_threshold = threshold if grey_fit else 0.0
-    # a reviewed photo `binwatch classify` also reads close up (a small item on a plain floor)
-    # trains the head on that close-up too, so a retrained model reads the site both ways
+    # a reviewed photo `binwatch classify` also reads close up (a small item the ground or the
+    # active model's activations place) trains on that close-up too, so a retrained model
+    # reads the site both ways
     boxed = (
         close_up_boxes(field_train, active if options.close_ups == 2 else None)
         if options.close_ups

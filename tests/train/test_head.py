@@ -230,7 +230,9 @@ def test_retrain_trains_on_close_ups_unless_told_not_to() -> None:
     parser = argparse.ArgumentParser()
     configure(parser)
     needed = ["--from", "r.zip", "--manifest", "m.csv", "--out", "runs/x"]
-    assert not parser.parse_args(needed).no_close_ups and RetrainOptions.close_ups == 1
+    assert not parser.parse_args(needed).no_close_ups
+    assert parser.parse_args(needed).close_ups == RetrainOptions.close_ups == 2
+    assert parser.parse_args([*needed, "--close-ups", "1"]).close_ups == 1
     assert parser.parse_args([*needed, "--no-close-ups"]).no_close_ups
     with pytest.raises(ValueError, match="close_ups is 0, 1 or 2"):
         RetrainOptions(close_ups=3)

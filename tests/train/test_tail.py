@@ -316,7 +316,7 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
     # photo's weight split over its two views
     reviewed = load_manifests([field]).samples
     trained = [s for s in reviewed if not retrain_module.held_back(s, few.field_holdout)]
-    chosen = [s for s, _ in close_up_boxes(trained)]
+    chosen = [s for s, _ in close_up_boxes(trained, Classifier(active))]
     small_kept = sum("sm-" in s.group for s in trained)
     assert close == len(chosen) >= small_kept - 1 and small_kept >= 4
     labels = list(Classifier(active).labels)
