@@ -8,8 +8,9 @@ Every answer is read as `binwatch classify --json` gives it: the top label's cat
 image the model calls empty counts as wrong; a small item on a plain floor is read close up and
 a quiet plain floor answered "no item" (`vision.zoom`; `--whole` / `--peer-whole` read as
 `binwatch classify --whole`, so `--peer` the same file with `--peer-whole` measures what
-`vision.zoom` changes). For each manifest's test split
-and for them pooled:
+`vision.zoom` changes; `--peer-ground-only` and `--peer-zoom NAME=VALUE` read the peer with the
+activations' close-ups off or a vision.zoom.ZoomParams field changed). For each manifest's test
+split and for them pooled:
 
 - category accuracy, macro recall and recall per category, by day and as a night/IR camera sees
   the same photos (grey, contrast ×0.7, brightness +30: `cv2.convertScaleAbs(grey, 0.7, 30)`),

@@ -1,8 +1,9 @@
 """The views retraining reads photos through: reviewed crops augmented (`field_augmenter`; a grey
 frame's views kept grey, `stays_grey`), base val as the export's thresholds read it (`VIEWS`),
 base train as training drew its views (`TRAINING_VIEWS`), and the close-up `binwatch classify`
-reads besides a whole frame (`close_up`, vision.zoom). The base photos' views are seeded by
-the photo itself, so their cached features are the same every run."""
+reads besides a whole frame (`close_up_boxes`: where the ground or the active model's
+activations place the item, vision.zoom; `close_up`, the ground's alone). The base photos'
+views are seeded by the photo itself, so their cached features are the same every run."""
 
 from __future__ import annotations
 
