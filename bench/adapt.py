@@ -302,6 +302,7 @@ def one_run(
             raise RuntimeError(f"{name}: held-back log loss {loss:.4f} here, {gate:.4f} in retrain")
     row = {
         "k": k, "seed": seed, "tune_blocks": tune, "recipe": recipe_name(recipe),
+        "options": dataclasses.asdict(options),  # what "default" was when it ran
         "tuned_blocks": report["recipe"]["tuned_blocks"], "counts": counts,
         "temperature": report["recipe"]["temperature"],
         "reviewed": len(reviewed), "scored": len(rest), "seconds": seconds,
