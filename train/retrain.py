@@ -136,7 +136,7 @@ class RetrainOptions:
     # 2: and its close-up where `binwatch classify` reads one with the active model: where the
     # ground places a small item (vision.zoom.find_item) or, on a ground that places none, the
     # model's activations do (vision.zoom.read_photos; 1, the ground's alone, read perforated
-    # small-item sites 2.6 points and the simulator's whole sites 0.5-0.8 worse: models/README.md,
+    # small-item sites 2.6 points worse, the simulator's whole sites level: models/README.md,
     # "Retraining on what is read"); 0: the photos alone
     close_ups: int = 2
     # the share of such a photo's weight its close-up takes; negative: an even split over its
