@@ -319,14 +319,19 @@ def read_photos(
             params.activation_below
         ):
             unplaced.append(i)
-    for i, box in _placed_by_activation(classifier, images, unplaced, maps, params).items():
+    placed = _placed_by_activation(classifier, images, unplaced, maps, params)
+    for i, (box, _) in placed.items():
         crop = zoom_crop(images[i], box, params)
         if crop is not None:
             close.append((i, box, crop, "activation"))
     if close:
-        for (i, box, _, how), prediction in zip(
-            close, classifier.classify([crop for _, _, crop, _ in close]), strict=True
-        ):
+        # a close-up a placing pass read already is not read again
+        known = {i: prediction for i, (_, prediction) in placed.items() if prediction is not None}
+        unread = [(i, crop) for i, _, crop, _ in close if i not in known]
+        fresh = classifier.classify([crop for _, crop in unread]) if unread else []
+        known.update(zip([i for i, _ in unread], fresh, strict=True))
+        for i, box, _, how in close:
+            prediction = known[i]
             whole = readings[i].whole
             if not whole.is_background:
                 read = classifier.what_it_is(whole, [prediction], params.close_up_weight)
@@ -346,29 +351,32 @@ def _placed_by_activation(
     indices: Sequence[int],
     maps: Sequence[npt.NDArray[np.float32] | None],
     params: ZoomParams,
-) -> dict[int, Box]:
+) -> dict[int, tuple[Box, Prediction | None]]:
     """Where the activations place the item in each photo of `indices`: the box on the whole
     photo's map (`activation_box`), then, up to `activation_passes` in all, the box on the
-    map of the close-up that box gives, while the close-up's square shrinks."""
-    boxes: dict[int, Box] = {}
+    map of the close-up that box gives, while the close-up's square shrinks. With each box, the
+    reading of its close-up where a pass read it (a pass reads the maps and the predictions
+    together), else None."""
+    boxes: dict[int, tuple[Box, Prediction | None]] = {}
     for i in indices:
         margin = maps[i]
         box = None if margin is None else activation_box(margin, images[i], classifier, params)
         if box is not None:
-            boxes[i] = box
+            boxes[i] = box, None
     moving = list(boxes)
     for _ in range(params.activation_passes - 1):
         squares = {
             i: square
             for i in moving
-            if (square := zoom_square(images[i].shape, boxes[i], params)) is not None
+            if (square := zoom_square(images[i].shape, boxes[i][0], params)) is not None
         }
         crops = [image_square(images[i], square) for i, square in squares.items()]
-        _, close_maps = classifier.classify_with_maps(crops) if crops else ([], [])
+        close_reads, close_maps = classifier.classify_with_maps(crops) if crops else ([], [])
         still = []
-        for (i, (left, top, _)), crop, margin in zip(
-            squares.items(), crops, close_maps, strict=True
+        for (i, (left, top, _)), crop, prediction, margin in zip(
+            squares.items(), crops, close_reads, close_maps, strict=True
         ):
+            boxes[i] = boxes[i][0], prediction  # this close-up is read
             cells = None if margin is None else _cells_box(margin, crop.shape, classifier, params)
             if cells is None:
                 continue
@@ -377,7 +385,7 @@ def _placed_by_activation(
                       h=max(1, round(y1 - y0)))  # fmt: skip
             tighter = zoom_square(images[i].shape, box, params)
             if tighter is not None and tighter[2] < SHRINK * crop.shape[0]:
-                boxes[i] = box
+                boxes[i] = box, None  # a new close-up, not read yet
                 still.append(i)
         moving = still
     return boxes
