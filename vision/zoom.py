@@ -38,16 +38,18 @@ Where the ground gives no box (not plain: a perforated plate, tiles, a stained o
 or nothing on it clear enough) and the whole photo is an item, the model itself says where it
 sees the item: its class activations (vision.item_map: each cell of the last feature map, its
 best item logit less its "no item" logit), the cells round the peak that reach
-`activation_share` of it. If they span at most `max_side` of the photo and the whole reading is
-unsure (its top category below `activation_below`), their square is read close up in the same
-way (`Reading.located_by` "activation", else "ground"). The last feature map is coarse (7 × 7
-cells for the whole photo), so the box is loose round a small item: the close-up's own map
-places it again, and so on while the square shrinks, `activation_passes` in all (model card,
-"Small items placed again on the close-up's own map"). On bench.surfaces' floors with the item
-a sixth to a half of the photo's side a single pass added 1-4 points of macro recall by day
-(two draws; at night mixed at a sixth, up at a quarter and more), and cost 1.3 points on the
-simulator's crops at hard night; it never decides whether there is an item (model card, "Small
-items placed by the model's own activations").
+`activation_share` of it. If they span at most `activation_max_side` of the photo and the
+whole reading is unsure (its top category below `activation_below`), their square is read close
+up in the same way (`Reading.located_by` "activation", else "ground"). The last feature map is
+coarse (7 × 7 cells for the whole photo), so the box is loose round a small item: the close-up's
+own map places it again, and so on while the square shrinks, `activation_passes` in all (model
+card, "Small items placed again on the close-up's own map"). The same coarseness makes the box
+round an item a third to a half of the side wider than the ground's `max_side`: held to that,
+such an item, unsure at night, was read whole (model card, "Large items placed too").
+On bench.surfaces' floors with the item a sixth to a half of the photo's side a single pass
+added 1-4 points of macro recall by day (two draws; at night mixed at a sixth, up at a quarter
+and more), and cost 1.3 points on the simulator's crops at hard night; it never decides whether
+there is an item (model card, "Small items placed by the model's own activations").
 
 In two cases the ground has a say in whether there is an item at all. First, a tiny item (a
 cigarette butt, a stone: a twelfth of the frame's side or less) can leave the whole photo
@@ -112,9 +114,14 @@ class ZoomParams:
     close_up_weight: float = 2 / 3
     # where the ground gives no box (not plain, or nothing found on it), the model's own class
     # activations place the item (vision.item_map): read close up the cells whose margin is at
-    # least `activation_share` of the peak's, if they are at most `max_side` of the photo's side
+    # least `activation_share` of the peak's, if they are at most `activation_max_side` of its side
     activation: bool = True
     activation_share: float = 0.5
+    # the widest the activations' box may be, a share of the photo's side (None: `max_side`);
+    # wider than the ground's limit, for the first box round an item a third to a half of the
+    # side spans more cells than the item (held to 0.45, bench.surfaces read such items at night
+    # 4-5 points worse: model card, "Large items placed too")
+    activation_max_side: float | None = 0.6
     # how many times the activations place that close-up: on the whole photo's map, then on
     # each close-up's own map while its square shrinks (a 7 x 7 map of the whole photo gives a
     # loose box round a small item; the close-up's map, finer on it, a tighter one)
@@ -146,6 +153,10 @@ class ZoomParams:
             value = getattr(self, name)
             if not 0 < value < 1:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
+        if self.activation_max_side is not None and not 0 < self.activation_max_side < 1:
+            raise ValueError(
+                f"activation_max_side must be between 0 and 1, got {self.activation_max_side}"
+            )
         if self.quiet_background is not None and not 0 < self.quiet_background <= 1:
             raise ValueError(
                 f"quiet_background must be in (0, 1] or None, got {self.quiet_background}"
@@ -353,8 +364,9 @@ def _placed_by_activation(
     params: ZoomParams,
 ) -> dict[int, tuple[Box, Prediction | None]]:
     """Where the activations place the item in each photo of `indices`: the box on the whole
-    photo's map (`activation_box`), then, up to `activation_passes` in all, the box on the
-    map of the close-up that box gives, while the close-up's square shrinks. With each box, the
+    photo's map (`activation_box`), then, where that box is no wider than `max_side`, up to
+    `activation_passes` in all, the box on the map of the close-up that box gives, while the
+    close-up's square shrinks. With each box, the
     reading of its close-up where a pass read it (a pass reads the maps and the predictions
     together), else None."""
     boxes: dict[int, tuple[Box, Prediction | None]] = {}
@@ -363,7 +375,10 @@ def _placed_by_activation(
         box = None if margin is None else activation_box(margin, images[i], classifier, params)
         if box is not None:
             boxes[i] = box, None
-    moving = list(boxes)
+    # a first box wider than the ground's limit is read as it is: placed again, the close-up's
+    # map of an item that fills most of it cuts it to a part
+    moving = [i for i, (box, _) in boxes.items()
+              if max(box.w, box.h) <= params.max_side * max(images[i].shape[:2])]  # fmt: skip
     for _ in range(params.activation_passes - 1):
         squares = {
             i: square
@@ -400,7 +415,8 @@ def activation_box(
     if cells is None:
         return None
     x0, y0, x1, y1 = cells
-    if max(x1 - x0, y1 - y0) > params.max_side * max(image.shape[:2]):
+    widest = params.max_side if params.activation_max_side is None else params.activation_max_side
+    if max(x1 - x0, y1 - y0) > widest * max(image.shape[:2]):
         return None
     return Box(x=int(x0), y=int(y0), w=max(1, round(x1 - x0)), h=max(1, round(y1 - y0)))
 

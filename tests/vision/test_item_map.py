@@ -207,6 +207,29 @@ def test_a_sure_reading_is_not_read_close_up(colour_model: Classifier) -> None:
     assert opened.located_by == "activation" and opened.prediction.label != "metal"
 
 
+def test_a_large_item_is_placed_up_to_the_activations_widest_box(soft_model: Classifier) -> None:
+    """A red square 120 pixels of 320 on a dark patchwork: the whole photo's map gives a box of
+    180 pixels, wider than the ground's `max_side` (0.45) but within `activation_max_side`
+    (0.6), so it is read close up as it is (a box that wide is not placed again) and the photo
+    reads more hazardous; 150 pixels give a box of 240, wider than that: read whole. With the
+    activations' box held to 0.45, as before, the first is read whole too."""
+    square = patchwork(5, (60, 60, 60))
+    square[60:180, 80:200] = (20, 20, 230)
+    wide = patchwork(5, (60, 60, 60))
+    wide[60:210, 80:230] = (20, 20, 230)
+    photos = [square.astype(np.uint8), wide.astype(np.uint8)]
+    placed, whole = read_photos(soft_model, photos)
+    assert placed.located_by == "activation" and placed.item_box is not None
+    box = placed.item_box
+    assert (box.x, box.y, box.w, box.h) == (40, 40, 180, 180)
+    before, after = (p.category_probabilities[Category.HAZARDOUS]
+                     for p in (placed.whole, placed.prediction))  # fmt: skip
+    assert after > 1.5 * before, (before, after)
+    assert whole.item_box is None and whole.prediction == whole.whole
+    held = read_photos(soft_model, photos[:1], ZoomParams(activation_max_side=0.45))[0]
+    assert held.item_box is None and held.prediction == held.whole
+
+
 def test_what_fills_the_photo_or_reads_as_no_item_is_read_whole(colour_model: Classifier) -> None:
     """A red sheet filling most of the photo: its cells are wider than `max_side`, so it is
     read whole. A grey floor (the "no item" colour) stays empty: activations never make an
@@ -250,9 +273,10 @@ def test_the_shipped_model_places_small_real_items_on_floors_that_are_not_plain(
     """48 real test photos (12 a category), each placed with its side a fifth of the photo's on
     three of bench.surfaces' floors the ground rarely finds an item on (perforated plate, tiles,
     stained steel), as JPEGs: read with the ground alone the shipped model gets 92 of 144 right,
-    with the activations' close-ups as well 106, 53 photos read so (measured 2026-12-07), and
-    with each close-up placed again on its own map (`activation_passes`, the default 3) 109.
-    The close-ups change what an item is, never whether there is one."""
+    with the activations' close-ups as well 106, 53 photos read so (measured 2026-12-07), with
+    each close-up placed again on its own map (`activation_passes`, the default 3) 109, and
+    with the activations' first box allowed up to 0.6 of the side (`activation_max_side`, not
+    0.45) 112, 71 read so. The close-ups change what an item is, never whether there is one."""
     from bench.surfaces import FAMILIES, ground_of
     from tests.conftest import WASTE_V1, rows_per_category
     from train.augment import place_on_background
@@ -277,13 +301,16 @@ def test_the_shipped_model_places_small_real_items_on_floors_that_are_not_plain(
     both = read_photos(classifier, photos)
     alone = read_photos(classifier, photos, ZoomParams(activation=False))
     once = read_photos(classifier, photos, ZoomParams(activation_passes=1))
+    held = read_photos(classifier, photos, ZoomParams(activation_max_side=0.45))
 
     def right(readings: list[Reading]) -> int:
         return sum(not r.prediction.is_background and r.prediction.category.value == t
                    for r, t in zip(readings, truth, strict=True))  # fmt: skip
 
     assert right(both) >= right(once) >= right(alone) + 8, (right(both), right(once), right(alone))
-    assert sum(r.located_by == "activation" for r in both) >= 40
+    assert right(both) >= right(held), (right(both), right(held))
+    by_activation = [sum(r.located_by == "activation" for r in rs) for rs in (both, held)]
+    assert by_activation[0] > by_activation[1] >= 40, by_activation
     assert all(a.prediction.is_background == b.prediction.is_background
                for a, b in zip(both, alone, strict=True))  # fmt: skip
 

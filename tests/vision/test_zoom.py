@@ -118,6 +118,7 @@ def test_the_crop_is_square_holds_the_item_at_fill_and_stays_inside() -> None:
         {"close_up_weight": -0.1},
         {"close_up_weight": 1.5},
         {"activation_passes": 0},
+        {"activation_max_side": 1.0},
     ],
 )
 def test_params_refuse_what_cannot_work(bad: dict[str, float]) -> None:
