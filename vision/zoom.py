@@ -119,8 +119,8 @@ class ZoomParams:
     activation_share: float = 0.5
     # the widest the activations' box may be, a share of the photo's side (None: `max_side`);
     # wider than the ground's limit, for the first box round an item a third to a half of the
-    # side spans more cells than the item (held to 0.45, bench.surfaces read such items at night
-    # 4-5 points worse: model card, "Large items placed too")
+    # side spans more cells than the item (held to 0.45, bench.surfaces read items half the
+    # side at night 2.7-3.8 points worse: model card, "Large items placed too")
     activation_max_side: float | None = 0.6
     # how many times the activations place that close-up: on the whole photo's map, then on
     # each close-up's own map while its square shrinks (a 7 x 7 map of the whole photo gives a
