@@ -45,7 +45,8 @@ coarse (7 × 7 cells for the whole photo), so the box is loose round a small ite
 own map places it again, and so on while the square shrinks, `activation_passes` in all (model
 card, "Small items placed again on the close-up's own map"). The same coarseness makes the box
 round an item a third to a half of the side wider than the ground's `max_side`: held to that,
-such an item, unsure at night, was read whole (model card, "Large items placed too").
+such an item, unsure at night, was read whole (model card, "Large items placed too"). A box
+wider than `max_side` is read as it is, not placed again.
 On bench.surfaces' floors with the item a sixth to a half of the photo's side a single pass
 added 1-4 points of macro recall by day (two draws; at night mixed at a sixth, up at a quarter
 and more), and cost 1.3 points on the simulator's crops at hard night; it never decides whether
@@ -366,9 +367,8 @@ def _placed_by_activation(
     """Where the activations place the item in each photo of `indices`: the box on the whole
     photo's map (`activation_box`), then, where that box is no wider than `max_side`, up to
     `activation_passes` in all, the box on the map of the close-up that box gives, while the
-    close-up's square shrinks. With each box, the
-    reading of its close-up where a pass read it (a pass reads the maps and the predictions
-    together), else None."""
+    close-up's square shrinks. With each box, the reading of its close-up where a pass read it
+    (a pass reads the maps and the predictions together), else None."""
     boxes: dict[int, tuple[Box, Prediction | None]] = {}
     for i in indices:
         margin = maps[i]
@@ -410,7 +410,8 @@ def activation_box(
     margin: npt.NDArray[np.float32], image: Image, classifier: Classifier, params: ZoomParams
 ) -> Box | None:
     """The box (photo pixels) round the cells where the model sees the item (`peak_cells`), or
-    None where there are none or they are wider or taller than `max_side` of the photo."""
+    None where there are none or they are wider or taller than `activation_max_side` of the
+    photo (`max_side` where that is None)."""
     cells = _cells_box(margin, image.shape, classifier, params)
     if cells is None:
         return None
