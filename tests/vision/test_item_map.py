@@ -231,9 +231,9 @@ def test_a_large_item_is_placed_up_to_the_activations_widest_box(soft_model: Cla
 
 
 def test_what_fills_the_photo_or_reads_as_no_item_is_read_whole(colour_model: Classifier) -> None:
-    """A red sheet filling most of the photo: its cells are wider than `max_side`, so it is
-    read whole. A grey floor (the "no item" colour) stays empty: activations never make an
-    empty photo an item."""
+    """A red sheet filling most of the photo: its cells are wider than `activation_max_side`,
+    so it is read whole. A grey floor (the "no item" colour) stays empty: activations never
+    make an empty photo an item."""
     sheet = patchwork(3, (170, 150, 150))
     sheet[20:300, 20:300] = (20, 20, 230)
     patches = np.clip(128 + np.random.default_rng(4).uniform(-30, 30, (16, 16, 3)), 0, 255)
