@@ -118,11 +118,11 @@ class ZoomParams:
     # least `activation_share` of the peak's, if they are at most `activation_max_side` of its side
     activation: bool = True
     activation_share: float = 0.5
-    # the widest the activations' box may be, a share of the photo's side (None: `max_side`);
-    # wider than the ground's limit, for the first box round an item a third to a half of the
+    # the widest the activations' box may be, a share of the photo's side: wider than the
+    # ground's `max_side`, for the first box round an item a third to a half of the
     # side spans more cells than the item (held to 0.45, bench.surfaces read items half the
     # side at night 2.7-3.8 points worse: model card, "Large items placed too")
-    activation_max_side: float | None = 0.6
+    activation_max_side: float = 0.6
     # how many times the activations place that close-up: on the whole photo's map, then on
     # each close-up's own map while its square shrinks (a 7 x 7 map of the whole photo gives a
     # loose box round a small item; the close-up's map, finer on it, a tighter one)
@@ -150,14 +150,11 @@ class ZoomParams:
             "fill",
             "min_crop",
             "activation_share",
+            "activation_max_side",
         ):
             value = getattr(self, name)
             if not 0 < value < 1:
                 raise ValueError(f"{name} must be between 0 and 1, got {value}")
-        if self.activation_max_side is not None and not 0 < self.activation_max_side < 1:
-            raise ValueError(
-                f"activation_max_side must be between 0 and 1, got {self.activation_max_side}"
-            )
         if self.quiet_background is not None and not 0 < self.quiet_background <= 1:
             raise ValueError(
                 f"quiet_background must be in (0, 1] or None, got {self.quiet_background}"
@@ -411,13 +408,12 @@ def activation_box(
 ) -> Box | None:
     """The box (photo pixels) round the cells where the model sees the item (`peak_cells`), or
     None where there are none or they are wider or taller than `activation_max_side` of the
-    photo (`max_side` where that is None)."""
+    photo."""
     cells = _cells_box(margin, image.shape, classifier, params)
     if cells is None:
         return None
     x0, y0, x1, y1 = cells
-    widest = params.max_side if params.activation_max_side is None else params.activation_max_side
-    if max(x1 - x0, y1 - y0) > widest * max(image.shape[:2]):
+    if max(x1 - x0, y1 - y0) > params.activation_max_side * max(image.shape[:2]):
         return None
     return Box(x=int(x0), y=int(y0), w=max(1, round(x1 - x0)), h=max(1, round(y1 - y0)))
 
