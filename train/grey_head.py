@@ -15,6 +15,12 @@ pulled towards zero so it moves only as far as grey asks); a retrain refits the 
 (train.head finds it behind the correction) with the grey rows read under the correction, and
 keeps the correction at the candidate's temperature (train.retrain).
 
+`--close-up-views N` adds N grey close-ups of each training item to the views the correction is
+fitted on: the item placed small on a drawn ground, the frame made grey, and the square round the
+item that `binwatch classify` reads close up (vision.zoom), so the correction also sees an item
+at the few pixels a camera frame gives it. Built and measured, not used for the shipped file
+(models/README.md, "Grey close-ups in the grey correction").
+
     python -m train.grey_head --model models/binwatch.onnx --manifest ... --manifest ... \\
         --version lite0-waste-2.9 --out models/binwatch.onnx
 """
@@ -37,7 +43,7 @@ import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from train.augment import flat_grey, make_augmenter, night_frame
+from train.augment import draw_background, flat_grey, make_augmenter, night_frame, place_item
 from train.background import make_backgrounds
 from train.export import git_commit
 from train.graph import prune
@@ -46,8 +52,10 @@ from train.manifest import Sample, load_manifests
 from train.metrics import summary
 from vision.errors import ModelError
 from vision.imageio import read_image
-from vision.metadata import ModelMetadata, embed_metadata, parse_metadata
+from vision.metadata import BACKGROUND, ModelMetadata, embed_metadata, parse_metadata
+from vision.prediction import Box
 from vision.preprocess import Image, preprocess
+from vision.zoom import zoom_crop
 
 log = logging.getLogger(__name__)
 Array = npt.NDArray[np.float32]
@@ -60,6 +68,9 @@ COLOUR_LOGITS = "logits.colour"
 PULL = 0.01  # L2 pull of the grey head towards the colour head (chosen on base val, below)
 STEPS = 300
 GREY_SHARE = 0.6  # of the grey views: a flat night frame; the rest plain grey
+# a close-up view's item: its longest side this share of the frame it lies in, before the
+# close-up (vision.zoom) reads it at `fill` of its own side
+CLOSE_UP_SIZE = (0.15, 0.5)
 
 
 @dataclass(frozen=True)
@@ -293,12 +304,25 @@ def greyed(image: Image, rng: np.random.Generator) -> Image:
     return flat_grey(image, 1.0, 0.0)
 
 
+def close_up_view(image: Image, rng: np.random.Generator) -> Image:
+    """A grey close-up as `binwatch classify` reads a small item at night: the item placed
+    small (`CLOSE_UP_SIZE`) on a drawn ground, the frame made grey (`greyed`), and the square
+    round the item's box that vision.zoom reads (the item at its own resolution, enlarged).
+    Where that square would not fit, the grey frame itself."""
+    size = float(rng.uniform(*CLOSE_UP_SIZE))
+    photo, (x, y, w, h) = place_item(image, rng, ground=draw_background, size=(size, size))
+    grey = greyed(photo, rng)
+    crop = zoom_crop(grey, Box(x=x, y=y, w=w, h=h))
+    return grey if crop is None else crop
+
+
 def grey_features(
     model: onnx.ModelProto, metadata: ModelMetadata, samples: Sequence[Sample], views: int,
-    seed: int, threads: int = 2,
+    seed: int, threads: int = 2, close_ups: int = 0,
 ) -> tuple[Array, npt.NDArray[np.int64]]:  # fmt: skip
     """The head's input features of `views` grey field views of each sample (placed, lit and
-    blurred as training draws them, then made grey), and each view's output index."""
+    blurred as training draws them, then made grey) and of `close_ups` grey close-ups of it
+    small on a drawn ground (`close_up_view`), and each view's output index."""
     from train.retrain import features_and_flags  # retrain reads this module: imported when used
 
     options = ort.SessionOptions()
@@ -311,17 +335,33 @@ def grey_features(
     def view(image: Image) -> Image:
         return greyed(augment(image), rng)
 
+    def close(image: Image) -> Image:
+        return close_up_view(image, rng)
+
     rows = [features_and_flags(session, samples, metadata, view, f"grey view {n + 1} of {views}",
                                64)[0]
             for n in range(views)]  # fmt: skip
+    items = [s for s in samples if s.label != BACKGROUND]  # an empty crop has no item to place
+    rows += [features_and_flags(session, items, metadata, close,
+                                f"grey close-up {n + 1} of {close_ups}", 64)[0]
+             for n in range(close_ups)]  # fmt: skip
     index = {label: i for i, label in enumerate(metadata.labels)}
-    targets = np.tile([index[s.label] for s in samples], views).astype(np.int64)
+    targets = np.concatenate([
+        np.tile([index[s.label] for s in samples], views),
+        np.tile([index[s.label] for s in items], close_ups),
+    ]).astype(np.int64)  # fmt: skip
     return np.concatenate(rows), targets
 
 
 def main() -> None:
     parser = step_parser(__doc__)
     parser.add_argument("--views", type=int, default=2, help="grey views of each train photo")
+    parser.add_argument(
+        "--close-up-views",
+        type=int,
+        default=0,
+        help="grey close-ups of each train item placed small on a drawn ground",
+    )
     parser.add_argument("--pull", type=float, default=PULL)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
@@ -336,7 +376,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         empty = make_backgrounds(manifests.samples, "train", Path(tmp) / "bg", args.seed)
         train = [*manifests.split("train"), *empty]
-        x, y = grey_features(model, meta, train, args.views, args.seed, args.threads)
+        x, y = grey_features(
+            model, meta, train, args.views, args.seed, args.threads, args.close_up_views
+        )
         empty_val = make_backgrounds(manifests.samples, "val", Path(tmp) / "bgv", args.seed)
         val = [*manifests.split("val"), *empty_val]
         val_x, val_y = grey_features(model, meta, val, 1, args.seed + 1, args.threads)
@@ -350,7 +392,8 @@ def main() -> None:
     log.info("base val, grey views, mean recall over outputs: %.4f -> %.4f", before, after)
     out = add_grey_head(model, delta)
     entry = {
-        "from": meta.model_version, "views": args.views, "pull": args.pull, "steps": STEPS,
+        "from": meta.model_version, "views": args.views, "close_up_views": args.close_up_views,
+        "close_up_size": list(CLOSE_UP_SIZE), "pull": args.pull, "steps": STEPS,
         "seed": args.seed, "grey_levels": GREY_LEVELS, "train_views": len(y),
         "val_grey_recall": [before, after], "seconds": round(time.monotonic() - started),
     }  # fmt: skip

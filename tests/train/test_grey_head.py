@@ -15,9 +15,11 @@ import pytest
 from tests.tiny_model import PROTOTYPES, build_tiny_model, solid_image, tiny_metadata
 from tests.train.cut_rows import cut_rows
 from train.grey_head import (
+    CLOSE_UP_SIZE,
     GreyDelta,
     GreyFit,
     add_grey_head,
+    close_up_view,
     drop_grey_head,
     fit_delta,
     grey_rows,
@@ -298,3 +300,22 @@ def test_retrain_counts_the_reviews_read_as_grey_frames(tmp_path: Path) -> None:
     assert grey_share_of(model, metadata, samples[:1] + samples[3:4]) == 0.0
     assert grey_share_of(plain, metadata, samples) == 0.0
     assert grey_share_of(model, metadata, []) == 0.0
+
+
+def test_a_close_up_view_is_a_grey_square_round_a_small_item() -> None:
+    """`close_up_view` gives what the classifier reads of a small item at night: a grey square
+    a little wider than the item (its side `CLOSE_UP_SIZE` of the frame's, `fill` 0.7 of the
+    square's), the same for the same draw."""
+    rng = np.random.default_rng(2)
+    item = rng.integers(0, 256, (200, 160, 3), dtype=np.uint8)
+    sides = []
+    for seed in range(12):
+        view = close_up_view(item, np.random.default_rng(seed))
+        assert view.shape[0] == view.shape[1]
+        assert grey_rows(preprocess([view], SPEC), THRESHOLD).all()
+        sides.append(view.shape[0])
+        again = close_up_view(item, np.random.default_rng(seed))
+        assert np.array_equal(view, again)
+    low, high = (200 * share / 0.7 for share in CLOSE_UP_SIZE)
+    assert all(low - 2 <= side <= high + 2 for side in sides), sides
+    assert max(sides) - min(sides) > 20  # the item's size is drawn, not fixed
