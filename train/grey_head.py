@@ -366,6 +366,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
+    if args.views < 1 or args.close_up_views < 0:
+        parser.error("--views must be 1 or more and --close-up-views 0 or more")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.monotonic()
     loaded = onnx.load(str(args.model))

@@ -319,3 +319,20 @@ def test_a_close_up_view_is_a_grey_square_round_a_small_item() -> None:
     low, high = (200 * share / 0.7 for share in CLOSE_UP_SIZE)
     assert all(low - 2 <= side <= high + 2 for side in sides), sides
     assert max(sides) - min(sides) > 20  # the item's size is drawn, not fixed
+
+
+def test_the_command_refuses_a_negative_count_of_views(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A negative `--close-up-views` (or no grey views at all) is refused before any model is
+    read."""
+    from train import grey_head
+
+    for bad in (["--close-up-views", "-1"], ["--views", "0"]):
+        argv = ["grey_head", "--model", "missing.onnx", "--out", "out.onnx", "--version", "v",
+                "--manifest", "missing.csv", *bad]  # fmt: skip
+        monkeypatch.setattr("sys.argv", argv)
+        with pytest.raises(SystemExit) as exit_info:
+            grey_head.main()
+        assert exit_info.value.code == 2
+        assert "--close-up-views 0 or more" in capsys.readouterr().err
