@@ -49,8 +49,9 @@ such an item, unsure at night, was read whole (model card, "Large items placed t
 wider than `max_side` is read as it is, not placed again.
 On bench.surfaces' floors with the item a sixth to a half of the photo's side a single pass
 added 1-4 points of macro recall by day (two draws; at night mixed at a sixth, up at a quarter
-and more), and cost 1.3 points on the simulator's crops at hard night; it never decides whether
-there is an item (model card, "Small items placed by the model's own activations").
+and more), and cost 1.3 points on the simulator's crops at hard night (model card, "Small items
+placed by the model's own activations"). For a photo read as an item it never decides whether
+there is one; for one read as "no item", see below.
 
 In two cases the ground has a say in whether there is an item at all. First, a tiny item (a
 cigarette butt, a stone: a twelfth of the frame's side or less) can leave the whole photo
@@ -60,7 +61,12 @@ is one, read as its close-up reads it (`Reading.found_close_up`: the whole photo
 probabilities describe the floor it took for empty, not the item). A close-up of
 a stain or a scuff that the model reads as "no item" leaves the photo empty: the ground alone
 never makes an empty floor an item (`ZoomParams.close_up_finds`; model card, "Tiny items the
-whole photo misses").
+whole photo misses"). Where a plain ground gives no box (a stained floor, whose stains raise its
+item limit) but is not quiet either, the model's activations are asked instead: the cells that
+look more like an item than like ground, if any, are placed as above and their close-up read
+the same way (`ZoomParams.activation_finds`; a floor no cell of which looks like an item gets
+no box). A ground that is not plain is not asked: there a hand or a palm, the false triggers,
+was what the activations found (model card, "Tiny items the activations find").
 
 Second, a **quiet** photo — the ground
 plain and not one pixel anywhere past the item limit of step 3 (`look`) — whose whole reading
@@ -132,6 +138,11 @@ class ZoomParams:
     # pooled test without it, hazardous items' wrong drops flagged 97.9 -> 95.0 %); above 1:
     # every photo the ground leaves
     activation_below: float = 0.9
+    # a photo read "no item" whole whose ground is plain, not quiet, and gives no box: the
+    # activations place what the model sees most like an item (nothing where no cell does),
+    # and a close-up read as an item makes the photo one, as `close_up_finds` does for the
+    # ground's box
+    activation_finds: bool = True
 
     def __post_init__(self) -> None:
         if self.work_side < 32:
@@ -324,9 +335,13 @@ def read_photos(
             readings[i] = Reading(replace(reading.whole, is_background=True), None, reading.whole)
         elif ground.box is not None and (crop := zoom_crop(image, ground.box, params)) is not None:
             close.append((i, ground.box, crop, "ground"))
-        elif not empty and max(reading.whole.category_probabilities.values()) < (
-            params.activation_below
-        ):
+        elif empty:
+            # on a plain ground that is not quiet (a stain raised its item limit), what the
+            # whole photo missed, if the model sees it anywhere; a ground that is not plain
+            # (a hand, a palm, a busy surface: the false triggers) is left empty
+            if params.activation_finds and ground.plain and not ground.quiet:
+                unplaced.append(i)
+        elif max(reading.whole.category_probabilities.values()) < params.activation_below:
             unplaced.append(i)
     placed = _placed_by_activation(classifier, images, unplaced, maps, params)
     for i, (box, _) in placed.items():

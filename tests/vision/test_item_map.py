@@ -232,8 +232,8 @@ def test_a_large_item_is_placed_up_to_the_activations_widest_box(soft_model: Cla
 
 def test_what_fills_the_photo_or_reads_as_no_item_is_read_whole(colour_model: Classifier) -> None:
     """A red sheet filling most of the photo: its cells are wider than `activation_max_side`,
-    so it is read whole. A grey floor (the "no item" colour) stays empty: activations never
-    make an empty photo an item."""
+    so it is read whole. A grey floor (the "no item" colour) stays empty: no cell of it looks
+    more like an item than like ground, so the activations place nothing on it."""
     sheet = patchwork(3, (170, 150, 150))
     sheet[20:300, 20:300] = (20, 20, 230)
     patches = np.clip(128 + np.random.default_rng(4).uniform(-30, 30, (16, 16, 3)), 0, 255)
@@ -244,6 +244,49 @@ def test_what_fills_the_photo_or_reads_as_no_item_is_read_whole(colour_model: Cl
     assert big.item_box is None and big.prediction.label == "battery"
     assert empty.whole.is_background and empty.prediction.is_background
     assert empty.item_box is None
+
+
+def stained_floor(seed: int, green_at: tuple[int, int] | None) -> np.ndarray:
+    """A plain grey floor with two dark stains far apart (found together they are wider than
+    `max_side`, so the ground gives no box, and the floor is not quiet), with or without a pure
+    green square of 56 pixels at `green_at`."""
+    rng = np.random.default_rng(seed)
+    photo = np.clip(128 + rng.normal(0, 2, (320, 320, 3)), 0, 255).astype(np.uint8)
+    for centre in ((70, 70), (250, 250)):
+        cv2.circle(photo, centre, 18, (90, 90, 90), -1)
+    if green_at is not None:
+        x, y = green_at
+        photo[y : y + 56, x : x + 56] = (0, 255, 0)
+    return photo
+
+
+def test_an_item_the_whole_photo_misses_on_a_stained_floor_is_found_by_the_activations(
+    colour_model: Classifier,
+) -> None:
+    """A pure-green square on a plain floor with two stains: the tiny model reads the mean
+    colour, so the whole photo is "no item", and the ground gives no box. The activations place
+    the green cells; their close-up is green enough to be food waste, so the photo is food
+    waste, as the close-up reads it (`activation_finds`). The stained floor alone stays empty.
+    On a ground that is not plain (a patchwork: a hand or a palm, the false triggers, look so)
+    the activations are not asked; with `activation_finds=False` nothing is found."""
+    photos = [stained_floor(1, (140, 130)), stained_floor(2, None)]
+    busy = patchwork(8, (128, 128, 128))
+    busy[200:264, 60:124] = (0, 255, 0)
+    for photo in photos:
+        ground = look(photo)
+        assert ground.plain and not ground.quiet and ground.box is None
+    assert not look(busy.astype(np.uint8)).plain
+    found, empty, skipped = read_photos(colour_model, [*photos, busy.astype(np.uint8)])
+    assert found.whole.is_background and found.found_close_up
+    assert found.located_by == "activation" and found.item_box is not None
+    box = found.item_box
+    assert box.x <= 168 <= box.x + box.w and box.y <= 158 <= box.y + box.h
+    assert found.prediction.label == "food_waste"
+    assert empty.whole.is_background and empty.prediction.is_background
+    assert skipped.whole.is_background and skipped.prediction.is_background
+    assert skipped.item_box is None
+    off = read_photos(colour_model, photos, ZoomParams(activation_finds=False))
+    assert all(r.prediction.is_background and r.item_box is None for r in off)
 
 
 @pytest.mark.parametrize(
