@@ -61,12 +61,13 @@ is one, read as its close-up reads it (`Reading.found_close_up`: the whole photo
 probabilities describe the floor it took for empty, not the item). A close-up of
 a stain or a scuff that the model reads as "no item" leaves the photo empty: the ground alone
 never makes an empty floor an item (`ZoomParams.close_up_finds`; model card, "Tiny items the
-whole photo misses"). Where a plain ground gives no box (a stained floor, whose stains raise its
-item limit) but is not quiet either, the model's activations are asked instead: the cells that
-look more like an item than like ground, if any, are placed as above and their close-up read
-the same way (`ZoomParams.activation_finds`; a floor no cell of which looks like an item gets
-no box). A ground that is not plain is not asked: there a hand or a palm, the false triggers,
-was what the activations found (model card, "Tiny items the activations find").
+whole photo misses"). Where a plain ground gives no box (a stained floor: its stains raise the
+item limit, or spread what is found wider than `max_side`) but is not quiet either, the model's
+activations are asked instead: the cells that look more like an item than like ground, if any,
+are placed as above and their close-up read the same way (`ZoomParams.activation_finds`; a
+floor no cell of which looks like an item gets no box). A ground that is not plain is not
+asked: there a hand or a palm, the false triggers, was what the activations found (model card,
+"Tiny items the activations find").
 
 Second, a **quiet** photo — the ground
 plain and not one pixel anywhere past the item limit of step 3 (`look`) — whose whole reading
@@ -141,7 +142,7 @@ class ZoomParams:
     # a photo read "no item" whole whose ground is plain, not quiet, and gives no box: the
     # activations place what the model sees most like an item (nothing where no cell does),
     # and a close-up read as an item makes the photo one, as `close_up_finds` does for the
-    # ground's box
+    # ground's box (only with `close_up_finds`: without it a "no item" photo stays one)
     activation_finds: bool = True
 
     def __post_init__(self) -> None:
@@ -336,8 +337,9 @@ def read_photos(
         elif ground.box is not None and (crop := zoom_crop(image, ground.box, params)) is not None:
             close.append((i, ground.box, crop, "ground"))
         elif empty:
-            # on a plain ground that is not quiet (a stain raised its item limit), what the
-            # whole photo missed, if the model sees it anywhere; a ground that is not plain
+            # on a plain ground that is not quiet (stains raised its item limit or spread what
+            # it found), what the whole photo missed, if the model sees it anywhere; a ground
+            # that is not plain
             # (a hand, a palm, a busy surface: the false triggers) is left empty
             if params.activation_finds and ground.plain and not ground.quiet:
                 unplaced.append(i)
