@@ -339,8 +339,7 @@ def read_photos(
         elif empty:
             # on a plain ground that is not quiet (stains raised its item limit or spread what
             # it found), what the whole photo missed, if the model sees it anywhere; a ground
-            # that is not plain
-            # (a hand, a palm, a busy surface: the false triggers) is left empty
+            # that is not plain (a hand, a palm, a busy surface: the false triggers) stays empty
             if params.activation_finds and ground.plain and not ground.quiet:
                 unplaced.append(i)
         elif max(reading.whole.category_probabilities.values()) < params.activation_below:
