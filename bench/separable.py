@@ -43,7 +43,7 @@ from train.head import read_head
 from train.manifest import Sample
 from train.tail import cut_for, with_outputs
 from train.views import close_up as zoomed
-from vision.classifier import Classifier
+from vision.classifier import Classifier, session_options
 from vision.imageio import read_image
 from vision.preprocess import preprocess
 from vision.taxonomy import Category
@@ -100,7 +100,9 @@ def features(
     """Each named tensor per photo (its close-up with `close`), averaged over width and height
     where it has them."""
     session = ort.InferenceSession(
-        with_outputs(model, names).SerializeToString(), providers=["CPUExecutionProvider"]
+        with_outputs(model, names).SerializeToString(),
+        session_options(classifier.options.threads),
+        providers=["CPUExecutionProvider"],
     )
     feed = session.get_inputs()[0].name
     out: list[list[np.ndarray]] = [[] for _ in names]

@@ -50,6 +50,7 @@ from train.graph import prune
 from train.head import GREY_ADD, Head, _gemm, read_head, with_features
 from train.manifest import Sample, load_manifests
 from train.metrics import summary
+from vision.classifier import session_options
 from vision.errors import ModelError
 from vision.imageio import read_image
 from vision.metadata import BACKGROUND, ModelMetadata, embed_metadata, parse_metadata
@@ -325,8 +326,7 @@ def grey_features(
     small on a drawn ground (`close_up_view`), and each view's output index."""
     from train.retrain import features_and_flags  # retrain reads this module: imported when used
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options = session_options(threads)
     session = ort.InferenceSession(
         with_features(model).SerializeToString(), options, providers=["CPUExecutionProvider"]
     )

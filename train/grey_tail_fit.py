@@ -53,6 +53,7 @@ from train.grey_tail import add_grey_tail, drop_grey_tail, switched_tensor
 from train.head import read_head, with_features
 from train.manifest import Sample, load_manifests
 from train.tail import TailModule, boundaries, cut_for, with_outputs
+from vision.classifier import session_options
 from vision.errors import ModelError
 from vision.imageio import read_image
 from vision.metadata import ModelMetadata, parse_metadata
@@ -92,10 +93,8 @@ def paired_views(
 ) -> PairedViews:  # fmt: skip
     """`options.views` draws of each sample: the colour draw's head features and the grey
     draw's activations at `cut`, both read by `model` (without a grey head or tail)."""
-    session_options = ort.SessionOptions()
-    session_options.intra_op_num_threads = threads
     graph = with_outputs(with_features(model), [cut])
-    session = ort.InferenceSession(graph.SerializeToString(), session_options,
+    session = ort.InferenceSession(graph.SerializeToString(), session_options(threads),
                                    providers=["CPUExecutionProvider"])  # fmt: skip
     features = session.get_outputs()[1].name
     augment = make_augmenter(options.seed, night=False)

@@ -115,7 +115,7 @@ from train.views import (
     stays_grey,
     view_of,
 )
-from vision.classifier import Classifier
+from vision.classifier import Classifier, session_options
 from vision.errors import ModelError
 from vision.imageio import read_image
 from vision.metadata import BACKGROUND, DatasetRef, ModelMetadata, embed_metadata
@@ -456,8 +456,7 @@ def feature_session(
     active_path: Path, threads: int, cut: str | None = None
 ) -> ort.InferenceSession:
     """A session whose outputs are the logits, the head's features and (given) `cut`."""
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options = session_options(threads)
     model = with_features(onnx.load(str(active_path)))
     if cut is not None:
         model = with_outputs(model, [cut])
@@ -553,7 +552,9 @@ def retrain(
     index = {label: i for i, label in enumerate(labels)}
     sha = sha256_of(active_path)
     # a static file's features in the form they were read (its int8 ones or its float graph's)
-    read_as = f"{sha}-{'float' if through_float else 'int8'}" if static else sha
+    # ("int8x": read with the kernels that do not saturate, vision.classifier.session_options;
+    # a cache written before them on an x86 host without VNNI holds other numbers)
+    read_as = f"{sha}-{'float' if through_float else 'int8x'}" if static else sha
     caches: dict[tuple[str, bool], FeatureCache | None] = {}
 
     def base_rows(

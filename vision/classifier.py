@@ -34,10 +34,21 @@ class ClassifierOptions:
             raise ValueError(f"batch_size must be in 1..1024, got {self.batch_size}")
 
 
-def _session_options(threads: int, fold_weights: bool = False) -> ort.SessionOptions:
+def session_options(
+    threads: int, fold_weights: bool = False, precise_int8: bool = True
+) -> ort.SessionOptions:
+    """ONNX Runtime's options as binwatch runs a model (every session over a binwatch file: the
+    classifier, its item map, retraining's features), so a file reads the same everywhere.
+    `precise_int8` False only for timing what it costs (bench.inference)."""
     options = ort.SessionOptions()
     if fold_weights:  # dequantize int8 weights once, at load, instead of on every run
         options.add_session_config_entry("session.disable_quant_qdq", "1")
+    # x86 without VNNI (AVX2; AVX-512 without it): ONNX Runtime's u8s8 int8 kernels add pairs of
+    # products in saturating 16-bit lanes, which cost a static int8 file 2.1 points of pooled
+    # test accuracy on an AVX2 host (models/README.md, "Speed"); its u8u8 kernels do not
+    # saturate. No effect where VNNI is there.
+    if precise_int8:
+        options.add_session_config_entry("session.x64quantprecision", "1")
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -48,7 +59,7 @@ def _session_options(threads: int, fold_weights: bool = False) -> ort.SessionOpt
 def _open_session(path: Path, threads: int, fold_weights: bool = False) -> ort.InferenceSession:
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
-    options = _session_options(threads, fold_weights)
+    options = session_options(threads, fold_weights)
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises several unrelated types for a bad file
@@ -159,7 +170,7 @@ class Classifier:
         """Built when first asked for (`classify_with_maps`); None: this model has none."""
         fold = self.metadata.quantization == "int8-weights"
         return ItemMapper.open(
-            self.path, self._background, _session_options(self.options.threads, fold)
+            self.path, self._background, session_options(self.options.threads, fold)
         )
 
     def item_maps(

@@ -10,12 +10,13 @@ import onnx
 import onnxruntime as ort
 
 from train.tail import with_outputs
+from vision.classifier import session_options
 from vision.metadata import parse_metadata
 from vision.preprocess import preprocess
 
 
 def cut_rows(model: onnx.ModelProto, cut: str, images: Sequence[np.ndarray]) -> np.ndarray:
-    session = ort.InferenceSession(with_outputs(model, [cut]).SerializeToString(),
-                                   providers=["CPUExecutionProvider"])  # fmt: skip
+    graph = with_outputs(model, [cut]).SerializeToString()
+    session = ort.InferenceSession(graph, session_options(1), providers=["CPUExecutionProvider"])
     spec = parse_metadata(session.get_modelmeta().custom_metadata_map, "shipped").preprocess
     return np.asarray(session.run([cut], {"image": preprocess(list(images), spec)})[0])

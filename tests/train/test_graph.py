@@ -14,11 +14,14 @@ from timm.layers.conv2d_same import Conv2dSame
 
 from train.export import export_float
 from train.graph import float_weights, fold_pads
+from vision.classifier import session_options
 from vision.metadata import PreprocessSpec
 
 
 def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        model.SerializeToString(), session_options(1), providers=["CPUExecutionProvider"]
+    )
     return np.asarray(session.run(None, {"image": x})[0])
 
 

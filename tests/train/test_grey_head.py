@@ -29,6 +29,7 @@ from train.grey_head import (
 from train.head import Head, read_head, replace_head, with_features
 from train.manifest import Sample
 from train.tail import with_outputs
+from vision.classifier import session_options
 from vision.errors import ModelError
 from vision.preprocess import preprocess
 from vision.taxonomy import load_profile
@@ -38,7 +39,9 @@ THRESHOLD = 2.0 / (0.5 * 255.0)
 
 
 def _run(model: onnx.ModelProto, images: list[np.ndarray], *names: str) -> list[np.ndarray]:
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        model.SerializeToString(), session_options(1), providers=["CPUExecutionProvider"]
+    )
     wanted = [session.get_outputs()[0].name, *names]
     found: list[np.ndarray] = session.run(wanted, {"image": preprocess(images, SPEC)})
     return found

@@ -11,6 +11,7 @@ import pytest
 from tests.tiny_model import PROTOTYPES, build_tiny_model, tiny_metadata
 from train.grey_head import GreyDelta, add_grey_head, read_grey_head
 from train.grey_prior import prior_shift, with_grey_prior
+from vision.classifier import session_options
 from vision.errors import ModelError
 from vision.metadata import BACKGROUND
 from vision.preprocess import preprocess
@@ -42,7 +43,9 @@ def test_the_shift_weighs_each_category_the_same_at_alpha_one() -> None:
 
 
 def _logits(model: onnx.ModelProto, images: list[np.ndarray]) -> np.ndarray:
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        model.SerializeToString(), session_options(1), providers=["CPUExecutionProvider"]
+    )
     spec = tiny_metadata().preprocess
     out: np.ndarray = session.run(None, {"image": preprocess(images, spec)})[0]
     return out

@@ -34,7 +34,7 @@ from train.manifest import load_manifests
 from train.quantize import float_view, weights_form
 from train.retrain import RetrainOptions, retrain
 from train.tail import TailModule, boundaries, cut_for, with_outputs
-from vision.classifier import Classifier
+from vision.classifier import Classifier, session_options
 from vision.errors import ModelError
 from vision.imageio import read_image
 from vision.metadata import embed_metadata
@@ -62,7 +62,9 @@ def _images() -> list[np.ndarray]:
 
 def _run(model: onnx.ModelProto, *extra: str) -> list[np.ndarray]:
     graph = with_outputs(with_features(model), list(extra))
-    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        graph.SerializeToString(), session_options(1), providers=["CPUExecutionProvider"]
+    )
     spec = Classifier(shipped_model_path()).metadata.preprocess  # type: ignore[arg-type]
     found: list[np.ndarray] = session.run(None, {"image": preprocess(_images(), spec, "bgr")})
     return found

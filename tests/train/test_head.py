@@ -16,12 +16,15 @@ from train.gate import base_changes, markdown, right_by_category, verdict
 from train.head import read_head, replace_head, with_features
 from train.manifest import Sample
 from train.retrain import RetrainOptions, category_balance, held_back, view_weights
+from vision.classifier import session_options
 from vision.errors import ModelError
 from vision.taxonomy import Category
 
 
 def _run(model: onnx.ModelProto, x: np.ndarray) -> list[np.ndarray]:
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        model.SerializeToString(), session_options(1), providers=["CPUExecutionProvider"]
+    )
     return [np.asarray(o) for o in session.run(None, {"image": x})]
 
 

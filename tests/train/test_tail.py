@@ -27,13 +27,15 @@ from train.manifest import load_manifests
 from train.retrain import RetrainOptions, retrain
 from train.tail import TailModule, boundaries, cut_for, with_outputs, write_tail
 from train.views import close_up_boxes
-from vision.classifier import Classifier
+from vision.classifier import Classifier, session_options
 from vision.errors import ModelError
 from vision.imageio import read_image
 
 
 def _session(model: onnx.ModelProto) -> ort.InferenceSession:
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        model.SerializeToString(), session_options(1), providers=["CPUExecutionProvider"]
+    )
 
 
 def _dequantizers(model: onnx.ModelProto) -> int:
