@@ -27,7 +27,10 @@ retrain` does by default, a share of the reviewed photos held back for its gate,
 whether the gate would register the candidate (`gate_passed`; the candidate is scored either
 way, as `--no-register` leaves it), with what the gate saw: its scores of the held-back photos
 (`gate_field`) and each of them as the active model and the candidate read it (`gate_photos`),
-to weigh gate rules against the rest's change (model card, "The gate on a site").
+to weigh gate rules against the rest's change (model card, "The gate on a site"). With
+`--recipe refit=1` a candidate that passed is fitted again on every reviewed photo
+(train.refit); where that is kept, the rest is scored with it (`macro_recall_after`) and with
+the gated candidate too (`macro_recall_after_gated`: the same draw without the refit).
 Prints the curve (macro recall on the rest, by K) and writes JSON. Each run's macro recall of
 the rest comes with its 95 % interval over the rest's photos (bench.intervals), before and after:
 a rest with 18 `other` photos moves 1.4 points on one of them (`--simulator 1445` scores sites of
@@ -62,6 +65,7 @@ from train.evaluate import read_samples
 from train.feature_cache import default_folder
 from train.gate import outcome_probability
 from train.manifest import Sample, load_manifests
+from train.refit import GATED
 from train.retrain import RetrainOptions, held_back, retrain
 from vision.classifier import Classifier
 from vision.imageio import read_image
@@ -290,11 +294,17 @@ def one_run(
     candidate = Classifier(run / "candidate.onnx")
     after, after_whole = scores(candidate, rest)
     base_before, base_after = (report[m]["base_test"] for m in ("active", "candidate"))
+    # a refit adopted (train.refit): candidate.onnx is it, the gate judged gated.onnx
+    refit = report.get("refit")
+    gated_path = run / (GATED if refit and refit["adopted"] else "candidate.onnx")
+    gated = scores(Classifier(gated_path), rest)[0] if refit and refit["adopted"] else after
+    if refit and refit["adopted"]:
+        base_after = refit["base_test"]
     # the photos retrain held back, drawn as it draws them (from the manifest it read)
     held = [s for s in load_manifests([manifest]).samples if held_back(s, args.holdout)]
     if len(held) != report["field"]["held_back"]:
         raise RuntimeError(f"{len(held)} held back here, {report['field']['held_back']} in retrain")
-    photos = gate_photos([args.model, run / "candidate.onnx"], held)
+    photos = gate_photos([args.model, gated_path], held)
     for name in ("active", "candidate") if held else ():  # the gate's own number, read again
         loss = -np.log(np.clip([p[name]["label"] for p in photos], 1e-7, 1.0)).mean()
         gate = report[name]["field_holdout"]["log_loss"]
@@ -314,6 +324,12 @@ def one_run(
         "gate_photos": photos,
         "macro_recall_before": before[0]["macro_recall"],
         "macro_recall_after": after["macro_recall"],
+        # with a refit adopted, the candidate the gate passed (the same as after where none)
+        "macro_recall_after_gated": gated["macro_recall"],
+        "accuracy_after_gated": gated["accuracy"],
+        "own_bin_flags_after_gated": gated["own_bin_flags"],
+        "refit": {k: v for k, v in (refit or {}).items()
+                  if k in ("trained_on", "base_test_drop", "reasons", "adopted")},
         # over the rest's photos (bench.intervals): what a fresh rest of its size might score
         "macro_recall_95_before": before[0]["macro_recall_95"],
         "macro_recall_95_after": after["macro_recall_95"],
@@ -354,6 +370,16 @@ def one_run(
             f"; trained on {row['trained_on']}, gate "
             f"{'passed' if row['gate_passed'] else 'refused: ' + '; '.join(row['gate_reasons'])}"
             if args.holdout
+            else ""
+        )
+        + (
+            f"; refit on {refit['trained_on']} "
+            + (
+                f"adopted (the gated candidate {100 * row['macro_recall_after_gated']:.1f} %)"
+                if refit["adopted"]
+                else "not adopted: " + "; ".join(refit["reasons"])
+            )
+            if refit
             else ""
         ),
         flush=True,

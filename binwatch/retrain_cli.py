@@ -56,6 +56,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-close-ups", action="store_true",
                    help="train on reviewed photos as they are only (--close-ups 0)")  # fmt: skip
     p.add_argument("--field-holdout", type=float, default=0.3)
+    p.add_argument("--refit", type=int, choices=(0, 1), default=0,
+                   help="1: once the candidate passes, fit it again on every reviewed photo, "
+                   "the held-back ones too, and keep that where it holds the base test (the "
+                   "gated candidate: gated.onnx); 0: the gated candidate (default: "
+                   "%(default)s)")  # fmt: skip
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--margin", type=float, default=0.01,
                    help="allowed drop in base test category accuracy and macro recall "
@@ -170,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     options = RetrainOptions(
         field_weight=args.field_weight, field_views=args.field_views, base_views=args.base_views,
         close_ups=0 if args.no_close_ups else args.close_ups,
-        field_holdout=args.field_holdout, steps=args.steps, margin=args.margin,
+        field_holdout=args.field_holdout, refit=args.refit, steps=args.steps, margin=args.margin,
         seed=args.seed, threads=args.threads, tune_blocks=args.tune_blocks,
         tune_from=args.tune_from, static_candidate=args.static_candidate,
         contamination_rate=args.contamination_rate,
@@ -198,6 +203,15 @@ def run(args: argparse.Namespace) -> int:
         print("the candidate did not pass: " + "; ".join(decision["reasons"]))
         print(f"report: {args.out / 'report.md'}")
         return NOT_PASSED
+    refit = report.get("refit")
+    if refit is not None:
+        base = refit["base_test"]
+        print(
+            f"refitted on all {refit['trained_on']} reviewed images: base test category accuracy "
+            f"{100 * base['category_accuracy']:.2f} % "
+            + ("(candidate.onnx; the gated candidate: gated.onnx)" if refit["adopted"]
+               else "(not kept: " + "; ".join(refit["reasons"]) + ")")
+        )  # fmt: skip
     print(f"the candidate passed; report: {args.out / 'report.md'}")
     if client is not None and not args.no_register:
         made = client.post(

@@ -135,12 +135,14 @@ def base_changes(
     ]  # fmt: skip
 
 
-def verdict(active: dict[str, Any], candidate: dict[str, Any], margin: float) -> dict[str, Any]:
-    """Register the candidate only when it is no worse on base test and better on the field.
-
-    "No worse" allows `margin`, or one image's worth where the split is so small that one image
-    moves a score by more than that (161 base test photos: one photo of a 23-photo category is
-    1.09 points of macro recall); a gate finer than its data fires on noise."""
+def base_reasons(
+    active: dict[str, Any], candidate: dict[str, Any], margin: float
+) -> tuple[list[str], float]:
+    """Why the candidate is worse than the active on base test (empty: it is not), and its
+    largest drop there. "No worse" allows `margin`, or one image's worth where the split is so
+    small that one image moves a score by more than that (161 base test photos: one photo of a
+    23-photo category is 1.09 points of macro recall); a gate finer than its data fires on
+    noise."""
     reasons = []
     drops = {}
     base = candidate["base_test"]
@@ -159,7 +161,13 @@ def verdict(active: dict[str, Any], candidate: dict[str, Any], margin: float) ->
                 f"base test category {name} drops {100 * drops[key]:.2f} points "
                 f"(allowed {100 * allowed:.2f}{why})"
             )
-    base_drop = max(drops.values())
+    return reasons, max(drops.values())
+
+
+def verdict(active: dict[str, Any], candidate: dict[str, Any], margin: float) -> dict[str, Any]:
+    """Register the candidate only when it is no worse on base test (`base_reasons`) and better
+    on the field."""
+    reasons, base_drop = base_reasons(active, candidate, margin)
     field_a, field_c = active["field_holdout"], candidate["field_holdout"]
     if field_c["images"] == 0:
         reasons.append("no held-back field images to compare on")

@@ -59,10 +59,15 @@ compare, decide.
    or quantized statically again (1: min-max on 20 base training photos a label and up to 100
    reviewed ones, and night and placed views of them: train.quantize's `calibration_photos`,
    `field_calibration`). Both files then run whole on base test, as a camera runs them.
+6. With `refit` (train.refit), a candidate that passed is fitted again, the same recipe, on every
+   reviewed photo (the held-back ones too: they have done their work as a test), and that fit
+   becomes candidate.onnx where it keeps the base test as the gate asks (the gated candidate:
+   gated.onnx); the report keeps the gate's scores and adds the refit's base test.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import math
@@ -150,6 +155,9 @@ class RetrainOptions:
     anchor: float = 3e-2  # pull towards the active head (L2 on the difference)
     label_smoothing: float = 0.0  # 0.1 (as in training) cost 1.3-2.6 points of base macro recall
     margin: float = 0.01  # allowed drop in base test category accuracy and macro recall
+    # 1: once the candidate passes its gate, fit again on every review, held-back ones too, and
+    # register that where it keeps the base test (train.refit); 0: the gated candidate
+    refit: int = 0
     seed: int = 0
     threads: int = 2
     tune_blocks: int = -1  # last blocks trained with the head; -1: AUTO_BLOCKS from tune_from on
@@ -196,7 +204,7 @@ class RetrainOptions:
             raise ValueError(f"base_views is 1 to {len(TRAINING_VIEWS) + 1}, not {self.base_views}")
         if self.close_ups not in (0, 1, 2):
             raise ValueError(f"close_ups is 0, 1 or 2, not {self.close_ups}")
-        for name in ("grey_in_fit", "keep_grey", "grey_apart"):
+        for name in ("grey_in_fit", "keep_grey", "grey_apart", "refit"):
             if getattr(self, name) not in (0, 1):
                 raise ValueError(f"{name} is 0 or 1, not {getattr(self, name)}")
         if self.grey_apart and not self.grey_in_fit:
@@ -490,7 +498,40 @@ def retrain(
     cache_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The whole recipe (module docstring); writes candidate.onnx, report.json, report.md.
-    `cache_dir`: keep the base photos' features there per model (train.feature_cache)."""
+    `cache_dir`: keep the base photos' features there per model (train.feature_cache). With
+    `options.refit`, a candidate that passed is fitted again on every review (train.refit)."""
+    import json
+
+    from train.refit import adopt_refit, refit_markdown
+
+    report = _retrain_once(active_path, base_manifests, field_manifest, out, options, version,
+                           limit, cache_dir)  # fmt: skip
+    if not (options.refit and report["decision"]["passed"]):
+        return report
+    log.info("the candidate passed: fitting again on every reviewed photo (refit)")
+    (out / "refit").mkdir(exist_ok=True)
+    again = _retrain_once(active_path, base_manifests, field_manifest, out / "refit",
+                          dataclasses.replace(options, field_holdout=0.0, refit=0),
+                          report["candidate"]["model_version"], limit, cache_dir)  # fmt: skip
+    report = adopt_refit(out, report, again, options.margin)
+    (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
+    (out / "report.md").write_text(
+        markdown(report) + "\n" + refit_markdown(report["refit"], report["active"])
+    )
+    return report
+
+
+def _retrain_once(
+    active_path: Path,
+    base_manifests: Sequence[Path],
+    field_manifest: Path,
+    out: Path,
+    options: RetrainOptions,
+    version: str | None = None,
+    limit: int = 0,
+    cache_dir: Path | None = None,
+) -> dict[str, Any]:
+    """The recipe once, gated on its hold-out (`retrain`)."""
     import json
     from datetime import UTC, datetime
 
