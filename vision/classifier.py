@@ -13,6 +13,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from vision.errors import ModelError
+from vision.int8_kernels import default_int8_exact
 from vision.item_map import ItemMapper
 from vision.metadata import ModelMetadata, parse_metadata
 from vision.prediction import Prediction
@@ -39,15 +40,13 @@ def session_options(
 ) -> ort.SessionOptions:
     """ONNX Runtime's options as binwatch runs a model (every session over a binwatch file: the
     classifier, its item map, retraining's features), so a file reads the same everywhere.
-    `precise_int8` False only for timing what it costs (bench.inference)."""
+    `precise_int8` False only for timing what exact sums cost (bench.inference)."""
     options = ort.SessionOptions()
     if fold_weights:  # dequantize int8 weights once, at load, instead of on every run
         options.add_session_config_entry("session.disable_quant_qdq", "1")
-    # x86 without VNNI (AVX2; AVX-512 without it): ONNX Runtime's u8s8 int8 kernels add pairs of
-    # products in saturating 16-bit lanes, which cost a static int8 file 2.1 points of pooled
-    # test accuracy on an AVX2 host (models/README.md, "Speed"); its u8u8 kernels do not
-    # saturate. No effect where VNNI is there.
-    if precise_int8:
+    # x86 without VNNI: ONNX Runtime's default u8s8 int8 kernels saturate, its u8u8 ones do not
+    # but cost 2.5 times the time where the default ones are exact (vision.int8_kernels)
+    if precise_int8 and not default_int8_exact():
         options.add_session_config_entry("session.x64quantprecision", "1")
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1

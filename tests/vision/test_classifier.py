@@ -160,7 +160,8 @@ def test_int8_products_are_added_without_saturating() -> None:
     project's 2-core host), ONNX Runtime's default u8s8 kernels add pairs of u8 × s8 products
     in 16-bit lanes that saturate: 255 × 127 twice is 64,770, kept as 32,767, which cost the
     shipped static file 2.1 points of pooled test accuracy there. binwatch's sessions ask for
-    the kernels that do not (`session_options`); with VNNI both give the exact sum."""
+    the kernels that do not where the default ones saturate (`session_options`,
+    vision.int8_kernels); with VNNI the default ones give the exact sum."""
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
