@@ -27,10 +27,12 @@ retrain` does by default, a share of the reviewed photos held back for its gate,
 whether the gate would register the candidate (`gate_passed`; the candidate is scored either
 way, as `--no-register` leaves it), with what the gate saw: its scores of the held-back photos
 (`gate_field`) and each of them as the active model and the candidate read it (`gate_photos`),
-to weigh gate rules against the rest's change (model card, "The gate on a site"). With
-`--recipe refit=1` a candidate that passed is fitted again on every reviewed photo
-(train.refit); where that is kept, the rest is scored with it (`macro_recall_after`) and with
-the gated candidate too (`macro_recall_after_gated`: the same draw without the refit).
+to weigh gate rules against the rest's change (model card, "The gate on a site"). As retrain
+does by default since 2026-12-07 (`refit` 1; runs named `default` before then had none), a
+candidate that passed is fitted again on every reviewed photo (train.refit); where that is kept,
+the rest is scored with it (`macro_recall_after`) and with the gated candidate too
+(`macro_recall_after_gated`: the same draw without the refit); `--recipe refit=0` stops at the
+gated candidate.
 Prints the curve (macro recall on the rest, by K) and writes JSON. Each run's macro recall of
 the rest comes with its 95 % interval over the rest's photos (bench.intervals), before and after:
 a rest with 18 `other` photos moves 1.4 points on one of them (`--simulator 1445` scores sites of

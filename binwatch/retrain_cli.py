@@ -56,7 +56,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-close-ups", action="store_true",
                    help="train on reviewed photos as they are only (--close-ups 0)")  # fmt: skip
     p.add_argument("--field-holdout", type=float, default=0.3)
-    p.add_argument("--refit", type=int, choices=(0, 1), default=0,
+    p.add_argument("--refit", type=int, choices=(0, 1), default=1,
                    help="1: once the candidate passes, fit it again on every reviewed photo, "
                    "the held-back ones too, and keep that where it holds the base test (the "
                    "gated candidate: gated.onnx); 0: the gated candidate (default: "

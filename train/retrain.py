@@ -156,8 +156,9 @@ class RetrainOptions:
     label_smoothing: float = 0.0  # 0.1 (as in training) cost 1.3-2.6 points of base macro recall
     margin: float = 0.01  # allowed drop in base test category accuracy and macro recall
     # 1: once the candidate passes its gate, fit again on every review, held-back ones too, and
-    # register that where it keeps the base test (train.refit); 0: the gated candidate
-    refit: int = 0
+    # register that where it keeps the base test (train.refit; higher on 7 of 10 whole-site
+    # draws, models/README.md); 0: the gated candidate
+    refit: int = 1
     seed: int = 0
     threads: int = 2
     tune_blocks: int = -1  # last blocks trained with the head; -1: AUTO_BLOCKS from tune_from on

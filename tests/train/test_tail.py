@@ -283,7 +283,7 @@ def test_retrain_tunes_blocks_and_its_numbers_are_the_files(
     grey = {p.name.split("-", 1)[1] for p in (tmp_path / "c").glob("*-grey*.npz")}
     assert grey == {"grey.npz", "grey-night.npz", "grey-placed.npz"}
     assert report["recipe"]["base_views"] == 1
-    few = RetrainOptions(steps=10, field_views=1, tune_from=10_000)
+    few = RetrainOptions(steps=10, field_views=1, tune_from=10_000, refit=0)  # one fit
     out3 = tmp_path / "run3"
     out3.mkdir()
     field = _field_manifest(out3 / "reviewed.csv", 12, empties=5, small=8)
