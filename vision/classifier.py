@@ -45,7 +45,7 @@ def session_options(
     if fold_weights:  # dequantize int8 weights once, at load, instead of on every run
         options.add_session_config_entry("session.disable_quant_qdq", "1")
     # x86 without VNNI: ONNX Runtime's default u8s8 int8 kernels saturate, its u8u8 ones do not
-    # but cost 2.5 times the time where the default ones are exact (vision.int8_kernels)
+    # but cost 1.8 times the time where the default ones are exact (vision.int8_kernels)
     if precise_int8 and not default_int8_exact():
         options.add_session_config_entry("session.x64quantprecision", "1")
     options.intra_op_num_threads = threads

@@ -4,7 +4,7 @@ On x86 without VNNI (AVX2; AVX-512 without VNNI) ONNX Runtime's default u8s8 ker
 of u8 x s8 products in saturating 16-bit lanes (255 x 127 twice is 64,770, kept as 32,767): on
 an AVX2 host that cost the shipped static int8 file 2.1 points of pooled test accuracy. Its u8u8
 kernels (`session.x64quantprecision`) do not saturate, but on an AVX-512 VNNI host, where the
-default ones add exactly, they ran the same file 2.5 times slower (models/README.md, "Speed").
+default ones add exactly, they ran the same file 1.8 times slower (models/README.md, "Speed").
 So binwatch asks the CPU rather than guessing from its name: once per process it runs a small
 graph (`data/int8_probe.onnx`: a MatMul and a 1x1 Conv, each over 64 products of 255 x 127, in
 the QDQ form the shipped file uses) on the default kernels, and keeps them only where both sums
@@ -45,8 +45,8 @@ def sums_exact(session: ort.InferenceSession) -> bool:
 
 @functools.cache
 def default_int8_exact() -> bool:
-    """True where ONNX Runtime's default int8 kernels add exactly on this CPU (x86 with VNNI,
-    ARM); False where they saturate, or where the probe cannot run (the safe answer)."""
+    """True where ONNX Runtime's default int8 kernels add exactly on this CPU (x86 with VNNI);
+    False where they saturate, or where the probe cannot run (the safe answer)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3

@@ -103,7 +103,7 @@ def cpu_flags() -> set[str] | None:
 
 def test_the_probe_answers_as_the_cpu_flags_say() -> None:
     """x86 with VNNI (AVX-512 VNNI or AVX-VNNI): the default kernels add exactly and binwatch
-    keeps them (2.5 times faster there); x86 without it: they saturate and the probe says so."""
+    keeps them (1.8 times faster there); x86 without it: they saturate and the probe says so."""
     flags = cpu_flags()
     if platform.machine() not in ("x86_64", "AMD64") or flags is None:
         pytest.skip("the CPU's flags are read from Linux's /proc/cpuinfo on x86")
