@@ -32,7 +32,7 @@ from train.builders import build
 from train.export import load_network
 from vision.classifier import Classifier, ClassifierOptions, session_options
 from vision.imageio import read_image
-from vision.int8_kernels import default_int8_exact
+from vision.int8_kernels import PRECISE_KERNELS, default_int8_exact
 from vision.preprocess import preprocess
 from vision.shipped import shipped_model_path
 
@@ -82,7 +82,7 @@ def peers(
         exact = default_int8_exact()
         options = session_options(classifier.options.threads, precise_int8=False)
         if exact:
-            options.add_session_config_entry("session.x64quantprecision", "1")
+            options.add_session_config_entry(PRECISE_KERNELS, "1")
         other = ort.InferenceSession(str(classifier.path), options,
                                      providers=["CPUExecutionProvider"])  # fmt: skip
         feed = other.get_inputs()[0].name

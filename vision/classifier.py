@@ -13,7 +13,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from vision.errors import ModelError
-from vision.int8_kernels import default_int8_exact
+from vision.int8_kernels import PRECISE_KERNELS, default_int8_exact
 from vision.item_map import ItemMapper
 from vision.metadata import ModelMetadata, parse_metadata
 from vision.prediction import Prediction
@@ -47,7 +47,7 @@ def session_options(
     # x86 without VNNI: ONNX Runtime's default u8s8 int8 kernels saturate, its u8u8 ones do not
     # but cost 1.8 times the time where the default ones are exact (vision.int8_kernels)
     if precise_int8 and not default_int8_exact():
-        options.add_session_config_entry("session.x64quantprecision", "1")
+        options.add_session_config_entry(PRECISE_KERNELS, "1")
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

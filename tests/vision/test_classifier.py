@@ -163,31 +163,14 @@ def test_int8_products_are_added_without_saturating() -> None:
     the kernels that do not where the default ones saturate (`session_options`,
     vision.int8_kernels); with VNNI the default ones give the exact sum."""
     import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
 
     from vision.classifier import session_options
+    from vision.int8_kernels import EXACT, PRODUCTS, probe_graph, probe_inputs
 
-    k = 64
-    nodes = [
-        helper.make_node("QuantizeLinear", ["x", "scale", "u8_zero"], ["xq"]),
-        helper.make_node("DequantizeLinear", ["xq", "scale", "u8_zero"], ["xd"]),
-        helper.make_node("DequantizeLinear", ["w", "scale", "s8_zero"], ["wd"]),
-        helper.make_node("MatMul", ["xd", "wd"], ["y"]),
-    ]
-    constants = [
-        numpy_helper.from_array(np.array(1.0, np.float32), "scale"),
-        numpy_helper.from_array(np.array(0, np.uint8), "u8_zero"),
-        numpy_helper.from_array(np.array(0, np.int8), "s8_zero"),
-        numpy_helper.from_array(np.full((k, 8), 127, np.int8), "w"),
-    ]
-    graph = helper.make_graph(
-        nodes, "int8-sum",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, k])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 8])], constants,
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    # the probe's MatMul: PRODUCTS products of 255 × 127 (and its Conv: the same, requantized)
     session = ort.InferenceSession(
-        model.SerializeToString(), session_options(1), providers=["CPUExecutionProvider"]
+        probe_graph(), session_options(1), providers=["CPUExecutionProvider"]
     )
-    (got,) = session.run(None, {"x": np.full((4, k), 255, np.float32)})
-    assert (got == 255 * 127 * k).all(), got[0, :3]
+    got, conv = session.run(["matmul_y", "conv_y"], probe_inputs())
+    assert (got == 255 * 127 * PRODUCTS).all(), got[0, :3]
+    assert (abs(conv - EXACT) < EXACT / 200).all(), conv.ravel()[:3]

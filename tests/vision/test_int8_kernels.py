@@ -17,9 +17,15 @@ from onnx import TensorProto, helper, numpy_helper
 
 from vision import int8_kernels
 from vision.classifier import session_options
-from vision.int8_kernels import CONV_SCALE, PRODUCTS, default_int8_exact, sums_exact
+from vision.int8_kernels import (
+    CONV_SCALE,
+    PRECISE_KERNELS,
+    PRODUCTS,
+    default_int8_exact,
+    sums_exact,
+)
 
-PRECISE = "session.x64quantprecision"
+PRECISE = PRECISE_KERNELS
 
 
 def build_probe() -> onnx.ModelProto:
