@@ -81,10 +81,15 @@ def quantize_static_int8(
     method: CalibrationMethod = CalibrationMethod.MinMax,
     keep_float: Sequence[str] = (),
     extra: dict[str, object] | None = None,
+    weight_bits: int = 8,
 ) -> None:
     """Static int8 (QDQ, per-channel int8 weights, uint8 activations) of a float graph,
     calibrated on real images; what follows the head's features stays float (`outside_body`),
-    and so do the nodes named in `keep_float`."""
+    and so do the nodes named in `keep_float`. `weight_bits` 7 keeps every weight within
+    ±64 (ONNX Runtime's `reduce_range`), so the default u8s8 kernels of a CPU without VNNI add
+    them exactly (`vision.int8_kernels`)."""
+    if weight_bits not in (7, 8):
+        raise ValueError(f"weight_bits must be 7 or 8, not {weight_bits}")
     with tempfile.TemporaryDirectory() as tmp:
         from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -100,6 +105,7 @@ def quantize_static_int8(
                         quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=method, op_types_to_quantize=QUANTIZED_OPS,
+                        reduce_range=weight_bits == 7,
                         nodes_to_exclude=keep, extra_options=options)  # fmt: skip
     onnx.checker.check_model(str(target))
 
@@ -140,13 +146,16 @@ def static_form(
     target: Path,
     calibration: Sequence[Sample | Image],
     metadata: ModelMetadata,
+    weight_bits: int = 8,
 ) -> None:
     """`model` (float, int8 weights or static already) as a static int8 file at `target`,
-    calibrated (min-max) on `calibration`, carrying `metadata` marked `int8-static`."""
+    calibrated (min-max) on `calibration`, carrying `metadata` marked `int8-static`; its
+    weights within ±64 where `weight_bits` is 7 (`quantize_static_int8`)."""
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "float.onnx"
         onnx.save(float_view(model), str(source))
-        quantize_static_int8(source, target, calibration, metadata.preprocess)
+        quantize_static_int8(source, target, calibration, metadata.preprocess,
+                             weight_bits=weight_bits)  # fmt: skip
     static = onnx.load(str(target))
     del static.metadata_props[:]
     embed_metadata(static, metadata.model_copy(update={"quantization": "int8-static"}))

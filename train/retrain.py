@@ -109,7 +109,7 @@ from train.quantize import (
     weights_form,
 )
 from train.tail import TailModule, cut_for, with_outputs, write_tail
-from train.tail_fit import TailOptions, distill_loss, tail_features, train_tail
+from train.tail_fit import TailOptions, distill_loss, soup, tail_features, train_tail
 from train.thresholds import CONTAMINATION_RATE, LOWERED, choose_thresholds
 from train.views import (
     TRAINING_VIEWS,
@@ -167,6 +167,10 @@ class RetrainOptions:
     tail_batch: int = 96  # activations per step, drawn by weight
     tail_lr: float = 2e-4
     tail_anchor: float = 1e-1
+    # tuning blocks, this many fits from the same start (seeds `seed`, `seed` + 1, ...) averaged,
+    # blocks and head alike (train.tail_fit.soup): less of one fit's batch draws in the candidate;
+    # 1: one fit
+    soup: int = 1
     # tuning blocks, the base photos also keep the parent's softened answers (train.tail_fit's
     # distill_loss), this much of it; 0: their labels alone
     distill: float = 0.0
@@ -219,6 +223,10 @@ class RetrainOptions:
             raise ValueError(f"contamination_rate is 0 to 1, not {self.contamination_rate}")
         if not 0 <= self.field_balance <= 1:
             raise ValueError(f"field_balance is 0 to 1, not {self.field_balance}")
+        if self.soup < 1:
+            raise ValueError(f"soup is 1 or more, not {self.soup}")
+        if self.soup > 1 and self.grey_apart:
+            raise ValueError("soup averages the blocks and the head: not with grey_apart")
         if self.close_up_share >= 1:
             raise ValueError(f"close_up_share is below 1, not {self.close_up_share}")
 
@@ -703,8 +711,9 @@ def _retrain_once(
                                    label_smoothing=options.label_smoothing,
                                    distill=options.distill,
                                    keep_features=options.keep_features)  # fmt: skip
-        weight, bias = train_tail(tail, start_head(work_path), x, y, w, tail_options,
-                                  grey_delta, flags, base_rows_mask, apart)  # fmt: skip
+        weight, bias = soup(tail, options.soup, lambda seed: train_tail(
+            tail, start_head(work_path), x, y, w, dataclasses.replace(tail_options, seed=seed),
+            grey_delta, flags, base_rows_mask, apart), options.seed)  # fmt: skip
         body = write_tail(model, tail)  # the tail holds what the file holds (int8 weights again)
         val_x = [tail_features(tail, base_rows(base_val, "base val", True, v),
                                val_flags[n] if tail.flag else None)

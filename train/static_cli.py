@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 def main() -> None:
     parser = step_parser(__doc__)
     parser.add_argument("--per-label", type=int, default=20, help="calibration photos a label")
+    parser.add_argument("--weight-bits", type=int, choices=(7, 8), default=8,
+                        help="7: every weight within ±64, so a CPU without VNNI adds exactly on "
+                        "its fast kernels (vision.int8_kernels)")  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.monotonic()
@@ -47,11 +50,11 @@ def main() -> None:
         calibration = field_calibration(calibration_photos([*train, *made], [], args.per_label))
         log.info("calibrating on %d photos", len(calibration))
         static = Path(tmp) / "static.onnx"
-        static_form(onnx.load(str(args.model)), static, calibration, source)
+        static_form(onnx.load(str(args.model)), static, calibration, source, args.weight_bits)
         model = onnx.load(str(static))
     entry = {
         "from": source.model_version, "calibration_photos": len(calibration),
-        "per_label": args.per_label, "method": "minmax",
+        "per_label": args.per_label, "method": "minmax", "weight_bits": args.weight_bits,
         "seconds": round(time.monotonic() - started),
     }  # fmt: skip
     save_step(model, source, args.version, "static_int8", entry, args.manifest, args.out,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,3 +163,33 @@ def train_tail(
             log.info("tail step %d: loss %.4f%s", step, loss.item(), held_note)
     tail.eval()
     return w.detach().numpy(), b.detach().numpy()
+
+
+def soup(
+    tail: TailModule,
+    fits: int,
+    fit: Callable[[int], tuple[np.ndarray, np.ndarray]],
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`fit(seed)` run `fits` times (seeds `seed`, `seed` + 1, ...), each from the blocks' state
+    at the start; the tail left at the mean of the fits' parameters and the mean head returned
+    (weight, bias). Fits from one start, pulled towards it, stay close enough that their mean
+    is a fit too; it carries less of any one fit's batch draws. One fit: `fit(seed)` alone."""
+    if fits == 1:
+        return fit(seed)
+    start = {k: p.detach().clone() for k, p in tail.params.items()}
+    sums = {k: torch.zeros_like(p) for k, p in start.items()}
+    heads = []
+    for n in range(fits):
+        with torch.no_grad():
+            for k, p in tail.params.items():
+                p.copy_(start[k])
+        heads.append(fit(seed + n))
+        for k, p in tail.params.items():
+            sums[k] += p.detach()
+    with torch.no_grad():
+        for k, p in tail.params.items():
+            p.copy_(sums[k] / fits)
+    weight = np.mean([h[0] for h in heads], axis=0).astype(np.float32)
+    bias = np.mean([h[1] for h in heads], axis=0).astype(np.float32)
+    return weight, bias

@@ -364,3 +364,35 @@ def test_export_refuses_a_form_retrain_cannot_start_from(
     onnx.save(build_tiny_model(), str(path))  # a head but no blocks to tune
     assert not_retrainable(path, 0) is None
     assert "0 block boundaries" in (not_retrainable(path, 2) or "")
+
+
+def test_a_soup_is_the_mean_of_its_fits_each_from_the_start() -> None:
+    """`train.tail_fit.soup`: every fit starts where the blocks started, the tail ends at the
+    mean of the fits' parameters and the head at the mean head; one fit is the fit itself."""
+    from train.tail_fit import soup
+
+    tail = TailModule(_float_model(), cut_for(_float_model(), 2))
+    start = {k: p.detach().clone() for k, p in tail.params.items()}
+    seen: list[int] = []
+
+    def fit(seed: int) -> tuple[np.ndarray, np.ndarray]:
+        for k, p in tail.params.items():  # each fit from the start, moved by its seed
+            assert torch.equal(p.detach(), start[k])
+            with torch.no_grad():
+                p.add_(float(seed))
+        seen.append(seed)
+        return np.full((2, 4), seed, np.float32), np.full(2, 2 * seed, np.float32)
+
+    weight, bias = soup(tail, 3, fit, 5)
+    assert seen == [5, 6, 7]
+    assert np.allclose(weight, 6.0) and np.allclose(bias, 12.0)
+    for k, p in tail.params.items():
+        assert torch.allclose(p.detach(), start[k] + 6.0)
+    seen.clear()
+    for k, p in tail.params.items():
+        with torch.no_grad():
+            p.copy_(start[k])
+    weight, bias = soup(tail, 1, fit, 2)
+    assert seen == [2] and np.allclose(weight, 2.0)
+    with pytest.raises(ValueError, match="soup"):
+        RetrainOptions(soup=0)
