@@ -86,8 +86,10 @@ def quantize_static_int8(
     """Static int8 (QDQ, per-channel int8 weights, uint8 activations) of a float graph,
     calibrated on real images; what follows the head's features stays float (`outside_body`),
     and so do the nodes named in `keep_float`. `weight_bits` 7 keeps every weight within
-    ±64 (ONNX Runtime's `reduce_range`), so the default u8s8 kernels of a CPU without VNNI add
-    them exactly (`vision.int8_kernels`)."""
+    ±64 (ONNX Runtime's `reduce_range`), so no pair of u8 x s8 products can saturate the
+    default kernels of a CPU without VNNI; it cost the shipped weights 1.25 points of pooled
+    test accuracy (models/README.md, "Speed"), and binwatch's kernel choice
+    (`vision.int8_kernels`) reads the CPU, not the file."""
     if weight_bits not in (7, 8):
         raise ValueError(f"weight_bits must be 7 or 8, not {weight_bits}")
     with tempfile.TemporaryDirectory() as tmp:

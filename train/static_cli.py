@@ -37,8 +37,8 @@ def main() -> None:
     parser = step_parser(__doc__)
     parser.add_argument("--per-label", type=int, default=20, help="calibration photos a label")
     parser.add_argument("--weight-bits", type=int, choices=(7, 8), default=8,
-                        help="7: every weight within ±64, so a CPU without VNNI adds exactly on "
-                        "its fast kernels (vision.int8_kernels)")  # fmt: skip
+                        help="7: every weight within ±64 (tried for CPUs without VNNI, and lost "
+                        "1.25 points: models/README.md, Speed)")  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     started = time.monotonic()
