@@ -168,8 +168,8 @@ class RetrainOptions:
     tail_lr: float = 2e-4
     tail_anchor: float = 1e-1
     # tuning blocks, this many fits from the same start (seeds `seed`, `seed` + 1, ...) averaged,
-    # blocks and head alike (train.tail_fit.soup): less of one fit's batch draws in the candidate;
-    # 1: one fit
+    # blocks and head alike (train.tail_fit.soup); 1: one fit (2 on four whole-site draws: -0.12
+    # points on average for 1.7 times the time, models/README.md, "By day on whole sites")
     soup: int = 1
     # tuning blocks, the base photos also keep the parent's softened answers (train.tail_fit's
     # distill_loss), this much of it; 0: their labels alone
