@@ -4,6 +4,8 @@ network in torch eager and in OpenCV's DNN module, one crop and batches of 8, 1 
     .venv/bin/python -m bench.inference [--checkpoint runs/lite0-v22/checkpoint.pt] \
         [--float runs/lite0-v22/float-raw.onnx] --runs 3 --out bench/results/inference.json
 
+A static int8 file is also timed on ONNX Runtime's other int8 kernels and as its float graph
+(train.quantize.float_view), the ways a host whose exact int8 kernels are slow could run it.
 Each row times preprocessing (vision.preprocess, the same for all) plus the forward pass on
 real photos from ../shared/datasets; it runs the whole
 set `--runs` times and prints and writes each row's median and range, the ratio to binwatch taken
@@ -24,12 +26,14 @@ from typing import Any
 
 import cv2
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 
 from bench.timing import cpu, percentile
 from train.builders import build
 from train.export import load_network
+from train.quantize import float_view
 from vision.classifier import Classifier, ClassifierOptions, session_options
 from vision.imageio import read_image
 from vision.int8_kernels import PRECISE_KERNELS, default_int8_exact
@@ -38,6 +42,7 @@ from vision.shipped import shipped_model_path
 
 SATURATING = "onnxruntime u8s8 kernels (saturating without VNNI)"
 U8U8 = "onnxruntime u8u8 kernels (session.x64quantprecision)"
+FLOAT_VIEW = "onnxruntime float view (the static file's float graph)"
 DATA = Path(__file__).resolve().parents[1].parent / "shared/datasets/waste-v1"
 
 
@@ -91,6 +96,17 @@ def peers(
             return other.run(None, {feed: preprocess(images, spec, "bgr")})
 
         runtimes[U8U8 if exact else SATURATING] = other_kernels
+        # its float graph (train.quantize.float_view: the same weights, activations unrounded):
+        # where the int8 kernels binwatch must use are slow (u8u8 without VNNI), is it faster?
+        plain = ort.InferenceSession(
+            float_view(onnx.load(str(classifier.path))).SerializeToString(),
+            session_options(classifier.options.threads), providers=["CPUExecutionProvider"],
+        )  # fmt: skip
+
+        def float_graph() -> object:
+            return plain.run(None, {feed: preprocess(images, spec, "bgr")})
+
+        runtimes[FLOAT_VIEW] = float_graph
     if dnn is not None:
         runtimes["opencv dnn (float32)"] = opencv_dnn
     return runtimes

@@ -8,6 +8,7 @@ import torch
 
 from bench.inference import (
     DATA,
+    FLOAT_VIEW,
     SATURATING,
     U8U8,
     one_run,
@@ -46,13 +47,15 @@ def test_the_speed_bench_times_the_shipped_file_against_the_same_network() -> No
     # default ones saturate (x86 without VNNI), the slower u8u8 ones elsewhere
     other = SATURATING if not default_int8_exact() else U8U8
     assert sum(r["runtime"] == other for r in rows) == (4 if static else 0)
+    # and its float graph, the way left where the exact int8 kernels are slow
+    assert sum(r["runtime"] == FLOAT_VIEW for r in rows) == (4 if static else 0)
     for row in rows:
         low, high = row["per_crop_range_ms"]
         assert 0 < low <= row["per_crop_ms"] <= high
         if row["runtime"].startswith("binwatch"):
             assert row["ratio_vs_binwatch"] == 1.0
         else:
-            assert row["runtime"] in ("torch eager (float32)", other)
+            assert row["runtime"] in ("torch eager (float32)", other, FLOAT_VIEW)
             ratio_low, ratio_high = row["ratio_range"]
             assert 0 < ratio_low <= row["ratio_vs_binwatch"] <= ratio_high
 
